@@ -1,0 +1,1 @@
+//! Checks shared by the fuzz targets and the corpus replay test (placeholder).

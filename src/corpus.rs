@@ -1,0 +1,1 @@
+//! A deterministic synthetic corpus shaped like a content site (placeholder).

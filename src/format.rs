@@ -1,0 +1,393 @@
+//! The on-disk layout: constants, the header codec and the checked byte readers.
+//!
+//! This module mirrors `FORMAT.md` section by section; reader, builder and verifier all take
+//! their offsets, tags and widths from here. Everything is little-endian and alignment-free
+//! (any offset is readable), so a snapshot can be read straight out of an mmap or any byte
+//! buffer in safe code.
+//!
+//! Every read of file data goes through the helpers at the bottom ([`u32_at`], [`u64_at`],
+//! [`varint_at`], [`slice_at`]); they return `None` on short input and use checked
+//! arithmetic, so no offset taken from a file can cause a panic.
+
+use std::fmt;
+
+/// The eight bytes every snapshot starts with.
+pub const MAGIC: [u8; 8] = *b"\x89FMS\r\n\x1a\n";
+/// The container format version this crate writes and reads.
+pub const VERSION: u16 = 1;
+
+/// Header flag: the snapshot is an overlay over the snapshot named by `base_hash`.
+pub const FLAG_OVERLAY: u16 = 1;
+
+/// Fixed header length in bytes, before the section table.
+pub const HEADER_LEN: usize = 48;
+/// Offset of the format version (`u16`).
+pub const OFF_VERSION: usize = 8;
+/// Offset of the flags (`u16`).
+pub const OFF_FLAGS: usize = 10;
+/// Offset of the section count (`u16`).
+pub const OFF_SECTION_COUNT: usize = 12;
+/// Offset of the reserved `u16` (must be zero).
+pub const OFF_RESERVED: usize = 14;
+/// Offset of the 16-byte content hash.
+pub const OFF_CONTENT_HASH: usize = 16;
+/// Offset of the 16-byte base hash (zero unless [`FLAG_OVERLAY`]).
+pub const OFF_BASE_HASH: usize = 32;
+
+/// Length of one section table entry: kind `u32`, reserved `u32`, offset `u64`,
+/// length `u64`, checksum `u64`.
+pub const SECTION_ENTRY_LEN: usize = 32;
+/// Most section table entries a reader accepts (bounds the work of `open`).
+pub const MAX_SECTIONS: usize = 64;
+
+/// Section kinds, in the order the builder writes them.
+pub mod section {
+    /// Strings, bytes values and 8-byte scalars: `varint len ++ bytes` entries.
+    pub const POOL: u32 = 1;
+    /// Map and list nodes; every reference points strictly backwards.
+    pub const DATA: u32 = 2;
+    /// Shape table: an offset index, then the shapes (lists of key ids).
+    pub const SHAPES: u32 = 3;
+    /// Key table: a hash index from key name to key id.
+    pub const KEYS: u32 = 4;
+    /// Id index: a hash index from record id to record node.
+    pub const IDS: u32 = 5;
+
+    /// All kinds a version-1 snapshot must contain, in file order.
+    pub const ALL: [u32; 5] = [POOL, DATA, SHAPES, KEYS, IDS];
+
+    /// The human name of a section kind, for errors and `inspect`.
+    pub fn name(kind: u32) -> &'static str {
+        match kind {
+            POOL => "pool",
+            DATA => "data",
+            SHAPES => "shapes",
+            KEYS => "keys",
+            IDS => "ids",
+            _ => "unknown",
+        }
+    }
+}
+
+/// Slot tags: the first byte array of every map or list node holds one per slot; the
+/// matching `u32` payload says where or what the value is.
+pub mod tag {
+    /// `null`; payload 0.
+    pub const NULL: u8 = 0;
+    /// `false`; payload 0.
+    pub const FALSE: u8 = 1;
+    /// `true`; payload 0.
+    pub const TRUE: u8 = 2;
+    /// An integer in `i32` range, stored in the payload.
+    pub const INT: u8 = 3;
+    /// An `i64`: the payload is a pool offset of an 8-byte entry.
+    pub const INT64: u8 = 4;
+    /// A float exactly representable as `f32`: the payload is its bits.
+    pub const F32: u8 = 5;
+    /// An `f64`: the payload is a pool offset of an 8-byte entry.
+    pub const F64: u8 = 6;
+    /// A string: the payload is a pool offset of a UTF-8 entry.
+    pub const STR: u8 = 7;
+    /// A byte string: the payload is a pool offset.
+    pub const BYTES: u8 = 8;
+    /// A list: the payload is a data offset of a list node.
+    pub const LIST: u8 = 9;
+    /// A nested map: the payload is a data offset of a map node.
+    pub const MAP: u8 = 10;
+    /// A string of 0..=4 bytes stored in the payload itself: tag `STR_INLINE + len`.
+    pub const STR_INLINE: u8 = 16;
+    /// Longest string stored inline.
+    pub const STR_INLINE_MAX: u8 = 4;
+}
+
+/// Node header byte: bit 7 is the kind, bits 0..=5 the node's height.
+pub mod node {
+    /// Kind bit of a list node (clear for a map node).
+    pub const LIST_BIT: u8 = 0x80;
+    /// Mask of the height bits.
+    pub const HEIGHT_MASK: u8 = 0x3f;
+    /// Bit 6 is reserved and must be zero.
+    pub const RESERVED_BIT: u8 = 0x40;
+}
+
+/// Bytes per slot: one tag byte and a 4-byte payload.
+pub const SLOT_LEN: usize = 5;
+
+/// Greatest height of a node: a map or list holding only scalars has height 1; a node's
+/// height is one more than its tallest child's. Bounds recursion on every read path.
+pub const MAX_HEIGHT: u8 = 63;
+
+/// Greatest number of values a single walk (serialize, deserialize, `to_owned`) visits
+/// below one record, counting shared subtrees each time they are reached. Bounds the work
+/// a small file with many shared references could cause.
+pub const MAX_WALK: u64 = 1 << 22;
+
+/// Greatest number of probes in a hash index lookup; the builder grows a table until every
+/// entry is found within it.
+pub const MAX_PROBE: u32 = 64;
+
+/// Largest pool or data section (offsets are `u32`).
+pub const MAX_SECTION_LEN: u64 = u32::MAX as u64;
+
+/// Length of a hash index section header: count `u32`, slot count `u32`, max probe `u32`.
+pub const INDEX_HEADER_LEN: usize = 12;
+/// Bytes per hash index slot: `u32` hash tag, `u32` entry number + 1 (0 = empty).
+pub const INDEX_SLOT_LEN: usize = 8;
+/// Bytes per key table entry: `u32` pool offset of the name.
+pub const KEY_ENTRY_LEN: usize = 4;
+/// Bytes per id index entry: `u32` pool offset of the id, `u32` data offset of the record.
+pub const ID_ENTRY_LEN: usize = 8;
+
+/// Bytes per shape index entry: `u32` offset of the shape inside the section.
+pub const SHAPE_OFFSET_LEN: usize = 4;
+/// Bytes per key id inside a shape.
+pub const SHAPE_KEY_LEN: usize = 4;
+
+/// The hash used by the key and id indexes: XXH3-64 with seed 0.
+#[inline]
+pub fn index_hash(bytes: &[u8]) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(bytes)
+}
+
+/// The slot a hash starts probing at, for a table of `slots` (a power of two).
+#[inline]
+pub fn index_home(hash: u64, slots: u32) -> u32 {
+    (hash as u32) & (slots - 1)
+}
+
+/// The tag stored in a slot to skip most mismatches without touching the entry.
+#[inline]
+pub fn index_tag(hash: u64) -> u32 {
+    (hash >> 32) as u32
+}
+
+/// A section's checksum: XXH3-64 of its bytes.
+#[inline]
+pub fn section_checksum(bytes: &[u8]) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(bytes)
+}
+
+/// A snapshot's content hash: XXH3-128 over the header (with the content hash field
+/// zeroed) and the section table. Section checksums are in the table, so the content hash
+/// covers every byte of the file.
+///
+/// Displayed as 32 lowercase hex digits.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct ContentHash(pub [u8; 16]);
+
+impl ContentHash {
+    /// Computes the hash of a header-plus-section-table prefix.
+    pub fn of_header(header_and_table: &[u8]) -> ContentHash {
+        let mut h = xxhash_rust::xxh3::Xxh3::new();
+        let split = OFF_CONTENT_HASH.min(header_and_table.len());
+        h.update(&header_and_table[..split]);
+        h.update(&[0u8; 16]);
+        if header_and_table.len() > OFF_CONTENT_HASH + 16 {
+            h.update(&header_and_table[OFF_CONTENT_HASH + 16..]);
+        }
+        ContentHash(h.digest128().to_le_bytes())
+    }
+
+    /// Whether this is the all-zero hash (no base).
+    pub fn is_zero(&self) -> bool {
+        self.0 == [0; 16]
+    }
+}
+
+impl fmt::Display for ContentHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for b in self.0 {
+            write!(f, "{b:02x}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for ContentHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ContentHash({self})")
+    }
+}
+
+impl std::str::FromStr for ContentHash {
+    type Err = crate::Error;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || crate::Error::InvalidInput(format!("not a 32-digit hex content hash: {s:?}"));
+        if s.len() != 32 || !s.is_ascii() {
+            return Err(bad());
+        }
+        let mut out = [0u8; 16];
+        for (i, o) in out.iter_mut().enumerate() {
+            *o = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).map_err(|_| bad())?;
+        }
+        Ok(ContentHash(out))
+    }
+}
+
+/// One entry of the section table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SectionEntry {
+    /// The section kind (see [`section`]).
+    pub kind: u32,
+    /// Offset of the section from the start of the file.
+    pub offset: u64,
+    /// Length in bytes.
+    pub len: u64,
+    /// [`section_checksum`] of the section's bytes.
+    pub checksum: u64,
+}
+
+/// The decoded fixed header.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Header {
+    /// Format version.
+    pub version: u16,
+    /// Flags ([`FLAG_OVERLAY`]).
+    pub flags: u16,
+    /// Content hash stored in the file.
+    pub content_hash: ContentHash,
+    /// Base hash (zero unless an overlay).
+    pub base_hash: ContentHash,
+    /// The section table, in file order.
+    pub sections: Vec<SectionEntry>,
+}
+
+impl Header {
+    /// Length of the header plus its section table.
+    pub fn encoded_len(&self) -> usize {
+        HEADER_LEN + self.sections.len() * SECTION_ENTRY_LEN
+    }
+
+    /// Encodes the header and table, computing and filling in the content hash.
+    pub fn encode(&mut self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.encoded_len());
+        out.extend_from_slice(&MAGIC);
+        out.extend_from_slice(&self.version.to_le_bytes());
+        out.extend_from_slice(&self.flags.to_le_bytes());
+        out.extend_from_slice(&(self.sections.len() as u16).to_le_bytes());
+        out.extend_from_slice(&0u16.to_le_bytes());
+        out.extend_from_slice(&[0u8; 16]);
+        out.extend_from_slice(&self.base_hash.0);
+        for s in &self.sections {
+            out.extend_from_slice(&s.kind.to_le_bytes());
+            out.extend_from_slice(&0u32.to_le_bytes());
+            out.extend_from_slice(&s.offset.to_le_bytes());
+            out.extend_from_slice(&s.len.to_le_bytes());
+            out.extend_from_slice(&s.checksum.to_le_bytes());
+        }
+        self.content_hash = ContentHash::of_header(&out);
+        out[OFF_CONTENT_HASH..OFF_CONTENT_HASH + 16].copy_from_slice(&self.content_hash.0);
+        out
+    }
+}
+
+/// Appends `v` as an unsigned LEB128 varint.
+pub fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+/// Bytes `v` takes as a varint.
+pub fn varint_len(mut v: u64) -> usize {
+    let mut n = 1;
+    while v >= 0x80 {
+        v >>= 7;
+        n += 1;
+    }
+    n
+}
+
+/// Reads an unsigned LEB128 varint at `off`: `(value, bytes used)`. `None` if the input ends
+/// first, or the encoding is longer than 10 bytes or overflows `u64`. Non-minimal encodings
+/// are rejected so every value has one encoding.
+#[inline]
+pub fn varint_at(b: &[u8], off: usize) -> Option<(u64, usize)> {
+    let first = *b.get(off)?;
+    if first < 0x80 {
+        return Some((first as u64, 1));
+    }
+    let mut v: u64 = 0;
+    for i in 0..10 {
+        let byte = *b.get(off.checked_add(i)?)?;
+        let bits = (byte & 0x7f) as u64;
+        if i == 9 && bits > 1 {
+            return None;
+        }
+        v |= bits << (7 * i);
+        if byte < 0x80 {
+            if byte == 0 && i > 0 {
+                return None;
+            }
+            return Some((v, i + 1));
+        }
+    }
+    None
+}
+
+/// `len` bytes at `off`, or `None` if they are not all inside `b`.
+#[inline]
+pub fn slice_at(b: &[u8], off: usize, len: usize) -> Option<&[u8]> {
+    b.get(off..off.checked_add(len)?)
+}
+
+/// A little-endian `u16` at `off`.
+#[inline]
+pub fn u16_at(b: &[u8], off: usize) -> Option<u16> {
+    Some(u16::from_le_bytes(slice_at(b, off, 2)?.try_into().ok()?))
+}
+
+/// A little-endian `u32` at `off`.
+#[inline]
+pub fn u32_at(b: &[u8], off: usize) -> Option<u32> {
+    Some(u32::from_le_bytes(slice_at(b, off, 4)?.try_into().ok()?))
+}
+
+/// A little-endian `u64` at `off`.
+#[inline]
+pub fn u64_at(b: &[u8], off: usize) -> Option<u64> {
+    Some(u64::from_le_bytes(slice_at(b, off, 8)?.try_into().ok()?))
+}
+
+/// A pool entry (`varint len ++ bytes`) starting at `off`.
+#[inline]
+pub fn pool_entry(pool: &[u8], off: usize) -> Option<&[u8]> {
+    let (len, n) = varint_at(pool, off)?;
+    slice_at(pool, off + n, usize::try_from(len).ok()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn varint_round_trip_and_rejects_bad_encodings() {
+        for v in [0u64, 1, 127, 128, 300, 1 << 35, u64::MAX] {
+            let mut out = Vec::new();
+            put_varint(&mut out, v);
+            assert_eq!(out.len(), varint_len(v));
+            assert_eq!(varint_at(&out, 0), Some((v, out.len())));
+            assert_eq!(varint_at(&out[..out.len() - 1], 0), None);
+        }
+        // Non-minimal: 0 encoded in two bytes.
+        assert_eq!(varint_at(&[0x80, 0x00], 0), None);
+        // Overflow past 64 bits.
+        assert_eq!(varint_at(&[0xff; 10], 0), None);
+        assert_eq!(
+            varint_at(
+                &[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02],
+                0
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn content_hash_parses_its_display() {
+        let h = ContentHash([0xab; 16]);
+        assert_eq!(h.to_string().parse::<ContentHash>().unwrap(), h);
+        assert!("xyz".parse::<ContentHash>().is_err());
+    }
+}

@@ -1,0 +1,251 @@
+//! Parsing the header and section table at open: the O(1) part of reading a snapshot.
+
+use std::ops::Range;
+
+use crate::error::{Error, Result};
+use crate::format::{self, Header};
+
+/// Where a hash index (key table or id index) lives, checked at open so that every slot
+/// and entry read later is in bounds.
+#[derive(Clone, Debug)]
+pub(crate) struct IndexLayout {
+    /// Number of entries.
+    pub count: u32,
+    /// Number of slots (a power of two).
+    pub slots: u32,
+    /// Greatest probe length any lookup needs.
+    pub max_probe: u32,
+    /// Absolute offset of the first slot.
+    pub slots_at: usize,
+    /// Absolute offset of the first entry.
+    pub entries_at: usize,
+}
+
+/// The parsed header: section ranges and the sub-headers of the fixed-layout sections.
+/// Everything in here was bounds-checked against the file at open.
+#[derive(Clone, Debug)]
+pub(crate) struct Layout {
+    pub header: Header,
+    pub pool: Range<usize>,
+    pub data: Range<usize>,
+    pub shapes: Range<usize>,
+    pub shape_count: u32,
+    pub keys: IndexLayout,
+    pub ids: IndexLayout,
+    /// A tag derived from the content hash that `Key`s carry, so a key resolved in one
+    /// snapshot is not silently used with another.
+    pub key_tag: u64,
+}
+
+fn bad(offset: usize, what: impl Into<String>) -> Error {
+    Error::format(offset, what)
+}
+
+impl Layout {
+    /// Checks the header, the section table and its hash, and the sub-headers. O(1) in the
+    /// size of the data: reads only the first bytes of the file and of three sections.
+    pub fn parse(b: &[u8]) -> Result<Layout> {
+        use format::*;
+        if b.len() < HEADER_LEN {
+            return Err(bad(
+                b.len(),
+                format!(
+                    "file is {} bytes, shorter than the {HEADER_LEN}-byte header",
+                    b.len()
+                ),
+            ));
+        }
+        if b[..8] != MAGIC {
+            return Err(bad(0, "not an fms snapshot (bad magic bytes)"));
+        }
+        let version = u16_at(b, OFF_VERSION).unwrap_or(0);
+        if version != VERSION {
+            return Err(Error::Version {
+                found: version,
+                supported: VERSION,
+            });
+        }
+        let flags = u16_at(b, OFF_FLAGS).unwrap_or(0);
+        if flags & !FLAG_OVERLAY != 0 {
+            return Err(bad(OFF_FLAGS, format!("unknown flags {flags:#06x}")));
+        }
+        let count = u16_at(b, OFF_SECTION_COUNT).unwrap_or(0) as usize;
+        if count > MAX_SECTIONS {
+            return Err(bad(
+                OFF_SECTION_COUNT,
+                format!("{count} sections (at most {MAX_SECTIONS})"),
+            ));
+        }
+        if u16_at(b, OFF_RESERVED) != Some(0) {
+            return Err(bad(OFF_RESERVED, "reserved header field is not zero"));
+        }
+        let table_end = HEADER_LEN + count * SECTION_ENTRY_LEN;
+        let Some(prefix) = b.get(..table_end) else {
+            return Err(bad(
+                b.len(),
+                format!(
+                    "file ends inside the section table ({count} entries end at byte {table_end})"
+                ),
+            ));
+        };
+        let mut content_hash = ContentHash::default();
+        content_hash
+            .0
+            .copy_from_slice(&b[OFF_CONTENT_HASH..OFF_CONTENT_HASH + 16]);
+        if ContentHash::of_header(prefix) != content_hash {
+            return Err(Error::Checksum {
+                section: "header",
+                offset: 0,
+                end: table_end as u64,
+            });
+        }
+        let mut base_hash = ContentHash::default();
+        base_hash
+            .0
+            .copy_from_slice(&b[OFF_BASE_HASH..OFF_BASE_HASH + 16]);
+        if (flags & FLAG_OVERLAY == 0) != base_hash.is_zero() {
+            return Err(bad(OFF_BASE_HASH, "base hash and overlay flag disagree"));
+        }
+        if flags & FLAG_OVERLAY != 0 {
+            return Err(bad(
+                OFF_FLAGS,
+                "this snapshot is an overlay; overlays are not supported by this build yet",
+            ));
+        }
+
+        let mut sections = Vec::with_capacity(count);
+        let mut expect_at = table_end as u64;
+        for i in 0..count {
+            let at = HEADER_LEN + i * SECTION_ENTRY_LEN;
+            let e = SectionEntry {
+                kind: u32_at(b, at).unwrap_or(0),
+                offset: u64_at(b, at + 8).unwrap_or(0),
+                len: u64_at(b, at + 16).unwrap_or(0),
+                checksum: u64_at(b, at + 24).unwrap_or(0),
+            };
+            if u32_at(b, at + 4) != Some(0) {
+                return Err(bad(at + 4, "reserved section table field is not zero"));
+            }
+            if section::ALL.get(i) != Some(&e.kind) {
+                return Err(bad(
+                    at,
+                    format!(
+                        "section {i} has kind {} (expected {:?})",
+                        e.kind,
+                        section::ALL.get(i)
+                    ),
+                ));
+            }
+            if e.offset != expect_at {
+                return Err(bad(
+                    at + 8,
+                    format!(
+                        "section `{}` starts at {} (expected {expect_at})",
+                        section::name(e.kind),
+                        e.offset
+                    ),
+                ));
+            }
+            expect_at = e
+                .offset
+                .checked_add(e.len)
+                .ok_or_else(|| bad(at + 16, "section length overflows"))?;
+            sections.push(e);
+        }
+        if count != section::ALL.len() {
+            return Err(bad(
+                OFF_SECTION_COUNT,
+                format!("{count} sections (expected {})", section::ALL.len()),
+            ));
+        }
+        if expect_at != b.len() as u64 {
+            return Err(bad(
+                b.len(),
+                format!(
+                    "sections end at byte {expect_at} but the file is {} bytes (truncated or padded)",
+                    b.len()
+                ),
+            ));
+        }
+        let range =
+            |i: usize| sections[i].offset as usize..(sections[i].offset + sections[i].len) as usize;
+        let (pool, data, shapes, keys, ids) = (range(0), range(1), range(2), range(3), range(4));
+        for r in [&pool, &data] {
+            if (r.end - r.start) as u64 > MAX_SECTION_LEN {
+                return Err(bad(
+                    r.start,
+                    format!("section larger than {MAX_SECTION_LEN} bytes"),
+                ));
+            }
+        }
+
+        let shape_count = u32_at(b, shapes.start)
+            .filter(|_| shapes.end - shapes.start >= 4)
+            .ok_or_else(|| bad(shapes.start, "shape table has no count"))?;
+        let min = (shape_count as u64) * SHAPE_OFFSET_LEN as u64 + 4;
+        if ((shapes.end - shapes.start) as u64) < min {
+            return Err(bad(
+                shapes.start,
+                format!("shape table too short for {shape_count} shapes"),
+            ));
+        }
+        let keys_l = index_layout(b, keys, KEY_ENTRY_LEN, "key table")?;
+        let ids_l = index_layout(b, ids, ID_ENTRY_LEN, "id index")?;
+        let key_tag = u64::from_le_bytes(content_hash.0[..8].try_into().unwrap_or_default());
+        Ok(Layout {
+            header: Header {
+                version,
+                flags,
+                content_hash,
+                base_hash,
+                sections,
+            },
+            pool,
+            data,
+            shapes,
+            shape_count,
+            keys: keys_l,
+            ids: ids_l,
+            key_tag,
+        })
+    }
+}
+
+fn index_layout(b: &[u8], r: Range<usize>, entry_len: usize, what: &str) -> Result<IndexLayout> {
+    use format::*;
+    let hdr = |i: usize| u32_at(b, r.start + 4 * i).filter(|_| r.end - r.start >= INDEX_HEADER_LEN);
+    let (Some(count), Some(slots), Some(max_probe)) = (hdr(0), hdr(1), hdr(2)) else {
+        return Err(bad(r.start, format!("{what} header is truncated")));
+    };
+    if !slots.is_power_of_two() || (slots as u64) < count as u64 {
+        return Err(bad(
+            r.start + 4,
+            format!("{what} has {slots} slots for {count} entries"),
+        ));
+    }
+    if max_probe > MAX_PROBE || max_probe > slots || (count > 0 && max_probe == 0) {
+        return Err(bad(
+            r.start + 8,
+            format!("{what} max probe {max_probe} out of range"),
+        ));
+    }
+    let expect = INDEX_HEADER_LEN as u64
+        + slots as u64 * INDEX_SLOT_LEN as u64
+        + count as u64 * entry_len as u64;
+    if (r.end - r.start) as u64 != expect {
+        return Err(bad(
+            r.start,
+            format!(
+                "{what} is {} bytes, expected {expect} for {count} entries in {slots} slots",
+                r.end - r.start
+            ),
+        ));
+    }
+    Ok(IndexLayout {
+        count,
+        slots,
+        max_probe,
+        slots_at: r.start + INDEX_HEADER_LEN,
+        entries_at: r.start + INDEX_HEADER_LEN + slots as usize * INDEX_SLOT_LEN,
+    })
+}

@@ -1,0 +1,277 @@
+//! Deserializing out of a [`Node`] (an owned value or a snapshot view) into any `T`, and
+//! deserializing any format into a [`Value`] or [`TupleMap`].
+
+use std::fmt;
+
+use serde::de::{self, DeserializeSeed, IntoDeserializer, Visitor};
+use serde::forward_to_deserialize_any;
+
+use super::{Node, Unpacked};
+use crate::error::{Error, Result};
+use crate::tuplemap::{TupleMap, Value};
+
+/// A deserializer over one node. Struct fields are matched by name, so fields can be
+/// added, removed or reordered between writer and reader.
+pub(crate) struct NodeDe<N>(pub N);
+
+impl<'de, N: Node<'de>> de::Deserializer<'de> for NodeDe<N> {
+    type Error = Error;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        match self.0.unpack() {
+            Unpacked::Null => visitor.visit_unit(),
+            Unpacked::Bool(b) => visitor.visit_bool(b),
+            Unpacked::Int(i) => visitor.visit_i64(i),
+            Unpacked::Float(f) => visitor.visit_f64(f),
+            Unpacked::Str(s) => visitor.visit_borrowed_str(s),
+            Unpacked::Bytes(b) => visitor.visit_borrowed_bytes(b),
+            Unpacked::List(items, len) => {
+                let mut seq = SeqDe { items, left: len };
+                let v = visitor.visit_seq(&mut seq)?;
+                seq.finish()?;
+                Ok(v)
+            }
+            Unpacked::Map(entries, len) => visitor.visit_map(MapDe {
+                entries,
+                left: len,
+                value: None,
+            }),
+        }
+    }
+
+    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        match self.0.unpack() {
+            Unpacked::Null => visitor.visit_none(),
+            _ => visitor.visit_some(self),
+        }
+    }
+
+    fn deserialize_newtype_struct<V: Visitor<'de>>(
+        self,
+        _: &'static str,
+        visitor: V,
+    ) -> Result<V::Value> {
+        visitor.visit_newtype_struct(self)
+    }
+
+    fn deserialize_enum<V: Visitor<'de>>(
+        self,
+        _: &'static str,
+        _: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value> {
+        match self.0.unpack() {
+            Unpacked::Str(s) => visitor.visit_enum(s.into_deserializer()),
+            Unpacked::Map(mut entries, 1) => {
+                let (variant, value) = entries
+                    .next()
+                    .ok_or_else(|| Error::Value("empty enum map".into()))??;
+                visitor.visit_enum(EnumDe { variant, value })
+            }
+            _ => Err(Error::Value(
+                "an enum must be a string or a map with a single key".into(),
+            )),
+        }
+    }
+
+    fn deserialize_ignored_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        // Skipped fields are not walked: they cost nothing and spend no budget.
+        visitor.visit_unit()
+    }
+
+    forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+        bytes byte_buf unit unit_struct seq tuple tuple_struct map struct identifier
+    }
+}
+
+struct SeqDe<L> {
+    items: L,
+    left: usize,
+}
+
+impl<L> SeqDe<L> {
+    fn finish(&self) -> Result<()> {
+        match self.left {
+            0 => Ok(()),
+            n => Err(de::Error::invalid_length(n, &"fewer elements")),
+        }
+    }
+}
+
+impl<'de, N: Node<'de>, L: Iterator<Item = Result<N>>> de::SeqAccess<'de> for &mut SeqDe<L> {
+    type Error = Error;
+    fn next_element_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<Option<T::Value>> {
+        match self.items.next() {
+            None => Ok(None),
+            Some(item) => {
+                self.left = self.left.saturating_sub(1);
+                seed.deserialize(NodeDe(item?)).map(Some)
+            }
+        }
+    }
+    fn size_hint(&self) -> Option<usize> {
+        Some(self.left)
+    }
+}
+
+struct MapDe<N, M> {
+    entries: M,
+    left: usize,
+    value: Option<N>,
+}
+
+impl<'de, N: Node<'de>, M: Iterator<Item = Result<(&'de str, N)>>> de::MapAccess<'de>
+    for MapDe<N, M>
+{
+    type Error = Error;
+    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>> {
+        match self.entries.next() {
+            None => Ok(None),
+            Some(e) => {
+                let (k, v) = e?;
+                self.left = self.left.saturating_sub(1);
+                self.value = Some(v);
+                seed.deserialize(de::value::BorrowedStrDeserializer::new(k))
+                    .map(Some)
+            }
+        }
+    }
+    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value> {
+        let v = self
+            .value
+            .take()
+            .ok_or_else(|| Error::Value("map value requested before its key".into()))?;
+        seed.deserialize(NodeDe(v))
+    }
+    fn size_hint(&self) -> Option<usize> {
+        Some(self.left)
+    }
+}
+
+struct EnumDe<'de, N> {
+    variant: &'de str,
+    value: N,
+}
+
+impl<'de, N: Node<'de>> de::EnumAccess<'de> for EnumDe<'de, N> {
+    type Error = Error;
+    type Variant = NodeDe<N>;
+    fn variant_seed<V: DeserializeSeed<'de>>(self, seed: V) -> Result<(V::Value, NodeDe<N>)> {
+        let v = seed.deserialize(de::value::BorrowedStrDeserializer::<Error>::new(
+            self.variant,
+        ))?;
+        Ok((v, NodeDe(self.value)))
+    }
+}
+
+impl<'de, N: Node<'de>> de::VariantAccess<'de> for NodeDe<N> {
+    type Error = Error;
+    fn unit_variant(self) -> Result<()> {
+        match self.0.unpack() {
+            Unpacked::Null => Ok(()),
+            _ => Err(Error::Value("expected a unit variant".into())),
+        }
+    }
+    fn newtype_variant_seed<T: DeserializeSeed<'de>>(self, seed: T) -> Result<T::Value> {
+        seed.deserialize(self)
+    }
+    fn tuple_variant<V: Visitor<'de>>(self, _: usize, visitor: V) -> Result<V::Value> {
+        de::Deserializer::deserialize_any(self, visitor)
+    }
+    fn struct_variant<V: Visitor<'de>>(
+        self,
+        _: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value> {
+        de::Deserializer::deserialize_any(self, visitor)
+    }
+}
+
+/// Builds a [`Value`] from any self-describing format.
+struct ValueVisitor;
+
+impl<'de> Visitor<'de> for ValueVisitor {
+    type Value = Value;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any value")
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::Int(v))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Value, E> {
+        i64::try_from(v)
+            .map(Value::Int)
+            .map_err(|_| E::custom(format!("integer {v} does not fit in i64")))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
+        Ok(Value::Float(v))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::Str(v.to_owned()))
+    }
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Value, E> {
+        Ok(Value::Str(v))
+    }
+    fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<Value, E> {
+        Ok(Value::Bytes(v.to_vec()))
+    }
+    fn visit_byte_buf<E: de::Error>(self, v: Vec<u8>) -> Result<Value, E> {
+        Ok(Value::Bytes(v))
+    }
+    fn visit_none<E: de::Error>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_some<D: de::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        de::Deserialize::deserialize(d)
+    }
+    fn visit_newtype_struct<D: de::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        de::Deserialize::deserialize(d)
+    }
+    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
+        while let Some(v) = seq.next_element()? {
+            out.push(v);
+        }
+        Ok(Value::List(out))
+    }
+    fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<Value, A::Error> {
+        MapVisitor.visit_map(map).map(|m| Value::Map(Box::new(m)))
+    }
+}
+
+/// Builds a [`TupleMap`] from any map.
+struct MapVisitor;
+
+impl<'de> Visitor<'de> for MapVisitor {
+    type Value = TupleMap;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a map with string keys")
+    }
+    fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<TupleMap, A::Error> {
+        let mut pairs: Vec<(String, Value)> =
+            Vec::with_capacity(map.size_hint().unwrap_or(0).min(4096));
+        while let Some((k, v)) = map.next_entry::<String, Value>()? {
+            pairs.push((k, v));
+        }
+        Ok(TupleMap::from_pairs(pairs))
+    }
+}
+
+impl<'de> de::Deserialize<'de> for Value {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(ValueVisitor)
+    }
+}
+
+impl<'de> de::Deserialize<'de> for TupleMap {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<TupleMap, D::Error> {
+        d.deserialize_map(MapVisitor)
+    }
+}

@@ -1,0 +1,307 @@
+//! The full validation pass: everything a read relies on, checked once, in O(n).
+//!
+//! Order: section checksums; the pool, scanned entry by entry (marking where entries start
+//! and which are UTF-8); the key table; the shapes; the data section, scanned node by node
+//! (every reference must point strictly backwards to the start of a node of the right
+//! kind and a smaller height; heights and walk sizes are recomputed); the id index.
+//! A snapshot that passes never makes a read return `None` or `Err`.
+
+use crate::error::{Error, Result};
+use crate::format::{self, MAX_HEIGHT, MAX_WALK, node, section, tag};
+use crate::read::{Layout, Raw};
+
+/// A set of byte offsets, one bit each.
+struct Bits(Vec<u64>);
+
+impl Bits {
+    fn new(len: usize) -> Bits {
+        Bits(vec![0; len / 64 + 1])
+    }
+    fn set(&mut self, i: usize) {
+        self.0[i / 64] |= 1 << (i % 64);
+    }
+    fn get(&self, i: usize) -> bool {
+        self.0.get(i / 64).is_some_and(|w| w & (1 << (i % 64)) != 0)
+    }
+}
+
+struct Pool {
+    starts: Bits,
+    utf8: Bits,
+}
+
+fn err(offset: usize, what: impl Into<String>) -> Error {
+    Error::format(offset, what)
+}
+
+pub(crate) fn verify(b: &[u8], l: &Layout) -> Result<()> {
+    for s in &l.header.sections {
+        let bytes = b
+            .get(s.offset as usize..(s.offset + s.len) as usize)
+            .ok_or_else(|| err(s.offset as usize, "section out of bounds"))?;
+        if format::section_checksum(bytes) != s.checksum {
+            return Err(Error::Checksum {
+                section: section::name(s.kind),
+                offset: s.offset,
+                end: s.offset + s.len,
+            });
+        }
+    }
+    let raw = Raw { b, l };
+    let pool = verify_pool(b, l)?;
+    verify_keys(raw, &pool)?;
+    verify_shapes(raw)?;
+    let nodes = verify_data(raw, &pool)?;
+    verify_ids(raw, &pool, &nodes)
+}
+
+fn verify_pool(b: &[u8], l: &Layout) -> Result<Pool> {
+    let pool = &b[l.pool.clone()];
+    let mut p = Pool {
+        starts: Bits::new(pool.len()),
+        utf8: Bits::new(pool.len()),
+    };
+    let mut at = 0;
+    while at < pool.len() {
+        let entry = format::pool_entry(pool, at)
+            .ok_or_else(|| err(l.pool.start + at, "pool entry overruns the pool section"))?;
+        p.starts.set(at);
+        if std::str::from_utf8(entry).is_ok() {
+            p.utf8.set(at);
+        }
+        at = entry.as_ptr() as usize - pool.as_ptr() as usize + entry.len();
+    }
+    Ok(p)
+}
+
+/// Checks that `off` is the start of a pool entry (and UTF-8 if `utf8`, 8 bytes if `wide`).
+fn check_pool_ref(
+    raw: Raw<'_>,
+    pool: &Pool,
+    off: u32,
+    utf8: bool,
+    wide: bool,
+    at: usize,
+    what: &str,
+) -> Result<()> {
+    let o = off as usize;
+    if !pool.starts.get(o) {
+        return Err(err(
+            at,
+            format!("{what}: pool offset {off} is not the start of an entry"),
+        ));
+    }
+    if utf8 && !pool.utf8.get(o) {
+        return Err(err(at, format!("{what}: pool entry at {off} is not UTF-8")));
+    }
+    if wide && raw.pool_bytes(off).map(<[u8]>::len) != Some(8) {
+        return Err(err(
+            at,
+            format!("{what}: pool entry at {off} is not 8 bytes"),
+        ));
+    }
+    Ok(())
+}
+
+fn verify_keys(raw: Raw<'_>, pool: &Pool) -> Result<()> {
+    let k = &raw.l.keys;
+    for id in 0..k.count {
+        let at = k.entries_at + id as usize * format::KEY_ENTRY_LEN;
+        let off = format::u32_at(raw.b, at).ok_or_else(|| err(at, "key entry out of bounds"))?;
+        check_pool_ref(raw, pool, off, true, false, at, "key name")?;
+        let name = raw
+            .key_name(id)
+            .ok_or_else(|| err(at, "unreadable key name"))?;
+        if raw.find_key(name) != Some(id) {
+            return Err(err(
+                at,
+                format!(
+                    "key {id} ({name:?}) is not found by the key index (duplicate or misplaced)"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn verify_shapes(raw: Raw<'_>) -> Result<()> {
+    let mut seen = vec![false; raw.l.keys.count as usize];
+    for s in 0..raw.l.shape_count {
+        let at = raw.l.shapes.start + 4 + s as usize * format::SHAPE_OFFSET_LEN;
+        let keys = raw
+            .shape_keys(s)
+            .ok_or_else(|| err(at, format!("shape {s} overruns the shape section")))?;
+        for c in keys.chunks_exact(format::SHAPE_KEY_LEN) {
+            let k = u32::from_le_bytes(c.try_into().unwrap_or_default()) as usize;
+            match seen.get_mut(k) {
+                None => {
+                    return Err(err(
+                        at,
+                        format!("shape {s} names key {k}, past the key table"),
+                    ));
+                }
+                Some(true) => return Err(err(at, format!("shape {s} names key {k} twice"))),
+                Some(flag) => *flag = true,
+            }
+        }
+        for c in keys.chunks_exact(format::SHAPE_KEY_LEN) {
+            seen[u32::from_le_bytes(c.try_into().unwrap_or_default()) as usize] = false;
+        }
+    }
+    Ok(())
+}
+
+/// Data nodes in offset order: `(offset, walk weight)`; binary search finds a node start.
+struct Nodes(Vec<(u32, u64)>);
+
+impl Nodes {
+    fn weight(&self, off: u32) -> Option<u64> {
+        self.0
+            .binary_search_by_key(&off, |&(o, _)| o)
+            .ok()
+            .map(|i| self.0[i].1)
+    }
+}
+
+fn verify_data(raw: Raw<'_>, pool: &Pool) -> Result<Nodes> {
+    let data = &raw.b[raw.l.data.clone()];
+    let base = raw.l.data.start;
+    let mut nodes = Nodes(Vec::new());
+    let mut at = 0usize;
+    while at < data.len() {
+        let abs = base + at;
+        let head = data[at];
+        if head & node::RESERVED_BIT != 0 {
+            return Err(err(abs, "node header has the reserved bit set"));
+        }
+        let is_list = head & node::LIST_BIT != 0;
+        let height = head & node::HEIGHT_MASK;
+        if height == 0 || height > MAX_HEIGHT {
+            return Err(err(
+                abs,
+                format!("node height {height} out of 1..={MAX_HEIGHT}"),
+            ));
+        }
+        let (n, used) =
+            format::varint_at(data, at + 1).ok_or_else(|| err(abs + 1, "truncated node header"))?;
+        let count = if is_list {
+            usize::try_from(n).map_err(|_| err(abs + 1, "list too long"))?
+        } else {
+            let s = u32::try_from(n).ok().filter(|&s| s < raw.l.shape_count);
+            let s = s.ok_or_else(|| {
+                err(
+                    abs + 1,
+                    format!("map node names shape {n}, past the shape table"),
+                )
+            })?;
+            raw.shape_keys(s)
+                .map_or(0, |k| k.len() / format::SHAPE_KEY_LEN)
+        };
+        let slots_at = at + 1 + used;
+        let slots = count
+            .checked_mul(format::SLOT_LEN)
+            .and_then(|len| format::slice_at(data, slots_at, len))
+            .ok_or_else(|| {
+                err(
+                    abs,
+                    format!("node of {count} slots overruns the data section"),
+                )
+            })?;
+        let mut tallest = 0u8;
+        let mut weight = 0u64;
+        for i in 0..count {
+            let t = slots[i];
+            let p: [u8; 4] = slots[count + 4 * i..count + 4 * i + 4]
+                .try_into()
+                .unwrap_or_default();
+            let pv = u32::from_le_bytes(p);
+            let slot_at = base + slots_at + i;
+            weight += 1;
+            match t {
+                tag::NULL | tag::FALSE | tag::TRUE if pv != 0 => {
+                    return Err(err(slot_at, format!("slot tag {t} with non-zero payload")));
+                }
+                tag::NULL | tag::FALSE | tag::TRUE | tag::INT | tag::F32 => {}
+                tag::INT64 | tag::F64 => {
+                    check_pool_ref(raw, pool, pv, false, true, slot_at, "wide number")?
+                }
+                tag::STR => check_pool_ref(raw, pool, pv, true, false, slot_at, "string")?,
+                tag::BYTES => check_pool_ref(raw, pool, pv, false, false, slot_at, "bytes")?,
+                tag::LIST | tag::MAP => {
+                    if pv as usize >= at {
+                        return Err(err(
+                            slot_at,
+                            format!("reference to {pv} does not point backwards"),
+                        ));
+                    }
+                    let child = nodes.weight(pv).ok_or_else(|| {
+                        err(
+                            slot_at,
+                            format!("reference to {pv} is not the start of a node"),
+                        )
+                    })?;
+                    let ch = data[pv as usize];
+                    if (ch & node::LIST_BIT != 0) != (t == tag::LIST) {
+                        return Err(err(
+                            slot_at,
+                            format!("reference to {pv} points at a node of the wrong kind"),
+                        ));
+                    }
+                    tallest = tallest.max(ch & node::HEIGHT_MASK);
+                    weight += child;
+                }
+                t if (tag::STR_INLINE..=tag::STR_INLINE + tag::STR_INLINE_MAX).contains(&t) => {
+                    let len = (t - tag::STR_INLINE) as usize;
+                    if std::str::from_utf8(&p[..len]).is_err() || p[len..].iter().any(|&x| x != 0) {
+                        return Err(err(
+                            slot_at,
+                            "inline string is not UTF-8 or not zero-padded",
+                        ));
+                    }
+                }
+                _ => return Err(err(slot_at, format!("unknown slot tag {t}"))),
+            }
+        }
+        if height != tallest + 1 {
+            return Err(err(
+                abs,
+                format!("node height {height}, expected {}", tallest + 1),
+            ));
+        }
+        if weight > MAX_WALK {
+            return Err(err(
+                abs,
+                format!("node reaches {weight} values, more than {MAX_WALK}"),
+            ));
+        }
+        nodes.0.push((at as u32, weight));
+        at = slots_at + slots.len();
+    }
+    Ok(nodes)
+}
+
+fn verify_ids(raw: Raw<'_>, pool: &Pool, nodes: &Nodes) -> Result<()> {
+    let ids = &raw.l.ids;
+    for e in 0..ids.count {
+        let at = ids.entries_at + e as usize * format::ID_ENTRY_LEN;
+        let id_off = format::u32_at(raw.b, at).ok_or_else(|| err(at, "id entry out of bounds"))?;
+        check_pool_ref(raw, pool, id_off, true, false, at, "id")?;
+        let rec = raw
+            .id_record_offset(e)
+            .ok_or_else(|| err(at + 4, "id entry out of bounds"))?;
+        if nodes.weight(rec).is_none() || raw.record_at(rec).is_none() {
+            return Err(err(
+                at + 4,
+                format!("record offset {rec} is not the start of a map node"),
+            ));
+        }
+        let id = raw.id_at(e).ok_or_else(|| err(at, "unreadable id"))?;
+        if raw.find_id(id) != Some(e) {
+            return Err(err(
+                at,
+                format!("id {id:?} is not found by the id index (duplicate or misplaced)"),
+            ));
+        }
+    }
+    Ok(())
+}
