@@ -1,1 +1,424 @@
-//! Checks shared by the fuzz targets and the corpus replay test (placeholder).
+//! Checks shared by the fuzz targets (`fuzz/fuzz_targets/`) and the corpus replay test
+//! (`tests/fuzz_replay.rs`), so that a crash found by fuzzing replays on stable
+//! `cargo test` through exactly the same code.
+//!
+//! Two properties, one function each:
+//!
+//! * [`open_read`]: on **any** bytes, opening and reading everything through every public
+//!   accessor never panics and does bounded work (DESIGN.md, principle 3).
+//! * [`verified_reads`]: on bytes that open **and pass [`Snapshot::verify`]**, no read fails:
+//!   every lookup finds what iteration found, serialization and `to_owned` succeed and agree
+//!   (the promise on [`Snapshot::verify`]). A violation panics with what broke.
+//!
+//! Both are safe Rust and allocate only what the library's own calls allocate (JSON strings,
+//! owned copies). Not part of the public API: hidden from the docs, no stability promise.
+
+use std::cell::Cell;
+
+use crate::format::{MAX_HEIGHT, MAX_WALK};
+use crate::{List, Record, Snapshot, ValueRef};
+
+/// Values [`open_read`] visits with its own accessor walk below one record (each shared
+/// subtree counted every time it is reached), like the library's own walks.
+const RECORD_BUDGET: u64 = MAX_WALK;
+
+/// Values [`open_read`]'s accessor walks may visit over one call. Once spent, the remaining
+/// records get only the cheap O(fields) reads, so a small file with many records over one
+/// large shared subtree cannot make one fuzz input run for minutes.
+const CALL_BUDGET: u64 = 4 * MAX_WALK;
+
+/// Shape keys that lookups by name may scan over one call of either check. `Record::get`
+/// scans the shape's keys, so looking up every field of a map costs O(fields²), and a shared
+/// wide map can be reached many times; past this budget the checks stop looking fields up
+/// by name (iteration is still walked and checked).
+const SCAN_BUDGET: u64 = 1 << 27;
+
+/// A walk's budgets: values left for the current record, shape keys left to scan for the
+/// whole call.
+struct Budget {
+    values: Cell<u64>,
+    scans: Cell<u64>,
+}
+
+impl Budget {
+    fn new(values: u64) -> Budget {
+        Budget {
+            values: Cell::new(values),
+            scans: Cell::new(SCAN_BUDGET),
+        }
+    }
+
+    /// Takes one value; `false` once they are spent.
+    fn value(&self) -> bool {
+        take(&self.values, 1)
+    }
+
+    /// Takes the scans of looking up every field of `rec` by name; `false` if too few are
+    /// left.
+    fn lookups(&self, rec: Record<'_>) -> bool {
+        let n = rec.len() as u64;
+        take(&self.scans, n.saturating_mul(n))
+    }
+}
+
+/// Takes `n` from `c` if it holds that many.
+fn take(c: &Cell<u64>, n: u64) -> bool {
+    match c.get().checked_sub(n) {
+        Some(left) => {
+            c.set(left);
+            true
+        }
+        None => false,
+    }
+}
+
+/// Opens `bytes` and, if they open, reads everything through every accessor, then runs
+/// [`Snapshot::verify`]. Must never panic, whatever the bytes: a panic (or a sanitizer
+/// report) is a library bug.
+///
+/// Reads every id through [`Snapshot::ids`] and [`Snapshot::get`] and every record through
+/// [`Snapshot::iter`]; for each record, every field by name, by pre-resolved key and in
+/// iteration order, recursively through lists and nested maps (at most
+/// [`MAX_HEIGHT`](crate::format::MAX_HEIGHT) levels, at most [`MAX_WALK`] values per record);
+/// then JSON serialization, `to_owned`, deserialization into `serde_json::Value` and `Debug`,
+/// whose results are ignored: on corrupt data they may fail, but must not panic.
+///
+/// Work: O(file size) for open, ids and verify, plus at most [`MAX_WALK`] values per record
+/// for each walk, and a few times [`MAX_WALK`] values in all for the accessor walks.
+pub fn open_read(bytes: &[u8]) {
+    let Ok(snap) = Snapshot::from_bytes(bytes.to_vec()) else {
+        return;
+    };
+    let _ = format!("{snap:?} {}", snap.hash());
+    let _ = (
+        snap.len(),
+        snap.is_empty(),
+        snap.shape_count(),
+        snap.key_count(),
+    );
+    let _ = snap.get("");
+    let _ = snap.contains("\u{0}no such id");
+    let _ = snap.key("\u{0}no such key");
+
+    let budget = Budget::new(0);
+    let mut spent = 0u64;
+    let records = snap.ids().filter_map(|id| snap.get(id));
+    for rec in records.chain(snap.iter().map(|(_, rec)| rec)) {
+        let full = spent < CALL_BUDGET;
+        budget.values.set(if full { RECORD_BUDGET } else { 0 });
+        read_map(&snap, rec, 1, &budget);
+        spent += RECORD_BUDGET - budget.values.get();
+        if full {
+            read_whole(rec);
+        }
+    }
+    let _ = snap.verify();
+}
+
+/// The library's own whole-record walks (each carries its [`MAX_WALK`] budget), on the
+/// record and on each of its fields.
+fn read_whole(rec: Record<'_>) {
+    let _ = serde_json::to_string(&rec);
+    let _ = rec.deserialize::<serde_json::Value>();
+    let _ = format!("{rec:?}");
+    if let Ok(owned) = rec.to_owned() {
+        let _ = rec == owned;
+    }
+    // Each field on its own: the sum over fields is the record's walk again.
+    for v in rec.values() {
+        let _ = serde_json::to_string(&v);
+        let _ = format!("{v:?}");
+        if let Ok(owned) = v.to_owned() {
+            let _ = v == owned;
+        }
+    }
+}
+
+/// Every accessor of a map, then its values recursively. `depth` is the map's nesting
+/// level (a top-level record is 1).
+fn read_map(snap: &Snapshot, rec: Record<'_>, depth: usize, budget: &Budget) {
+    let _ = (rec.len(), rec.is_empty(), rec.values().count());
+    let _ = rec.get("\u{0}no such key");
+    if budget.lookups(rec) {
+        for name in rec.keys() {
+            let _ = (rec.get(name), rec.contains_key(name));
+            if let Some(k) = snap.key(name) {
+                let _ = (k.id(), rec.get_key(k));
+            }
+        }
+    }
+    for (name, v) in rec.iter() {
+        let _ = name.len();
+        if !budget.value() {
+            return;
+        }
+        read_value(snap, v, depth, budget);
+    }
+}
+
+/// Every accessor of a value held by a node at level `depth`, recursing into lists and
+/// maps while their level stays within [`MAX_HEIGHT`] (heights decrease strictly, so the
+/// library stops there already; this is the walk's own guard).
+fn read_value(snap: &Snapshot, v: ValueRef<'_>, depth: usize, budget: &Budget) {
+    let _ = (v.kind(), v.is_null(), v.as_bool(), v.as_i64(), v.as_u64());
+    let _ = (v.as_f64(), v.as_str(), v.as_bytes());
+    if depth >= MAX_HEIGHT as usize {
+        return;
+    }
+    if let Some(list) = v.as_list() {
+        read_list(snap, list, depth + 1, budget);
+    }
+    if let Some(map) = v.as_map() {
+        read_map(snap, map, depth + 1, budget);
+    }
+}
+
+/// Every accessor of a list at level `depth`, then its elements recursively.
+fn read_list(snap: &Snapshot, list: List<'_>, depth: usize, budget: &Budget) {
+    let n = list.len();
+    let _ = (list.is_empty(), list.get(n), list.get(usize::MAX));
+    for i in 0..n {
+        if !budget.value() {
+            return;
+        }
+        if let Some(v) = list.get(i) {
+            read_value(snap, v, depth, budget);
+        }
+    }
+    let _ = list.iter().count();
+}
+
+/// If `bytes` open and pass [`Snapshot::verify`], asserts that no read fails and that all
+/// ways of reading agree; otherwise does nothing. A panic here is a library bug: either
+/// `verify` accepted something reads cannot handle, or two read paths disagree.
+///
+/// Asserts, for every record:
+/// * `ids()` and `iter()` yield exactly `len()` entries, in the same order, and `get(id)`
+///   and `contains(id)` find each;
+/// * at every level (record, nested maps, lists), iteration yields exactly `len()` items;
+///   `keys()` and `values()` agree with `iter()`; `get(name)`, `get_key(snap.key(name))`
+///   and `contains_key(name)` find every field and return what `iter()` gave (while a
+///   budget of 2^27 scanned shape keys per call lasts); `List::get(i)` returns
+///   what `List::iter()` gave; nesting stays within [`MAX_HEIGHT`](crate::format::MAX_HEIGHT)
+///   levels and the walk within [`MAX_WALK`] values;
+/// * JSON serialization succeeds and equals `Debug` and the JSON of `to_owned()`, which
+///   succeeds and equals the record; so does each field's; deserialization into
+///   `serde_json::Value` succeeds and equals `serde_json::to_value` (for records without
+///   byte strings, which JSON values cannot hold).
+pub fn verified_reads(bytes: &[u8]) {
+    let Ok(snap) = Snapshot::from_bytes(bytes.to_vec()) else {
+        return;
+    };
+    if snap.verify().is_err() {
+        return;
+    }
+    assert_eq!(snap.ids().count(), snap.len(), "ids() after verify");
+    assert_eq!(snap.iter().count(), snap.len(), "iter() after verify");
+    let budget = Budget::new(0);
+    for (e, (id, (id2, rec))) in snap.ids().zip(snap.iter()).enumerate() {
+        assert_eq!(id, id2, "ids() and iter() disagree at entry {e}");
+        assert!(snap.contains(id), "contains({id:?}) after verify");
+        let found = snap
+            .get(id)
+            .unwrap_or_else(|| panic!("get({id:?}) is None after verify"));
+        assert!(
+            same_node(ValueRef::Map(found), ValueRef::Map(rec)),
+            "get({id:?}) and iter() give different records"
+        );
+        budget.values.set(MAX_WALK);
+        let check = Check {
+            snap: &snap,
+            id,
+            budget: &budget,
+            bytes_seen: Cell::new(false),
+        };
+        check.map(rec, 1);
+        check.whole(rec);
+    }
+}
+
+/// One record's walk in [`verified_reads`].
+struct Check<'s, 'b> {
+    snap: &'s Snapshot,
+    id: &'s str,
+    budget: &'b Budget,
+    /// Whether a byte string was seen (JSON values cannot hold one).
+    bytes_seen: Cell<bool>,
+}
+
+impl Check<'_, '_> {
+    /// Takes one value; running out means a verified record reaches more than
+    /// [`MAX_WALK`] values, which `verify` promises it does not.
+    fn spend(&self) {
+        let id = self.id;
+        assert!(
+            self.budget.value(),
+            "record {id:?} reaches more than MAX_WALK values after verify"
+        );
+    }
+
+    /// The assertions on one map at nesting level `depth`, recursively.
+    fn map(&self, rec: Record<'_>, depth: usize) {
+        let id = self.id;
+        assert!(
+            depth <= MAX_HEIGHT as usize,
+            "record {id:?} nests deeper than MAX_HEIGHT"
+        );
+        assert_eq!(rec.iter().count(), rec.len(), "record {id:?}: map iter()");
+        assert_eq!(rec.keys().len(), rec.len(), "record {id:?}: map keys()");
+        assert_eq!(rec.values().count(), rec.len(), "record {id:?}: values()");
+        let lookups = self.budget.lookups(rec);
+        for (((name, v), key), value) in rec.iter().zip(rec.keys()).zip(rec.values()) {
+            assert_eq!(name, key, "record {id:?}: keys() and iter() disagree");
+            assert!(
+                same_node(v, value),
+                "record {id:?} field {name:?}: values()"
+            );
+            if lookups {
+                self.lookup(rec, name, v);
+            }
+            self.spend();
+            self.value(v, depth);
+        }
+    }
+
+    /// `get`, `contains_key` and `get_key` of field `name`, which iteration read as `v`.
+    fn lookup(&self, rec: Record<'_>, name: &str, v: ValueRef<'_>) {
+        let id = self.id;
+        let got = rec
+            .get(name)
+            .unwrap_or_else(|| panic!("record {id:?}: get({name:?}) is None after verify"));
+        assert!(same_node(v, got), "record {id:?}: get({name:?}) differs");
+        assert!(
+            rec.contains_key(name),
+            "record {id:?}: contains_key({name:?})"
+        );
+        let k = self
+            .snap
+            .key(name)
+            .unwrap_or_else(|| panic!("key({name:?}) is None after verify"));
+        assert!(
+            (k.id() as usize) < self.snap.key_count(),
+            "key({name:?}) is past the key table"
+        );
+        let got = rec
+            .get_key(k)
+            .unwrap_or_else(|| panic!("record {id:?}: get_key({name:?}) is None after verify"));
+        assert!(
+            same_node(v, got),
+            "record {id:?}: get_key({name:?}) differs"
+        );
+    }
+
+    /// The assertions below one value held by a node at level `depth`.
+    fn value(&self, v: ValueRef<'_>, depth: usize) {
+        let id = self.id;
+        match v {
+            ValueRef::Bytes(_) => self.bytes_seen.set(true),
+            ValueRef::Map(m) => self.map(m, depth + 1),
+            ValueRef::List(list) => {
+                assert!(
+                    depth < MAX_HEIGHT as usize,
+                    "record {id:?} nests deeper than MAX_HEIGHT"
+                );
+                assert_eq!(
+                    list.iter().count(),
+                    list.len(),
+                    "record {id:?}: list iter()"
+                );
+                for (i, x) in list.iter().enumerate() {
+                    let got = list
+                        .get(i)
+                        .unwrap_or_else(|| panic!("record {id:?}: list get({i}) is None"));
+                    assert!(same_node(x, got), "record {id:?}: list get({i}) differs");
+                    self.spend();
+                    self.value(x, depth + 1);
+                }
+                assert!(
+                    list.get(list.len()).is_none(),
+                    "record {id:?}: list get(len)"
+                );
+            }
+            _ => {}
+        }
+    }
+
+    /// The whole-record walks: serialization, `Debug`, `to_owned`, deserialization.
+    fn whole(&self, rec: Record<'_>) {
+        let id = self.id;
+        let json = serde_json::to_string(&rec)
+            .unwrap_or_else(|err| panic!("record {id:?}: to_string failed after verify: {err}"));
+        assert_eq!(
+            format!("{rec:?}"),
+            json,
+            "record {id:?}: Debug is not its JSON"
+        );
+        let owned = rec
+            .to_owned()
+            .unwrap_or_else(|err| panic!("record {id:?}: to_owned failed after verify: {err}"));
+        assert!(
+            rec == owned,
+            "record {id:?}: to_owned() differs from the record"
+        );
+        assert_eq!(
+            serde_json::to_string(&owned).ok().as_deref(),
+            Some(&*json),
+            "record {id:?}: the JSON of to_owned() differs from the record's"
+        );
+        for (name, v) in rec.iter() {
+            let owned = v.to_owned().unwrap_or_else(|err| {
+                panic!("record {id:?} field {name:?}: to_owned failed after verify: {err}")
+            });
+            assert!(
+                v == owned,
+                "record {id:?} field {name:?}: to_owned() differs"
+            );
+            serde_json::to_string(&v).unwrap_or_else(|err| {
+                panic!("record {id:?} field {name:?}: to_string failed after verify: {err}")
+            });
+        }
+        let as_value = serde_json::to_value(rec)
+            .unwrap_or_else(|err| panic!("record {id:?}: to_value failed after verify: {err}"));
+        if !self.bytes_seen.get() {
+            let de = rec
+                .deserialize::<serde_json::Value>()
+                .unwrap_or_else(|err| panic!("record {id:?}: deserialize failed: {err}"));
+            assert_eq!(
+                de, as_value,
+                "record {id:?}: deserialize and serialize differ"
+            );
+        }
+    }
+}
+/// Whether two values read from the same slot look the same: equal scalars (floats by
+/// bits), and for lists and maps equal lengths, names and children compared one level
+/// down. O(children); deeper levels are compared when the walk reaches them.
+fn same_node(a: ValueRef<'_>, b: ValueRef<'_>) -> bool {
+    match (a, b) {
+        (ValueRef::List(x), ValueRef::List(y)) => {
+            x.len() == y.len() && x.iter().zip(y.iter()).all(|(p, q)| same_scalar(p, q))
+        }
+        (ValueRef::Map(x), ValueRef::Map(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .zip(y.iter())
+                    .all(|((k, p), (l, q))| k == l && same_scalar(p, q))
+        }
+        _ => same_scalar(a, b),
+    }
+}
+
+/// Equal scalars (floats by bits, so NaN equals itself); lists and maps by length only.
+fn same_scalar(a: ValueRef<'_>, b: ValueRef<'_>) -> bool {
+    match (a, b) {
+        (ValueRef::Null, ValueRef::Null) => true,
+        (ValueRef::Bool(x), ValueRef::Bool(y)) => x == y,
+        (ValueRef::Int(x), ValueRef::Int(y)) => x == y,
+        (ValueRef::Float(x), ValueRef::Float(y)) => x.to_bits() == y.to_bits(),
+        (ValueRef::Str(x), ValueRef::Str(y)) => x == y,
+        (ValueRef::Bytes(x), ValueRef::Bytes(y)) => x == y,
+        (ValueRef::List(x), ValueRef::List(y)) => x.len() == y.len(),
+        (ValueRef::Map(x), ValueRef::Map(y)) => x.len() == y.len(),
+        _ => false,
+    }
+}

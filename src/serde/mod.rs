@@ -283,8 +283,10 @@ impl Serialize for List<'_> {
 ///
 /// Integers must fit in `i64`; map keys must be strings, chars or integers (integers
 /// become their decimal text, as in `serde_json`). Enums are encoded as `serde_json` does.
+/// Values nested deeper than [`crate::format::MAX_HEIGHT`] levels (more than a snapshot
+/// can store) are refused with [`Error::Limit`].
 pub fn to_value<T: Serialize + ?Sized>(value: &T) -> Result<Value> {
-    value.serialize(ser::ValueSerializer)
+    value.serialize(ser::ValueSerializer::default())
 }
 
 /// Converts a serializable struct or map into a [`TupleMap`]; anything else is an error.

@@ -5,9 +5,27 @@ use serde::Serialize;
 use serde::ser::{self, Impossible};
 
 use crate::error::{Error, Result};
+use crate::format::MAX_HEIGHT;
 use crate::tuplemap::{TupleMap, Value};
 
-pub(crate) struct ValueSerializer;
+/// Carries the nesting depth so that a value deeper than the format can store is refused
+/// after [`MAX_HEIGHT`] levels instead of recursing without bound.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct ValueSerializer {
+    depth: u8,
+}
+
+impl ValueSerializer {
+    fn deeper(self) -> Result<ValueSerializer> {
+        if self.depth >= MAX_HEIGHT {
+            return Err(Error::Limit {
+                what: "nesting depth of maps and lists",
+                limit: MAX_HEIGHT as u64,
+            });
+        }
+        Ok(ValueSerializer { depth: self.depth + 1 })
+    }
+}
 
 fn int<T: TryInto<i64> + std::fmt::Display + Copy>(v: T) -> Result<Value> {
     v.try_into()
@@ -112,10 +130,13 @@ impl ser::Serializer for ValueSerializer {
         variant: &'static str,
         v: &T,
     ) -> Result<Value> {
-        Ok(map_of(variant, v.serialize(self)?))
+        Ok(map_of(variant, v.serialize(self.deeper()?)?))
     }
     fn serialize_seq(self, len: Option<usize>) -> Result<SeqSer> {
-        Ok(SeqSer(Vec::with_capacity(len.unwrap_or(0).min(4096))))
+        Ok(SeqSer {
+            items: Vec::with_capacity(len.unwrap_or(0).min(4096)),
+            inner: self.deeper()?,
+        })
     }
     fn serialize_tuple(self, len: usize) -> Result<SeqSer> {
         self.serialize_seq(Some(len))
@@ -132,13 +153,14 @@ impl ser::Serializer for ValueSerializer {
     ) -> Result<VariantSer<SeqSer>> {
         Ok(VariantSer {
             variant,
-            inner: self.serialize_seq(Some(len))?,
+            inner: self.deeper()?.serialize_seq(Some(len))?,
         })
     }
     fn serialize_map(self, len: Option<usize>) -> Result<MapSer> {
         Ok(MapSer {
             pairs: Vec::with_capacity(len.unwrap_or(0).min(4096)),
             key: None,
+            inner: self.deeper()?,
         })
     }
     fn serialize_struct(self, _: &'static str, len: usize) -> Result<MapSer> {
@@ -153,22 +175,25 @@ impl ser::Serializer for ValueSerializer {
     ) -> Result<VariantSer<MapSer>> {
         Ok(VariantSer {
             variant,
-            inner: self.serialize_map(Some(len))?,
+            inner: self.deeper()?.serialize_map(Some(len))?,
         })
     }
 }
 
-pub(crate) struct SeqSer(Vec<Value>);
+pub(crate) struct SeqSer {
+    items: Vec<Value>,
+    inner: ValueSerializer,
+}
 
 impl ser::SerializeSeq for SeqSer {
     type Ok = Value;
     type Error = Error;
     fn serialize_element<T: ?Sized + Serialize>(&mut self, v: &T) -> Result<()> {
-        self.0.push(v.serialize(ValueSerializer)?);
+        self.items.push(v.serialize(self.inner)?);
         Ok(())
     }
     fn end(self) -> Result<Value> {
-        Ok(Value::List(self.0))
+        Ok(Value::List(self.items))
     }
 }
 
@@ -197,6 +222,7 @@ impl ser::SerializeTupleStruct for SeqSer {
 pub(crate) struct MapSer {
     pairs: Vec<(String, Value)>,
     key: Option<String>,
+    inner: ValueSerializer,
 }
 
 impl ser::SerializeMap for MapSer {
@@ -211,7 +237,7 @@ impl ser::SerializeMap for MapSer {
             .key
             .take()
             .ok_or_else(|| Error::Value("map value serialized before its key".into()))?;
-        self.pairs.push((key, v.serialize(ValueSerializer)?));
+        self.pairs.push((key, v.serialize(self.inner)?));
         Ok(())
     }
     fn end(self) -> Result<Value> {
@@ -223,8 +249,7 @@ impl ser::SerializeStruct for MapSer {
     type Ok = Value;
     type Error = Error;
     fn serialize_field<T: ?Sized + Serialize>(&mut self, key: &'static str, v: &T) -> Result<()> {
-        self.pairs
-            .push((key.to_owned(), v.serialize(ValueSerializer)?));
+        self.pairs.push((key.to_owned(), v.serialize(self.inner)?));
         Ok(())
     }
     fn end(self) -> Result<Value> {

@@ -1,0 +1,34 @@
+//! Heap (dhat): 100,000 lookups and field reads allocate nothing. One dhat profiler per
+//! process: this file holds exactly one test.
+
+mod common;
+
+#[global_allocator]
+static ALLOC: dhat::Alloc = dhat::Alloc;
+
+#[test]
+fn reads_allocate_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big.fms");
+    common::write_numbered(&path, 100_000);
+    let ids: Vec<String> = (0..100_000).map(|i| format!("r:{}", (i * 7919) % 100_000)).collect();
+    let snap = fms::Snapshot::open(&path).unwrap();
+    let title = snap.key("title").unwrap();
+
+    let _profiler = dhat::Profiler::builder().testing().build();
+    let before = dhat::HeapStats::get();
+    let mut checksum = 0usize;
+    for id in &ids {
+        let rec = snap.get(id).unwrap();
+        checksum += rec.get("title").and_then(|v| v.as_str()).map_or(0, str::len);
+        checksum += rec.get_key(title).and_then(|v| v.as_str()).map_or(0, str::len);
+        checksum += rec.get("n").and_then(|v| v.as_i64()).unwrap_or(0) as usize;
+        let tags = rec.get("tags").and_then(|v| v.as_list()).unwrap();
+        checksum += tags.iter().filter_map(|t| t.as_str()).map(str::len).sum::<usize>();
+        checksum += rec.iter().count() + rec.keys().map(str::len).sum::<usize>();
+    }
+    let after = dhat::HeapStats::get();
+    assert!(checksum > 0);
+    dhat::assert_eq!(after.total_blocks - before.total_blocks, 0);
+    dhat::assert_eq!(after.total_bytes - before.total_bytes, 0);
+}

@@ -1,0 +1,272 @@
+//! Round trips: arbitrary value trees -> build -> open -> identical values, through every
+//! accessor and through serde; TupleMap <-> serde round trips.
+
+mod common;
+
+use fms::{Snapshot, SnapshotBuilder, TupleMap, Value, ValueRef};
+use proptest::prelude::*;
+
+/// Keys from a small alphabet so records share shapes and nested maps share keys.
+fn key() -> impl Strategy<Value = String> {
+    prop_oneof![
+        4 => prop::sample::select(vec!["title", "slug", "kind", "id", "a", "b", "children", ""]).prop_map(String::from),
+        1 => "[a-zé_]{1,12}",
+    ]
+}
+
+fn leaf(bytes: bool) -> BoxedStrategy<Value> {
+    let mut options: Vec<(u32, BoxedStrategy<Value>)> = vec![
+        (1, Just(Value::Null).boxed()),
+        (1, any::<bool>().prop_map(Value::Bool).boxed()),
+        (2, (-1000i64..1000).prop_map(Value::Int).boxed()),
+        (1, any::<i64>().prop_map(Value::Int).boxed()),
+        (1, prop::num::f64::ANY.prop_map(Value::Float).boxed()),
+        (1, prop::sample::select(vec![0.0, -0.0, 0.5, 1e300, f64::INFINITY]).prop_map(Value::Float).boxed()),
+        (3, "\\PC{0,6}".prop_map(Value::Str).boxed()),
+        (1, "\\PC{0,80}".prop_map(Value::Str).boxed()),
+    ];
+    if bytes {
+        options.push((1, prop::collection::vec(any::<u8>(), 0..12).prop_map(Value::Bytes).boxed()));
+    }
+    prop::strategy::Union::new_weighted(options).boxed()
+}
+
+fn value(bytes: bool) -> impl Strategy<Value = Value> {
+    leaf(bytes).prop_recursive(5, 64, 6, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..6).prop_map(Value::List),
+            map_of(inner).prop_map(|m| Value::Map(Box::new(m))),
+        ]
+    })
+}
+
+fn map_of(v: impl Strategy<Value = Value>) -> impl Strategy<Value = TupleMap> {
+    prop::collection::vec((key(), v), 0..8).prop_map(TupleMap::from_pairs)
+}
+
+fn records(bytes: bool) -> impl Strategy<Value = Vec<(String, TupleMap)>> {
+    prop::collection::vec(("[a-z]{1,3}:[0-9]{1,3}", map_of(value(bytes))), 0..20).prop_map(|mut v| {
+        let mut seen = std::collections::HashSet::new();
+        v.retain(|(id, _)| seen.insert(id.clone()));
+        v
+    })
+}
+
+/// Everything a reader can ask of a record agrees with the map it was built from.
+fn check_record(snap: &Snapshot, rec: fms::Record<'_>, m: &TupleMap) {
+    assert_eq!(rec.len(), m.len());
+    assert_eq!(rec.keys().collect::<Vec<_>>(), m.keys().collect::<Vec<_>>());
+    for ((k, v), (rk, rv)) in m.iter().zip(rec.iter()) {
+        assert_eq!(k, rk);
+        assert!(rv == *v, "iter: {k}: {rv:?} != {v:?}");
+        let got = rec.get(k).unwrap_or_else(|| panic!("get({k:?}) is None"));
+        assert!(got == *v, "get: {k}: {got:?} != {v:?}");
+        let key = snap.key(k).expect("key resolves");
+        assert!(rec.get_key(key).unwrap() == *v);
+        assert!(rec.contains_key(k));
+        check_accessors(got, v);
+    }
+    assert!(rec == *m);
+    // serde: to owned, to JSON, to a TupleMap through the Deserializer.
+    assert_eq!(&rec.to_owned().unwrap(), m);
+    assert_eq!(serde_json::to_value(rec).unwrap(), serde_json::to_value(m).unwrap());
+    let back: TupleMap = rec.deserialize().unwrap();
+    assert_eq!(&back, m);
+}
+
+fn check_accessors(got: ValueRef<'_>, v: &Value) {
+    assert_eq!(got.kind(), v.kind());
+    assert_eq!(got.as_str(), v.as_str());
+    assert_eq!(got.as_i64(), v.as_i64());
+    assert_eq!(got.as_bool(), v.as_bool());
+    assert_eq!(got.as_bytes(), v.as_bytes());
+    assert_eq!(got.is_null(), v.is_null());
+    assert_eq!(got.to_owned().unwrap(), *v);
+    if let (Some(l), Some(vl)) = (got.as_list(), v.as_list()) {
+        assert_eq!(l.len(), vl.len());
+        for (i, x) in vl.iter().enumerate() {
+            check_accessors(l.get(i).unwrap(), x);
+        }
+        assert!(l.get(vl.len()).is_none());
+    }
+    if let (Some(r), Some(vm)) = (got.as_map(), v.as_map()) {
+        for (k, x) in vm.iter() {
+            check_accessors(r.get(k).unwrap(), x);
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn build_open_read_back(recs in records(true)) {
+        let bytes = common::build(&recs);
+        let snap = Snapshot::from_bytes(bytes).unwrap();
+        snap.verify().unwrap();
+        prop_assert_eq!(snap.len(), recs.len());
+        prop_assert_eq!(snap.ids().collect::<Vec<_>>(), recs.iter().map(|(id, _)| id.as_str()).collect::<Vec<_>>());
+        for ((id, m), (sid, rec)) in recs.iter().zip(snap.iter()) {
+            prop_assert_eq!(id.as_str(), sid);
+            check_record(&snap, rec, m);
+            check_record(&snap, snap.get(id).unwrap(), m);
+            prop_assert!(snap.contains(id));
+        }
+        prop_assert!(snap.get("no:such:id").is_none());
+        prop_assert!(!snap.contains("no:such:id"));
+    }
+
+    #[test]
+    fn tuplemap_json_round_trip(m in map_of(value(false))) {
+        let json = serde_json::to_string(&m).unwrap();
+        let back: TupleMap = serde_json::from_str(&json).unwrap();
+        // JSON has no NaN or infinities (they come back as null), and serde_json's default
+        // float parser may be one ulp off: compare with serde_json's own reading.
+        let expect: serde_json::Value = serde_json::from_str(&json).unwrap();
+        prop_assert_eq!(serde_json::to_value(&back).unwrap(), expect);
+        let v = fms::to_map(&m).unwrap();
+        prop_assert_eq!(&v, &m);
+        let again: TupleMap = fms::from_map(&m).unwrap();
+        prop_assert_eq!(&again, &m);
+    }
+
+    #[test]
+    fn upsert_keeps_position_and_last_value(a in map_of(value(true)), b in map_of(value(true))) {
+        let mut builder = SnapshotBuilder::new();
+        builder.insert("x", &a).unwrap();
+        builder.insert("y", &a).unwrap();
+        prop_assert!(builder.upsert("x", &b).unwrap());
+        let snap = Snapshot::from_bytes(builder.to_bytes().unwrap()).unwrap();
+        snap.verify().unwrap();
+        prop_assert_eq!(snap.ids().collect::<Vec<_>>(), vec!["x", "y"]);
+        prop_assert!(snap.get("x").unwrap() == b);
+        prop_assert!(snap.get("y").unwrap() == a);
+    }
+}
+
+#[test]
+fn varied_records_round_trip_and_share_storage() {
+    let recs = common::varied_records(200);
+    let bytes = common::build(&recs);
+    let snap = Snapshot::from_bytes(bytes).unwrap();
+    snap.verify().unwrap();
+    for (id, m) in &recs {
+        check_record(&snap, snap.get(id).unwrap(), m);
+    }
+    // Records with the same keys share shapes: 200 records, a handful of key sets.
+    assert!(snap.shape_count() <= 8, "{} shapes", snap.shape_count());
+}
+
+#[test]
+fn structs_round_trip_with_borrowed_strings() {
+    #[derive(serde::Serialize, serde::Deserialize, Debug, PartialEq)]
+    struct Problem {
+        kind: String,
+        weight: f32,
+    }
+    #[derive(serde::Serialize, serde::Deserialize, Debug, PartialEq)]
+    enum Status {
+        Draft,
+        Published { at: String },
+        Retired(u32),
+    }
+    #[derive(serde::Serialize, serde::Deserialize, Debug, PartialEq)]
+    struct Exercise<'a> {
+        #[serde(borrow)]
+        title: &'a str,
+        tags: Vec<String>,
+        problems: Vec<Problem>,
+        parent: Option<String>,
+        status: Status,
+        other: Status,
+        third: Status,
+        #[serde(with = "serde_bytes_shim")]
+        blob: Vec<u8>,
+        big: u64,
+        tuple: (i8, bool),
+    }
+    mod serde_bytes_shim {
+        pub fn serialize<S: serde::Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
+            s.serialize_bytes(v)
+        }
+        pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+            struct V;
+            impl<'de> serde::de::Visitor<'de> for V {
+                type Value = Vec<u8>;
+                fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                    f.write_str("bytes")
+                }
+                fn visit_bytes<E>(self, v: &[u8]) -> Result<Vec<u8>, E> {
+                    Ok(v.to_vec())
+                }
+            }
+            d.deserialize_bytes(V)
+        }
+    }
+    let e = Exercise {
+        title: "Add fractions",
+        tags: vec!["math".into(), "fractions".into()],
+        problems: vec![Problem { kind: "mc".into(), weight: 0.25 }],
+        parent: None,
+        status: Status::Draft,
+        other: Status::Published { at: "2024-01-01".into() },
+        third: Status::Retired(3),
+        blob: vec![1, 2, 3],
+        big: u32::MAX as u64 * 4,
+        tuple: (-3, true),
+    };
+    let mut b = SnapshotBuilder::new();
+    b.insert("exercise:1", &e).unwrap();
+    let snap = Snapshot::from_bytes(b.to_bytes().unwrap()).unwrap();
+    let rec = snap.get("exercise:1").unwrap();
+    let back: Exercise<'_> = rec.deserialize().unwrap();
+    assert_eq!(back, e);
+    // The borrowed title points into the snapshot's bytes: zero-copy.
+    let range = snap.as_bytes().as_ptr_range();
+    assert!(range.contains(&back.title.as_ptr()));
+    // And the same through the owned TupleMap.
+    let m = fms::to_map(&e).unwrap();
+    let back2: Exercise<'_> = fms::from_map(&m).unwrap();
+    assert_eq!(back2, e);
+}
+
+#[test]
+fn values_outside_the_model_are_clear_errors() {
+    let mut b = SnapshotBuilder::new();
+    let err = b.insert("x", &vec![1, 2]).unwrap_err();
+    assert!(err.to_string().contains("expected a map or struct, got a list"), "{err}");
+    let err = b.insert("x", &serde_json::json!({"n": u64::MAX})).unwrap_err();
+    assert!(err.to_string().contains("does not fit in i64"), "{err}");
+    let err = b.insert("", &serde_json::json!({})).unwrap_err();
+    assert!(err.to_string().contains("empty"), "{err}");
+    b.insert("x", &serde_json::json!({"a": 1})).unwrap();
+    let err = b.insert("x", &serde_json::json!({"a": 2})).unwrap_err();
+    assert!(matches!(err, fms::Error::DuplicateId { ref id } if id == "x"), "{err}");
+    // A failed insert leaves the records as they were.
+    assert_eq!(b.len(), 1);
+    let snap = Snapshot::from_bytes(b.to_bytes().unwrap()).unwrap();
+    assert_eq!(snap.get("x").unwrap().get("a").unwrap().as_i64(), Some(1));
+}
+
+#[test]
+fn nesting_limit_is_enforced_at_and_past_the_limit() {
+    fn nested(levels: usize) -> TupleMap {
+        let mut v = Value::Int(1);
+        for _ in 0..levels {
+            v = Value::List(vec![v]);
+        }
+        TupleMap::from_pairs([("v", v)])
+    }
+    let max = fms::format::MAX_HEIGHT as usize;
+    // The record itself is one level: MAX_HEIGHT - 1 nested lists fit exactly.
+    let mut b = SnapshotBuilder::new();
+    b.insert("ok", &nested(max - 1)).unwrap();
+    let snap = Snapshot::from_bytes(b.to_bytes().unwrap()).unwrap();
+    snap.verify().unwrap();
+    assert_eq!(snap.get("ok").unwrap().to_owned().unwrap(), nested(max - 1));
+    let err = b.insert("deep", &nested(max)).unwrap_err();
+    assert!(matches!(err, fms::Error::Limit { .. }), "{err}");
+    // Far past the limit: refused without recursing all the way down.
+    let err = b.insert("deeper", &nested(2_000)).unwrap_err();
+    assert!(matches!(err, fms::Error::Limit { .. }), "{err}");
+}
