@@ -1,0 +1,35 @@
+//! The worked example of FORMAT.md, byte for byte: if the layout changes, this test and
+//! the document must change together.
+
+use fms::format::*;
+
+#[test]
+fn worked_example_matches_format_md() {
+    let m = fms::TupleMap::from_pairs([("title", "Intro".into()), ("n", 42.into())]);
+    let mut b = fms::SnapshotBuilder::new();
+    b.insert("v:1", &m).unwrap();
+    let bytes = b.to_bytes().unwrap();
+    assert_eq!(&bytes[..8], &MAGIC);
+    assert_eq!(&bytes[8..16], &[1, 0, 0, 0, 5, 0, 0, 0]);
+    assert_eq!(&bytes[32..48], &[0u8; 16]);
+    let section = |i: usize| {
+        let at = HEADER_LEN + i * SECTION_ENTRY_LEN;
+        let off = u64::from_le_bytes(bytes[at + 8..at + 16].try_into().unwrap()) as usize;
+        let len = u64::from_le_bytes(bytes[at + 16..at + 24].try_into().unwrap()) as usize;
+        assert_eq!(u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()), section::ALL[i]);
+        &bytes[off..off + len]
+    };
+    assert_eq!(section(0), b"\x05title\x01n\x05Intro\x03v:1");
+    assert_eq!(section(1), &[0x01, 0x00, 0x07, 0x03, 8, 0, 0, 0, 42, 0, 0, 0]);
+    assert_eq!(section(2), &[1, 0, 0, 0, 8, 0, 0, 0, 2, 0, 0, 0, 0, 1, 0, 0, 0]);
+    let keys = section(3);
+    assert_eq!(&keys[..12], &[2, 0, 0, 0, 4, 0, 0, 0, keys[8], 0, 0, 0]);
+    assert_eq!(&keys[12 + 32..], &[0, 0, 0, 0, 6, 0, 0, 0]);
+    let ids = section(4);
+    assert_eq!(&ids[..8], &[1, 0, 0, 0, 2, 0, 0, 0]);
+    assert_eq!(&ids[12 + 16..], &[14, 0, 0, 0, 0, 0, 0, 0]);
+    assert_eq!(
+        ContentHash::of_header(&bytes[..HEADER_LEN + 5 * SECTION_ENTRY_LEN]),
+        fms::Snapshot::from_bytes(bytes.clone()).unwrap().hash()
+    );
+}
