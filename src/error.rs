@@ -58,6 +58,16 @@ pub enum Error {
         /// The id.
         id: String,
     },
+    /// A line of JSONL input could not be used: `what` went wrong at `line` of `source`.
+    #[error("{input}:{line}: {what}")]
+    Jsonl {
+        /// The input's name (usually its path).
+        input: String,
+        /// 1-based line number.
+        line: u64,
+        /// What was wrong.
+        what: String,
+    },
     /// A value cannot be stored or read as asked (serde errors land here).
     #[error("{0}")]
     Value(String),

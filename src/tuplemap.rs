@@ -326,6 +326,17 @@ impl TupleMap {
         None
     }
 
+    /// Removes `key`, returning its value. The remaining keys keep their order; the map
+    /// moves to the shape without `key` (one shape lookup).
+    pub fn remove(&mut self, key: &str) -> Option<Value> {
+        let i = self.shape.keys.get(key)?.to_usize();
+        let names: Vec<&str> = self.keys().filter(|k| *k != key).collect();
+        let shape = intern_shape(&names);
+        let v = self.values.remove(i);
+        self.shape = shape;
+        Some(v)
+    }
+
     /// Whether `key` is present. O(1) expected.
     pub fn contains_key(&self, key: &str) -> bool {
         self.shape.keys.get(key).is_some()
@@ -424,6 +435,10 @@ mod tests {
         assert_eq!(m.insert("a", 3), Some(Value::Int(2)));
         assert_eq!(m.keys().collect::<Vec<_>>(), ["a", "b", "c"]);
         assert!(m.contains_key("c") && !m.contains_key("d"));
+        assert_eq!(m.remove("b"), Some(Value::from("x")));
+        assert_eq!(m.remove("b"), None);
+        assert_eq!(m.keys().collect::<Vec<_>>(), ["a", "c"]);
+        assert_eq!(m["c"], Value::Bool(true));
         assert_eq!(m.get("d"), None);
     }
 

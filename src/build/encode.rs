@@ -143,10 +143,7 @@ impl Encoder {
             }
         };
         let names = m.keys().map(str::to_owned).collect();
-        self.shape_cache
-            .entry(hash)
-            .or_default()
-            .push((id, names));
+        self.shape_cache.entry(hash).or_default().push((id, names));
         Ok(id)
     }
 
@@ -172,7 +169,9 @@ impl Encoder {
         let data = &self.data;
         self.data_dedup
             .insert_unique(hash, (offset, len), |&(o, l)| {
-                h(data.get(o as usize..o as usize + l as usize).unwrap_or_default())
+                h(data
+                    .get(o as usize..o as usize + l as usize)
+                    .unwrap_or_default())
             });
         self.nodes += 1;
         Ok(NodeRef {

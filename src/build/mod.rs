@@ -108,6 +108,69 @@ impl SnapshotBuilder {
         Ok(false)
     }
 
+    /// Inserts one record per line of JSONL: each non-blank line is a JSON object whose
+    /// `id_field` (a string or an integer) is the record id; that field is removed from the
+    /// record, the others keep their order. Returns the number of records added.
+    ///
+    /// Errors name `source` and the 1-based line: invalid JSON, a line that is not an
+    /// object, a missing or non-string id, a duplicate id, a value past the format's
+    /// limits. On error, records from earlier lines stay inserted; callers that want
+    /// all-or-nothing discard the builder (the CLI writes nothing).
+    ///
+    /// ```
+    /// # fn main() -> fms::Result<()> {
+    /// let input = "{\"id\": \"video:1\", \"title\": \"Intro\"}\n\n{\"id\": \"video:2\", \"title\": \"Loops\"}\n";
+    /// let mut b = fms::SnapshotBuilder::new();
+    /// assert_eq!(b.extend_jsonl(input.as_bytes(), "videos.jsonl", "id")?, 2);
+    /// let err = b.extend_jsonl("{\"title\": 1}".as_bytes(), "bad.jsonl", "id").unwrap_err();
+    /// assert_eq!(err.to_string(), "bad.jsonl:1: missing id field \"id\"");
+    /// # Ok(()) }
+    /// ```
+    pub fn extend_jsonl(
+        &mut self,
+        reader: impl std::io::BufRead,
+        source: &str,
+        id_field: &str,
+    ) -> Result<usize> {
+        let at = |line: u64, what: String| Error::Jsonl {
+            input: source.to_owned(),
+            line,
+            what,
+        };
+        let mut added = 0;
+        for (n, line) in reader.lines().enumerate() {
+            let n = n as u64 + 1;
+            let line = line.map_err(|e| at(n, format!("read error: {e}")))?;
+            if line.trim().is_empty() {
+                continue;
+            }
+            let mut map: TupleMap = match serde_json::from_str::<crate::Value>(&line) {
+                Ok(crate::Value::Map(m)) => *m,
+                Ok(other) => {
+                    return Err(at(
+                        n,
+                        format!("expected a JSON object, got a {}", other.kind()),
+                    ));
+                }
+                Err(e) => return Err(at(n, format!("invalid JSON: {e}"))),
+            };
+            let id = match map.remove(id_field) {
+                Some(crate::Value::Str(s)) => s,
+                Some(crate::Value::Int(i)) => i.to_string(),
+                Some(other) => {
+                    return Err(at(
+                        n,
+                        format!("id field {id_field:?} is a {}, not a string", other.kind()),
+                    ));
+                }
+                None => return Err(at(n, format!("missing id field {id_field:?}"))),
+            };
+            self.insert(&id, &map).map_err(|e| at(n, e.to_string()))?;
+            added += 1;
+        }
+        Ok(added)
+    }
+
     /// Whether a record with this id was inserted.
     pub fn contains(&self, id: &str) -> bool {
         self.id_pos.contains_key(id)

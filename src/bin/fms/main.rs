@@ -1,1 +1,85 @@
-fn main() {}
+//! `fms`: build, read, check and demonstrate frozen model store snapshots.
+//!
+//! Errors go to stderr as one line naming the file and line (JSONL) or byte offset
+//! (snapshots), with a non-zero exit; no command ever leaves a partial output file.
+
+mod build;
+mod demo;
+mod get;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "fms",
+    version,
+    about = "A memory-compact, read-only frozen model store"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Build a snapshot from JSONL files (one JSON object per line).
+    Build(build::Args),
+    /// Print one record as pretty JSON.
+    Get(get::Args),
+    /// Check a snapshot completely: structure and checksums.
+    Verify {
+        /// The snapshot file.
+        snapshot: PathBuf,
+    },
+    /// Generate a content-site corpus, build it, serve lookups, print what it used.
+    Demo(demo::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Build(a) => build::run(a),
+        Command::Get(a) => get::run(a),
+        Command::Verify { snapshot } => verify(&snapshot),
+        Command::Demo(a) => demo::run(a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("fms: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// A CLI error: one line of text, already naming what and where.
+pub type CliResult = Result<(), String>;
+
+/// Opens a snapshot, naming the path in any error.
+pub fn open(path: &std::path::Path) -> Result<fms::Snapshot, String> {
+    fms::Snapshot::open(path).map_err(|e| match e {
+        fms::Error::Io { .. } => e.to_string(),
+        e => format!("{}: {e}", path.display()),
+    })
+}
+
+fn verify(path: &std::path::Path) -> CliResult {
+    let snap = open(path)?;
+    let start = std::time::Instant::now();
+    snap.verify()
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    println!(
+        "{}: ok ({} records, {} shapes, {} keys, {} bytes, hash {}, verified in {:.1?})",
+        path.display(),
+        snap.len(),
+        snap.shape_count(),
+        snap.key_count(),
+        snap.as_bytes().len(),
+        snap.hash(),
+        start.elapsed()
+    );
+    Ok(())
+}
