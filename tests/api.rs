@@ -17,7 +17,14 @@ fn snapshot_is_send_and_sync_and_shareable() {
     let handles: Vec<_> = (0..4)
         .map(|_| {
             let s = s.clone();
-            std::thread::spawn(move || s.get("x").unwrap().get("title").unwrap().as_str().map(str::len))
+            std::thread::spawn(move || {
+                s.get("x")
+                    .unwrap()
+                    .get("title")
+                    .unwrap()
+                    .as_str()
+                    .map(str::len)
+            })
         })
         .collect();
     for h in handles {
@@ -42,8 +49,14 @@ fn debug_looks_like_a_dict() {
     let mut b = SnapshotBuilder::new();
     b.insert("x", &m).unwrap();
     let s = Snapshot::from_bytes(b.to_bytes().unwrap()).unwrap();
-    assert_eq!(format!("{:?}", s.get("x").unwrap()), r#"{"title":"Intro","n":[1,2.5,null]}"#);
-    let m = TupleMap::from_pairs([("title", "Intro".into()), ("n", Value::List(vec![1.into(), Value::Null]))]);
+    assert_eq!(
+        format!("{:?}", s.get("x").unwrap()),
+        r#"{"title":"Intro","n":[1,2.5,null]}"#
+    );
+    let m = TupleMap::from_pairs([
+        ("title", "Intro".into()),
+        ("n", Value::List(vec![1.into(), Value::Null])),
+    ]);
     assert_eq!(format!("{m:?}"), r#"{"title": "Intro", "n": [1, null]}"#);
     assert_eq!(format!("{}", s.hash()).len(), 32);
 }

@@ -15,7 +15,10 @@ fn every_truncation_is_rejected_at_open() {
     for len in 0..bytes.len() {
         let cut = bytes[..len].to_vec();
         match Snapshot::from_bytes(cut) {
-            Ok(_) => panic!("a snapshot truncated to {len} of {} bytes opened", bytes.len()),
+            Ok(_) => panic!(
+                "a snapshot truncated to {len} of {} bytes opened",
+                bytes.len()
+            ),
             Err(e) => {
                 // The message says where.
                 let msg = e.to_string();
@@ -28,15 +31,24 @@ fn every_truncation_is_rejected_at_open() {
 #[test]
 fn every_seventh_bit_flip_never_panics_and_is_rejected() {
     let bytes = sample();
-    Snapshot::from_bytes(bytes.clone()).unwrap().verify().unwrap();
+    Snapshot::from_bytes(bytes.clone())
+        .unwrap()
+        .verify()
+        .unwrap();
     let mut opened = 0;
     for bit in (0..bytes.len() * 8).step_by(7) {
         let mut b = bytes.clone();
         b[bit / 8] ^= 1 << (bit % 8);
-        let Ok(snap) = Snapshot::from_bytes(b) else { continue };
+        let Ok(snap) = Snapshot::from_bytes(b) else {
+            continue;
+        };
         opened += 1;
         common::read_everything(&snap);
-        assert!(snap.verify().is_err(), "flip of bit {bit} (byte {}) passed verify", bit / 8);
+        assert!(
+            snap.verify().is_err(),
+            "flip of bit {bit} (byte {}) passed verify",
+            bit / 8
+        );
     }
     // Flips outside the header open (open is O(1)) and must be caught by verify.
     assert!(opened > bytes.len(), "only {opened} flipped files opened");
@@ -61,7 +73,11 @@ fn rechecksummed_flips_never_panic_and_verified_ones_read_fully() {
         match snap.verify() {
             Ok(()) => {
                 accepted += 1;
-                assert_eq!(readable, snap.len(), "bit {bit}: verified, but not every record reads");
+                assert_eq!(
+                    readable,
+                    snap.len(),
+                    "bit {bit}: verified, but not every record reads"
+                );
             }
             Err(e) => {
                 rejected += 1;
@@ -69,7 +85,10 @@ fn rechecksummed_flips_never_panic_and_verified_ones_read_fully() {
             }
         }
     }
-    assert!(rejected > 0 && accepted > 0, "rejected {rejected}, accepted {accepted}");
+    assert!(
+        rejected > 0 && accepted > 0,
+        "rejected {rejected}, accepted {accepted}"
+    );
 }
 
 #[test]
@@ -81,13 +100,28 @@ fn checksum_errors_name_the_section() {
     b[data + 3] ^= 0x10; // inside the pool, the first section
     let err = Snapshot::from_bytes(b).unwrap().verify().unwrap_err();
     assert!(
-        matches!(err, fms::Error::Checksum { section: "pool", .. }),
+        matches!(
+            err,
+            fms::Error::Checksum {
+                section: "pool",
+                ..
+            }
+        ),
         "{err}"
     );
     let mut b = bytes;
     b[20] ^= 1; // inside the content hash
     let err = Snapshot::from_bytes(b).unwrap_err();
-    assert!(matches!(err, fms::Error::Checksum { section: "header", .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            fms::Error::Checksum {
+                section: "header",
+                ..
+            }
+        ),
+        "{err}"
+    );
     drop(snap);
 }
 
@@ -95,7 +129,10 @@ fn checksum_errors_name_the_section() {
 fn garbage_and_wrong_files_are_clear_errors() {
     for (bytes, needle) in [
         (vec![], "shorter than"),
-        (b"{\"title\": \"not a snapshot\"} padding padding padding padding".to_vec(), "bad magic"),
+        (
+            b"{\"title\": \"not a snapshot\"} padding padding padding padding".to_vec(),
+            "bad magic",
+        ),
         (vec![0u8; 4096], "bad magic"),
     ] {
         let err = Snapshot::from_bytes(bytes).unwrap_err();

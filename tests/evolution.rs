@@ -77,7 +77,11 @@ fn added_removed_and_reordered_fields() {
 #[test]
 fn missing_required_field_is_an_error_naming_it() {
     let snap = snapshot();
-    let err = snap.get("video:0").unwrap().deserialize::<Strict>().unwrap_err();
+    let err = snap
+        .get("video:0")
+        .unwrap()
+        .deserialize::<Strict>()
+        .unwrap_err();
     assert!(err.to_string().contains("required_new_field"), "{err}");
 }
 
@@ -85,9 +89,13 @@ fn missing_required_field_is_an_error_naming_it() {
 fn field_order_does_not_matter_for_dict_access() {
     // The same keys in another order are another shape, but read the same by name.
     let mut b = SnapshotBuilder::new();
-    b.insert("a", &serde_json::json!({"x": 1, "y": "two"})).unwrap();
-    b.insert("b", &fms::TupleMap::from_pairs([("y", "two".into()), ("x", 1.into())]))
+    b.insert("a", &serde_json::json!({"x": 1, "y": "two"}))
         .unwrap();
+    b.insert(
+        "b",
+        &fms::TupleMap::from_pairs([("y", "two".into()), ("x", 1.into())]),
+    )
+    .unwrap();
     let snap = Snapshot::from_bytes(b.to_bytes().unwrap()).unwrap();
     let (a, bb) = (snap.get("a").unwrap(), snap.get("b").unwrap());
     assert_eq!(a.keys().collect::<Vec<_>>(), ["x", "y"]);
@@ -105,7 +113,10 @@ fn unknown_format_version_is_a_clear_error() {
     let mut bytes = snapshot_bytes();
     bytes[fms::format::OFF_VERSION] = 9;
     match Snapshot::from_bytes(bytes) {
-        Err(fms::Error::Version { found: 9, supported }) => assert_eq!(supported, fms::format::VERSION),
+        Err(fms::Error::Version {
+            found: 9,
+            supported,
+        }) => assert_eq!(supported, fms::format::VERSION),
         other => panic!("expected a version error, got {other:?}"),
     }
 }

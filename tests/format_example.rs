@@ -16,12 +16,21 @@ fn worked_example_matches_format_md() {
         let at = HEADER_LEN + i * SECTION_ENTRY_LEN;
         let off = u64::from_le_bytes(bytes[at + 8..at + 16].try_into().unwrap()) as usize;
         let len = u64::from_le_bytes(bytes[at + 16..at + 24].try_into().unwrap()) as usize;
-        assert_eq!(u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()), section::ALL[i]);
+        assert_eq!(
+            u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()),
+            section::ALL[i]
+        );
         &bytes[off..off + len]
     };
     assert_eq!(section(0), b"\x05title\x01n\x05Intro\x03v:1");
-    assert_eq!(section(1), &[0x01, 0x00, 0x07, 0x03, 8, 0, 0, 0, 42, 0, 0, 0]);
-    assert_eq!(section(2), &[1, 0, 0, 0, 8, 0, 0, 0, 2, 0, 0, 0, 0, 1, 0, 0, 0]);
+    assert_eq!(
+        section(1),
+        &[0x01, 0x00, 0x07, 0x03, 8, 0, 0, 0, 42, 0, 0, 0]
+    );
+    assert_eq!(
+        section(2),
+        &[1, 0, 0, 0, 8, 0, 0, 0, 2, 0, 0, 0, 0, 1, 0, 0, 0]
+    );
     let keys = section(3);
     assert_eq!(&keys[..12], &[2, 0, 0, 0, 4, 0, 0, 0, keys[8], 0, 0, 0]);
     assert_eq!(&keys[12 + 32..], &[0, 0, 0, 0, 6, 0, 0, 0]);

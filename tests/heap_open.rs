@@ -24,7 +24,9 @@ fn open_heap_is_independent_of_record_count() {
     let (small, large) = (dir.path().join("small.fms"), dir.path().join("large.fms"));
     common::write_numbered(&small, 10);
     common::write_numbered(&large, 100_000);
-    assert!(std::fs::metadata(&large).unwrap().len() > 100 * std::fs::metadata(&small).unwrap().len());
+    assert!(
+        std::fs::metadata(&large).unwrap().len() > 100 * std::fs::metadata(&small).unwrap().len()
+    );
 
     let _profiler = dhat::Profiler::builder().testing().build();
     let s = heap_of_open(&small);

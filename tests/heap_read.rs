@@ -11,7 +11,9 @@ fn reads_allocate_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("big.fms");
     common::write_numbered(&path, 100_000);
-    let ids: Vec<String> = (0..100_000).map(|i| format!("r:{}", (i * 7919) % 100_000)).collect();
+    let ids: Vec<String> = (0..100_000)
+        .map(|i| format!("r:{}", (i * 7919) % 100_000))
+        .collect();
     let snap = fms::Snapshot::open(&path).unwrap();
     let title = snap.key("title").unwrap();
 
@@ -20,11 +22,21 @@ fn reads_allocate_nothing() {
     let mut checksum = 0usize;
     for id in &ids {
         let rec = snap.get(id).unwrap();
-        checksum += rec.get("title").and_then(|v| v.as_str()).map_or(0, str::len);
-        checksum += rec.get_key(title).and_then(|v| v.as_str()).map_or(0, str::len);
+        checksum += rec
+            .get("title")
+            .and_then(|v| v.as_str())
+            .map_or(0, str::len);
+        checksum += rec
+            .get_key(title)
+            .and_then(|v| v.as_str())
+            .map_or(0, str::len);
         checksum += rec.get("n").and_then(|v| v.as_i64()).unwrap_or(0) as usize;
         let tags = rec.get("tags").and_then(|v| v.as_list()).unwrap();
-        checksum += tags.iter().filter_map(|t| t.as_str()).map(str::len).sum::<usize>();
+        checksum += tags
+            .iter()
+            .filter_map(|t| t.as_str())
+            .map(str::len)
+            .sum::<usize>();
         checksum += rec.iter().count() + rec.keys().map(str::len).sum::<usize>();
     }
     let after = dhat::HeapStats::get();

@@ -21,12 +21,22 @@ fn leaf(bytes: bool) -> BoxedStrategy<Value> {
         (2, (-1000i64..1000).prop_map(Value::Int).boxed()),
         (1, any::<i64>().prop_map(Value::Int).boxed()),
         (1, prop::num::f64::ANY.prop_map(Value::Float).boxed()),
-        (1, prop::sample::select(vec![0.0, -0.0, 0.5, 1e300, f64::INFINITY]).prop_map(Value::Float).boxed()),
+        (
+            1,
+            prop::sample::select(vec![0.0, -0.0, 0.5, 1e300, f64::INFINITY])
+                .prop_map(Value::Float)
+                .boxed(),
+        ),
         (3, "\\PC{0,6}".prop_map(Value::Str).boxed()),
         (1, "\\PC{0,80}".prop_map(Value::Str).boxed()),
     ];
     if bytes {
-        options.push((1, prop::collection::vec(any::<u8>(), 0..12).prop_map(Value::Bytes).boxed()));
+        options.push((
+            1,
+            prop::collection::vec(any::<u8>(), 0..12)
+                .prop_map(Value::Bytes)
+                .boxed(),
+        ));
     }
     prop::strategy::Union::new_weighted(options).boxed()
 }
@@ -45,11 +55,13 @@ fn map_of(v: impl Strategy<Value = Value>) -> impl Strategy<Value = TupleMap> {
 }
 
 fn records(bytes: bool) -> impl Strategy<Value = Vec<(String, TupleMap)>> {
-    prop::collection::vec(("[a-z]{1,3}:[0-9]{1,3}", map_of(value(bytes))), 0..20).prop_map(|mut v| {
-        let mut seen = std::collections::HashSet::new();
-        v.retain(|(id, _)| seen.insert(id.clone()));
-        v
-    })
+    prop::collection::vec(("[a-z]{1,3}:[0-9]{1,3}", map_of(value(bytes))), 0..20).prop_map(
+        |mut v| {
+            let mut seen = std::collections::HashSet::new();
+            v.retain(|(id, _)| seen.insert(id.clone()));
+            v
+        },
+    )
 }
 
 /// Everything a reader can ask of a record agrees with the map it was built from.
@@ -69,7 +81,10 @@ fn check_record(snap: &Snapshot, rec: fms::Record<'_>, m: &TupleMap) {
     assert!(rec == *m);
     // serde: to owned, to JSON, to a TupleMap through the Deserializer.
     assert_eq!(&rec.to_owned().unwrap(), m);
-    assert_eq!(serde_json::to_value(rec).unwrap(), serde_json::to_value(m).unwrap());
+    assert_eq!(
+        serde_json::to_value(rec).unwrap(),
+        serde_json::to_value(m).unwrap()
+    );
     let back: TupleMap = rec.deserialize().unwrap();
     assert_eq!(&back, m);
 }
@@ -206,10 +221,15 @@ fn structs_round_trip_with_borrowed_strings() {
     let e = Exercise {
         title: "Add fractions",
         tags: vec!["math".into(), "fractions".into()],
-        problems: vec![Problem { kind: "mc".into(), weight: 0.25 }],
+        problems: vec![Problem {
+            kind: "mc".into(),
+            weight: 0.25,
+        }],
         parent: None,
         status: Status::Draft,
-        other: Status::Published { at: "2024-01-01".into() },
+        other: Status::Published {
+            at: "2024-01-01".into(),
+        },
         third: Status::Retired(3),
         blob: vec![1, 2, 3],
         big: u32::MAX as u64 * 4,
@@ -234,14 +254,23 @@ fn structs_round_trip_with_borrowed_strings() {
 fn values_outside_the_model_are_clear_errors() {
     let mut b = SnapshotBuilder::new();
     let err = b.insert("x", &vec![1, 2]).unwrap_err();
-    assert!(err.to_string().contains("expected a map or struct, got a list"), "{err}");
-    let err = b.insert("x", &serde_json::json!({"n": u64::MAX})).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("expected a map or struct, got a list"),
+        "{err}"
+    );
+    let err = b
+        .insert("x", &serde_json::json!({"n": u64::MAX}))
+        .unwrap_err();
     assert!(err.to_string().contains("does not fit in i64"), "{err}");
     let err = b.insert("", &serde_json::json!({})).unwrap_err();
     assert!(err.to_string().contains("empty"), "{err}");
     b.insert("x", &serde_json::json!({"a": 1})).unwrap();
     let err = b.insert("x", &serde_json::json!({"a": 2})).unwrap_err();
-    assert!(matches!(err, fms::Error::DuplicateId { ref id } if id == "x"), "{err}");
+    assert!(
+        matches!(err, fms::Error::DuplicateId { ref id } if id == "x"),
+        "{err}"
+    );
     // A failed insert leaves the records as they were.
     assert_eq!(b.len(), 1);
     let snap = Snapshot::from_bytes(b.to_bytes().unwrap()).unwrap();

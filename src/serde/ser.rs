@@ -23,7 +23,9 @@ impl ValueSerializer {
                 limit: MAX_HEIGHT as u64,
             });
         }
-        Ok(ValueSerializer { depth: self.depth + 1 })
+        Ok(ValueSerializer {
+            depth: self.depth + 1,
+        })
     }
 }
 

@@ -51,7 +51,8 @@ pub fn build(records: &[(String, TupleMap)]) -> Vec<u8> {
 /// corrupted file passes the checksum checks and reaches the structural ones.
 pub fn rechecksum(mut bytes: Vec<u8>) -> Vec<u8> {
     use fms::format::*;
-    let count = u16::from_le_bytes([bytes[OFF_SECTION_COUNT], bytes[OFF_SECTION_COUNT + 1]]) as usize;
+    let count =
+        u16::from_le_bytes([bytes[OFF_SECTION_COUNT], bytes[OFF_SECTION_COUNT + 1]]) as usize;
     if HEADER_LEN + count * SECTION_ENTRY_LEN > bytes.len() {
         return bytes;
     }
@@ -59,7 +60,9 @@ pub fn rechecksum(mut bytes: Vec<u8>) -> Vec<u8> {
         let at = HEADER_LEN + i * SECTION_ENTRY_LEN;
         let off = u64::from_le_bytes(bytes[at + 8..at + 16].try_into().unwrap()) as usize;
         let len = u64::from_le_bytes(bytes[at + 16..at + 24].try_into().unwrap()) as usize;
-        let Some(section) = bytes.get(off..off.saturating_add(len)) else { continue };
+        let Some(section) = bytes.get(off..off.saturating_add(len)) else {
+            continue;
+        };
         let sum = section_checksum(section);
         bytes[at + 24..at + 32].copy_from_slice(&sum.to_le_bytes());
     }
@@ -85,7 +88,13 @@ pub fn read_everything(snap: &fms::Snapshot) -> usize {
             let _ = rec.contains_key(k);
         }
         for v in rec.values() {
-            let _ = (v.as_str(), v.as_i64(), v.as_f64(), v.as_bytes(), v.as_bool());
+            let _ = (
+                v.as_str(),
+                v.as_i64(),
+                v.as_f64(),
+                v.as_bytes(),
+                v.as_bool(),
+            );
             if let Some(l) = v.as_list() {
                 let _ = l.iter().count();
             }
