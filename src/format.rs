@@ -117,10 +117,12 @@ pub const SLOT_LEN: usize = 5;
 /// height is one more than its tallest child's. Bounds recursion on every read path.
 pub const MAX_HEIGHT: u8 = 63;
 
-/// Greatest number of values a single walk (serialize, deserialize, `to_owned`) visits
-/// below one record, counting shared subtrees each time they are reached. Bounds the work
-/// a small file with many shared references could cause.
-pub const MAX_WALK: u64 = 1 << 22;
+/// Greatest *walk cost* of one record: what a single walk (serialize, deserialize,
+/// `to_owned`, `Debug`) may visit below it, counting shared subtrees each time they are
+/// reached. Each slot costs 1, plus the byte length of its key name (in a map), plus the
+/// byte length of its string or bytes value, plus the cost of the node it refers to. So
+/// both the work and the output of a walk are bounded, however much a small file shares.
+pub const MAX_WALK: u64 = 1 << 24;
 
 /// Greatest number of probes in a hash index lookup; the builder grows a table until every
 /// entry is found within it.

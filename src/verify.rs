@@ -50,8 +50,8 @@ pub(crate) fn verify(b: &[u8], l: &Layout) -> Result<()> {
     let raw = Raw { b, l };
     let pool = verify_pool(b, l)?;
     verify_keys(raw, &pool)?;
-    verify_shapes(raw)?;
-    let nodes = verify_data(raw, &pool)?;
+    let key_bytes = verify_shapes(raw)?;
+    let nodes = verify_data(raw, &pool, &key_bytes)?;
     verify_ids(raw, &pool, &nodes)
 }
 
@@ -124,7 +124,10 @@ fn verify_keys(raw: Raw<'_>, pool: &Pool) -> Result<()> {
     Ok(())
 }
 
-fn verify_shapes(raw: Raw<'_>) -> Result<()> {
+/// Checks every shape; returns, per shape, the total bytes of its key names (part of the
+/// walk cost of every map node of that shape).
+fn verify_shapes(raw: Raw<'_>) -> Result<Vec<u64>> {
+    let mut key_bytes = Vec::new();
     let mut seen = vec![false; raw.l.keys.count as usize];
     for s in 0..raw.l.shape_count {
         let at = raw.l.shapes.start + 4 + s as usize * format::SHAPE_OFFSET_LEN;
@@ -144,11 +147,15 @@ fn verify_shapes(raw: Raw<'_>) -> Result<()> {
                 Some(flag) => *flag = true,
             }
         }
+        let mut bytes = 0u64;
         for c in keys.chunks_exact(format::SHAPE_KEY_LEN) {
-            seen[u32::from_le_bytes(c.try_into().unwrap_or_default()) as usize] = false;
+            let k = u32::from_le_bytes(c.try_into().unwrap_or_default());
+            seen[k as usize] = false;
+            bytes += raw.key_name(k).map_or(0, str::len) as u64;
         }
+        key_bytes.push(bytes);
     }
-    Ok(())
+    Ok(key_bytes)
 }
 
 /// Data nodes in offset order: `(offset, walk weight)`; binary search finds a node start.
@@ -163,7 +170,7 @@ impl Nodes {
     }
 }
 
-fn verify_data(raw: Raw<'_>, pool: &Pool) -> Result<Nodes> {
+fn verify_data(raw: Raw<'_>, pool: &Pool, key_bytes: &[u64]) -> Result<Nodes> {
     let data = &raw.b[raw.l.data.clone()];
     let base = raw.l.data.start;
     let mut nodes = Nodes(Vec::new());
@@ -184,6 +191,8 @@ fn verify_data(raw: Raw<'_>, pool: &Pool) -> Result<Nodes> {
         }
         let (n, used) =
             format::varint_at(data, at + 1).ok_or_else(|| err(abs + 1, "truncated node header"))?;
+        // Walk cost of this node: key name bytes of its shape, then per slot (below).
+        let mut weight = 0u64;
         let count = if is_list {
             usize::try_from(n).map_err(|_| err(abs + 1, "list too long"))?
         } else {
@@ -194,6 +203,7 @@ fn verify_data(raw: Raw<'_>, pool: &Pool) -> Result<Nodes> {
                     format!("map node names shape {n}, past the shape table"),
                 )
             })?;
+            weight += key_bytes.get(s as usize).copied().unwrap_or(0);
             raw.shape_keys(s)
                 .map_or(0, |k| k.len() / format::SHAPE_KEY_LEN)
         };
@@ -208,7 +218,6 @@ fn verify_data(raw: Raw<'_>, pool: &Pool) -> Result<Nodes> {
                 )
             })?;
         let mut tallest = 0u8;
-        let mut weight = 0u64;
         for i in 0..count {
             let t = slots[i];
             let p: [u8; 4] = slots[count + 4 * i..count + 4 * i + 4]
@@ -225,8 +234,11 @@ fn verify_data(raw: Raw<'_>, pool: &Pool) -> Result<Nodes> {
                 tag::INT64 | tag::F64 => {
                     check_pool_ref(raw, pool, pv, false, true, slot_at, "wide number")?
                 }
-                tag::STR => check_pool_ref(raw, pool, pv, true, false, slot_at, "string")?,
-                tag::BYTES => check_pool_ref(raw, pool, pv, false, false, slot_at, "bytes")?,
+                tag::STR | tag::BYTES => {
+                    let what = if t == tag::STR { "string" } else { "bytes" };
+                    check_pool_ref(raw, pool, pv, t == tag::STR, false, slot_at, what)?;
+                    weight += raw.pool_bytes(pv).map_or(0, <[u8]>::len) as u64;
+                }
                 tag::LIST | tag::MAP => {
                     if pv as usize >= at {
                         return Err(err(
@@ -258,6 +270,7 @@ fn verify_data(raw: Raw<'_>, pool: &Pool) -> Result<Nodes> {
                             "inline string is not UTF-8 or not zero-padded",
                         ));
                     }
+                    weight += len as u64;
                 }
                 _ => return Err(err(slot_at, format!("unknown slot tag {t}"))),
             }
@@ -271,7 +284,9 @@ fn verify_data(raw: Raw<'_>, pool: &Pool) -> Result<Nodes> {
         if weight > MAX_WALK {
             return Err(err(
                 abs,
-                format!("node reaches {weight} values, more than {MAX_WALK}"),
+                format!(
+                    "node has walk cost {weight} (values plus string bytes), more than {MAX_WALK}"
+                ),
             ));
         }
         nodes.0.push((at as u32, weight));

@@ -299,3 +299,27 @@ fn nesting_limit_is_enforced_at_and_past_the_limit() {
     let err = b.insert("deeper", &nested(2_000)).unwrap_err();
     assert!(matches!(err, fms::Error::Limit { .. }), "{err}");
 }
+
+#[test]
+fn walk_cost_counts_string_bytes_at_and_past_the_limit() {
+    // One long string shared by many list slots costs its bytes every time it is reached.
+    let long = "x".repeat(4000);
+    let record =
+        |n: usize| TupleMap::from_pairs([("v", Value::List(vec![Value::from(long.as_str()); n]))]);
+    let per = 1 + 4000u64;
+    let max = fms::format::MAX_WALK;
+    // The record's cost: slot "v" (1 + 1 key byte) + n string slots of 1 + 4000 each.
+    let fits = ((max - 2) / per) as usize;
+    let mut b = SnapshotBuilder::new();
+    b.insert("ok", &record(fits)).unwrap();
+    let snap = Snapshot::from_bytes(b.to_bytes().unwrap()).unwrap();
+    snap.verify().unwrap();
+    assert_eq!(
+        serde_json::to_string(&snap.get("ok").unwrap())
+            .unwrap()
+            .len(),
+        fits * 4003 + 7
+    );
+    let err = b.insert("too_big", &record(fits + 1)).unwrap_err();
+    assert!(matches!(err, fms::Error::Limit { .. }), "{err}");
+}

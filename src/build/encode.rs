@@ -63,7 +63,8 @@ struct Slot {
     payload: [u8; 4],
     /// Height of the referenced node (0 for scalars).
     height: u8,
-    /// Values a walk visits below this one (0 for scalars).
+    /// Walk cost below the slot itself (see `MAX_WALK`): the key's and the value's bytes
+    /// plus the referenced node's cost.
     weight: u64,
 }
 
@@ -193,7 +194,7 @@ impl Encoder {
         let weight = slots.iter().map(|s| 1 + s.weight).sum::<u64>();
         if weight > MAX_WALK {
             return Err(Error::Limit {
-                what: "values in one record, counting nested ones",
+                what: "walk cost of one record (values plus string bytes)",
                 limit: MAX_WALK,
             });
         }
@@ -212,8 +213,14 @@ impl Encoder {
     pub fn map(&mut self, m: &TupleMap, depth: u8) -> Result<NodeRef> {
         let shape = self.shape_id(m)?;
         let slots = m
-            .values()
-            .map(|v| self.slot(v, depth))
+            .iter()
+            .map(|(k, v)| {
+                let s = self.slot(v, depth)?;
+                Ok(Slot {
+                    weight: s.weight + k.len() as u64,
+                    ..s
+                })
+            })
             .collect::<Result<Vec<Slot>>>()?;
         self.node(false, shape as u64, &slots)
     }
@@ -242,11 +249,17 @@ impl Encoder {
                     tag: tag::STR_INLINE + s.len() as u8,
                     payload,
                     height: 0,
-                    weight: 0,
+                    weight: s.len() as u64,
                 }
             }
-            Value::Str(s) => Slot::scalar(tag::STR, self.pool.intern(s.as_bytes())?),
-            Value::Bytes(b) => Slot::scalar(tag::BYTES, self.pool.intern(b)?),
+            Value::Str(s) => Slot {
+                weight: s.len() as u64,
+                ..Slot::scalar(tag::STR, self.pool.intern(s.as_bytes())?)
+            },
+            Value::Bytes(b) => Slot {
+                weight: b.len() as u64,
+                ..Slot::scalar(tag::BYTES, self.pool.intern(b)?)
+            },
             Value::List(items) => {
                 let r = self.list(items, depth)?;
                 Slot {

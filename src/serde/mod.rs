@@ -2,7 +2,7 @@
 //!
 //! One serializer and one deserializer serve owned values ([`Value`], [`TupleMap`]) and
 //! borrowed ones ([`ValueRef`], [`Record`]) through the small [`Node`] trait. Walks over a
-//! snapshot carry a budget ([`MAX_WALK`] values) so that a small file of shared references
+//! snapshot carry a budget ([`MAX_WALK`]: values plus string bytes) so that a small file of shared references
 //! cannot make one call do unbounded work; recursion is bounded by node heights.
 
 mod de;
@@ -109,15 +109,23 @@ pub(crate) struct Walked<'de, 'b> {
     budget: &'b Cell<u64>,
 }
 
-fn spend(budget: &Cell<u64>) -> Result<()> {
+/// Charges one slot's walk cost (see [`MAX_WALK`]): 1, plus the key's and the value's
+/// bytes. Nested nodes are charged slot by slot as the walk reaches them.
+fn spend(budget: &Cell<u64>, key: &str, v: &ValueRef<'_>) -> Result<()> {
+    let bytes = match v {
+        ValueRef::Str(s) => s.len(),
+        ValueRef::Bytes(b) => b.len(),
+        _ => 0,
+    };
+    let cost = 1 + key.len() as u64 + bytes as u64;
     let left = budget.get();
-    if left == 0 {
+    if left < cost {
         return Err(Error::Limit {
-            what: "values visited in one walk of a record",
+            what: "walk cost of one record (values plus string bytes)",
             limit: MAX_WALK,
         });
     }
-    budget.set(left - 1);
+    budget.set(left - cost);
     Ok(())
 }
 
@@ -135,8 +143,8 @@ impl<'de, 'b> Iterator for WalkedMapIter<'de, 'b> {
         }
         let i = self.i;
         self.i += 1;
-        Some(spend(self.budget).and_then(|()| {
-            let (k, v) = self.rec.entry(i)?;
+        Some(self.rec.entry(i).and_then(|(k, v)| {
+            spend(self.budget, k, &v)?;
             Ok((
                 k,
                 Walked {
@@ -162,16 +170,17 @@ impl<'de, 'b> Iterator for WalkedListIter<'de, 'b> {
         }
         let i = self.i;
         self.i += 1;
-        Some(spend(self.budget).and_then(|()| {
+        Some((|| {
             let v = self
                 .list
                 .get(i)
                 .ok_or_else(|| Error::Value(format!("corrupt list element {i}")))?;
+            spend(self.budget, "", &v)?;
             Ok(Walked {
                 v,
                 budget: self.budget,
             })
-        }))
+        })())
     }
 }
 
@@ -258,7 +267,7 @@ impl Serialize for TupleMap {
 }
 
 /// Serialized like the owned [`Value`] it stands for; a walk visits at most
-/// [`MAX_WALK`] values.
+/// [`MAX_WALK`] (values plus string bytes).
 impl Serialize for ValueRef<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         walk(*self, |w| Ser(w).serialize(s))
