@@ -6,11 +6,15 @@
 mod build;
 mod demo;
 mod get;
+mod heap;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
+#[global_allocator]
+static ALLOC: heap::Counting = heap::Counting;
 
 #[derive(Parser)]
 #[command(
