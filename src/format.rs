@@ -144,6 +144,15 @@ pub const ID_ENTRY_LEN: usize = 8;
 pub const SHAPE_OFFSET_LEN: usize = 4;
 /// Bytes per key id inside a shape.
 pub const SHAPE_KEY_LEN: usize = 4;
+/// Shapes of at most this many keys carry a slot table (one byte per entry).
+pub const SHAPE_TABLE_MAX_KEYS: usize = 255;
+
+/// Whether the writer gives a shape of `n` keys whose ids span `span` values a slot
+/// table: small shapes whose key ids are close together (a table of at most `4n + 16`
+/// bytes). Other shapes are searched by scanning their key ids.
+pub fn shape_has_table(n: usize, span: u64) -> bool {
+    n > 0 && n <= SHAPE_TABLE_MAX_KEYS && span <= 4 * n as u64 + 16
+}
 
 /// The hash used by the key and id indexes: XXH3-64 with seed 0.
 #[inline]
@@ -305,12 +314,19 @@ pub fn varint_len(mut v: u64) -> usize {
 /// Reads an unsigned LEB128 varint at `off`: `(value, bytes used)`. `None` if the input ends
 /// first, or the encoding is longer than 10 bytes or overflows `u64`. Non-minimal encodings
 /// are rejected so every value has one encoding.
-#[inline]
+#[inline(always)]
 pub fn varint_at(b: &[u8], off: usize) -> Option<(u64, usize)> {
+    // Most varints in a snapshot (string lengths, shape ids) are one byte.
     let first = *b.get(off)?;
     if first < 0x80 {
         return Some((first as u64, 1));
     }
+    varint_slow(b, off)
+}
+
+#[cold]
+#[inline(never)]
+fn varint_slow(b: &[u8], off: usize) -> Option<(u64, usize)> {
     let mut v: u64 = 0;
     for i in 0..10 {
         let byte = *b.get(off.checked_add(i)?)?;
@@ -354,7 +370,7 @@ pub fn u64_at(b: &[u8], off: usize) -> Option<u64> {
 }
 
 /// A pool entry (`varint len ++ bytes`) starting at `off`.
-#[inline]
+#[inline(always)]
 pub fn pool_entry(pool: &[u8], off: usize) -> Option<&[u8]> {
     let (len, n) = varint_at(pool, off)?;
     slice_at(pool, off + n, usize::try_from(len).ok()?)

@@ -131,9 +131,10 @@ fn verify_shapes(raw: Raw<'_>) -> Result<Vec<u64>> {
     let mut seen = vec![false; raw.l.keys.count as usize];
     for s in 0..raw.l.shape_count {
         let at = raw.l.shapes.start + 4 + s as usize * format::SHAPE_OFFSET_LEN;
-        let keys = raw
-            .shape_keys(s)
+        let shape = raw
+            .shape(s)
             .ok_or_else(|| err(at, format!("shape {s} overruns the shape section")))?;
+        let keys = shape.keys;
         for c in keys.chunks_exact(format::SHAPE_KEY_LEN) {
             let k = u32::from_le_bytes(c.try_into().unwrap_or_default()) as usize;
             match seen.get_mut(k) {
@@ -154,6 +155,26 @@ fn verify_shapes(raw: Raw<'_>) -> Result<Vec<u64>> {
             bytes += raw.key_name(k).map_or(0, str::len) as u64;
         }
         key_bytes.push(bytes);
+        // The slot table, if any, must map exactly the shape's keys to their slots.
+        if !shape.table.is_empty() {
+            let n = keys.len() / format::SHAPE_KEY_LEN;
+            let filled = shape.table.iter().filter(|&&t| t != 0).count();
+            let consistent = filled == n
+                && keys
+                    .chunks_exact(format::SHAPE_KEY_LEN)
+                    .enumerate()
+                    .all(|(i, c)| {
+                        let k = u32::from_le_bytes(c.try_into().unwrap_or_default());
+                        let entry = shape.table.get(k.wrapping_sub(shape.base) as usize);
+                        entry.is_some_and(|&t| t as usize == i + 1)
+                    });
+            if !consistent {
+                return Err(err(
+                    at,
+                    format!("shape {s} has a slot table that does not match its keys"),
+                ));
+            }
+        }
     }
     Ok(key_bytes)
 }

@@ -146,3 +146,23 @@ fn garbage_and_wrong_files_are_clear_errors() {
     let err = Snapshot::open(dir.path().join("missing.fms")).unwrap_err();
     assert!(err.to_string().contains("missing.fms"), "{err}");
 }
+
+/// The fuzz regression where one small record reached a 4,000-byte string 2^20 times
+/// through doubly-shared lists: verify rejects it and walks stop at the walk budget
+/// instead of materialising gigabytes.
+#[test]
+fn shared_references_cannot_amplify_a_walk() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fuzz/regressions/walk-amplifies-string-bytes.fms"
+    );
+    let snap = Snapshot::open(path).unwrap();
+    assert!(snap.as_bytes().len() < 5000, "a small file");
+    let err = snap.verify().unwrap_err();
+    assert!(err.to_string().contains("walk cost"), "{err}");
+    let rec = snap.get("r").unwrap();
+    let err = serde_json::to_string(&rec).unwrap_err();
+    assert!(err.to_string().contains("walk cost"), "{err}");
+    let err = rec.to_owned().unwrap_err();
+    assert!(err.to_string().contains("walk cost"), "{err}");
+}

@@ -29,7 +29,12 @@ fn worked_example_matches_format_md() {
     );
     assert_eq!(
         section(2),
-        &[1, 0, 0, 0, 8, 0, 0, 0, 2, 0, 0, 0, 0, 1, 0, 0, 0]
+        &[
+            1, 0, 0, 0, // one shape
+            8, 0, 0, 0, // shape 0 at offset 8
+            2, 0, 0, 0, 0, 1, 0, 0, 0, // two keys: ids 0 and 1
+            0, 0, 0, 0, 2, 1, 2, // slot table: base 0, span 2, slots 1 and 2 (+1)
+        ]
     );
     let keys = section(3);
     assert_eq!(&keys[..12], &[2, 0, 0, 0, 4, 0, 0, 0, keys[8], 0, 0, 0]);

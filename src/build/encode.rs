@@ -319,6 +319,25 @@ impl Encoder {
             for k in keys {
                 bodies.extend_from_slice(&k.to_le_bytes());
             }
+            // The slot table: for key id `base + i`, its slot + 1 (0 = not in this shape).
+            let base = keys.iter().copied().min().unwrap_or(0);
+            let span = keys
+                .iter()
+                .map(|&k| (k - base) as u64 + 1)
+                .max()
+                .unwrap_or(0);
+            if format::shape_has_table(keys.len(), span) {
+                let mut table = vec![0u8; span as usize];
+                for (slot, &k) in keys.iter().enumerate() {
+                    table[(k - base) as usize] = slot as u8 + 1;
+                }
+                bodies.extend_from_slice(&base.to_le_bytes());
+                format::put_varint(&mut bodies, span);
+                bodies.extend_from_slice(&table);
+            } else {
+                bodies.extend_from_slice(&0u32.to_le_bytes());
+                format::put_varint(&mut bodies, 0);
+            }
         }
         out.extend_from_slice(&bodies);
         out

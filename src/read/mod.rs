@@ -187,6 +187,15 @@ impl Snapshot {
     }
 }
 
+/// A shape as stored: key ids (`u32` LE each) and the slot table (slot + 1 per key id
+/// from `base`; empty when the shape has none).
+#[derive(Clone, Copy)]
+pub(crate) struct Shape<'a> {
+    pub keys: &'a [u8],
+    pub base: u32,
+    pub table: &'a [u8],
+}
+
 /// The reading core: the file's bytes and their layout. Every method is bounds-checked and
 /// returns `None` on malformed data.
 #[derive(Clone, Copy)]
@@ -300,14 +309,27 @@ impl<'a> Raw<'a> {
     /// The key ids of shape `s`, as `u32` little-endian bytes.
     #[inline]
     pub fn shape_keys(&self, s: u32) -> Option<&'a [u8]> {
+        self.shape(s).map(|sh| sh.keys)
+    }
+
+    /// Shape `s`: its key ids and its slot table.
+    #[inline]
+    pub fn shape(&self, s: u32) -> Option<Shape<'a>> {
         if s >= self.l.shape_count {
             return None;
         }
         let sec = self.b.get(self.l.shapes.clone())?;
         let off = format::u32_at(sec, 4 + s as usize * format::SHAPE_OFFSET_LEN)? as usize;
         let (n, used) = format::varint_at(sec, off)?;
-        let n = usize::try_from(n).ok()?;
-        format::slice_at(sec, off + used, n.checked_mul(format::SHAPE_KEY_LEN)?)
+        let len = usize::try_from(n)
+            .ok()?
+            .checked_mul(format::SHAPE_KEY_LEN)?;
+        let at = off + used;
+        let keys = format::slice_at(sec, at, len)?;
+        let base = format::u32_at(sec, at + len)?;
+        let (span, used) = format::varint_at(sec, at + len + 4)?;
+        let table = format::slice_at(sec, at + len + 4 + used, usize::try_from(span).ok()?)?;
+        Some(Shape { keys, base, table })
     }
 
     /// Parses the node header at data offset `off`: `(is_list, height, offset after header)`.
@@ -333,10 +355,10 @@ impl<'a> Raw<'a> {
             return None;
         }
         let (shape, used) = format::varint_at(data, at)?;
-        let keys = self.shape_keys(u32::try_from(shape).ok()?)?;
-        let n = keys.len() / format::SHAPE_KEY_LEN;
+        let shape = self.shape(u32::try_from(shape).ok()?)?;
+        let n = shape.keys.len() / format::SHAPE_KEY_LEN;
         let slots = format::slice_at(data, at + used, n.checked_mul(format::SLOT_LEN)?)?;
-        Some(Record::new(*self, keys, slots, height))
+        Some(Record::new(*self, shape, slots, height))
     }
 
     /// A top-level record node.

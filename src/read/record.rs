@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use super::{Key, Raw};
+use super::{Key, Raw, Shape};
 use crate::error::{Error, Result};
 use crate::format::{SHAPE_KEY_LEN, SLOT_LEN};
 use crate::tuplemap::{TupleMap, Value};
@@ -149,16 +149,21 @@ pub struct Record<'a> {
     raw: Raw<'a>,
     /// The shape's key ids (`u32` LE each).
     keys: &'a [u8],
+    /// The shape's slot table: slot + 1 for key id `base + i` (empty: scan `keys`).
+    table: &'a [u8],
+    base: u32,
     /// `n` tag bytes, then `n` 4-byte payloads.
     slots: &'a [u8],
     height: u8,
 }
 
 impl<'a> Record<'a> {
-    pub(crate) fn new(raw: Raw<'a>, keys: &'a [u8], slots: &'a [u8], height: u8) -> Self {
+    pub(crate) fn new(raw: Raw<'a>, shape: Shape<'a>, slots: &'a [u8], height: u8) -> Self {
         Record {
             raw,
-            keys,
+            keys: shape.keys,
+            table: shape.table,
+            base: shape.base,
             slots,
             height,
         }
@@ -177,21 +182,34 @@ impl<'a> Record<'a> {
 
     #[inline]
     fn position(&self, key_id: u32) -> Option<usize> {
-        let want = key_id.to_le_bytes();
+        if !self.table.is_empty() {
+            // O(1): the slot table covers every key of the shape (verify checks that). The
+            // key id at the slot is confirmed, so a corrupt table can only cause a miss.
+            let slot = (*self.table.get(key_id.wrapping_sub(self.base) as usize)? as usize)
+                .checked_sub(1)?;
+            let c = self
+                .keys
+                .get(slot * SHAPE_KEY_LEN..slot * SHAPE_KEY_LEN + SHAPE_KEY_LEN)?;
+            return (u32::from_le_bytes([c[0], c[1], c[2], c[3]]) == key_id).then_some(slot);
+        }
+        // No table (a large or sparse shape): scan the key ids.
         self.keys
             .chunks_exact(SHAPE_KEY_LEN)
-            .position(|c| c == want)
+            .position(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]) == key_id)
     }
 
     /// The value of field `i` (in field order).
     #[inline]
     fn slot(&self, i: usize) -> Option<ValueRef<'a>> {
+        // `slots` holds n tags, then n 4-byte payloads; `i < n` keeps both reads in bounds.
         let n = self.len();
+        if i >= n {
+            return None;
+        }
         let t = *self.slots.get(i)?;
-        let at = n.checked_add(i.checked_mul(4)?)?;
-        let payload_at = self.slots.get(at..at.checked_add(4)?)?;
-        self.raw
-            .value(t, payload_at.try_into().ok()?, payload_at, self.height)
+        let payload_at = self.slots.get(n + 4 * i..n + 4 * i + 4)?;
+        let payload = [payload_at[0], payload_at[1], payload_at[2], payload_at[3]];
+        self.raw.value(t, payload, payload_at, self.height)
     }
 
     /// The value of field `name`. O(1) expected (one hash of `name`, then a scan of the
