@@ -1,0 +1,152 @@
+//! The `fms` command line: round trip, error paths that name file and line or offset,
+//! nothing left at the output path on failure, and the demo at a tiny scale.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn fms(args: &[&str], dir: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_fms"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run fms")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn build_get_verify_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("a.jsonl"),
+        "{\"id\":\"v:1\",\"title\":\"Intro\",\"n\":1}\n\n{\"id\":\"v:2\",\"title\":\"Loops\",\"tags\":[\"a\"]}\n",
+    )
+    .unwrap();
+    let o = fms(&["build", "a.jsonl", "-o", "a.fms"], dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = fms(&["get", "a.fms", "v:1"], dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let got: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(got, serde_json::json!({"title": "Intro", "n": 1}));
+    // Field order of the input is kept.
+    assert!(
+        String::from_utf8_lossy(&o.stdout).find("title")
+            < String::from_utf8_lossy(&o.stdout).find("\"n\"")
+    );
+    let o = fms(&["get", "a.fms", "v:2", "--field", "tags"], dir.path());
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap(),
+        serde_json::json!(["a"])
+    );
+    let o = fms(&["verify", "a.fms"], dir.path());
+    assert!(o.status.success() && String::from_utf8_lossy(&o.stdout).contains("ok (2 records"));
+}
+
+#[test]
+fn bad_input_names_file_and_line_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        (
+            "{\"id\":\"a\"}\n{\"id\":\"b\",\n",
+            "bad.jsonl:2: invalid JSON",
+        ),
+        (
+            "{\"id\":\"a\"}\n[1,2]\n",
+            "bad.jsonl:2: expected a JSON object, got a list",
+        ),
+        (
+            "{\"title\":\"no id\"}\n",
+            "bad.jsonl:1: missing id field \"id\"",
+        ),
+        (
+            "{\"id\":\"a\"}\n{\"id\":\"a\"}\n",
+            "bad.jsonl:2: duplicate id \"a\"",
+        ),
+        ("{\"id\":[1]}\n", "bad.jsonl:1: id field \"id\" is a list"),
+        (
+            "{\"id\":\"a\",\"n\":18446744073709551615}\n",
+            "bad.jsonl:1:",
+        ),
+    ];
+    for (input, expect) in cases {
+        std::fs::write(dir.path().join("bad.jsonl"), input).unwrap();
+        let o = fms(&["build", "bad.jsonl", "-o", "out.fms"], dir.path());
+        assert!(!o.status.success());
+        assert!(stderr(&o).contains(expect), "{input:?}: {}", stderr(&o));
+        assert!(
+            !dir.path().join("out.fms").exists(),
+            "{input:?} left an output file"
+        );
+    }
+    let o = fms(&["build", "missing.jsonl", "-o", "out.fms"], dir.path());
+    assert!(!o.status.success() && stderr(&o).contains("missing.jsonl"));
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(leftovers, vec![std::ffi::OsString::from("bad.jsonl")]);
+}
+
+#[test]
+fn broken_snapshots_are_reported_with_an_offset() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("a.jsonl"),
+        "{\"id\":\"x\",\"v\":\"some text here\"}\n",
+    )
+    .unwrap();
+    assert!(
+        fms(&["build", "a.jsonl", "-o", "a.fms"], dir.path())
+            .status
+            .success()
+    );
+    let bytes = std::fs::read(dir.path().join("a.fms")).unwrap();
+    std::fs::write(dir.path().join("cut.fms"), &bytes[..bytes.len() - 3]).unwrap();
+    let o = fms(&["verify", "cut.fms"], dir.path());
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("cut.fms") && stderr(&o).contains("byte"),
+        "{}",
+        stderr(&o)
+    );
+    let mut flipped = bytes.clone();
+    flipped[250] ^= 4;
+    std::fs::write(dir.path().join("flip.fms"), &flipped).unwrap();
+    let o = fms(&["verify", "flip.fms"], dir.path());
+    assert!(
+        !o.status.success() && stderr(&o).contains("checksum"),
+        "{}",
+        stderr(&o)
+    );
+    let o = fms(&["get", "a.fms", "nope"], dir.path());
+    assert!(!o.status.success() && stderr(&o).contains("no record with id \"nope\""));
+}
+
+#[test]
+fn demo_runs_end_to_end_at_a_tiny_scale() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = fms(
+        &[
+            "demo",
+            "--scale",
+            "0.01",
+            "--lookups",
+            "2000",
+            "--threads",
+            "2",
+        ],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    for needle in [
+        "bytes (file vs JSONL text)",
+        "heap to hold the tree",
+        "lookups/s",
+        "verify",
+    ] {
+        assert!(out.contains(needle), "missing {needle:?} in:\n{out}");
+    }
+}
