@@ -355,7 +355,7 @@ impl Check<'_, '_> {
             "record {id:?} nests deeper than MAX_HEIGHT"
         );
         assert_eq!(rec.iter().count(), rec.len(), "record {id:?}: map iter()");
-        assert_eq!(rec.keys().len(), rec.len(), "record {id:?}: map keys()");
+        assert_eq!(rec.keys().count(), rec.len(), "record {id:?}: map keys()");
         assert_eq!(rec.values().count(), rec.len(), "record {id:?}: values()");
         let lookups = self.budget.lookups(rec);
         for (((name, v), key), value) in rec.iter().zip(rec.keys()).zip(rec.values()) {

@@ -210,8 +210,9 @@ fn intern_shape(keys: &[&str]) -> Arc<ShapeInner> {
         s.keys.len() == keys.len() && s.keys.iter().map(|(_, k)| k).eq(keys.iter().copied())
     };
     let mut reg = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
-    // An upgraded Arc is returned, never dropped, while the lock is held, so no shape is
-    // freed under the lock.
+    // A temporary Arc upgraded in the comparison may be the last one and be dropped under
+    // the lock; that is fine because dropping a shape never takes the registry lock (dead
+    // entries are swept on insert instead).
     let found = reg
         .table
         .find(hash, |(h, w)| {
@@ -281,18 +282,33 @@ impl TupleMap {
         K: AsRef<str>,
         I: IntoIterator<Item = (K, Value)>,
     {
-        let mut keys: Vec<K> = Vec::new();
-        let mut values: SmallVec<[Value; 3]> = SmallVec::new();
-        for (k, v) in pairs {
-            match keys.iter().position(|x| x.as_ref() == k.as_ref()) {
+        let (given, vals): (Vec<K>, Vec<Value>) = pairs.into_iter().unzip();
+        let mut keys: Vec<&str> = Vec::with_capacity(given.len());
+        let mut values: SmallVec<[Value; 3]> = SmallVec::with_capacity(given.len());
+        // Small maps scan for repeats; large ones use a hash map, so that building a map
+        // of n fields stays O(n).
+        let mut index: Option<hashbrown::HashMap<&str, usize>> = None;
+        for (k, v) in given.iter().zip(vals) {
+            let k = k.as_ref();
+            if index.is_none() && keys.len() >= 16 {
+                index = Some(keys.iter().enumerate().map(|(i, k)| (*k, i)).collect());
+            }
+            let found = match &index {
+                Some(ix) => ix.get(k).copied(),
+                None => keys.iter().position(|x| *x == k),
+            };
+            match found {
                 Some(i) => values[i] = v,
                 None => {
+                    if let Some(ix) = &mut index {
+                        ix.insert(k, keys.len());
+                    }
                     keys.push(k);
                     values.push(v);
                 }
             }
         }
-        let names: Vec<&str> = keys.iter().map(AsRef::as_ref).collect();
+        let names = keys;
         TupleMap {
             shape: intern_shape(&names),
             values,

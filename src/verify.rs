@@ -49,14 +49,16 @@ pub(crate) fn verify(b: &[u8], l: &Layout) -> Result<()> {
     }
     let raw = Raw { b, l };
     let pool = verify_pool(b, l)?;
-    verify_keys(raw, &pool)?;
-    let key_bytes = verify_shapes(raw)?;
+    let key_lens = verify_keys(raw, &pool)?;
+    let key_bytes = verify_shapes(raw, &key_lens)?;
     let nodes = verify_data(raw, &pool, &key_bytes)?;
     verify_ids(raw, &pool, &nodes)
 }
 
 fn verify_pool(b: &[u8], l: &Layout) -> Result<Pool> {
-    let pool = &b[l.pool.clone()];
+    let pool = b
+        .get(l.pool.clone())
+        .ok_or_else(|| err(l.pool.start, "pool section out of bounds"))?;
     let mut p = Pool {
         starts: Bits::new(pool.len()),
         utf8: Bits::new(pool.len()),
@@ -103,8 +105,10 @@ fn check_pool_ref(
     Ok(())
 }
 
-fn verify_keys(raw: Raw<'_>, pool: &Pool) -> Result<()> {
+/// Checks the key table; returns each key name's length in bytes.
+fn verify_keys(raw: Raw<'_>, pool: &Pool) -> Result<Vec<u64>> {
     let k = &raw.l.keys;
+    let mut lens = Vec::with_capacity(k.count as usize);
     for id in 0..k.count {
         let at = k.entries_at + id as usize * format::KEY_ENTRY_LEN;
         let off = format::u32_at(raw.b, at).ok_or_else(|| err(at, "key entry out of bounds"))?;
@@ -120,20 +124,36 @@ fn verify_keys(raw: Raw<'_>, pool: &Pool) -> Result<()> {
                 ),
             ));
         }
+        lens.push(name.len() as u64);
     }
-    Ok(())
+    Ok(lens)
 }
 
 /// Checks every shape; returns, per shape, the total bytes of its key names (part of the
 /// walk cost of every map node of that shape).
-fn verify_shapes(raw: Raw<'_>) -> Result<Vec<u64>> {
+///
+/// Shapes must tile the section in order (each starts where the previous one ends), so
+/// the work here is linear in the section: no shape body can be checked twice.
+fn verify_shapes(raw: Raw<'_>, key_lens: &[u64]) -> Result<Vec<u64>> {
+    let sec = raw
+        .b
+        .get(raw.l.shapes.clone())
+        .ok_or_else(|| err(raw.l.shapes.start, "shape section out of bounds"))?;
+    let mut expect = 4 + raw.l.shape_count as usize * format::SHAPE_OFFSET_LEN;
     let mut key_bytes = Vec::new();
     let mut seen = vec![false; raw.l.keys.count as usize];
     for s in 0..raw.l.shape_count {
         let at = raw.l.shapes.start + 4 + s as usize * format::SHAPE_OFFSET_LEN;
+        if format::u32_at(raw.b, at).map(|o| o as usize) != Some(expect) {
+            return Err(err(
+                at,
+                format!("shape {s} does not start at {expect}, where the previous shape ends"),
+            ));
+        }
         let shape = raw
             .shape(s)
             .ok_or_else(|| err(at, format!("shape {s} overruns the shape section")))?;
+        expect = shape.table.as_ptr() as usize - sec.as_ptr() as usize + shape.table.len();
         let keys = shape.keys;
         for c in keys.chunks_exact(format::SHAPE_KEY_LEN) {
             let k = u32::from_le_bytes(c.try_into().unwrap_or_default()) as usize;
@@ -152,7 +172,7 @@ fn verify_shapes(raw: Raw<'_>) -> Result<Vec<u64>> {
         for c in keys.chunks_exact(format::SHAPE_KEY_LEN) {
             let k = u32::from_le_bytes(c.try_into().unwrap_or_default());
             seen[k as usize] = false;
-            bytes += raw.key_name(k).map_or(0, str::len) as u64;
+            bytes += key_lens.get(k as usize).copied().unwrap_or(0);
         }
         key_bytes.push(bytes);
         // The slot table, if any, must map exactly the shape's keys to their slots.
@@ -176,23 +196,32 @@ fn verify_shapes(raw: Raw<'_>) -> Result<Vec<u64>> {
             }
         }
     }
+    if expect != sec.len() {
+        return Err(err(
+            raw.l.shapes.start + expect,
+            "bytes after the last shape",
+        ));
+    }
     Ok(key_bytes)
 }
 
 /// Data nodes in offset order: `(offset, walk weight)`; binary search finds a node start.
-struct Nodes(Vec<(u32, u64)>);
+struct Nodes(Vec<(u32, u32)>);
 
 impl Nodes {
     fn weight(&self, off: u32) -> Option<u64> {
         self.0
             .binary_search_by_key(&off, |&(o, _)| o)
             .ok()
-            .map(|i| self.0[i].1)
+            .map(|i| self.0[i].1 as u64)
     }
 }
 
 fn verify_data(raw: Raw<'_>, pool: &Pool, key_bytes: &[u64]) -> Result<Nodes> {
-    let data = &raw.b[raw.l.data.clone()];
+    let data = raw
+        .b
+        .get(raw.l.data.clone())
+        .ok_or_else(|| err(raw.l.data.start, "data section out of bounds"))?;
     let base = raw.l.data.start;
     let mut nodes = Nodes(Vec::new());
     let mut at = 0usize;
@@ -310,7 +339,8 @@ fn verify_data(raw: Raw<'_>, pool: &Pool, key_bytes: &[u64]) -> Result<Nodes> {
                 ),
             ));
         }
-        nodes.0.push((at as u32, weight));
+        // weight <= MAX_WALK = 2^24 was checked above, so it fits in a u32.
+        nodes.0.push((at as u32, weight as u32));
         at = slots_at + slots.len();
     }
     Ok(nodes)

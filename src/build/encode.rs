@@ -308,13 +308,15 @@ impl Encoder {
     }
 
     /// The shape section: count, offset index, bodies.
-    pub fn shapes_section(&self) -> Vec<u8> {
+    pub fn shapes_section(&self) -> Result<Vec<u8>> {
         let mut out = Vec::new();
-        out.extend_from_slice(&(self.shapes.len() as u32).to_le_bytes());
+        out.extend_from_slice(&offset_u32(self.shapes.len(), "shapes")?.to_le_bytes());
         let index_end = 4 + self.shapes.len() * format::SHAPE_OFFSET_LEN;
         let mut bodies = Vec::new();
         for keys in &self.shapes {
-            out.extend_from_slice(&((index_end + bodies.len()) as u32).to_le_bytes());
+            out.extend_from_slice(
+                &offset_u32(index_end + bodies.len(), "shape section bytes")?.to_le_bytes(),
+            );
             format::put_varint(&mut bodies, keys.len() as u64);
             for k in keys {
                 bodies.extend_from_slice(&k.to_le_bytes());
@@ -340,7 +342,7 @@ impl Encoder {
             }
         }
         out.extend_from_slice(&bodies);
-        out
+        Ok(out)
     }
 }
 

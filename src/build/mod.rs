@@ -37,8 +37,11 @@ pub struct BuildInfo {
 /// Builds a snapshot from records.
 ///
 /// Records are encoded as they are inserted, so memory holds the encoded snapshot (plus
-/// dedup tables), not the input. The output is deterministic: the same records inserted
-/// in the same order give byte-identical files with the same content hash.
+/// dedup tables), not the input. The output is deterministic: the same sequence of calls
+/// gives byte-identical files with the same content hash. Because encoding is eager, a
+/// record replaced by [`upsert`](Self::upsert), or an insert that failed part-way, leaves
+/// its no-longer-referenced bytes (strings, nodes, keys) in the file: still valid, but
+/// larger, and with a different hash than a fresh build of the final records.
 ///
 /// ```
 /// # fn main() -> fms::Result<()> {
@@ -199,7 +202,7 @@ impl SnapshotBuilder {
             |i| format::index_hash(name_of(self.ids[i].0)),
             &id_entries,
         )?;
-        Ok([self.enc.shapes_section(), keys, ids])
+        Ok([self.enc.shapes_section()?, keys, ids])
     }
 
     /// Encodes header and sections; calls `sink` with each part in file order.
@@ -271,10 +274,16 @@ impl SnapshotBuilder {
             Some(d) if !d.as_os_str().is_empty() => d,
             _ => Path::new("."),
         };
-        let tmp = tempfile::Builder::new()
-            .prefix(".fms-tmp-")
-            .tempfile_in(dir)
-            .map_err(|e| Error::io(dir, e))?;
+        let mut tb = tempfile::Builder::new();
+        tb.prefix(".fms-tmp-");
+        // Snapshots are read by other processes (servers): create them world-readable like
+        // `File::create` would (the umask still applies), not with tempfile's private 0600.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            tb.permissions(std::fs::Permissions::from_mode(0o644));
+        }
+        let tmp = tb.tempfile_in(dir).map_err(|e| Error::io(dir, e))?;
         let mut w = std::io::BufWriter::with_capacity(1 << 20, tmp.as_file());
         let info = self.emit(|b| w.write_all(b).map_err(|e| Error::io(tmp.path(), e)))?;
         w.flush().map_err(|e| Error::io(tmp.path(), e))?;

@@ -223,7 +223,7 @@ fn index_layout(b: &[u8], r: Range<usize>, entry_len: usize, what: &str) -> Resu
             format!("{what} has {slots} slots for {count} entries"),
         ));
     }
-    if max_probe > MAX_PROBE || max_probe > slots || (count > 0 && max_probe == 0) {
+    if max_probe > MAX_PROBE || max_probe > slots || ((count > 0) != (max_probe > 0)) {
         return Err(bad(
             r.start + 8,
             format!("{what} max probe {max_probe} out of range"),

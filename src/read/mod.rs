@@ -179,7 +179,8 @@ impl Snapshot {
     /// Checks everything reads rely on: section checksums, every pool entry, shape, key,
     /// node and id; that references point strictly backwards, heights and walk sizes stay
     /// within the format's limits, and both hash indexes find every entry. O(size of the
-    /// file); allocates O(size / 8) for bookkeeping.
+    /// file). Bookkeeping memory: two bits per pool byte, 8 bytes per data node (at most
+    /// 4 bytes per data byte, since the smallest node is 2 bytes), and O(keys + shapes).
     ///
     /// A snapshot that passes never returns `None` or `Err` from a read of data it holds.
     pub fn verify(&self) -> Result<()> {

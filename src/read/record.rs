@@ -212,8 +212,8 @@ impl<'a> Record<'a> {
         self.raw.value(t, payload, payload_at, self.height)
     }
 
-    /// The value of field `name`. O(1) expected (one hash of `name`, then a scan of the
-    /// shape's keys); allocation-free.
+    /// The value of field `name`. O(1) expected (one hash of `name`, then the shape's slot
+    /// table); allocation-free.
     #[inline]
     pub fn get(&self, name: &str) -> Option<ValueRef<'a>> {
         let k = self.raw.find_key(name)?;
@@ -238,13 +238,13 @@ impl<'a> Record<'a> {
             .is_some()
     }
 
-    /// The field names, in field order.
-    pub fn keys(&self) -> impl ExactSizeIterator<Item = &'a str> + use<'a> {
+    /// The field names, in field order. Names a corrupt file makes unreadable are skipped
+    /// (on an unverified file, use [`iter`](Self::iter) to get names and values in pairs).
+    pub fn keys(&self) -> impl Iterator<Item = &'a str> + use<'a> {
         let raw = self.raw;
-        self.keys.chunks_exact(SHAPE_KEY_LEN).map(move |c| {
-            raw.key_name(u32::from_le_bytes(c.try_into().unwrap_or_default()))
-                .unwrap_or_default()
-        })
+        self.keys
+            .chunks_exact(SHAPE_KEY_LEN)
+            .filter_map(move |c| raw.key_name(u32::from_le_bytes([c[0], c[1], c[2], c[3]])))
     }
 
     /// The values, in field order. Values a corrupt file makes unreadable are skipped.

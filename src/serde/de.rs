@@ -26,7 +26,11 @@ impl<'de, N: Node<'de>> de::Deserializer<'de> for NodeDe<N> {
             Unpacked::Str(s) => visitor.visit_borrowed_str(s),
             Unpacked::Bytes(b) => visitor.visit_borrowed_bytes(b),
             Unpacked::List(items, len) => {
-                let mut seq = SeqDe { items, left: len };
+                let mut seq = SeqDe {
+                    items,
+                    len,
+                    left: len,
+                };
                 let v = visitor.visit_seq(&mut seq)?;
                 seq.finish()?;
                 Ok(v)
@@ -79,14 +83,25 @@ impl<'de, N: Node<'de>> de::Deserializer<'de> for NodeDe<N> {
         visitor.visit_unit()
     }
 
+    fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        match self.0.unpack() {
+            // A byte string read as a sequence (e.g. into `Vec<u8>`): its bytes.
+            Unpacked::Bytes(b) => visitor.visit_seq(de::value::SeqDeserializer::<_, Error>::new(
+                b.iter().copied(),
+            )),
+            _ => self.deserialize_any(visitor),
+        }
+    }
+
     forward_to_deserialize_any! {
         bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
-        bytes byte_buf unit unit_struct seq tuple tuple_struct map struct identifier
+        bytes byte_buf unit unit_struct tuple tuple_struct map struct identifier
     }
 }
 
 struct SeqDe<L> {
     items: L,
+    len: usize,
     left: usize,
 }
 
@@ -94,7 +109,10 @@ impl<L> SeqDe<L> {
     fn finish(&self) -> Result<()> {
         match self.left {
             0 => Ok(()),
-            n => Err(de::Error::invalid_length(n, &"fewer elements")),
+            n => Err(de::Error::invalid_length(
+                self.len,
+                &format!("{} elements", self.len - n).as_str(),
+            )),
         }
     }
 }
@@ -132,8 +150,7 @@ impl<'de, N: Node<'de>, M: Iterator<Item = Result<(&'de str, N)>>> de::MapAccess
                 let (k, v) = e?;
                 self.left = self.left.saturating_sub(1);
                 self.value = Some(v);
-                seed.deserialize(de::value::BorrowedStrDeserializer::new(k))
-                    .map(Some)
+                seed.deserialize(KeyDe(k)).map(Some)
             }
         }
     }
@@ -273,5 +290,56 @@ impl<'de> de::Deserialize<'de> for Value {
 impl<'de> de::Deserialize<'de> for TupleMap {
     fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<TupleMap, D::Error> {
         d.deserialize_map(MapVisitor)
+    }
+}
+
+/// A map key: a borrowed string, parsed when the reader asks for an integer (integer keys
+/// are stored as their decimal text, as in `serde_json`).
+struct KeyDe<'de>(&'de str);
+
+macro_rules! parse_key {
+    ($($f:ident => $v:ident: $t:ty),*) => {
+        $(fn $f<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+            match self.0.parse::<$t>() {
+                Ok(n) => visitor.$v(n),
+                Err(_) => visitor.visit_borrowed_str(self.0),
+            }
+        })*
+    };
+}
+
+impl<'de> de::Deserializer<'de> for KeyDe<'de> {
+    type Error = Error;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        visitor.visit_borrowed_str(self.0)
+    }
+
+    parse_key!(deserialize_i8 => visit_i8: i8, deserialize_i16 => visit_i16: i16,
+        deserialize_i32 => visit_i32: i32, deserialize_i64 => visit_i64: i64,
+        deserialize_i128 => visit_i128: i128, deserialize_u8 => visit_u8: u8,
+        deserialize_u16 => visit_u16: u16, deserialize_u32 => visit_u32: u32,
+        deserialize_u64 => visit_u64: u64, deserialize_u128 => visit_u128: u128);
+
+    fn deserialize_newtype_struct<V: Visitor<'de>>(
+        self,
+        _: &'static str,
+        visitor: V,
+    ) -> Result<V::Value> {
+        visitor.visit_newtype_struct(self)
+    }
+
+    fn deserialize_enum<V: Visitor<'de>>(
+        self,
+        _: &'static str,
+        _: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value> {
+        visitor.visit_enum(self.0.into_deserializer())
+    }
+
+    forward_to_deserialize_any! {
+        bool f32 f64 char str string bytes byte_buf option unit unit_struct seq tuple
+        tuple_struct map struct identifier ignored_any
     }
 }

@@ -85,12 +85,12 @@ pub fn run(a: Args) -> CliResult {
         b.insert(&id, &rec).map_err(|e| e.to_string())?;
         ids.push(id);
     }
-    let info = b.write_to_path(&path).map_err(|e| e.to_string())?;
-    drop(b);
-    let build_time = t.elapsed();
     if ids.is_empty() {
         return Err("demo: the corpus is empty (scale too small)".into());
     }
+    let info = b.write_to_path(&path).map_err(|e| e.to_string())?;
+    drop(b);
+    let build_time = t.elapsed();
     let ids = Arc::new(ids);
 
     // 2. Map it: heap and RSS before and after.
@@ -103,7 +103,8 @@ pub fn run(a: Args) -> CliResult {
     snap.verify().map_err(|e| e.to_string())?;
     let verify_time = t.elapsed();
 
-    // 3. A burst of lookups: id, then title (by name), duration (pre-resolved key), kind.
+    // 3. A burst of lookups: id, then title by name, title again through a pre-resolved
+    //    key, and kind by name.
     let s = snap.clone();
     let title = snap.key("title");
     let read_fms = move |id: &str| -> usize {
