@@ -61,6 +61,7 @@ mod error;
 pub mod format;
 mod read;
 mod serde;
+mod store;
 mod tuplemap;
 mod verify;
 
@@ -69,4 +70,5 @@ pub use error::{Error, Result};
 pub use format::ContentHash;
 pub use read::{Key, List, ListIter, Record, RecordIter, Snapshot, ValueRef};
 pub use serde::{from_map, from_value, to_map, to_value};
+pub use store::Store;
 pub use tuplemap::{TupleMap, Value};
