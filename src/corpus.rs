@@ -207,12 +207,26 @@ pub fn records(cfg: &CorpusConfig, locale_index: usize) -> Records {
 /// One record as a JSONL line (without the newline): `{"id": <id>, ...fields}`, the input
 /// `fms build --id-field id` expects.
 pub fn jsonl_line(id: &str, record: &Value) -> String {
-    let fields = serde_json::to_string(record).unwrap_or_default();
-    let id = serde_json::to_string(id).unwrap_or_default();
+    jsonl_line_as("id", id, record).unwrap_or_default()
+}
+
+/// Any serializable map (a `serde_json` object, a [`crate::Record`], a [`crate::TupleMap`])
+/// as a JSONL line with its id first under `id_field`: what `fms export` writes and
+/// `fms build --id-field <id_field>` reads back. Fails if `record` cannot be serialized
+/// (e.g. a corrupt record) or is not a map.
+pub fn jsonl_line_as<T: serde::Serialize + ?Sized>(
+    id_field: &str,
+    id: &str,
+    record: &T,
+) -> serde_json::Result<String> {
+    use serde::ser::Error as _;
+    let fields = serde_json::to_string(record)?;
+    let key = serde_json::to_string(id_field)?;
+    let id = serde_json::to_string(id)?;
     match fields.strip_prefix('{') {
-        Some("}") => format!("{{\"id\":{id}}}"),
-        Some(rest) => format!("{{\"id\":{id},{rest}"),
-        None => format!("{{\"id\":{id}}}"),
+        Some("}") => Ok(format!("{{{key}:{id}}}")),
+        Some(rest) => Ok(format!("{{{key}:{id},{rest}")),
+        None => Err(serde_json::Error::custom("record is not a map")),
     }
 }
 

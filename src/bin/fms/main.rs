@@ -5,6 +5,8 @@
 
 mod build;
 mod demo;
+mod export;
+mod generate;
 mod get;
 mod heap;
 
@@ -33,6 +35,10 @@ enum Command {
     Build(build::Args),
     /// Print one record as pretty JSON.
     Get(get::Args),
+    /// Write a snapshot back as JSONL (id first), in insertion order.
+    Export(export::Args),
+    /// Generate the synthetic content-site corpus: one JSONL file per locale.
+    Gen(generate::Args),
     /// Check a snapshot completely: structure and checksums.
     Verify {
         /// The snapshot file.
@@ -47,6 +53,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Build(a) => build::run(a),
         Command::Get(a) => get::run(a),
+        Command::Export(a) => export::run(a),
+        Command::Gen(a) => generate::run(a),
         Command::Verify { snapshot } => verify(&snapshot),
         Command::Demo(a) => demo::run(a),
     };

@@ -1,0 +1,61 @@
+//! `fms export`: a snapshot back to JSONL, one record per line with its id first, in
+//! insertion order. `fms build` on the output gives back the same snapshot.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use crate::CliResult;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The snapshot file.
+    snapshot: PathBuf,
+    /// Write here (atomically) instead of to standard output.
+    #[arg(short, long)]
+    output: Option<PathBuf>,
+    /// The field name to put each record's id under.
+    #[arg(long, default_value = "id")]
+    id_field: String,
+}
+
+fn write_all(snap: &fms::Snapshot, id_field: &str, out: &mut impl Write) -> Result<(), String> {
+    for (id, rec) in snap.iter() {
+        let line = fms::corpus::jsonl_line_as(id_field, id, &rec)
+            .map_err(|e| format!("record {id:?}: {e}"))?;
+        writeln!(out, "{line}").map_err(|e| format!("write: {e}"))?;
+    }
+    out.flush().map_err(|e| format!("write: {e}"))
+}
+
+pub fn run(a: Args) -> CliResult {
+    let snap = crate::open(&a.snapshot)?;
+    if snap.ids().count() != snap.len() {
+        return Err(format!(
+            "{}: unreadable id entries; run `fms verify`",
+            a.snapshot.display()
+        ));
+    }
+    match &a.output {
+        None => {
+            let stdout = std::io::stdout();
+            let mut w = std::io::BufWriter::new(stdout.lock());
+            write_all(&snap, &a.id_field, &mut w)
+                .map_err(|e| format!("{}: {e}", a.snapshot.display()))
+        }
+        Some(path) => {
+            let dir = path
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+                .unwrap_or(std::path::Path::new("."));
+            let tmp = tempfile::NamedTempFile::new_in(dir)
+                .map_err(|e| format!("{}: {e}", dir.display()))?;
+            let mut w = std::io::BufWriter::new(tmp.as_file());
+            write_all(&snap, &a.id_field, &mut w)
+                .map_err(|e| format!("{}: {e}", a.snapshot.display()))?;
+            drop(w);
+            tmp.persist(path)
+                .map_err(|e| format!("{}: {}", path.display(), e.error))?;
+            Ok(())
+        }
+    }
+}
