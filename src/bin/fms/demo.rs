@@ -159,7 +159,7 @@ pub fn run(a: Args) -> CliResult {
         open_heap as f64 / map_heap.max(1) as f64
     );
     println!(
-        "| RSS added by serving (mapped pages touched) | {} | - | - |",
+        "| RSS added by open + verify + serving (mapped pages, allocator slack) | {} | - | - |",
         mb(rss_fms)
     );
     println!(
