@@ -254,8 +254,8 @@ fn verify_data(raw: Raw<'_>, pool: &Pool, key_bytes: &[u64]) -> Result<Nodes> {
                 )
             })?;
             weight += key_bytes.get(s as usize).copied().unwrap_or(0);
-            raw.shape_keys(s)
-                .map_or(0, |k| k.len() / format::SHAPE_KEY_LEN)
+            raw.shape(s)
+                .map_or(0, |sh| sh.keys.len() / format::SHAPE_KEY_LEN)
         };
         let slots_at = at + 1 + used;
         let slots = count

@@ -307,12 +307,6 @@ impl<'a> Raw<'a> {
         format::u32_at(self.b, self.id_entry(e)? + 4)
     }
 
-    /// The key ids of shape `s`, as `u32` little-endian bytes.
-    #[inline]
-    pub fn shape_keys(&self, s: u32) -> Option<&'a [u8]> {
-        self.shape(s).map(|sh| sh.keys)
-    }
-
     /// Shape `s`: its key ids and its slot table.
     #[inline]
     pub fn shape(&self, s: u32) -> Option<Shape<'a>> {

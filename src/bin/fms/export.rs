@@ -18,7 +18,7 @@ pub struct Args {
     id_field: String,
 }
 
-fn write_all(snap: &fms::Snapshot, id_field: &str, out: &mut impl Write) -> Result<(), String> {
+fn write_all(snap: &fms::Snapshot, id_field: &str, out: &mut dyn Write) -> Result<(), String> {
     for (id, rec) in snap.iter() {
         let line = fms::corpus::jsonl_line_as(id_field, id, &rec)
             .map_err(|e| format!("record {id:?}: {e}"))?;
@@ -42,20 +42,8 @@ pub fn run(a: Args) -> CliResult {
             write_all(&snap, &a.id_field, &mut w)
                 .map_err(|e| format!("{}: {e}", a.snapshot.display()))
         }
-        Some(path) => {
-            let dir = path
-                .parent()
-                .filter(|d| !d.as_os_str().is_empty())
-                .unwrap_or(std::path::Path::new("."));
-            let tmp = tempfile::NamedTempFile::new_in(dir)
-                .map_err(|e| format!("{}: {e}", dir.display()))?;
-            let mut w = std::io::BufWriter::new(tmp.as_file());
-            write_all(&snap, &a.id_field, &mut w)
-                .map_err(|e| format!("{}: {e}", a.snapshot.display()))?;
-            drop(w);
-            tmp.persist(path)
-                .map_err(|e| format!("{}: {}", path.display(), e.error))?;
-            Ok(())
-        }
+        Some(path) => crate::write_atomically(path, |w| {
+            write_all(&snap, &a.id_field, w).map_err(|e| format!("{}: {e}", a.snapshot.display()))
+        }),
     }
 }

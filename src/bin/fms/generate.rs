@@ -1,6 +1,5 @@
 //! `fms gen`: the synthetic content-site corpus as one JSONL file per locale.
 
-use std::io::Write;
 use std::path::PathBuf;
 
 use crate::CliResult;
@@ -46,19 +45,15 @@ pub fn run(a: Args) -> CliResult {
     std::fs::create_dir_all(&a.output).map_err(|e| format!("{}: {e}", a.output.display()))?;
     for (i, locale) in cfg.locale_codes().iter().enumerate() {
         let path = a.output.join(format!("{locale}.jsonl"));
-        let tmp = tempfile::NamedTempFile::new_in(&a.output)
-            .map_err(|e| format!("{}: {e}", a.output.display()))?;
-        let mut w = std::io::BufWriter::with_capacity(1 << 20, tmp.as_file());
         let mut n = 0usize;
-        for (id, rec) in fms::corpus::records(&cfg, i) {
-            writeln!(w, "{}", fms::corpus::jsonl_line(&id, &rec))
-                .map_err(|e| format!("{}: {e}", path.display()))?;
-            n += 1;
-        }
-        w.flush().map_err(|e| format!("{}: {e}", path.display()))?;
-        drop(w);
-        tmp.persist(&path)
-            .map_err(|e| format!("{}: {}", path.display(), e.error))?;
+        crate::write_atomically(&path, |w| {
+            for (id, rec) in fms::corpus::records(&cfg, i) {
+                writeln!(w, "{}", fms::corpus::jsonl_line(&id, &rec))
+                    .map_err(|e| format!("{}: {e}", path.display()))?;
+                n += 1;
+            }
+            Ok(())
+        })?;
         println!("{}: {n} records", path.display());
     }
     Ok(())

@@ -78,6 +78,38 @@ pub fn open(path: &std::path::Path) -> Result<fms::Snapshot, String> {
     })
 }
 
+/// Writes a text output at `path` atomically: `fill` writes into a temporary file in the
+/// same directory, which is flushed, fsynced and renamed over `path`, so on any error
+/// nothing appears there. Created 0644 (umask applies), like the library's snapshots.
+pub fn write_atomically(
+    path: &std::path::Path,
+    fill: impl FnOnce(&mut dyn std::io::Write) -> Result<(), String>,
+) -> CliResult {
+    use std::io::Write;
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let mut tb = tempfile::Builder::new();
+    tb.prefix(".fms-tmp-");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        tb.permissions(std::fs::Permissions::from_mode(0o644));
+    }
+    let tmp = tb
+        .tempfile_in(dir)
+        .map_err(|e| format!("{}: {e}", dir.display()))?;
+    let io = |e: std::io::Error| format!("{}: {e}", path.display());
+    let mut w = std::io::BufWriter::with_capacity(1 << 20, tmp.as_file());
+    fill(&mut w)?;
+    w.flush().map_err(io)?;
+    drop(w);
+    tmp.as_file().sync_all().map_err(io)?;
+    tmp.persist(path).map_err(|e| io(e.error))?;
+    Ok(())
+}
+
 fn verify(path: &std::path::Path) -> CliResult {
     let snap = open(path)?;
     let start = std::time::Instant::now();
