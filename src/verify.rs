@@ -50,8 +50,8 @@ pub(crate) fn verify(b: &[u8], l: &Layout) -> Result<()> {
     let raw = Raw { b, l };
     let pool = verify_pool(b, l)?;
     let key_lens = verify_keys(raw, &pool)?;
-    let key_bytes = verify_shapes(raw, &key_lens)?;
-    let nodes = verify_data(raw, &pool, &key_bytes)?;
+    let shapes = verify_shapes(raw, &key_lens)?;
+    let nodes = verify_data(raw, &pool, &shapes)?;
     verify_ids(raw, &pool, &nodes)
 }
 
@@ -129,18 +129,25 @@ fn verify_keys(raw: Raw<'_>, pool: &Pool) -> Result<Vec<u64>> {
     Ok(lens)
 }
 
-/// Checks every shape; returns, per shape, the total bytes of its key names (part of the
-/// walk cost of every map node of that shape).
+/// What the data pass needs to know about a shape.
+struct ShapeInfo {
+    /// Number of keys (slots of a map node of this shape).
+    keys: usize,
+    /// Total bytes of its key names (part of the walk cost of every map node of it).
+    key_bytes: u64,
+}
+
+/// Checks every shape; returns its [`ShapeInfo`], indexed by shape id.
 ///
 /// Shapes must tile the section in order (each starts where the previous one ends), so
 /// the work here is linear in the section: no shape body can be checked twice.
-fn verify_shapes(raw: Raw<'_>, key_lens: &[u64]) -> Result<Vec<u64>> {
+fn verify_shapes(raw: Raw<'_>, key_lens: &[u64]) -> Result<Vec<ShapeInfo>> {
     let sec = raw
         .b
         .get(raw.l.shapes.clone())
         .ok_or_else(|| err(raw.l.shapes.start, "shape section out of bounds"))?;
     let mut expect = 4 + raw.l.shape_count as usize * format::SHAPE_OFFSET_LEN;
-    let mut key_bytes = Vec::new();
+    let mut shapes = Vec::new();
     let mut seen = vec![false; raw.l.keys.count as usize];
     for s in 0..raw.l.shape_count {
         let at = raw.l.shapes.start + 4 + s as usize * format::SHAPE_OFFSET_LEN;
@@ -174,7 +181,10 @@ fn verify_shapes(raw: Raw<'_>, key_lens: &[u64]) -> Result<Vec<u64>> {
             seen[k as usize] = false;
             bytes += key_lens.get(k as usize).copied().unwrap_or(0);
         }
-        key_bytes.push(bytes);
+        shapes.push(ShapeInfo {
+            keys: keys.len() / format::SHAPE_KEY_LEN,
+            key_bytes: bytes,
+        });
         // The slot table, if any, must map exactly the shape's keys to their slots.
         if !shape.table.is_empty() {
             let n = keys.len() / format::SHAPE_KEY_LEN;
@@ -202,7 +212,7 @@ fn verify_shapes(raw: Raw<'_>, key_lens: &[u64]) -> Result<Vec<u64>> {
             "bytes after the last shape",
         ));
     }
-    Ok(key_bytes)
+    Ok(shapes)
 }
 
 /// Data nodes in offset order: `(offset, walk weight)`; binary search finds a node start.
@@ -217,7 +227,7 @@ impl Nodes {
     }
 }
 
-fn verify_data(raw: Raw<'_>, pool: &Pool, key_bytes: &[u64]) -> Result<Nodes> {
+fn verify_data(raw: Raw<'_>, pool: &Pool, shapes: &[ShapeInfo]) -> Result<Nodes> {
     let data = raw
         .b
         .get(raw.l.data.clone())
@@ -253,9 +263,12 @@ fn verify_data(raw: Raw<'_>, pool: &Pool, key_bytes: &[u64]) -> Result<Nodes> {
                     format!("map node names shape {n}, past the shape table"),
                 )
             })?;
-            weight += key_bytes.get(s as usize).copied().unwrap_or(0);
-            raw.shape(s)
-                .map_or(0, |sh| sh.keys.len() / format::SHAPE_KEY_LEN)
+            // Every shape was parsed by verify_shapes: use its figures, not a re-parse.
+            let shape = shapes
+                .get(s as usize)
+                .ok_or_else(|| err(abs + 1, format!("map node names unknown shape {s}")))?;
+            weight += shape.key_bytes;
+            shape.keys
         };
         let slots_at = at + 1 + used;
         let slots = count
