@@ -5,10 +5,12 @@
 
 mod build;
 mod demo;
+mod diff;
 mod export;
 mod generate;
 mod get;
 mod heap;
+mod inspect;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -39,6 +41,10 @@ enum Command {
     Export(export::Args),
     /// Generate the synthetic content-site corpus: one JSONL file per locale.
     Gen(generate::Args),
+    /// Where a snapshot's bytes go: sections, shapes, fields, largest records, string pool.
+    Inspect(inspect::Args),
+    /// Ids added, removed and changed between two snapshots, with the changed fields.
+    Diff(diff::Args),
     /// Check a snapshot completely: structure and checksums.
     Verify {
         /// The snapshot file.
@@ -55,6 +61,8 @@ fn main() -> ExitCode {
         Command::Get(a) => get::run(a),
         Command::Export(a) => export::run(a),
         Command::Gen(a) => generate::run(a),
+        Command::Inspect(a) => inspect::run(a),
+        Command::Diff(a) => diff::run(a),
         Command::Verify { snapshot } => verify(&snapshot),
         Command::Demo(a) => demo::run(a),
     };
