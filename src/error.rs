@@ -52,9 +52,26 @@ pub enum Error {
         /// The hash of the snapshot offered as its base.
         found: ContentHash,
     },
+    /// An overlay was opened without its base (with [`crate::Snapshot::open`], or by a
+    /// [`crate::Store`] that has not loaded the base).
+    #[error(
+        "snapshot {overlay} is an overlay over {base}, which is not available (open it with Snapshot::open_overlay, or load the base first)"
+    )]
+    MissingBase {
+        /// The overlay's content hash.
+        overlay: ContentHash,
+        /// The content hash of the base it needs.
+        base: ContentHash,
+    },
     /// `insert` was called twice with the same id.
     #[error("duplicate id {id:?} (use `upsert` to replace a record)")]
     DuplicateId {
+        /// The id.
+        id: String,
+    },
+    /// `remove` was given an id that neither the base nor the builder has.
+    #[error("no record with id {id:?} to remove")]
+    UnknownId {
         /// The id.
         id: String,
     },

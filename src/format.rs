@@ -52,9 +52,13 @@ pub mod section {
     pub const KEYS: u32 = 4;
     /// Id index: a hash index from record id to record node.
     pub const IDS: u32 = 5;
+    /// Overlays only: where this file's address spaces start, the merged record count.
+    pub const OVERLAY: u32 = 6;
 
-    /// All kinds a version-1 snapshot must contain, in file order.
+    /// All kinds a version-1 full snapshot contains, in file order.
     pub const ALL: [u32; 5] = [POOL, DATA, SHAPES, KEYS, IDS];
+    /// All kinds a version-1 overlay contains, in file order.
+    pub const ALL_OVERLAY: [u32; 6] = [POOL, DATA, SHAPES, KEYS, IDS, OVERLAY];
 
     /// The human name of a section kind, for errors and `inspect`.
     pub fn name(kind: u32) -> &'static str {
@@ -64,6 +68,7 @@ pub mod section {
             SHAPES => "shapes",
             KEYS => "keys",
             IDS => "ids",
+            OVERLAY => "overlay",
             _ => "unknown",
         }
     }
@@ -100,15 +105,28 @@ pub mod tag {
     pub const STR_INLINE_MAX: u8 = 4;
 }
 
-/// Node header byte: bit 7 is the kind, bits 0..=5 the node's height.
+/// Node header byte: bits 7 and 6 are the kind, bits 0..=5 the node's height.
 pub mod node {
     /// Kind bit of a list node (clear for a map node).
     pub const LIST_BIT: u8 = 0x80;
+    /// Kind bit of a patch node (overlays only): a record given as the changed slots of a
+    /// map node of its base. Never set together with [`LIST_BIT`].
+    pub const PATCH_BIT: u8 = 0x40;
     /// Mask of the height bits.
     pub const HEIGHT_MASK: u8 = 0x3f;
-    /// Bit 6 is reserved and must be zero.
-    pub const RESERVED_BIT: u8 = 0x40;
 }
+
+/// Record reference of an overlay's id entry that removes the id from the base (a
+/// tombstone). No node can start there: a node is at least 2 bytes and every data address
+/// is below `2^32 - 1`.
+pub const TOMBSTONE: u32 = u32::MAX;
+
+/// Most overlays stacked on one full snapshot (the full snapshot has depth 0). Reads that
+/// miss in an overlay fall through to its base, so this bounds the work of every lookup.
+pub const MAX_OVERLAY_DEPTH: u32 = 8;
+
+/// Length of the OVERLAY section: eight `u32`s (see FORMAT.md).
+pub const OVERLAY_SECTION_LEN: usize = 32;
 
 /// Bytes per slot: one tag byte and a 4-byte payload.
 pub const SLOT_LEN: usize = 5;

@@ -7,10 +7,11 @@
 //! serialized by a mutex that readers never take.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use arc_swap::ArcSwap;
+use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::format::ContentHash;
@@ -22,6 +23,10 @@ type Published = HashMap<String, Arc<Snapshot>>;
 /// The in-process registry of loaded snapshots and published versions. `Send + Sync`;
 /// share it with an `Arc` (or a `static`).
 ///
+/// Snapshots are identified by content hash: loading the same content twice maps it
+/// once. An overlay is loaded over its base, which must be loaded first (or in the same
+/// [`load_all`](Self::load_all) call).
+///
 /// ```
 /// # fn main() -> fms::Result<()> {
 /// let mut b = fms::SnapshotBuilder::new();
@@ -32,6 +37,14 @@ type Published = HashMap<String, Arc<Snapshot>>;
 /// // A locale with no tree of its own falls back to the default locale's.
 /// let tree = store.current("pt").unwrap();
 /// assert_eq!(tree.hash(), en.hash());
+///
+/// // A locale overlay: only what differs from the default tree.
+/// let mut o = fms::SnapshotBuilder::with_base(&en);
+/// o.insert("video:1", &serde_json::json!({"title": "Introdução"}))?;
+/// let pt = store.add(fms::Snapshot::overlay_from_bytes(o.to_bytes()?, en.clone())?);
+/// store.publish("pt", pt.hash())?;
+/// let tree = store.current("pt").unwrap();
+/// assert_eq!(tree.get("video:1").unwrap().get("title").unwrap().as_str(), Some("Introdução"));
 /// # Ok(()) }
 /// ```
 pub struct Store {
@@ -62,6 +75,29 @@ impl Store {
         }
     }
 
+    /// A store set up from a manifest file ([`Manifest`]): every file it names loaded,
+    /// every locale published. One call for a server to start.
+    ///
+    /// ```
+    /// # fn main() -> fms::Result<()> {
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let mut b = fms::SnapshotBuilder::new();
+    /// b.insert("video:1", &serde_json::json!({"title": "Intro"}))?;
+    /// b.write_to_path(dir.path().join("en.fms"))?;
+    /// let manifest = fms::Manifest::new("en").locale("en", "en.fms");
+    /// manifest.write(dir.path().join("manifest.json"))?;   // atomic
+    ///
+    /// let store = fms::Store::open_manifest(dir.path().join("manifest.json"))?;
+    /// assert!(store.current("es").unwrap().contains("video:1"));
+    /// # Ok(()) }
+    /// ```
+    pub fn open_manifest(path: impl AsRef<Path>) -> Result<Store> {
+        let manifest = Manifest::read(path.as_ref())?;
+        let store = Store::new(&manifest.default_locale);
+        store.reload(path)?;
+        Ok(store)
+    }
+
     /// The fallback locale.
     pub fn default_locale(&self) -> &str {
         &self.default_locale
@@ -75,15 +111,81 @@ impl Store {
 
     /// Maps the snapshot at `path` and registers it by content hash. O(1) (an mmap and a
     /// header check). Loading content that is already loaded returns the loaded copy, so
-    /// each version is mapped once.
+    /// each version is mapped once. An overlay's base must already be loaded
+    /// ([`Error::MissingBase`] names the hash it needs otherwise).
     pub fn load(&self, path: impl AsRef<Path>) -> Result<Arc<Snapshot>> {
-        Ok(self.add(Snapshot::open(path)?))
+        let mut all = self.load_all([path.as_ref()])?;
+        Ok(all.remove(0))
+    }
+
+    /// Loads several files at once, in any order: an overlay may name a base that is
+    /// loaded already or that is among `paths`. Either every file is loaded, or (on an
+    /// error, which names the file) none is registered. Returns them in `paths` order.
+    pub fn load_all<P: AsRef<Path>>(
+        &self,
+        paths: impl IntoIterator<Item = P>,
+    ) -> Result<Vec<Arc<Snapshot>>> {
+        let mut pending = Vec::new();
+        for (i, p) in paths.into_iter().enumerate() {
+            let p = p.as_ref().to_path_buf();
+            let (map, hash, base) = Snapshot::peek(&p).map_err(|e| in_file(&p, e))?;
+            pending.push((i, p, map, hash, base));
+        }
+        let n = pending.len();
+        let mut out: Vec<Option<Arc<Snapshot>>> = vec![None; n];
+        let mut fresh: HashMap<ContentHash, Arc<Snapshot>> = HashMap::new();
+        // Each round assembles every file whose base is available; a round that makes no
+        // progress leaves only files whose base is nowhere.
+        while !pending.is_empty() {
+            let before = pending.len();
+            let mut rest = Vec::new();
+            for (i, p, map, hash, base) in pending {
+                if let Some(s) = self.get(hash).or_else(|| fresh.get(&hash).cloned()) {
+                    out[i] = Some(s);
+                    continue;
+                }
+                let found = base.map(|b| self.get(b).or_else(|| fresh.get(&b).cloned()));
+                if let Some(None) = found {
+                    rest.push((i, p, map, hash, base));
+                    continue;
+                }
+                let snap = Snapshot::assemble(Box::new(map), |_| found.flatten())
+                    .map_err(|e| in_file(&p, e))?;
+                let snap = Arc::new(snap);
+                fresh.insert(hash, snap.clone());
+                out[i] = Some(snap);
+            }
+            if rest.len() == before {
+                let (_, p, _, hash, base) = &rest[0];
+                return Err(in_file(
+                    p,
+                    Error::MissingBase {
+                        overlay: *hash,
+                        base: base.unwrap_or_default(),
+                    },
+                ));
+            }
+            pending = rest;
+        }
+        let mut loaded = self.loaded();
+        Ok(out
+            .into_iter()
+            .flatten()
+            .map(|s| loaded.entry(s.hash()).or_insert(s).clone())
+            .collect())
     }
 
     /// Registers an already opened snapshot (e.g. from [`Snapshot::from_bytes`]); returns
-    /// the registered copy (an earlier one with the same content hash, if any).
+    /// the registered copy (an earlier one with the same content hash, if any). An
+    /// overlay's base chain is registered with it.
     pub fn add(&self, snap: Snapshot) -> Arc<Snapshot> {
-        self.loaded()
+        let mut loaded = self.loaded();
+        let mut base = snap.base().cloned();
+        while let Some(b) = base {
+            base = b.base().cloned();
+            loaded.entry(b.hash()).or_insert(b);
+        }
+        loaded
             .entry(snap.hash())
             .or_insert_with(|| Arc::new(snap))
             .clone()
@@ -147,13 +249,133 @@ impl Store {
         v
     }
 
-    /// Drops every loaded snapshot that no locale serves; returns how many. A reader that
-    /// still holds an `Arc` to one keeps it mapped until it lets go.
+    /// Drops every loaded snapshot that no locale serves and that no served overlay needs
+    /// as a base; returns how many. A reader that still holds an `Arc` to one keeps it
+    /// mapped until it lets go.
     pub fn evict_unpublished(&self) -> usize {
         let mut loaded = self.loaded();
         let published = self.published.load();
+        let mut keep = std::collections::HashSet::new();
+        for s in published.values() {
+            let mut cur = Some(s);
+            while let Some(c) = cur {
+                keep.insert(c.hash());
+                cur = c.base();
+            }
+        }
         let before = loaded.len();
-        loaded.retain(|hash, _| published.values().any(|s| s.hash() == *hash));
+        loaded.retain(|hash, _| keep.contains(hash));
         before - loaded.len()
+    }
+
+    /// Loads the manifest at `path` and serves exactly what it says, in one atomic swap:
+    /// every locale it lists switches to its file's snapshot, locales it does not list
+    /// stop being served. Files already loaded (same content) are not mapped again.
+    ///
+    /// All or nothing: if the manifest or any file it names cannot be read, the error
+    /// says which, and the store serves what it served before. Snapshots that nothing
+    /// serves any more stay loaded until [`evict_unpublished`](Self::evict_unpublished).
+    ///
+    /// Errors too if the manifest's default locale is not this store's.
+    pub fn reload(&self, path: impl AsRef<Path>) -> Result<BTreeMap<String, ContentHash>> {
+        let path = path.as_ref();
+        let manifest = Manifest::read(path)?;
+        if manifest.default_locale != self.default_locale {
+            return Err(Error::InvalidInput(format!(
+                "{}: default locale {:?}, but the store's is {:?}",
+                path.display(),
+                manifest.default_locale,
+                self.default_locale
+            )));
+        }
+        let dir = path.parent().unwrap_or(Path::new("."));
+        let files: Vec<PathBuf> = manifest
+            .locales
+            .values()
+            .chain(&manifest.bases)
+            .map(|f| dir.join(f))
+            .collect();
+        let snaps = self.load_all(&files)?;
+        let next: Published = manifest.locales.keys().cloned().zip(snaps).collect();
+        let _writer = self.loaded();
+        let served = next.iter().map(|(l, s)| (l.clone(), s.hash())).collect();
+        self.published.store(Arc::new(next));
+        Ok(served)
+    }
+}
+
+/// Names the file an error came from (I/O errors already do).
+fn in_file(path: &Path, e: Error) -> Error {
+    match e {
+        Error::Io { .. } => e,
+        Error::Format { offset, what } => Error::Format {
+            offset,
+            what: format!("{}: {what}", path.display()),
+        },
+        e => Error::InvalidInput(format!("{}: {e}", path.display())),
+    }
+}
+
+/// Which snapshot file each locale serves: what [`Store::open_manifest`] and
+/// [`Store::reload`] read. A JSON file:
+///
+/// ```json
+/// {
+///   "default_locale": "en",
+///   "locales": { "en": "en.fms", "es": "es.fms", "pt": "pt.fms" },
+///   "bases": []
+/// }
+/// ```
+///
+/// Paths are relative to the manifest's directory (or absolute). `bases` lists files
+/// that no locale serves but that an overlay needs as its base (e.g. the previous content
+/// version under a version overlay); overlays over a served snapshot need nothing there.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// The locale that locales without a tree of their own fall back to.
+    pub default_locale: String,
+    /// Locale -> snapshot file.
+    pub locales: BTreeMap<String, PathBuf>,
+    /// Further files to load: bases that no locale serves.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bases: Vec<PathBuf>,
+}
+
+impl Manifest {
+    /// An empty manifest whose fallback locale is `default_locale`.
+    pub fn new(default_locale: &str) -> Manifest {
+        Manifest {
+            default_locale: default_locale.to_owned(),
+            locales: BTreeMap::new(),
+            bases: Vec::new(),
+        }
+    }
+
+    /// This manifest with `locale` served from `file`.
+    pub fn locale(mut self, locale: &str, file: impl Into<PathBuf>) -> Manifest {
+        self.locales.insert(locale.to_owned(), file.into());
+        self
+    }
+
+    /// Reads a manifest file; errors name the file and, for bad JSON, the line.
+    pub fn read(path: impl AsRef<Path>) -> Result<Manifest> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        serde_json::from_str(&text).map_err(|e| Error::Jsonl {
+            input: path.display().to_string(),
+            line: e.line() as u64,
+            what: format!("bad manifest: {e}"),
+        })
+    }
+
+    /// Writes the manifest atomically (temp file, fsync, rename): a server reloading at
+    /// any moment sees the old manifest or the new one, never a torn file.
+    pub fn write(&self, path: impl AsRef<Path>) -> Result<()> {
+        let path = path.as_ref();
+        crate::io::write_file_atomically(path, |w| {
+            serde_json::to_writer_pretty(&mut *w, self).map_err(|e| Error::Value(e.to_string()))?;
+            w.write_all(b"\n").map_err(|e| Error::io(path, e))
+        })
     }
 }

@@ -5,10 +5,14 @@
 //! (every reference must point strictly backwards to the start of a node of the right
 //! kind and a smaller height; heights and walk sizes are recomputed); the id index.
 //! A snapshot that passes never makes a read return `None` or `Err`.
+//!
+//! An overlay is checked with its whole base chain, root first: each level's bookkeeping
+//! (pool entry starts, shapes, nodes) stays available to the levels above it, whose
+//! references may point into any level below.
 
 use crate::error::{Error, Result};
-use crate::format::{self, MAX_HEIGHT, MAX_WALK, node, section, tag};
-use crate::read::{Layout, Raw};
+use crate::format::{self, MAX_HEIGHT, MAX_WALK, TOMBSTONE, node, section, tag};
+use crate::read::{Raw, Snapshot};
 
 /// A set of byte offsets, one bit each.
 struct Bits(Vec<u64>);
@@ -34,7 +38,60 @@ fn err(offset: usize, what: impl Into<String>) -> Error {
     Error::format(offset, what)
 }
 
-pub(crate) fn verify(b: &[u8], l: &Layout) -> Result<()> {
+/// What one verified file of a chain leaves for the files above it.
+struct Level<'a> {
+    raw: Raw<'a>,
+    pool: Pool,
+    key_lens: Vec<u64>,
+    shapes: Vec<ShapeInfo>,
+    nodes: Nodes,
+}
+
+/// The file being checked (`raw`) and the verified levels below it, root first. Resolves a
+/// combined address to the level that owns it: `(level, address inside that file)`.
+struct Chain<'c, 'a> {
+    raw: Raw<'a>,
+    below: &'c [Level<'a>],
+}
+
+impl<'c, 'a> Chain<'c, 'a> {
+    /// The level below that owns `addr`, by the start `start` picks; `None` if `addr` is
+    /// this file's own (or before every level, which cannot happen: the root starts at 0).
+    fn lower(&self, addr: u32, start: fn(&Level<'a>) -> u32) -> Option<(&'c Level<'a>, u32)> {
+        self.below
+            .iter()
+            .rev()
+            .find_map(|l| addr.checked_sub(start(l)).map(|o| (l, o)))
+    }
+}
+
+pub(crate) fn verify(snap: &Snapshot) -> Result<()> {
+    let mut chain = vec![snap];
+    while let Some(b) = chain.last().and_then(|s| s.base()) {
+        chain.push(b);
+    }
+    let mut levels: Vec<Level<'_>> = Vec::with_capacity(chain.len());
+    for s in chain.into_iter().rev() {
+        let level = verify_level(Chain {
+            raw: s.raw(),
+            below: &levels,
+        })
+        .map_err(|e| match (s.is_overlay(), e) {
+            // Name the file when a base, not the snapshot asked about, is at fault.
+            (_, e) if std::ptr::eq(s, snap) => e,
+            (_, Error::Format { offset, what }) => Error::Format {
+                offset,
+                what: format!("in base {}: {what}", s.hash()),
+            },
+            (_, e) => e,
+        })?;
+        levels.push(level);
+    }
+    Ok(())
+}
+
+fn verify_level<'a>(c: Chain<'_, 'a>) -> Result<Level<'a>> {
+    let (b, l) = (c.raw.b, c.raw.l);
     for s in &l.header.sections {
         let bytes = b
             .get(s.offset as usize..(s.offset + s.len) as usize)
@@ -47,17 +104,24 @@ pub(crate) fn verify(b: &[u8], l: &Layout) -> Result<()> {
             });
         }
     }
-    let raw = Raw { b, l };
-    let pool = verify_pool(b, l)?;
-    let key_lens = verify_keys(raw, &pool)?;
-    let shapes = verify_shapes(raw, &key_lens)?;
-    let nodes = verify_data(raw, &pool, &shapes)?;
-    verify_ids(raw, &pool, &nodes)
+    let pool = verify_pool(c.raw)?;
+    let key_lens = verify_keys(&c, &pool)?;
+    let shapes = verify_shapes(&c, &key_lens)?;
+    let nodes = verify_data(&c, &pool, &shapes)?;
+    verify_ids(&c, &pool, &nodes)?;
+    Ok(Level {
+        raw: c.raw,
+        pool,
+        key_lens,
+        shapes,
+        nodes,
+    })
 }
 
-fn verify_pool(b: &[u8], l: &Layout) -> Result<Pool> {
-    let pool = b
-        .get(l.pool.clone())
+fn verify_pool(raw: Raw<'_>) -> Result<Pool> {
+    let l = raw.l;
+    let pool = raw
+        .pool()
         .ok_or_else(|| err(l.pool.start, "pool section out of bounds"))?;
     let mut p = Pool {
         starts: Bits::new(pool.len()),
@@ -76,9 +140,10 @@ fn verify_pool(b: &[u8], l: &Layout) -> Result<Pool> {
     Ok(p)
 }
 
-/// Checks that `off` is the start of a pool entry (and UTF-8 if `utf8`, 8 bytes if `wide`).
+/// Checks that `off` is the start of a pool entry (and UTF-8 if `utf8`, 8 bytes if `wide`)
+/// in this file's pool or a base's.
 fn check_pool_ref(
-    raw: Raw<'_>,
+    c: &Chain<'_, '_>,
     pool: &Pool,
     off: u32,
     utf8: bool,
@@ -86,17 +151,23 @@ fn check_pool_ref(
     at: usize,
     what: &str,
 ) -> Result<()> {
-    let o = off as usize;
-    if !pool.starts.get(o) {
+    let (p, o) = match off.checked_sub(c.raw.l.starts.pool) {
+        Some(o) => (pool, o),
+        None => match c.lower(off, |l| l.raw.l.starts.pool) {
+            Some((l, o)) => (&l.pool, o),
+            None => (pool, u32::MAX),
+        },
+    };
+    if !p.starts.get(o as usize) {
         return Err(err(
             at,
             format!("{what}: pool offset {off} is not the start of an entry"),
         ));
     }
-    if utf8 && !pool.utf8.get(o) {
+    if utf8 && !p.utf8.get(o as usize) {
         return Err(err(at, format!("{what}: pool entry at {off} is not UTF-8")));
     }
-    if wide && raw.pool_bytes(off).map(<[u8]>::len) != Some(8) {
+    if wide && c.raw.pool_bytes(off).map(<[u8]>::len) != Some(8) {
         return Err(err(
             at,
             format!("{what}: pool entry at {off} is not 8 bytes"),
@@ -106,27 +177,54 @@ fn check_pool_ref(
 }
 
 /// Checks the key table; returns each key name's length in bytes.
-fn verify_keys(raw: Raw<'_>, pool: &Pool) -> Result<Vec<u64>> {
+fn verify_keys(c: &Chain<'_, '_>, pool: &Pool) -> Result<Vec<u64>> {
+    let raw = c.raw;
     let k = &raw.l.keys;
     let mut lens = Vec::with_capacity(k.count as usize);
     for id in 0..k.count {
         let at = k.entries_at + id as usize * format::KEY_ENTRY_LEN;
         let off = format::u32_at(raw.b, at).ok_or_else(|| err(at, "key entry out of bounds"))?;
-        check_pool_ref(raw, pool, off, true, false, at, "key name")?;
+        check_pool_ref(c, pool, off, true, false, at, "key name")?;
         let name = raw
-            .key_name(id)
+            .own_key_name(id)
             .ok_or_else(|| err(at, "unreadable key name"))?;
-        if raw.find_key(name) != Some(id) {
+        if raw.find_own_key(name, format::index_hash(name)) != Some(id) {
             return Err(err(
                 at,
                 format!(
-                    "key {id} ({name:?}) is not found by the key index (duplicate or misplaced)"
+                    "key {id} ({:?}) is not found by the key index (duplicate or misplaced)",
+                    String::from_utf8_lossy(name)
+                ),
+            ));
+        }
+        if let Some(d) = raw.down()
+            && std::str::from_utf8(name)
+                .ok()
+                .and_then(|n| d.find_key(n))
+                .is_some()
+        {
+            return Err(err(
+                at,
+                format!(
+                    "key {:?} is already defined by the base",
+                    String::from_utf8_lossy(name)
                 ),
             ));
         }
         lens.push(name.len() as u64);
     }
     Ok(lens)
+}
+
+/// The byte length of key `k`'s name (combined key id).
+fn key_len(c: &Chain<'_, '_>, own: &[u64], k: u32) -> Option<u64> {
+    match k.checked_sub(c.raw.l.starts.key) {
+        Some(o) => own.get(o as usize).copied(),
+        None => {
+            let (l, o) = c.lower(k, |l| l.raw.l.starts.key)?;
+            l.key_lens.get(o as usize).copied()
+        }
+    }
 }
 
 /// What the data pass needs to know about a shape.
@@ -141,14 +239,16 @@ struct ShapeInfo {
 ///
 /// Shapes must tile the section in order (each starts where the previous one ends), so
 /// the work here is linear in the section: no shape body can be checked twice.
-fn verify_shapes(raw: Raw<'_>, key_lens: &[u64]) -> Result<Vec<ShapeInfo>> {
+fn verify_shapes(c: &Chain<'_, '_>, key_lens: &[u64]) -> Result<Vec<ShapeInfo>> {
+    let raw = c.raw;
     let sec = raw
         .b
         .get(raw.l.shapes.clone())
         .ok_or_else(|| err(raw.l.shapes.start, "shape section out of bounds"))?;
     let mut expect = 4 + raw.l.shape_count as usize * format::SHAPE_OFFSET_LEN;
     let mut shapes = Vec::new();
-    let mut seen = vec![false; raw.l.keys.count as usize];
+    let total_keys = raw.l.starts.key as usize + raw.l.keys.count as usize;
+    let mut seen = vec![false; total_keys];
     for s in 0..raw.l.shape_count {
         let at = raw.l.shapes.start + 4 + s as usize * format::SHAPE_OFFSET_LEN;
         if format::u32_at(raw.b, at).map(|o| o as usize) != Some(expect) {
@@ -158,7 +258,7 @@ fn verify_shapes(raw: Raw<'_>, key_lens: &[u64]) -> Result<Vec<ShapeInfo>> {
             ));
         }
         let shape = raw
-            .shape(s)
+            .shape(raw.l.starts.shape + s)
             .ok_or_else(|| err(at, format!("shape {s} overruns the shape section")))?;
         expect = shape.table.as_ptr() as usize - sec.as_ptr() as usize + shape.table.len();
         let keys = shape.keys;
@@ -176,10 +276,10 @@ fn verify_shapes(raw: Raw<'_>, key_lens: &[u64]) -> Result<Vec<ShapeInfo>> {
             }
         }
         let mut bytes = 0u64;
-        for c in keys.chunks_exact(format::SHAPE_KEY_LEN) {
-            let k = u32::from_le_bytes(c.try_into().unwrap_or_default());
+        for ch in keys.chunks_exact(format::SHAPE_KEY_LEN) {
+            let k = u32::from_le_bytes(ch.try_into().unwrap_or_default());
             seen[k as usize] = false;
-            bytes += key_lens.get(k as usize).copied().unwrap_or(0);
+            bytes += key_len(c, key_lens, k).unwrap_or(0);
         }
         shapes.push(ShapeInfo {
             keys: keys.len() / format::SHAPE_KEY_LEN,
@@ -215,6 +315,18 @@ fn verify_shapes(raw: Raw<'_>, key_lens: &[u64]) -> Result<Vec<ShapeInfo>> {
     Ok(shapes)
 }
 
+/// The [`ShapeInfo`] of shape `s` (combined id).
+fn shape_info<'s>(c: &'s Chain<'_, '_>, own: &'s [ShapeInfo], s: u64) -> Option<&'s ShapeInfo> {
+    let s = u32::try_from(s).ok()?;
+    match s.checked_sub(c.raw.l.starts.shape) {
+        Some(o) => own.get(o as usize),
+        None => {
+            let (l, o) = c.lower(s, |l| l.raw.l.starts.shape)?;
+            l.shapes.get(o as usize)
+        }
+    }
+}
+
 /// Data nodes in offset order: `(offset, walk weight)`; binary search finds a node start.
 struct Nodes(Vec<(u32, u32)>);
 
@@ -227,21 +339,105 @@ impl Nodes {
     }
 }
 
-fn verify_data(raw: Raw<'_>, pool: &Pool, shapes: &[ShapeInfo]) -> Result<Nodes> {
+/// A verified node anywhere in the chain: its header byte and walk weight.
+fn node_at(c: &Chain<'_, '_>, own: &Nodes, off: u32) -> Option<(u8, u64)> {
+    let (raw, nodes, o) = match off.checked_sub(c.raw.l.starts.data) {
+        Some(o) => (c.raw, own, o),
+        None => {
+            let (l, o) = c.lower(off, |l| l.raw.l.starts.data)?;
+            (l.raw, &l.nodes, o)
+        }
+    };
+    let w = nodes.weight(o)?;
+    Some((*raw.data()?.get(o as usize)?, w))
+}
+
+/// The data pass's view of the file: what a slot check needs.
+struct DataCtx<'x, 'c, 'a> {
+    c: &'x Chain<'c, 'a>,
+    pool: &'x Pool,
+    nodes: &'x Nodes,
+}
+
+impl DataCtx<'_, '_, '_> {
+    /// Checks one slot of a node at combined offset `node_at`; returns the slot's walk
+    /// weight below itself (value bytes, child cost) and its child's height (0: scalar).
+    fn slot(&self, t: u8, p: [u8; 4], node_at: u32, slot_at: usize) -> Result<(u64, u8)> {
+        let pv = u32::from_le_bytes(p);
+        Ok(match t {
+            tag::NULL | tag::FALSE | tag::TRUE if pv != 0 => {
+                return Err(err(slot_at, format!("slot tag {t} with non-zero payload")));
+            }
+            tag::NULL | tag::FALSE | tag::TRUE | tag::INT | tag::F32 => (0, 0),
+            tag::INT64 | tag::F64 => {
+                check_pool_ref(self.c, self.pool, pv, false, true, slot_at, "wide number")?;
+                (0, 0)
+            }
+            tag::STR | tag::BYTES => {
+                let what = if t == tag::STR { "string" } else { "bytes" };
+                check_pool_ref(self.c, self.pool, pv, t == tag::STR, false, slot_at, what)?;
+                (self.c.raw.pool_bytes(pv).map_or(0, <[u8]>::len) as u64, 0)
+            }
+            tag::LIST | tag::MAP => {
+                if pv >= node_at {
+                    return Err(err(
+                        slot_at,
+                        format!("reference to {pv} does not point backwards"),
+                    ));
+                }
+                let (head, child) = node_at_checked(self.c, self.nodes, pv, slot_at)?;
+                let want = if t == tag::LIST { node::LIST_BIT } else { 0 };
+                if head & (node::LIST_BIT | node::PATCH_BIT) != want {
+                    return Err(err(
+                        slot_at,
+                        format!("reference to {pv} points at a node of the wrong kind"),
+                    ));
+                }
+                (child, head & node::HEIGHT_MASK)
+            }
+            t if (tag::STR_INLINE..=tag::STR_INLINE + tag::STR_INLINE_MAX).contains(&t) => {
+                let len = (t - tag::STR_INLINE) as usize;
+                if std::str::from_utf8(&p[..len]).is_err() || p[len..].iter().any(|&x| x != 0) {
+                    return Err(err(
+                        slot_at,
+                        "inline string is not UTF-8 or not zero-padded",
+                    ));
+                }
+                (len as u64, 0)
+            }
+            _ => return Err(err(slot_at, format!("unknown slot tag {t}"))),
+        })
+    }
+}
+
+fn node_at_checked(c: &Chain<'_, '_>, nodes: &Nodes, pv: u32, at: usize) -> Result<(u8, u64)> {
+    node_at(c, nodes, pv)
+        .ok_or_else(|| err(at, format!("reference to {pv} is not the start of a node")))
+}
+
+/// A slot array: `n` tags, then `n` payloads; `(tag, payload)` of slot `i`.
+fn slot_of(slots: &[u8], n: usize, i: usize) -> (u8, [u8; 4]) {
+    let p = slots
+        .get(n + 4 * i..n + 4 * i + 4)
+        .and_then(|p| p.try_into().ok())
+        .unwrap_or_default();
+    (slots.get(i).copied().unwrap_or(0), p)
+}
+
+fn verify_data(c: &Chain<'_, '_>, pool: &Pool, shapes: &[ShapeInfo]) -> Result<Nodes> {
+    let raw = c.raw;
     let data = raw
-        .b
-        .get(raw.l.data.clone())
+        .data()
         .ok_or_else(|| err(raw.l.data.start, "data section out of bounds"))?;
     let base = raw.l.data.start;
+    let start = raw.l.starts.data;
     let mut nodes = Nodes(Vec::new());
     let mut at = 0usize;
     while at < data.len() {
         let abs = base + at;
+        // Combined offset of this node: fits, since the layout's totals were checked.
+        let here = start + at as u32;
         let head = data[at];
-        if head & node::RESERVED_BIT != 0 {
-            return Err(err(abs, "node header has the reserved bit set"));
-        }
-        let is_list = head & node::LIST_BIT != 0;
         let height = head & node::HEIGHT_MASK;
         if height == 0 || height > MAX_HEIGHT {
             return Err(err(
@@ -249,101 +445,59 @@ fn verify_data(raw: Raw<'_>, pool: &Pool, shapes: &[ShapeInfo]) -> Result<Nodes>
                 format!("node height {height} out of 1..={MAX_HEIGHT}"),
             ));
         }
-        let (n, used) =
-            format::varint_at(data, at + 1).ok_or_else(|| err(abs + 1, "truncated node header"))?;
-        // Walk cost of this node: key name bytes of its shape, then per slot (below).
-        let mut weight = 0u64;
-        let count = if is_list {
-            usize::try_from(n).map_err(|_| err(abs + 1, "list too long"))?
-        } else {
-            let s = u32::try_from(n).ok().filter(|&s| s < raw.l.shape_count);
-            let s = s.ok_or_else(|| {
-                err(
-                    abs + 1,
-                    format!("map node names shape {n}, past the shape table"),
-                )
-            })?;
-            // Every shape was parsed by verify_shapes: use its figures, not a re-parse.
-            let shape = shapes
-                .get(s as usize)
-                .ok_or_else(|| err(abs + 1, format!("map node names unknown shape {s}")))?;
-            weight += shape.key_bytes;
-            shape.keys
+        let cx = DataCtx {
+            c,
+            pool,
+            nodes: &nodes,
         };
-        let slots_at = at + 1 + used;
-        let slots = count
-            .checked_mul(format::SLOT_LEN)
-            .and_then(|len| format::slice_at(data, slots_at, len))
-            .ok_or_else(|| {
-                err(
-                    abs,
-                    format!("node of {count} slots overruns the data section"),
-                )
-            })?;
-        let mut tallest = 0u8;
-        for i in 0..count {
-            let t = slots[i];
-            let p: [u8; 4] = slots[count + 4 * i..count + 4 * i + 4]
-                .try_into()
-                .unwrap_or_default();
-            let pv = u32::from_le_bytes(p);
-            let slot_at = base + slots_at + i;
-            weight += 1;
-            match t {
-                tag::NULL | tag::FALSE | tag::TRUE if pv != 0 => {
-                    return Err(err(slot_at, format!("slot tag {t} with non-zero payload")));
-                }
-                tag::NULL | tag::FALSE | tag::TRUE | tag::INT | tag::F32 => {}
-                tag::INT64 | tag::F64 => {
-                    check_pool_ref(raw, pool, pv, false, true, slot_at, "wide number")?
-                }
-                tag::STR | tag::BYTES => {
-                    let what = if t == tag::STR { "string" } else { "bytes" };
-                    check_pool_ref(raw, pool, pv, t == tag::STR, false, slot_at, what)?;
-                    weight += raw.pool_bytes(pv).map_or(0, <[u8]>::len) as u64;
-                }
-                tag::LIST | tag::MAP => {
-                    if pv as usize >= at {
-                        return Err(err(
-                            slot_at,
-                            format!("reference to {pv} does not point backwards"),
-                        ));
-                    }
-                    let child = nodes.weight(pv).ok_or_else(|| {
+        let (weight, end) = match head & (node::LIST_BIT | node::PATCH_BIT) {
+            node::PATCH_BIT => verify_patch(&cx, shapes, data, at, here)?,
+            kind if kind == node::LIST_BIT || kind == 0 => {
+                let is_list = kind == node::LIST_BIT;
+                let (n, used) = format::varint_at(data, at + 1)
+                    .ok_or_else(|| err(abs + 1, "truncated node header"))?;
+                // Walk cost of this node: key name bytes of its shape, then per slot.
+                let mut weight = 0u64;
+                let count = if is_list {
+                    usize::try_from(n).map_err(|_| err(abs + 1, "list too long"))?
+                } else {
+                    // Every shape was parsed by verify_shapes: use its figures.
+                    let shape = shape_info(c, shapes, n).ok_or_else(|| {
                         err(
-                            slot_at,
-                            format!("reference to {pv} is not the start of a node"),
+                            abs + 1,
+                            format!("map node names shape {n}, past the shape table"),
                         )
                     })?;
-                    let ch = data[pv as usize];
-                    if (ch & node::LIST_BIT != 0) != (t == tag::LIST) {
-                        return Err(err(
-                            slot_at,
-                            format!("reference to {pv} points at a node of the wrong kind"),
-                        ));
-                    }
-                    tallest = tallest.max(ch & node::HEIGHT_MASK);
-                    weight += child;
+                    weight += shape.key_bytes;
+                    shape.keys
+                };
+                let slots_at = at + 1 + used;
+                let slots = count
+                    .checked_mul(format::SLOT_LEN)
+                    .and_then(|len| format::slice_at(data, slots_at, len))
+                    .ok_or_else(|| {
+                        err(
+                            abs,
+                            format!("node of {count} slots overruns the data section"),
+                        )
+                    })?;
+                let mut tallest = 0u8;
+                for i in 0..count {
+                    let (t, p) = slot_of(slots, count, i);
+                    let (w, h) = cx.slot(t, p, here, base + slots_at + i)?;
+                    weight += 1 + w;
+                    tallest = tallest.max(h);
                 }
-                t if (tag::STR_INLINE..=tag::STR_INLINE + tag::STR_INLINE_MAX).contains(&t) => {
-                    let len = (t - tag::STR_INLINE) as usize;
-                    if std::str::from_utf8(&p[..len]).is_err() || p[len..].iter().any(|&x| x != 0) {
-                        return Err(err(
-                            slot_at,
-                            "inline string is not UTF-8 or not zero-padded",
-                        ));
-                    }
-                    weight += len as u64;
+                if height != tallest + 1 {
+                    return Err(err(
+                        abs,
+                        format!("node height {height}, expected {}", tallest + 1),
+                    ));
                 }
-                _ => return Err(err(slot_at, format!("unknown slot tag {t}"))),
+                (weight, slots_at + slots.len())
             }
-        }
-        if height != tallest + 1 {
-            return Err(err(
-                abs,
-                format!("node height {height}, expected {}", tallest + 1),
-            ));
-        }
+            _ => return Err(err(abs, "node header sets both the list and patch bits")),
+        };
         if weight > MAX_WALK {
             return Err(err(
                 abs,
@@ -354,31 +508,168 @@ fn verify_data(raw: Raw<'_>, pool: &Pool, shapes: &[ShapeInfo]) -> Result<Nodes>
         }
         // weight <= MAX_WALK = 2^24 was checked above, so it fits in a u32.
         nodes.0.push((at as u32, weight as u32));
-        at = slots_at + slots.len();
+        at = end;
     }
     Ok(nodes)
 }
 
-fn verify_ids(raw: Raw<'_>, pool: &Pool, nodes: &Nodes) -> Result<()> {
+/// Checks the patch node at `at` (combined offset `here`); returns its walk weight (that
+/// of the merged record) and where it ends.
+fn verify_patch(
+    cx: &DataCtx<'_, '_, '_>,
+    shapes: &[ShapeInfo],
+    data: &[u8],
+    at: usize,
+    here: u32,
+) -> Result<(u64, usize)> {
+    let c = cx.c;
+    let abs = c.raw.l.data.start + at;
+    if c.raw.l.overlay.is_none() {
+        return Err(err(abs, "patch node in a snapshot that is not an overlay"));
+    }
+    let height = data[at] & node::HEIGHT_MASK;
+    let base_off =
+        format::u32_at(data, at + 1).ok_or_else(|| err(abs + 1, "truncated patch node"))?;
+    if base_off >= here {
+        return Err(err(
+            abs + 1,
+            format!("patch base {base_off} does not point backwards"),
+        ));
+    }
+    let (head, _) = node_at_checked(c, cx.nodes, base_off, abs + 1)?;
+    if head & (node::LIST_BIT | node::PATCH_BIT) != 0 {
+        return Err(err(
+            abs + 1,
+            format!("patch base {base_off} is not a map node"),
+        ));
+    }
+    let base = c
+        .raw
+        .map_at(base_off, MAX_HEIGHT + 1)
+        .ok_or_else(|| err(abs + 1, format!("patch base {base_off} is unreadable")))?;
+    let n = base.len();
+    let shape_bytes = {
+        // The base node's shape: read its id again to charge its key names.
+        let (owner, o) = match base_off.checked_sub(c.raw.l.starts.data) {
+            Some(o) => (c.raw, o),
+            None => {
+                let (l, o) = c
+                    .lower(base_off, |l| l.raw.l.starts.data)
+                    .ok_or_else(|| err(abs + 1, "patch base outside the chain"))?;
+                (l.raw, o)
+            }
+        };
+        let s = owner
+            .data()
+            .and_then(|d| format::varint_at(d, o as usize + 1))
+            .map(|(s, _)| s)
+            .unwrap_or(u64::MAX);
+        shape_info(c, shapes, s).map_or(0, |i| i.key_bytes)
+    };
+    let mask_len = n.div_ceil(8);
+    let mask = format::slice_at(data, at + 5, mask_len)
+        .ok_or_else(|| err(abs + 5, "patch mask overruns the data section"))?;
+    let m: usize = mask.iter().map(|b| b.count_ones() as usize).sum();
+    if m == 0 {
+        return Err(err(abs + 5, "patch replaces no slot"));
+    }
+    if n % 8 != 0 && mask[mask_len - 1] >> (n % 8) != 0 {
+        return Err(err(
+            abs + 5,
+            format!("patch mask sets bits past the base's {n} slots"),
+        ));
+    }
+    let own_at = at + 5 + mask_len;
+    let own = format::slice_at(data, own_at, m * format::SLOT_LEN)
+        .ok_or_else(|| err(abs, format!("patch of {m} slots overruns the data section")))?;
+    let mut weight = shape_bytes;
+    let mut tallest = 0u8;
+    let mut j = 0;
+    for i in 0..n {
+        if mask[i / 8] & (1 << (i % 8)) != 0 {
+            let (t, p) = slot_of(own, m, j);
+            let (w, h) = cx.slot(t, p, here, c.raw.l.data.start + own_at + j)?;
+            weight += 1 + w;
+            tallest = tallest.max(h + 1);
+            j += 1;
+        } else {
+            // A slot of the (verified, earlier) base node: O(1) with the node tables.
+            let (t, p) = base.raw_slot(i);
+            let (w, _) = cx.slot(t, p, here, abs + 1)?;
+            weight += 1 + w;
+        }
+    }
+    let expect = tallest.max(base.height());
+    if height != expect {
+        return Err(err(
+            abs,
+            format!("patch height {height}, expected {expect}"),
+        ));
+    }
+    Ok((weight, own_at + own.len()))
+}
+
+fn verify_ids(c: &Chain<'_, '_>, pool: &Pool, nodes: &Nodes) -> Result<()> {
+    let raw = c.raw;
     let ids = &raw.l.ids;
+    let (changed, base) = match raw.l.overlay {
+        Some(o) => (o.changed, raw.down()),
+        None => (0, None),
+    };
+    let mut removed = 0u32;
     for e in 0..ids.count {
         let at = ids.entries_at + e as usize * format::ID_ENTRY_LEN;
         let id_off = format::u32_at(raw.b, at).ok_or_else(|| err(at, "id entry out of bounds"))?;
-        check_pool_ref(raw, pool, id_off, true, false, at, "id")?;
-        let rec = raw
-            .id_record_offset(e)
-            .ok_or_else(|| err(at + 4, "id entry out of bounds"))?;
-        if nodes.weight(rec).is_none() || raw.record_at(rec).is_none() {
-            return Err(err(
-                at + 4,
-                format!("record offset {rec} is not the start of a map node"),
-            ));
-        }
+        check_pool_ref(c, pool, id_off, true, false, at, "id")?;
         let id = raw.id_at(e).ok_or_else(|| err(at, "unreadable id"))?;
         if raw.find_id(id) != Some(e) {
             return Err(err(
                 at,
                 format!("id {id:?} is not found by the id index (duplicate or misplaced)"),
+            ));
+        }
+        let rec = raw
+            .id_record_offset(e)
+            .ok_or_else(|| err(at + 4, "id entry out of bounds"))?;
+        if let Some(base) = base {
+            let in_base = base.contains(id);
+            if e < changed && !in_base {
+                return Err(err(
+                    at,
+                    format!("overlay changes or removes {id:?}, which its base does not have"),
+                ));
+            }
+            if e >= changed && in_base {
+                return Err(err(
+                    at,
+                    format!("overlay adds {id:?}, which its base already has"),
+                ));
+            }
+            if rec == TOMBSTONE {
+                if e >= changed {
+                    return Err(err(at + 4, format!("added id {id:?} is a tombstone")));
+                }
+                removed += 1;
+                continue;
+            }
+        }
+        let kind = node_at(c, nodes, rec).map(|(h, _)| h & (node::LIST_BIT | node::PATCH_BIT));
+        if !matches!(kind, Some(0 | node::PATCH_BIT)) || raw.record_at(rec).is_none() {
+            return Err(err(
+                at + 4,
+                format!("record offset {rec} is not the start of a map or patch node"),
+            ));
+        }
+    }
+    if let (Some(o), Some(base)) = (raw.l.overlay, raw.base) {
+        let expect = (base.len() as u64 + (ids.count - changed) as u64).checked_sub(removed as u64);
+        if removed != o.removed || expect != Some(o.records as u64) {
+            return Err(err(
+                raw.l.header.sections[5].offset as usize + 20,
+                format!(
+                    "overlay counts {} records and {} removals, but its entries give {expect:?} and {removed}",
+                    o.records, o.removed
+                ),
             ));
         }
     }

@@ -3,7 +3,7 @@
 
 mod common;
 
-use fms::{Snapshot, SnapshotBuilder, TupleMap, Value, ValueRef};
+use fms::{Snapshot, SnapshotBuilder, TupleMap, Value};
 use proptest::prelude::*;
 
 /// Keys from a small alphabet so records share shapes and nested maps share keys.
@@ -64,52 +64,7 @@ fn records(bytes: bool) -> impl Strategy<Value = Vec<(String, TupleMap)>> {
     )
 }
 
-/// Everything a reader can ask of a record agrees with the map it was built from.
-fn check_record(snap: &Snapshot, rec: fms::Record<'_>, m: &TupleMap) {
-    assert_eq!(rec.len(), m.len());
-    assert_eq!(rec.keys().collect::<Vec<_>>(), m.keys().collect::<Vec<_>>());
-    for ((k, v), (rk, rv)) in m.iter().zip(rec.iter()) {
-        assert_eq!(k, rk);
-        assert!(rv == *v, "iter: {k}: {rv:?} != {v:?}");
-        let got = rec.get(k).unwrap_or_else(|| panic!("get({k:?}) is None"));
-        assert!(got == *v, "get: {k}: {got:?} != {v:?}");
-        let key = snap.key(k).expect("key resolves");
-        assert!(rec.get_key(key).unwrap() == *v);
-        assert!(rec.contains_key(k));
-        check_accessors(got, v);
-    }
-    assert!(rec == *m);
-    // serde: to owned, to JSON, to a TupleMap through the Deserializer.
-    assert_eq!(&rec.to_owned().unwrap(), m);
-    assert_eq!(
-        serde_json::to_value(rec).unwrap(),
-        serde_json::to_value(m).unwrap()
-    );
-    let back: TupleMap = rec.deserialize().unwrap();
-    assert_eq!(&back, m);
-}
-
-fn check_accessors(got: ValueRef<'_>, v: &Value) {
-    assert_eq!(got.kind(), v.kind());
-    assert_eq!(got.as_str(), v.as_str());
-    assert_eq!(got.as_i64(), v.as_i64());
-    assert_eq!(got.as_bool(), v.as_bool());
-    assert_eq!(got.as_bytes(), v.as_bytes());
-    assert_eq!(got.is_null(), v.is_null());
-    assert_eq!(got.to_owned().unwrap(), *v);
-    if let (Some(l), Some(vl)) = (got.as_list(), v.as_list()) {
-        assert_eq!(l.len(), vl.len());
-        for (i, x) in vl.iter().enumerate() {
-            check_accessors(l.get(i).unwrap(), x);
-        }
-        assert!(l.get(vl.len()).is_none());
-    }
-    if let (Some(r), Some(vm)) = (got.as_map(), v.as_map()) {
-        for (k, x) in vm.iter() {
-            check_accessors(r.get(k).unwrap(), x);
-        }
-    }
-}
+use common::check_record;
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]

@@ -136,3 +136,188 @@ fn readers_see_one_consistent_version_while_versions_are_published() {
     assert_eq!(store.evict_unpublished(), 0);
     assert_eq!(store.loaded_hashes().len(), 1);
 }
+
+/// An overlay over `base` that moves every record to version `v` (a patch per record).
+fn overlay_version(base: &Arc<Snapshot>, v: i64) -> Snapshot {
+    let mut b = SnapshotBuilder::with_base(base);
+    for i in 0..RECORDS {
+        b.insert(
+            &format!("r:{i}"),
+            &serde_json::json!({"version": v, "title": format!("t{i}")}),
+        )
+        .unwrap();
+    }
+    Snapshot::overlay_from_bytes(b.to_bytes().unwrap(), base.clone()).unwrap()
+}
+
+#[test]
+fn overlays_load_over_their_base_in_any_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = Arc::new(version(1));
+    let es = overlay_version(&base, 2);
+    let (bp, ep) = (dir.path().join("en.fms"), dir.path().join("es.fms"));
+    std::fs::write(&bp, base.as_bytes()).unwrap();
+    std::fs::write(&ep, es.as_bytes()).unwrap();
+
+    let store = Store::new("en");
+    let err = store.load(&ep).unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("es.fms") && msg.contains(&base.hash().to_string()),
+        "{msg}"
+    );
+    assert!(
+        store.loaded_hashes().is_empty(),
+        "a failed load registers nothing"
+    );
+
+    // Overlay first, base second: one call resolves the order.
+    let got = store.load_all([&ep, &bp]).unwrap();
+    assert_eq!(got[0].hash(), es.hash());
+    assert_eq!(got[0].base_hash(), Some(got[1].hash()));
+    assert!(Arc::ptr_eq(got[0].base().unwrap(), &got[1]), "base shared");
+    // Loading again maps nothing new.
+    let again = store.load(&ep).unwrap();
+    assert!(Arc::ptr_eq(&again, &got[0]));
+
+    store.publish("es", got[0].hash()).unwrap();
+    // The base serves no locale, but the served overlay needs it: it stays.
+    assert_eq!(store.evict_unpublished(), 0);
+    assert_eq!(store.loaded_hashes().len(), 2);
+    let tree = store.current("es").unwrap();
+    assert_eq!(
+        tree.get("r:3").unwrap().get("version").unwrap().as_i64(),
+        Some(2)
+    );
+    store.unpublish("es");
+    assert_eq!(store.evict_unpublished(), 2);
+    // The pinned tree still reads (it holds its base).
+    assert_eq!(
+        tree.get("r:3").unwrap().get("title").unwrap().as_str(),
+        Some("t3")
+    );
+}
+
+#[test]
+fn a_manifest_starts_a_store_and_reload_swaps_atomically() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = Arc::new(version(1));
+    let es1 = overlay_version(&base, 2);
+    let es2 = overlay_version(&base, 3);
+    for (name, s) in [("en.fms", &*base), ("es1.fms", &es1), ("es2.fms", &es2)] {
+        std::fs::write(dir.path().join(name), s.as_bytes()).unwrap();
+    }
+    let mpath = dir.path().join("manifest.json");
+    fms::Manifest::new("en")
+        .locale("en", "en.fms")
+        .locale("es", "es1.fms")
+        .locale("pt", "en.fms")
+        .write(&mpath)
+        .unwrap();
+    let store = Store::open_manifest(&mpath).unwrap();
+    assert_eq!(store.default_locale(), "en");
+    let served = store.published();
+    assert_eq!(served["es"], es1.hash());
+    assert_eq!(served["pt"], base.hash());
+    assert_eq!(store.loaded_hashes().len(), 2, "en.fms is mapped once");
+    let pinned = store.current("es").unwrap();
+
+    // A new manifest: es moves to a new version, pt is dropped.
+    fms::Manifest::new("en")
+        .locale("en", "en.fms")
+        .locale("es", "es2.fms")
+        .write(&mpath)
+        .unwrap();
+    let now = store.reload(&mpath).unwrap();
+    assert_eq!(now.len(), 2);
+    assert_eq!(store.current("es").unwrap().hash(), es2.hash());
+    assert_eq!(
+        store.current("pt").unwrap().hash(),
+        base.hash(),
+        "falls back to en"
+    );
+    assert_eq!(store.evict_unpublished(), 1);
+    assert_eq!(
+        pinned.get("r:0").unwrap().get("version").unwrap().as_i64(),
+        Some(2)
+    );
+
+    // Broken manifests and missing files: an error naming the file, and nothing changes.
+    let before = store.published();
+    std::fs::write(
+        &mpath,
+        "{\"default_locale\": \"en\", \"locales\": {\"es\": 3}}",
+    )
+    .unwrap();
+    let err = store.reload(&mpath).unwrap_err().to_string();
+    assert!(err.contains("manifest.json"), "{err}");
+    fms::Manifest::new("en")
+        .locale("en", "en.fms")
+        .locale("es", "gone.fms")
+        .write(&mpath)
+        .unwrap();
+    let err = store.reload(&mpath).unwrap_err().to_string();
+    assert!(err.contains("gone.fms"), "{err}");
+    fms::Manifest::new("de")
+        .locale("de", "en.fms")
+        .write(&mpath)
+        .unwrap();
+    assert!(store.reload(&mpath).is_err(), "another default locale");
+    assert_eq!(store.published(), before);
+    // The manifest write left no temporary files behind.
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert!(
+        names.iter().all(|n| !n.starts_with(".fms-tmp")),
+        "{names:?}"
+    );
+}
+
+#[test]
+fn readers_see_one_consistent_overlay_version_while_overlays_are_published() {
+    let store = Arc::new(Store::new("en"));
+    let base = store.add(version(0));
+    store.publish("en", base.hash()).unwrap();
+    store.publish("es", base.hash()).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let reads = Arc::new(AtomicUsize::new(0));
+    let readers: Vec<_> = (0..4)
+        .map(|_| {
+            let (store, stop, reads) = (store.clone(), stop.clone(), reads.clone());
+            std::thread::spawn(move || {
+                let mut inconsistent = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    let tree = store.current("es").unwrap();
+                    let versions: Vec<_> = tree
+                        .iter()
+                        .map(|(_, r)| r.get("version").and_then(|v| v.as_i64()))
+                        .collect();
+                    if versions.len() != RECORDS || versions.iter().any(|v| *v != versions[0]) {
+                        inconsistent += 1;
+                    }
+                    reads.fetch_add(1, Ordering::Relaxed);
+                }
+                inconsistent
+            })
+        })
+        .collect();
+    for v in 1..=200 {
+        let s = store.add(overlay_version(&base, v));
+        store.publish("es", s.hash()).unwrap();
+        if v % 25 == 0 {
+            store.evict_unpublished();
+        }
+    }
+    while reads.load(Ordering::Relaxed) < 1000 {
+        std::thread::yield_now();
+    }
+    stop.store(true, Ordering::Relaxed);
+    for r in readers {
+        assert_eq!(r.join().unwrap(), 0);
+    }
+    store.evict_unpublished();
+    // The served overlay and its base.
+    assert_eq!(store.loaded_hashes().len(), 2);
+}

@@ -1,10 +1,13 @@
 //! Encoding values into the pool and data sections, with deduplication, and building the
 //! hash indexes.
 
+use std::sync::Arc;
+
 use hashbrown::HashTable;
 
 use crate::error::{Error, Result};
 use crate::format::{self, MAX_HEIGHT, MAX_PROBE, MAX_SECTION_LEN, MAX_WALK, node, tag};
+use crate::read::{List, Record, Snapshot, Starts, ValueRef};
 use crate::tuplemap::{TupleMap, Value};
 
 #[inline]
@@ -22,35 +25,93 @@ fn offset_u32(len: usize, what: &'static str) -> Result<u32> {
         })
 }
 
-/// The pool: `varint len ++ bytes` entries, each distinct byte string stored once.
+/// `start + len` as a combined address (an overlay's addresses continue its base's).
+fn combined(start: u32, len: usize, what: &'static str) -> Result<u32> {
+    offset_u32((start as usize).saturating_add(len), what)
+}
+
+/// The pool: `varint len ++ bytes` entries, each distinct byte string stored once. For an
+/// overlay, a string its base chain already holds is not stored again: `intern` returns
+/// the base's entry.
 #[derive(Default)]
 pub(crate) struct Pool {
     pub bytes: Vec<u8>,
     dedup: HashTable<u32>,
+    /// Where this file's pool starts in the combined space (0 unless an overlay).
+    start: u32,
+    /// An overlay's base and the combined offsets of every entry of its chain's pools.
+    base: Option<(Arc<Snapshot>, HashTable<u32>)>,
 }
 
 impl Pool {
-    /// The offset of an entry holding `b`, appending one if needed.
+    fn over(base: &Arc<Snapshot>, start: u32) -> Pool {
+        let mut index = HashTable::new();
+        let mut level = Some(base.raw());
+        while let Some(raw) = level {
+            let pool = raw.pool().unwrap_or_default();
+            let mut at = 0;
+            // Every entry of every level; a malformed pool just ends the scan early (only
+            // dedup is lost: the overlay stores such strings itself).
+            while let Some(entry) = format::pool_entry(pool, at) {
+                let off = raw.l.starts.pool as usize + at;
+                if let Ok(off) = u32::try_from(off) {
+                    let hash = h(entry);
+                    if index
+                        .find(hash, |&o| raw.pool_bytes(o) == Some(entry))
+                        .is_none()
+                    {
+                        index.insert_unique(hash, off, |&o| {
+                            h(base.raw().pool_bytes(o).unwrap_or_default())
+                        });
+                    }
+                }
+                at = entry.as_ptr() as usize - pool.as_ptr() as usize + entry.len();
+            }
+            level = raw.down();
+        }
+        Pool {
+            start,
+            base: Some((base.clone(), index)),
+            ..Pool::default()
+        }
+    }
+
+    /// The (combined) offset of an entry holding `b`, appending one if needed.
     pub fn intern(&mut self, b: &[u8]) -> Result<u32> {
         let hash = h(b);
+        if let Some((snap, index)) = &self.base {
+            let raw = snap.raw();
+            if let Some(&off) = index.find(hash, |&o| raw.pool_bytes(o) == Some(b)) {
+                return Ok(off);
+            }
+        }
         let pool = &self.bytes;
         if let Some(&off) = self
             .dedup
             .find(hash, |&o| format::pool_entry(pool, o as usize) == Some(b))
         {
-            return Ok(off);
+            return Ok(self.start + off);
         }
         let off = offset_u32(self.bytes.len(), "pool section bytes")?;
         format::put_varint(&mut self.bytes, b.len() as u64);
         self.bytes.extend_from_slice(b);
-        offset_u32(self.bytes.len(), "pool section bytes")?;
+        combined(self.start, self.bytes.len(), "pool bytes (with the base's)")?;
         let pool = &self.bytes;
         self.dedup.insert_unique(hash, off, |&o| {
             h(format::pool_entry(pool, o as usize).unwrap_or_default())
         });
-        Ok(off)
+        Ok(self.start + off)
     }
 
+    /// The bytes of the entry at combined offset `off`.
+    pub fn entry(&self, off: u32) -> Option<&[u8]> {
+        match off.checked_sub(self.start) {
+            Some(o) => format::pool_entry(&self.bytes, o as usize),
+            None => self.base.as_ref()?.0.raw().pool_bytes(off),
+        }
+    }
+
+    /// Number of entries this file stores.
     pub fn len(&self) -> usize {
         self.dedup.len()
     }
@@ -91,6 +152,8 @@ pub(crate) struct NodeRef {
 /// that map nodes refer to.
 #[derive(Default)]
 pub(crate) struct Encoder {
+    /// Where this file's address spaces start (an overlay's continue its base's).
+    pub starts: Starts,
     pub pool: Pool,
     pub data: Vec<u8>,
     data_dedup: HashTable<(u32, u32)>,
@@ -107,14 +170,42 @@ pub(crate) struct Encoder {
 }
 
 impl Encoder {
+    /// An encoder for an overlay over `base`: its base chain's strings, keys and shapes are
+    /// reused, and new ones continue the base's numbering.
+    pub fn over(base: &Arc<Snapshot>) -> Result<Encoder> {
+        let starts = base.layout().totals().ok_or(Error::Limit {
+            what: "address space of the base chain",
+            limit: MAX_SECTION_LEN,
+        })?;
+        let mut enc = Encoder {
+            starts,
+            pool: Pool::over(base, starts.pool),
+            ..Encoder::default()
+        };
+        let raw = base.raw();
+        for k in 0..starts.key {
+            if let Some(name) = raw.key_name(k) {
+                enc.key_ids.entry(name.to_owned()).or_insert(k);
+            }
+        }
+        for s in 0..starts.shape {
+            if let Some(shape) = raw.shape(s) {
+                let keys = shape
+                    .keys
+                    .chunks_exact(format::SHAPE_KEY_LEN)
+                    .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                    .collect::<Vec<u32>>();
+                enc.shape_ids.entry(keys).or_insert(s);
+            }
+        }
+        Ok(enc)
+    }
+
     fn key_id(&mut self, name: &str) -> Result<u32> {
         if let Some(&id) = self.key_ids.get(name) {
             return Ok(id);
         }
-        let id = u32::try_from(self.keys.len()).map_err(|_| Error::Limit {
-            what: "distinct keys",
-            limit: u32::MAX as u64,
-        })?;
+        let id = combined(self.starts.key, self.keys.len(), "distinct keys")?;
         let off = self.pool.intern(name.as_bytes())?;
         self.keys.push(off);
         self.key_ids.insert(name.to_owned(), id);
@@ -137,7 +228,7 @@ impl Encoder {
         let id = match self.shape_ids.get(&key_ids) {
             Some(&id) => id,
             None => {
-                let id = self.shapes.len() as u32;
+                let id = combined(self.starts.shape, self.shapes.len(), "shapes")?;
                 self.shapes.push(key_ids.clone());
                 self.shape_ids.insert(key_ids, id);
                 id
@@ -158,14 +249,18 @@ impl Encoder {
         });
         if let Some(&(offset, _)) = found {
             return Ok(NodeRef {
-                offset,
+                offset: self.starts.data + offset,
                 height,
                 weight,
             });
         }
         let offset = offset_u32(self.data.len(), "data section bytes")?;
         self.data.extend_from_slice(bytes);
-        offset_u32(self.data.len(), "data section bytes")?;
+        combined(
+            self.starts.data,
+            self.data.len(),
+            "data bytes (with the base's)",
+        )?;
         let len = bytes.len() as u32;
         let data = &self.data;
         self.data_dedup
@@ -176,7 +271,7 @@ impl Encoder {
             });
         self.nodes += 1;
         Ok(NodeRef {
-            offset,
+            offset: self.starts.data + offset,
             height,
             weight,
         })
@@ -185,19 +280,8 @@ impl Encoder {
     /// Writes a node (header, count or shape id, tags, payloads) into `scratch` and commits it.
     fn node(&mut self, is_list: bool, head: u64, slots: &[Slot]) -> Result<NodeRef> {
         let height = 1 + slots.iter().map(|s| s.height).max().unwrap_or(0);
-        if height > MAX_HEIGHT {
-            return Err(Error::Limit {
-                what: "nesting depth of maps and lists",
-                limit: MAX_HEIGHT as u64,
-            });
-        }
         let weight = slots.iter().map(|s| 1 + s.weight).sum::<u64>();
-        if weight > MAX_WALK {
-            return Err(Error::Limit {
-                what: "walk cost of one record (values plus string bytes)",
-                limit: MAX_WALK,
-            });
-        }
+        check_limits(height, weight)?;
         self.scratch.clear();
         self.scratch
             .push(height | if is_list { node::LIST_BIT } else { 0 });
@@ -211,11 +295,22 @@ impl Encoder {
 
     /// Encodes a map (a record or a nested map).
     pub fn map(&mut self, m: &TupleMap, depth: u8) -> Result<NodeRef> {
+        self.map_against(m, None, depth)
+    }
+
+    /// Encodes a map; where a value equals the one at the same place in `old` (the base's
+    /// version of this map), the base's node is reused instead of written again.
+    pub fn map_against(
+        &mut self,
+        m: &TupleMap,
+        old: Option<Record<'_>>,
+        depth: u8,
+    ) -> Result<NodeRef> {
         let shape = self.shape_id(m)?;
         let slots = m
             .iter()
             .map(|(k, v)| {
-                let s = self.slot(v, depth)?;
+                let s = self.slot_against(v, old.and_then(|o| o.get(k)), depth)?;
                 Ok(Slot {
                     weight: s.weight + k.len() as u64,
                     ..s
@@ -223,6 +318,67 @@ impl Encoder {
             })
             .collect::<Result<Vec<Slot>>>()?;
         self.node(false, shape as u64, &slots)
+    }
+
+    /// Writes a patch node: `plain` (a base map node with the same keys as `m`) with the
+    /// slots `diffs` replaced by `m`'s values. Returns its (combined) offset.
+    pub fn patch(&mut self, plain: Record<'_>, m: &TupleMap, diffs: &[usize]) -> Result<u32> {
+        let values: Vec<(&str, &Value)> = m.iter().collect();
+        let mut slots = Vec::with_capacity(diffs.len());
+        for &i in diffs {
+            let (_, v) = values[i];
+            slots.push(self.slot_against(v, plain.value_at(i), 0)?);
+        }
+        let height = slots
+            .iter()
+            .map(|s| s.height + 1)
+            .max()
+            .unwrap_or(0)
+            .max(plain.height());
+        check_limits(height, weight_of_map(m))?;
+        let n = plain.len();
+        let mut mask = vec![0u8; n.div_ceil(8)];
+        for &i in diffs {
+            mask[i / 8] |= 1 << (i % 8);
+        }
+        self.scratch.clear();
+        self.scratch.push(node::PATCH_BIT | height);
+        self.scratch
+            .extend_from_slice(&plain.node_offset().to_le_bytes());
+        self.scratch.extend_from_slice(&mask);
+        self.scratch.extend(slots.iter().map(|s| s.tag));
+        for s in &slots {
+            self.scratch.extend_from_slice(&s.payload);
+        }
+        Ok(self.commit_node(height, 0)?.offset)
+    }
+
+    /// Encodes a value; if it equals `old` (the base's value at the same place) and that
+    /// is a node, the base's node is reused.
+    fn slot_against(&mut self, v: &Value, old: Option<ValueRef<'_>>, depth: u8) -> Result<Slot> {
+        match (v, old) {
+            (Value::List(items), Some(ValueRef::List(l))) => {
+                if same_list(items, l) {
+                    let (offset, height) = l.node();
+                    return Ok(node_slot(tag::LIST, offset, height, weight_of(v)));
+                }
+                let r = self.nested(depth, |e, d| e.list_against(items, Some(l), d))?;
+                Ok(node_slot(tag::LIST, r.offset, r.height, r.weight))
+            }
+            (Value::Map(m), Some(ValueRef::Map(r))) => {
+                if same_map(m, r) {
+                    return Ok(node_slot(
+                        tag::MAP,
+                        r.node_offset(),
+                        r.height(),
+                        weight_of(v),
+                    ));
+                }
+                let r = self.nested(depth, |e, d| e.map_against(m, Some(r), d))?;
+                Ok(node_slot(tag::MAP, r.offset, r.height, r.weight))
+            }
+            _ => self.slot(v, depth),
+        }
     }
 
     fn slot(&mut self, v: &Value, depth: u8) -> Result<Slot> {
@@ -282,13 +438,16 @@ impl Encoder {
     }
 
     fn list(&mut self, items: &[Value], depth: u8) -> Result<NodeRef> {
-        self.nested(depth, |e, d| {
-            let slots = items
-                .iter()
-                .map(|v| e.slot(v, d))
-                .collect::<Result<Vec<Slot>>>()?;
-            e.node(true, slots.len() as u64, &slots)
-        })
+        self.nested(depth, |e, d| e.list_against(items, None, d))
+    }
+
+    fn list_against(&mut self, items: &[Value], old: Option<List<'_>>, d: u8) -> Result<NodeRef> {
+        let slots = items
+            .iter()
+            .enumerate()
+            .map(|(i, v)| self.slot_against(v, old.and_then(|o| o.get(i)), d))
+            .collect::<Result<Vec<Slot>>>()?;
+        self.node(true, slots.len() as u64, &slots)
     }
 
     /// Descends one level, refusing to recurse past the height limit (so a deep value
@@ -344,6 +503,82 @@ impl Encoder {
         out.extend_from_slice(&bodies);
         Ok(out)
     }
+}
+
+fn node_slot(tag: u8, offset: u32, height: u8, weight: u64) -> Slot {
+    Slot {
+        tag,
+        payload: offset.to_le_bytes(),
+        height,
+        weight,
+    }
+}
+
+fn check_limits(height: u8, weight: u64) -> Result<()> {
+    if height > MAX_HEIGHT {
+        return Err(Error::Limit {
+            what: "nesting depth of maps and lists",
+            limit: MAX_HEIGHT as u64,
+        });
+    }
+    if weight > MAX_WALK {
+        return Err(Error::Limit {
+            what: "walk cost of one record (values plus string bytes)",
+            limit: MAX_WALK,
+        });
+    }
+    Ok(())
+}
+
+/// The walk cost of a value's slot below the slot itself (see `MAX_WALK`): what the
+/// encoder computes for it, so a reused base node is charged what a new one would be.
+fn weight_of(v: &Value) -> u64 {
+    match v {
+        Value::Str(s) => s.len() as u64,
+        Value::Bytes(b) => b.len() as u64,
+        Value::List(items) => items.iter().map(|x| 1 + weight_of(x)).sum(),
+        Value::Map(m) => weight_of_map(m),
+        _ => 0,
+    }
+}
+
+fn weight_of_map(m: &TupleMap) -> u64 {
+    m.iter()
+        .map(|(k, x)| 1 + k.len() as u64 + weight_of(x))
+        .sum()
+}
+
+/// Whether a stored value is exactly `v`: same kind, same bits for floats (so `-0.0` and
+/// `0.0` differ), maps with the same keys in the same order. Reusing a base node for `v`
+/// is only right when this holds.
+pub(crate) fn same(r: ValueRef<'_>, v: &Value) -> bool {
+    match (r, v) {
+        (ValueRef::Null, Value::Null) => true,
+        (ValueRef::Bool(a), Value::Bool(b)) => a == *b,
+        (ValueRef::Int(a), Value::Int(b)) => a == *b,
+        (ValueRef::Float(a), Value::Float(b)) => a.to_bits() == b.to_bits(),
+        (ValueRef::Str(a), Value::Str(b)) => a == b,
+        (ValueRef::Bytes(a), Value::Bytes(b)) => a == &b[..],
+        (ValueRef::List(a), Value::List(b)) => same_list(b, a),
+        (ValueRef::Map(a), Value::Map(b)) => same_map(b, a),
+        _ => false,
+    }
+}
+
+fn same_list(items: &[Value], l: List<'_>) -> bool {
+    l.len() == items.len()
+        && items
+            .iter()
+            .enumerate()
+            .all(|(i, v)| l.get(i).is_some_and(|x| same(x, v)))
+}
+
+/// Whether record `r` has exactly `m`'s fields, in `m`'s order, with the same values.
+pub(crate) fn same_map(m: &TupleMap, r: Record<'_>) -> bool {
+    r.len() == m.len()
+        && r.iter()
+            .zip(m.iter())
+            .all(|((k1, x), (k2, v))| k1 == k2 && same(x, v))
 }
 
 /// Builds a hash index section: header, slots, entries. `hash(i)` is the hash of entry

@@ -3,13 +3,14 @@
 
 mod encode;
 
-use std::io::Write;
 use std::path::Path;
+use std::sync::Arc;
 
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::format::{self, ContentHash, Header, SectionEntry, section};
+use crate::format::{self, ContentHash, Header, SectionEntry, TOMBSTONE, section};
+use crate::read::Snapshot;
 use crate::tuplemap::TupleMap;
 
 /// What a build produced: the content hash and the sizes a user needs to judge it.
@@ -32,6 +33,51 @@ pub struct BuildInfo {
     /// `(section name, bytes)` in file order; the header and section table come first as
     /// `"header"`.
     pub sections: Vec<(&'static str, u64)>,
+    /// For an overlay: what it stores relative to its base.
+    pub overlay: Option<OverlayInfo>,
+}
+
+/// What an overlay stores relative to its base ([`BuildInfo::overlay`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OverlayInfo {
+    /// The base's content hash.
+    pub base: ContentHash,
+    /// 1 + the base's depth.
+    pub depth: u32,
+    /// Records the base lacks.
+    pub added: usize,
+    /// Records that replace the base's, stored whole.
+    pub replaced: usize,
+    /// Records that replace the base's, stored as their changed fields only.
+    pub patched: usize,
+    /// Base records removed (tombstones).
+    pub removed: usize,
+    /// Records inserted equal to the base's: they cost nothing.
+    pub unchanged: usize,
+}
+
+/// What an id of the builder maps to.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Rec {
+    /// A record node (or patch node) at this data offset.
+    Node(u32),
+    /// A patch node at this data offset.
+    Patch(u32),
+    /// Overlays: removes the base's record.
+    Tombstone,
+    /// Overlays: inserted equal to the base's record; stored nowhere.
+    Same,
+    /// Removed again from this builder: stored nowhere.
+    Gone,
+}
+
+#[derive(Clone, Copy)]
+struct Entry {
+    /// Pool offset of the id.
+    id: u32,
+    rec: Rec,
+    /// Overlays: whether the base has this id.
+    in_base: bool,
 }
 
 /// Builds a snapshot from records.
@@ -55,11 +101,20 @@ pub struct BuildInfo {
 /// assert_eq!(snap.hash(), info.hash);
 /// # Ok(()) }
 /// ```
+///
+/// **Overlays.** [`with_base`](Self::with_base) builds a snapshot that stores only what
+/// differs from a base: insert the records that are new or changed (a record equal to the
+/// base's costs nothing; a changed one is stored as its changed fields when that is
+/// smaller), [`remove`](Self::remove) the ids that go away. Strings, keys and shapes the
+/// base has are reused, and so are nested lists and maps equal to the base's at the same
+/// place. [`remove_absent`](Self::remove_absent) turns "insert the complete new tree" into
+/// the minimal overlay.
 #[derive(Default)]
 pub struct SnapshotBuilder {
     enc: encode::Encoder,
-    /// Id index entries in insertion order: pool offset of the id, data offset of the record.
-    ids: Vec<(u32, u32)>,
+    base: Option<Arc<Snapshot>>,
+    /// Ids in insertion order.
+    entries: Vec<Entry>,
     /// Id -> entry number, to detect duplicates.
     id_pos: hashbrown::HashMap<Box<str>, usize>,
 }
@@ -70,14 +125,46 @@ impl SnapshotBuilder {
         SnapshotBuilder::default()
     }
 
-    /// Number of records inserted so far.
-    pub fn len(&self) -> usize {
-        self.ids.len()
+    /// An empty builder for an overlay over `base` (which may itself be an overlay, up to
+    /// [`format::MAX_OVERLAY_DEPTH`] levels: writing a deeper one fails with
+    /// [`Error::Limit`]).
+    ///
+    /// Indexes the base chain's strings, keys and shapes, so that the overlay reuses them:
+    /// O(size of the base's pool) time and a few bytes per distinct string of memory.
+    pub fn with_base(base: &Arc<Snapshot>) -> SnapshotBuilder {
+        // Only an overflowing address space fails here (a base chain near 4 GiB); the
+        // error is reported by the first insert, where the builder can return one.
+        let enc = encode::Encoder::over(base).unwrap_or_default();
+        SnapshotBuilder {
+            enc,
+            base: Some(base.clone()),
+            ..SnapshotBuilder::default()
+        }
     }
 
-    /// Whether no record has been inserted.
+    /// The base of an overlay builder.
+    pub fn base(&self) -> Option<&Arc<Snapshot>> {
+        self.base.as_ref()
+    }
+
+    /// Number of records the snapshot will hold (for an overlay: of the merged tree).
+    /// O(ids inserted).
+    pub fn len(&self) -> usize {
+        let base = self.base.as_ref().map_or(0, |b| b.len());
+        let (mut added, mut removed) = (0usize, 0usize);
+        for e in &self.entries {
+            match (e.rec, e.in_base) {
+                (Rec::Node(_) | Rec::Patch(_), false) => added += 1,
+                (Rec::Tombstone, true) => removed += 1,
+                _ => {}
+            }
+        }
+        (base + added).saturating_sub(removed)
+    }
+
+    /// Whether the snapshot will hold no record.
     pub fn is_empty(&self) -> bool {
-        self.ids.is_empty()
+        self.len() == 0
     }
 
     /// Adds a record. `value` must serialize as a map or struct: a [`TupleMap`], a
@@ -86,11 +173,24 @@ impl SnapshotBuilder {
     /// Errors on a duplicate id ([`Error::DuplicateId`]; use [`upsert`](Self::upsert) to
     /// replace), an empty id, a value that is not a map, or a value past the format's
     /// limits. A failed insert leaves the builder's records as they were.
+    ///
+    /// In an overlay builder, an id the base has is not a duplicate: it changes that
+    /// record. Inserting an id again after [`remove`](Self::remove) re-adds it.
     pub fn insert<T: Serialize + ?Sized>(&mut self, id: &str, value: &T) -> Result<()> {
-        if self.id_pos.contains_key(id) {
+        if self.live(id) {
             return Err(Error::DuplicateId { id: id.to_owned() });
         }
         self.upsert(id, value).map(|_| ())
+    }
+
+    /// Whether this builder holds a record for `id` (inserted, not removed).
+    fn live(&self, id: &str) -> bool {
+        self.id_pos.get(id).is_some_and(|&p| {
+            matches!(
+                self.entries[p].rec,
+                Rec::Node(_) | Rec::Patch(_) | Rec::Same
+            )
+        })
     }
 
     /// Adds a record, or replaces the record with this id (keeping its position in
@@ -100,15 +200,128 @@ impl SnapshotBuilder {
             return Err(Error::InvalidInput("record ids must not be empty".into()));
         }
         let map: TupleMap = crate::serde::to_map(value)?;
-        let node = self.enc.map(&map, 0)?;
+        let (rec, in_base) = match self.base.clone() {
+            None => (Rec::Node(self.enc.map(&map, 0)?.offset), false),
+            Some(base) => {
+                self.check_base(&base)?;
+                match base.get(id) {
+                    None => (Rec::Node(self.enc.map(&map, 0)?.offset), false),
+                    Some(old) if encode::same_map(&map, old) => (Rec::Same, true),
+                    Some(old) => (self.changed(&map, old)?, true),
+                }
+            }
+        };
+        let replaced = self.live(id);
+        self.put(id, rec, in_base)?;
+        Ok(replaced)
+    }
+
+    /// Fails if the base chain is too deep or too large to extend.
+    fn check_base(&self, base: &Snapshot) -> Result<()> {
+        if base.depth() >= format::MAX_OVERLAY_DEPTH {
+            return Err(Error::Limit {
+                what: "overlay depth (overlays stacked on one full snapshot)",
+                limit: format::MAX_OVERLAY_DEPTH as u64,
+            });
+        }
+        if base.layout().totals() != Some(self.enc.starts) {
+            return Err(Error::Limit {
+                what: "address space of the base chain",
+                limit: format::MAX_SECTION_LEN,
+            });
+        }
+        Ok(())
+    }
+
+    /// Encodes `map`, which replaces the base's record `old`: as a patch of the node under
+    /// `old` when it has the same keys and the patch is smaller, else as a whole record
+    /// that reuses the base's unchanged nested values.
+    fn changed(&mut self, map: &TupleMap, old: crate::Record<'_>) -> Result<Rec> {
+        let plain = old.unpatched();
+        if plain.len() == map.len() && plain.keys().eq(map.keys()) {
+            let diffs: Vec<usize> = map
+                .values()
+                .enumerate()
+                .filter(|&(i, v)| !plain.value_at(i).is_some_and(|x| encode::same(x, v)))
+                .map(|(i, _)| i)
+                .collect();
+            if diffs.is_empty() {
+                // Equal to the node under a patch the base applies: point at that node.
+                return Ok(Rec::Node(plain.node_offset()));
+            }
+            let n = map.len();
+            let patch_len = 1 + 4 + n.div_ceil(8) + diffs.len() * format::SLOT_LEN;
+            let whole_len = 1 + 5 + n * format::SLOT_LEN;
+            if patch_len < whole_len {
+                return Ok(Rec::Patch(self.enc.patch(plain, map, &diffs)?));
+            }
+        }
+        Ok(Rec::Node(self.enc.map_against(map, Some(old), 0)?.offset))
+    }
+
+    /// Records what `id` maps to now.
+    fn put(&mut self, id: &str, rec: Rec, in_base: bool) -> Result<()> {
         if let Some(&pos) = self.id_pos.get(id) {
-            self.ids[pos].1 = node.offset;
-            return Ok(true);
+            self.entries[pos].rec = rec;
+            return Ok(());
         }
         let id_off = self.enc.pool.intern(id.as_bytes())?;
-        self.id_pos.insert(id.into(), self.ids.len());
-        self.ids.push((id_off, node.offset));
-        Ok(false)
+        self.id_pos.insert(id.into(), self.entries.len());
+        self.entries.push(Entry {
+            id: id_off,
+            rec,
+            in_base,
+        });
+        Ok(())
+    }
+
+    /// Removes `id`: in an overlay builder, a base record becomes a tombstone (the merged
+    /// tree lacks it); a record inserted into this builder is dropped (its bytes stay, as
+    /// with [`upsert`](Self::upsert)). Errors with [`Error::UnknownId`] if there is no such
+    /// record.
+    ///
+    /// ```
+    /// # fn main() -> fms::Result<()> {
+    /// use std::sync::Arc;
+    /// let mut b = fms::SnapshotBuilder::new();
+    /// b.insert("v:1", &serde_json::json!({"title": "Intro"}))?;
+    /// let base = Arc::new(fms::Snapshot::from_bytes(b.to_bytes()?)?);
+    /// let mut o = fms::SnapshotBuilder::with_base(&base);
+    /// o.remove("v:1")?;
+    /// assert!(o.remove("v:9").is_err());
+    /// let next = fms::Snapshot::overlay_from_bytes(o.to_bytes()?, base)?;
+    /// assert!(next.is_empty());
+    /// # Ok(()) }
+    /// ```
+    pub fn remove(&mut self, id: &str) -> Result<()> {
+        let in_base = self.base.as_ref().is_some_and(|b| b.contains(id));
+        if in_base {
+            return self.put(id, Rec::Tombstone, true);
+        }
+        if self.live(id) {
+            if let Some(&pos) = self.id_pos.get(id) {
+                self.entries[pos].rec = Rec::Gone;
+            }
+            return Ok(());
+        }
+        Err(Error::UnknownId { id: id.to_owned() })
+    }
+
+    /// Overlays: removes every base record whose id this builder has not been given
+    /// (inserted, upserted or removed). After inserting a complete new tree, this makes
+    /// the overlay's merged tree exactly that tree. Returns how many it removed.
+    pub fn remove_absent(&mut self) -> Result<usize> {
+        let Some(base) = self.base.clone() else {
+            return Ok(0);
+        };
+        let mut n = 0;
+        for id in base.ids() {
+            if !self.id_pos.contains_key(id) {
+                self.put(id, Rec::Tombstone, true)?;
+                n += 1;
+            }
+        }
+        Ok(n)
     }
 
     /// Inserts one record per line of JSONL: each non-blank line is a JSON object whose
@@ -174,15 +387,31 @@ impl SnapshotBuilder {
         Ok(added)
     }
 
-    /// Whether a record with this id was inserted.
+    /// Whether a record with this id was inserted (and not removed) in this builder.
     pub fn contains(&self, id: &str) -> bool {
-        self.id_pos.contains_key(id)
+        self.live(id)
     }
 
-    /// The encoded sections, in file order.
-    fn sections(&self) -> Result<[Vec<u8>; 3]> {
-        let pool = &self.enc.pool.bytes;
-        let name_of = |off: u32| format::pool_entry(pool, off as usize).unwrap_or_default();
+    /// The id entries to write, with their record references: for an overlay, those that
+    /// change or remove a base record first, then those it adds; each in insertion order.
+    fn id_entries(&self) -> Vec<(u32, u32)> {
+        let write = |e: &&Entry| matches!(e.rec, Rec::Node(_) | Rec::Patch(_) | Rec::Tombstone);
+        let entry = |e: &Entry| {
+            let r = match e.rec {
+                Rec::Node(o) | Rec::Patch(o) => o,
+                _ => TOMBSTONE,
+            };
+            (e.id, r)
+        };
+        let first = self.entries.iter().filter(write).filter(|e| e.in_base);
+        let then = self.entries.iter().filter(write).filter(|e| !e.in_base);
+        first.chain(then).map(entry).collect()
+    }
+
+    /// The encoded sections after the pool and data, in file order.
+    fn sections(&self) -> Result<Vec<Vec<u8>>> {
+        let pool = &self.enc.pool;
+        let name_of = |off: u32| pool.entry(off).unwrap_or_default();
         let mut key_entries = Vec::with_capacity(self.enc.keys.len() * format::KEY_ENTRY_LEN);
         for &k in &self.enc.keys {
             key_entries.extend_from_slice(&k.to_le_bytes());
@@ -192,32 +421,92 @@ impl SnapshotBuilder {
             |i| format::index_hash(name_of(self.enc.keys[i])),
             &key_entries,
         )?;
-        let mut id_entries = Vec::with_capacity(self.ids.len() * format::ID_ENTRY_LEN);
-        for &(id, rec) in &self.ids {
+        let list = self.id_entries();
+        let mut id_entries = Vec::with_capacity(list.len() * format::ID_ENTRY_LEN);
+        for &(id, rec) in &list {
             id_entries.extend_from_slice(&id.to_le_bytes());
             id_entries.extend_from_slice(&rec.to_le_bytes());
         }
         let ids = encode::index_section(
-            self.ids.len(),
-            |i| format::index_hash(name_of(self.ids[i].0)),
+            list.len(),
+            |i| format::index_hash(name_of(list[i].0)),
             &id_entries,
         )?;
-        Ok([self.enc.shapes_section()?, keys, ids])
+        let mut out = vec![self.enc.shapes_section()?, keys, ids];
+        if let Some(base) = &self.base {
+            self.check_base(base)?;
+            let info = self.overlay_info();
+            let s = self.enc.starts;
+            let changed = info.replaced + info.patched + info.removed;
+            let fields = [
+                info.depth as usize,
+                s.pool as usize,
+                s.data as usize,
+                s.shape as usize,
+                s.key as usize,
+                self.len(),
+                changed,
+                info.removed,
+            ];
+            let mut sec = Vec::with_capacity(format::OVERLAY_SECTION_LEN);
+            for f in fields {
+                let f = u32::try_from(f).map_err(|_| Error::Limit {
+                    what: "records in one snapshot",
+                    limit: u32::MAX as u64,
+                })?;
+                sec.extend_from_slice(&f.to_le_bytes());
+            }
+            out.push(sec);
+        }
+        Ok(out)
+    }
+
+    fn overlay_info(&self) -> OverlayInfo {
+        let mut info = OverlayInfo {
+            base: self.base.as_ref().map(|b| b.hash()).unwrap_or_default(),
+            depth: self.base.as_ref().map_or(0, |b| b.depth() + 1),
+            added: 0,
+            replaced: 0,
+            patched: 0,
+            removed: 0,
+            unchanged: 0,
+        };
+        for e in &self.entries {
+            match (e.rec, e.in_base) {
+                (Rec::Node(_) | Rec::Patch(_), false) => info.added += 1,
+                (Rec::Node(_), true) => info.replaced += 1,
+                (Rec::Patch(_), true) => info.patched += 1,
+                (Rec::Tombstone, _) => info.removed += 1,
+                (Rec::Same, _) => info.unchanged += 1,
+                (Rec::Gone, _) => {}
+            }
+        }
+        info
     }
 
     /// Encodes header and sections; calls `sink` with each part in file order.
     fn emit(&self, mut sink: impl FnMut(&[u8]) -> Result<()>) -> Result<BuildInfo> {
-        let [shapes, keys, ids] = self.sections()?;
-        let parts: [&[u8]; 5] = [&self.enc.pool.bytes, &self.enc.data, &shapes, &keys, &ids];
+        let tail = self.sections()?;
+        let mut parts: Vec<&[u8]> = vec![&self.enc.pool.bytes, &self.enc.data];
+        parts.extend(tail.iter().map(Vec::as_slice));
+        let kinds: &[u32] = if self.base.is_some() {
+            &section::ALL_OVERLAY
+        } else {
+            &section::ALL
+        };
         let mut header = Header {
             version: format::VERSION,
-            flags: 0,
+            flags: if self.base.is_some() {
+                format::FLAG_OVERLAY
+            } else {
+                0
+            },
             content_hash: ContentHash::default(),
-            base_hash: ContentHash::default(),
+            base_hash: self.base.as_ref().map(|b| b.hash()).unwrap_or_default(),
             sections: Vec::new(),
         };
         let mut at = (format::HEADER_LEN + parts.len() * format::SECTION_ENTRY_LEN) as u64;
-        for (kind, bytes) in section::ALL.iter().zip(parts) {
+        for (kind, bytes) in kinds.iter().zip(&parts) {
             header.sections.push(SectionEntry {
                 kind: *kind,
                 offset: at,
@@ -229,19 +518,20 @@ impl SnapshotBuilder {
         let head = header.encode();
         sink(&head)?;
         let mut sections = vec![("header", head.len() as u64)];
-        for (kind, bytes) in section::ALL.iter().zip(parts) {
+        for (kind, bytes) in kinds.iter().zip(&parts) {
             sink(bytes)?;
             sections.push((section::name(*kind), bytes.len() as u64));
         }
         Ok(BuildInfo {
             hash: header.content_hash,
-            records: self.ids.len(),
+            records: self.len(),
             shapes: self.enc.shapes.len(),
             keys: self.enc.keys.len(),
             strings: self.enc.pool.len(),
             nodes: self.enc.nodes,
             bytes: at,
             sections,
+            overlay: self.base.is_some().then(|| self.overlay_info()),
         })
     }
 
@@ -270,33 +560,8 @@ impl SnapshotBuilder {
     /// error nothing is left at `path` and the temporary file is removed.
     pub fn write_to_path(&self, path: impl AsRef<Path>) -> Result<BuildInfo> {
         let path = path.as_ref();
-        let dir = match path.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d,
-            _ => Path::new("."),
-        };
-        let mut tb = tempfile::Builder::new();
-        tb.prefix(".fms-tmp-");
-        // Snapshots are read by other processes (servers): create them world-readable like
-        // `File::create` would (the umask still applies), not with tempfile's private 0600.
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            tb.permissions(std::fs::Permissions::from_mode(0o644));
-        }
-        let tmp = tb.tempfile_in(dir).map_err(|e| Error::io(dir, e))?;
-        let mut w = std::io::BufWriter::with_capacity(1 << 20, tmp.as_file());
-        let info = self.emit(|b| w.write_all(b).map_err(|e| Error::io(tmp.path(), e)))?;
-        w.flush().map_err(|e| Error::io(tmp.path(), e))?;
-        drop(w);
-        tmp.as_file()
-            .sync_all()
-            .map_err(|e| Error::io(tmp.path(), e))?;
-        tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
-        #[cfg(unix)]
-        if let Ok(d) = std::fs::File::open(dir) {
-            // Makes the rename durable; failure here does not undo a completed write.
-            let _ = d.sync_all();
-        }
-        Ok(info)
+        crate::io::write_file_atomically(path, |w| {
+            self.emit(|b| w.write_all(b).map_err(|e| Error::io(path, e)))
+        })
     }
 }

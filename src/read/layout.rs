@@ -21,11 +21,39 @@ pub(crate) struct IndexLayout {
     pub entries_at: usize,
 }
 
+/// Where one file's address spaces start inside the combined spaces of its overlay chain:
+/// pool offsets, data offsets, shape ids and key ids below these belong to the base. All
+/// zero for a full snapshot.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Starts {
+    pub pool: u32,
+    pub data: u32,
+    pub shape: u32,
+    pub key: u32,
+}
+
+/// The OVERLAY section of an overlay (see FORMAT.md).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct OverlayInfo {
+    /// 1 + the base's depth.
+    pub depth: u32,
+    /// Records in the merged tree.
+    pub records: u32,
+    /// Leading id entries that replace or remove a base record.
+    pub changed: u32,
+    /// Tombstones among them.
+    pub removed: u32,
+}
+
 /// The parsed header: section ranges and the sub-headers of the fixed-layout sections.
 /// Everything in here was bounds-checked against the file at open.
 #[derive(Clone, Debug)]
 pub(crate) struct Layout {
     pub header: Header,
+    /// Where this file's address spaces start (zero unless an overlay).
+    pub starts: Starts,
+    /// The OVERLAY section, for an overlay.
+    pub overlay: Option<OverlayInfo>,
     pub pool: Range<usize>,
     pub data: Range<usize>,
     pub shapes: Range<usize>,
@@ -106,12 +134,12 @@ impl Layout {
         if (flags & FLAG_OVERLAY == 0) != base_hash.is_zero() {
             return Err(bad(OFF_BASE_HASH, "base hash and overlay flag disagree"));
         }
-        if flags & FLAG_OVERLAY != 0 {
-            return Err(bad(
-                OFF_FLAGS,
-                "this snapshot is an overlay; overlays are not supported by this build yet",
-            ));
-        }
+        let is_overlay = flags & FLAG_OVERLAY != 0;
+        let kinds: &[u32] = if is_overlay {
+            &section::ALL_OVERLAY
+        } else {
+            &section::ALL
+        };
 
         let mut sections = Vec::with_capacity(count);
         let mut expect_at = table_end as u64;
@@ -126,13 +154,13 @@ impl Layout {
             if u32_at(b, at + 4) != Some(0) {
                 return Err(bad(at + 4, "reserved section table field is not zero"));
             }
-            if section::ALL.get(i) != Some(&e.kind) {
+            if kinds.get(i) != Some(&e.kind) {
                 return Err(bad(
                     at,
                     format!(
                         "section {i} has kind {} (expected {:?})",
                         e.kind,
-                        section::ALL.get(i)
+                        kinds.get(i)
                     ),
                 ));
             }
@@ -152,10 +180,10 @@ impl Layout {
                 .ok_or_else(|| bad(at + 16, "section length overflows"))?;
             sections.push(e);
         }
-        if count != section::ALL.len() {
+        if count != kinds.len() {
             return Err(bad(
                 OFF_SECTION_COUNT,
-                format!("{count} sections (expected {})", section::ALL.len()),
+                format!("{count} sections (expected {})", kinds.len()),
             ));
         }
         if expect_at != b.len() as u64 {
@@ -192,7 +220,13 @@ impl Layout {
         let keys_l = index_layout(b, keys, KEY_ENTRY_LEN, "key table")?;
         let ids_l = index_layout(b, ids, ID_ENTRY_LEN, "id index")?;
         let key_tag = u64::from_le_bytes(content_hash.0[..8].try_into().unwrap_or_default());
-        Ok(Layout {
+        let (starts, overlay) = if is_overlay {
+            let (s, o) = overlay_section(b, range(5), ids_l.count)?;
+            (s, Some(o))
+        } else {
+            (Starts::default(), None)
+        };
+        let layout = Layout {
             header: Header {
                 version,
                 flags,
@@ -207,8 +241,82 @@ impl Layout {
             keys: keys_l,
             ids: ids_l,
             key_tag,
+            starts,
+            overlay,
+        };
+        layout.totals().ok_or_else(|| {
+            bad(
+                layout.pool.start,
+                "overlay address spaces overflow 32 bits (base plus this file)",
+            )
+        })?;
+        Ok(layout)
+    }
+
+    /// Where an overlay over this snapshot starts its address spaces: this file's starts
+    /// plus its own sizes. `None` if they overflow `u32` (checked at open, so never after).
+    pub fn totals(&self) -> Option<Starts> {
+        let add = |start: u32, len: usize| {
+            let end = u64::from(start) + len as u64;
+            u32::try_from(end)
+                .ok()
+                .filter(|&e| u64::from(e) < format::MAX_SECTION_LEN)
+        };
+        Some(Starts {
+            pool: add(self.starts.pool, self.pool.len())?,
+            data: add(self.starts.data, self.data.len())?,
+            shape: add(self.starts.shape, self.shape_count as usize)?,
+            key: add(self.starts.key, self.keys.count as usize)?,
         })
     }
+
+    /// 0 for a full snapshot, 1 + the base's depth for an overlay.
+    pub fn depth(&self) -> u32 {
+        self.overlay.map_or(0, |o| o.depth)
+    }
+}
+
+/// Parses the OVERLAY section (eight `u32`s) of an overlay with `ids` id entries.
+fn overlay_section(b: &[u8], r: Range<usize>, ids: u32) -> Result<(Starts, OverlayInfo)> {
+    use format::*;
+    if r.end - r.start != OVERLAY_SECTION_LEN {
+        return Err(bad(
+            r.start,
+            format!(
+                "overlay section is {} bytes, expected {OVERLAY_SECTION_LEN}",
+                r.end - r.start
+            ),
+        ));
+    }
+    let f = |i: usize| u32_at(b, r.start + 4 * i).unwrap_or(0);
+    let starts = Starts {
+        pool: f(1),
+        data: f(2),
+        shape: f(3),
+        key: f(4),
+    };
+    let o = OverlayInfo {
+        depth: f(0),
+        records: f(5),
+        changed: f(6),
+        removed: f(7),
+    };
+    if o.depth == 0 || o.depth > MAX_OVERLAY_DEPTH {
+        return Err(bad(
+            r.start,
+            format!("overlay depth {} out of 1..={MAX_OVERLAY_DEPTH}", o.depth),
+        ));
+    }
+    if o.changed > ids || o.removed > o.changed {
+        return Err(bad(
+            r.start + 24,
+            format!(
+                "overlay counts {} changed, {} removed do not fit its {ids} id entries",
+                o.changed, o.removed
+            ),
+        ));
+    }
+    Ok((starts, o))
 }
 
 fn index_layout(b: &[u8], r: Range<usize>, entry_len: usize, what: &str) -> Result<IndexLayout> {

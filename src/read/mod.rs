@@ -10,18 +10,20 @@ mod record;
 
 use std::fmt;
 use std::path::Path;
+use std::sync::Arc;
 
-pub(crate) use layout::Layout;
+pub(crate) use layout::{Layout, Starts};
 pub use record::{List, ListIter, Record, RecordIter, ValueRef};
 
 use crate::error::{Error, Result};
-use crate::format::{self, ContentHash, node, tag};
+use crate::format::{self, ContentHash, MAX_OVERLAY_DEPTH, TOMBSTONE, node, tag};
 
 /// A pre-resolved key: [`Snapshot::key`] looks a name up once, [`Record::get_key`] then
 /// finds the field without hashing the name again.
 ///
 /// A `Key` belongs to the snapshot that resolved it; used with another snapshot it finds
-/// nothing.
+/// nothing. Overlays share their base's key ids, so a key resolved in a base works on
+/// every overlay over it (and a key resolved in an overlay works on its base's records).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Key {
     pub(crate) id: u32,
@@ -41,6 +43,11 @@ impl Key {
 /// proportional to the data. Reads are zero-copy and allocation-free. [`Snapshot::verify`]
 /// is the separate, explicit O(n) check of everything else.
 ///
+/// An **overlay** ([`Snapshot::open_overlay`]) is a snapshot that stores only what differs
+/// from its base (new, changed and removed records; for a changed record, where smaller,
+/// only its changed fields) and reads *through* it: every accessor behaves as if it were a
+/// full snapshot of the merged tree. It holds an `Arc` of its base.
+///
 /// `Snapshot` is `Send + Sync`; share it across threads with an `Arc`.
 ///
 /// ```
@@ -55,37 +62,45 @@ impl Key {
 pub struct Snapshot {
     buf: Box<dyn AsRef<[u8]> + Send + Sync>,
     layout: Layout,
+    base: Option<Arc<Snapshot>>,
 }
 
 impl fmt::Debug for Snapshot {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Snapshot")
-            .field("hash", &self.layout.header.content_hash)
-            .field("records", &self.len())
+        let mut d = f.debug_struct("Snapshot");
+        d.field("hash", &self.layout.header.content_hash);
+        if let Some(b) = &self.base {
+            d.field("base", &b.hash());
+        }
+        d.field("records", &self.len())
             .field("bytes", &self.as_bytes().len())
             .finish()
     }
+}
+
+fn map_file(path: &Path) -> Result<memmap2::Mmap> {
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
+    if len == 0 {
+        return Err(Error::format(0, format!("{} is empty", path.display())));
+    }
+    // SAFETY: the map is read-only and Rust never sees a `&mut` into it. Soundness
+    // requires that no process truncates or rewrites the file while it is mapped: fms
+    // itself only ever creates snapshot files whole (temp file + rename) and never
+    // writes into an existing one, and the docs require the same of other writers.
+    #[allow(unsafe_code)]
+    let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;
+    Ok(map)
 }
 
 impl Snapshot {
     /// Maps the file at `path` and checks its header. O(1): no data is read or copied.
     ///
     /// The file must not be modified while mapped (the builder never rewrites a file: it
-    /// writes a new one and renames it into place).
+    /// writes a new one and renames it into place). An overlay needs its base: use
+    /// [`open_overlay`](Self::open_overlay) (this returns [`Error::MissingBase`]).
     pub fn open(path: impl AsRef<Path>) -> Result<Snapshot> {
-        let path = path.as_ref();
-        let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-        let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
-        if len == 0 {
-            return Err(Error::format(0, format!("{} is empty", path.display())));
-        }
-        // SAFETY: the map is read-only and Rust never sees a `&mut` into it. Soundness
-        // requires that no process truncates or rewrites the file while it is mapped: fms
-        // itself only ever creates snapshot files whole (temp file + rename) and never
-        // writes into an existing one, and the docs require the same of other writers.
-        #[allow(unsafe_code)]
-        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;
-        Snapshot::from_bytes(map)
+        Snapshot::from_bytes(map_file(path.as_ref())?)
     }
 
     /// Reads a snapshot from any owned buffer: `Vec<u8>`, `&'static [u8]`, an mmap, ...
@@ -94,14 +109,114 @@ impl Snapshot {
     where
         D: AsRef<[u8]> + Send + Sync + 'static,
     {
-        let layout = Layout::parse(bytes.as_ref())?;
+        Snapshot::assemble(Box::new(bytes), |_| None)
+    }
+
+    /// Maps the overlay at `path` over `base`. O(1), like [`open`](Self::open).
+    ///
+    /// Errors: [`Error::BaseMismatch`] if the overlay was built over another snapshot,
+    /// [`Error::Limit`]-free format errors if its address spaces do not continue the
+    /// base's, [`Error::InvalidInput`] if the file is not an overlay.
+    ///
+    /// ```
+    /// # fn main() -> fms::Result<()> {
+    /// use std::sync::Arc;
+    /// let mut b = fms::SnapshotBuilder::new();
+    /// b.insert("v:1", &serde_json::json!({"title": "Intro", "duration": 42}))?;
+    /// b.insert("v:2", &serde_json::json!({"title": "Loops", "duration": 7}))?;
+    /// let en = Arc::new(fms::Snapshot::from_bytes(b.to_bytes()?)?);
+    ///
+    /// let mut o = fms::SnapshotBuilder::with_base(&en);
+    /// o.insert("v:1", &serde_json::json!({"title": "Introducción", "duration": 42}))?;
+    /// o.remove("v:2")?;
+    /// let es = fms::Snapshot::overlay_from_bytes(o.to_bytes()?, en.clone())?;
+    /// assert_eq!(es.get("v:1").unwrap().get("title").unwrap().as_str(), Some("Introducción"));
+    /// assert_eq!(es.get("v:1").unwrap().get("duration").unwrap().as_i64(), Some(42)); // from the base
+    /// assert!(es.get("v:2").is_none());
+    /// assert_eq!(es.len(), 1);
+    /// # Ok(()) }
+    /// ```
+    pub fn open_overlay(path: impl AsRef<Path>, base: Arc<Snapshot>) -> Result<Snapshot> {
+        Snapshot::overlay_from_bytes(map_file(path.as_ref())?, base)
+    }
+
+    /// [`open_overlay`](Self::open_overlay) over an owned buffer.
+    pub fn overlay_from_bytes<D>(bytes: D, base: Arc<Snapshot>) -> Result<Snapshot>
+    where
+        D: AsRef<[u8]> + Send + Sync + 'static,
+    {
+        let snap = Snapshot::assemble(Box::new(bytes), |_| Some(base))?;
+        if snap.base.is_none() {
+            return Err(Error::InvalidInput(format!(
+                "snapshot {} is not an overlay (open it with Snapshot::open)",
+                snap.hash()
+            )));
+        }
+        Ok(snap)
+    }
+
+    /// Maps the file at `path` and reads its identity from the header: `(the map, its
+    /// content hash, its base's hash if an overlay)`. O(1).
+    pub(crate) fn peek(path: &Path) -> Result<(memmap2::Mmap, ContentHash, Option<ContentHash>)> {
+        let map = map_file(path)?;
+        let l = Layout::parse(&map)?;
+        let base = l.overlay.map(|_| l.header.base_hash);
+        Ok((map, l.header.content_hash, base))
+    }
+
+    /// Parses the header and, for an overlay, checks the base `find_base` gives.
+    pub(crate) fn assemble(
+        buf: Box<dyn AsRef<[u8]> + Send + Sync>,
+        find_base: impl FnOnce(ContentHash) -> Option<Arc<Snapshot>>,
+    ) -> Result<Snapshot> {
+        let layout = Layout::parse((*buf).as_ref())?;
+        let Some(o) = layout.overlay else {
+            return Ok(Snapshot {
+                buf,
+                layout,
+                base: None,
+            });
+        };
+        let want = layout.header.base_hash;
+        let base = find_base(want).ok_or(Error::MissingBase {
+            overlay: layout.header.content_hash,
+            base: want,
+        })?;
+        if base.hash() != want {
+            return Err(Error::BaseMismatch {
+                expected: want,
+                found: base.hash(),
+            });
+        }
+        let at = layout.header.sections[5].offset as usize;
+        if o.depth != base.depth() + 1 {
+            return Err(Error::format(
+                at,
+                format!(
+                    "overlay says it has depth {}, but its base has depth {}",
+                    o.depth,
+                    base.depth()
+                ),
+            ));
+        }
+        if base.layout.totals() != Some(layout.starts) {
+            return Err(Error::format(
+                at + 4,
+                format!(
+                    "overlay address spaces start at {:?}, but its base ends at {:?}",
+                    layout.starts,
+                    base.layout.totals()
+                ),
+            ));
+        }
         Ok(Snapshot {
-            buf: Box::new(bytes),
+            buf,
             layout,
+            base: Some(base),
         })
     }
 
-    /// The whole file.
+    /// The whole file (for an overlay: the overlay's own file, not its base's).
     #[inline]
     pub fn as_bytes(&self) -> &[u8] {
         (*self.buf).as_ref()
@@ -112,7 +227,12 @@ impl Snapshot {
         Raw {
             b: self.as_bytes(),
             l: &self.layout,
+            base: self.base.as_deref(),
         }
+    }
+
+    pub(crate) fn layout(&self) -> &Layout {
+        &self.layout
     }
 
     /// The content hash: identifies this snapshot (and, for an overlay, its base).
@@ -120,9 +240,33 @@ impl Snapshot {
         self.layout.header.content_hash
     }
 
-    /// Number of records. O(1).
+    /// For an overlay, the content hash of its base.
+    pub fn base_hash(&self) -> Option<ContentHash> {
+        self.base.as_ref().map(|b| b.hash())
+    }
+
+    /// For an overlay, its base.
+    pub fn base(&self) -> Option<&Arc<Snapshot>> {
+        self.base.as_ref()
+    }
+
+    /// Whether this is an overlay.
+    pub fn is_overlay(&self) -> bool {
+        self.base.is_some()
+    }
+
+    /// 0 for a full snapshot; for an overlay, 1 + its base's depth (at most
+    /// [`format::MAX_OVERLAY_DEPTH`]).
+    pub fn depth(&self) -> u32 {
+        self.layout.depth()
+    }
+
+    /// Number of records (of the merged tree, for an overlay). O(1).
     pub fn len(&self) -> usize {
-        self.layout.ids.count as usize
+        match self.layout.overlay {
+            Some(o) => o.records as usize,
+            None => self.layout.ids.count as usize,
+        }
     }
 
     /// Whether the snapshot has no records. O(1).
@@ -130,61 +274,135 @@ impl Snapshot {
         self.len() == 0
     }
 
-    /// Number of distinct shapes (key lists). O(1).
+    /// Number of distinct shapes (key lists), an overlay's base's included. O(1).
     pub fn shape_count(&self) -> usize {
-        self.layout.shape_count as usize
+        (self.layout.starts.shape + self.layout.shape_count) as usize
     }
 
-    /// Number of distinct keys. O(1).
+    /// Number of distinct keys, an overlay's base's included. O(1).
     pub fn key_count(&self) -> usize {
-        self.layout.keys.count as usize
+        (self.layout.starts.key + self.layout.keys.count) as usize
     }
 
-    /// The record with this id. O(1) expected: one hash, a few probes; allocation-free.
+    /// The record with this id. O(1) expected: one hash, a few probes (one more index per
+    /// overlay level it falls through); allocation-free.
     #[inline]
     pub fn get(&self, id: &str) -> Option<Record<'_>> {
-        let raw = self.raw();
-        let entry = raw.find_id(id)?;
-        raw.record_at(raw.id_record_offset(entry)?)
+        self.raw()
+            .get_hashed(id.as_bytes(), format::index_hash(id.as_bytes()))
     }
 
     /// Whether a record has this id. O(1) expected; allocation-free.
     pub fn contains(&self, id: &str) -> bool {
-        self.raw().find_id(id).is_some()
+        self.raw()
+            .contains_hashed(id.as_bytes(), format::index_hash(id.as_bytes()))
     }
 
     /// Resolves a key name once, for [`Record::get_key`]. O(1) expected.
     pub fn key(&self, name: &str) -> Option<Key> {
         let raw = self.raw();
+        let id = raw.find_key(name)?;
         Some(Key {
-            id: raw.find_key(name)?,
-            tag: raw.l.key_tag,
+            id,
+            tag: raw.key_tag_of(id),
         })
     }
 
-    /// The ids, in insertion order. Entries a corrupt file makes unreadable are skipped
-    /// (`verify` reports them).
+    /// The ids, in iteration order (see [`iter`](Self::iter)). Entries a corrupt file
+    /// makes unreadable are skipped (`verify` reports them).
     pub fn ids(&self) -> impl Iterator<Item = &str> + '_ {
-        let raw = self.raw();
-        (0..raw.l.ids.count).filter_map(move |e| raw.id_at(e))
+        Entries::new(self.raw()).map(|(id, _, _)| id)
     }
 
-    /// The `(id, record)` pairs, in insertion order. Allocation-free.
+    /// The `(id, record)` pairs. Allocation-free. Order: insertion order for a full
+    /// snapshot; for an overlay, its base's order (a changed record keeps its place, a
+    /// removed one is skipped), then the records the overlay adds, in insertion order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, Record<'_>)> + '_ {
-        let raw = self.raw();
-        (0..raw.l.ids.count)
-            .filter_map(move |e| Some((raw.id_at(e)?, raw.record_at(raw.id_record_offset(e)?)?)))
+        Entries::new(self.raw()).filter_map(|(id, raw, rec)| Some((id, raw.record_at(rec)?)))
     }
 
     /// Checks everything reads rely on: section checksums, every pool entry, shape, key,
     /// node and id; that references point strictly backwards, heights and walk sizes stay
-    /// within the format's limits, and both hash indexes find every entry. O(size of the
-    /// file). Bookkeeping memory: two bits per pool byte, 8 bytes per data node (at most
-    /// 4 bytes per data byte, since the smallest node is 2 bytes), and O(keys + shapes).
+    /// within the format's limits, and both hash indexes find every entry. For an overlay,
+    /// its whole base chain is checked too, and so are the overlay's own rules (patches,
+    /// tombstones, counts). O(size of the files). Bookkeeping memory: two bits per pool
+    /// byte, 8 bytes per data node (at most 4 bytes per data byte, since the smallest node
+    /// is 2 bytes), and O(keys + shapes).
     ///
     /// A snapshot that passes never returns `None` or `Err` from a read of data it holds.
     pub fn verify(&self) -> Result<()> {
-        crate::verify::verify(self.as_bytes(), &self.layout)
+        crate::verify::verify(self)
+    }
+}
+
+/// Walks an overlay chain's id entries in merged order: the root's entries, then each
+/// overlay's added entries (root side first); an entry that a higher level replaces is
+/// read from that level, one it removes is skipped. Yields `(id, level, record ref)`.
+struct Entries<'a> {
+    /// Index 0 is the top (the snapshot iterated); the last is the full snapshot.
+    levels: [Option<Raw<'a>>; MAX_OVERLAY_DEPTH as usize + 1],
+    /// The level whose entries are being walked.
+    level: usize,
+    e: u32,
+    end: u32,
+}
+
+impl<'a> Entries<'a> {
+    fn new(top: Raw<'a>) -> Entries<'a> {
+        let mut levels = [None; MAX_OVERLAY_DEPTH as usize + 1];
+        let mut cur = Some(top);
+        let mut n = 0;
+        while let Some(r) = cur {
+            if n == levels.len() {
+                break;
+            }
+            levels[n] = Some(r);
+            n += 1;
+            cur = r.down();
+        }
+        let level = n.saturating_sub(1);
+        let (e, end) = levels[level].map_or((0, 0), |r| r.own_entries());
+        Entries {
+            levels,
+            level,
+            e,
+            end,
+        }
+    }
+}
+
+impl<'a> Iterator for Entries<'a> {
+    type Item = (&'a str, Raw<'a>, u32);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if self.e >= self.end {
+                if self.level == 0 {
+                    return None;
+                }
+                self.level -= 1;
+                (self.e, self.end) = self.levels[self.level]?.own_entries();
+                continue;
+            }
+            let raw = self.levels[self.level]?;
+            let e = self.e;
+            self.e += 1;
+            let Some(id) = raw.id_at(e) else { continue };
+            let mut found = (raw, raw.id_record_offset(e));
+            if self.level > 0 {
+                let h = format::index_hash(id.as_bytes());
+                for up in self.levels[..self.level].iter().flatten() {
+                    if let Some(e2) = up.find_id_hashed(id.as_bytes(), h) {
+                        found = (*up, up.id_record_offset(e2));
+                        break;
+                    }
+                }
+            }
+            match found {
+                (_, Some(TOMBSTONE) | None) => continue,
+                (r, Some(rec)) => return Some((id, r, rec)),
+            }
+        }
     }
 }
 
@@ -197,15 +415,26 @@ pub(crate) struct Shape<'a> {
     pub table: &'a [u8],
 }
 
-/// The reading core: the file's bytes and their layout. Every method is bounds-checked and
-/// returns `None` on malformed data.
+/// The reading core: one file's bytes and layout, and the base it reads through. Every
+/// method is bounds-checked and returns `None` on malformed data.
+///
+/// Addresses (pool offsets, data offsets, shape ids, key ids) are in the combined space of
+/// the overlay chain: those below this file's [`Starts`] belong to the base, and a read of
+/// one is passed down.
 #[derive(Clone, Copy)]
 pub(crate) struct Raw<'a> {
     pub b: &'a [u8],
     pub l: &'a Layout,
+    pub base: Option<&'a Snapshot>,
 }
 
 impl<'a> Raw<'a> {
+    /// The base's reading core.
+    #[inline]
+    pub fn down(&self) -> Option<Raw<'a>> {
+        self.base.map(Snapshot::raw)
+    }
+
     #[inline]
     pub fn pool(&self) -> Option<&'a [u8]> {
         self.b.get(self.l.pool.clone())
@@ -216,10 +445,19 @@ impl<'a> Raw<'a> {
         self.b.get(self.l.data.clone())
     }
 
+    /// This file's id entries that iteration walks: all of a full snapshot's, the added
+    /// ones of an overlay.
+    fn own_entries(&self) -> (u32, u32) {
+        (self.l.overlay.map_or(0, |o| o.changed), self.l.ids.count)
+    }
+
     /// The bytes of the pool entry at `off`.
     #[inline]
     pub fn pool_bytes(&self, off: u32) -> Option<&'a [u8]> {
-        format::pool_entry(self.pool()?, off as usize)
+        match off.checked_sub(self.l.starts.pool) {
+            Some(o) => format::pool_entry(self.pool()?, o as usize),
+            None => self.down()?.pool_bytes(off),
+        }
     }
 
     #[inline]
@@ -227,15 +465,10 @@ impl<'a> Raw<'a> {
         std::str::from_utf8(self.pool_bytes(off)?).ok()
     }
 
-    /// Probes a hash index for `key`; `eq(entry)` confirms a candidate.
+    /// Probes a hash index of this file for a key of hash `h`; `eq(entry)` confirms a
+    /// candidate.
     #[inline]
-    fn lookup(
-        &self,
-        idx: &layout::IndexLayout,
-        key: &[u8],
-        eq: impl Fn(u32) -> bool,
-    ) -> Option<u32> {
-        let h = format::index_hash(key);
+    fn lookup(&self, idx: &layout::IndexLayout, h: u64, eq: impl Fn(u32) -> bool) -> Option<u32> {
         let want = format::index_tag(h);
         let mask = idx.slots.wrapping_sub(1);
         let mut pos = format::index_home(h, idx.slots);
@@ -255,21 +488,41 @@ impl<'a> Raw<'a> {
         None
     }
 
-    /// The key id of `name`.
+    /// The key id of `name`, in this file or its base.
     #[inline]
     pub fn find_key(&self, name: &str) -> Option<u32> {
-        self.lookup(&self.l.keys, name.as_bytes(), |k| {
-            self.key_name_bytes(k) == Some(name.as_bytes())
-        })
+        self.find_key_hashed(name.as_bytes(), format::index_hash(name.as_bytes()))
     }
 
+    fn find_key_hashed(&self, name: &[u8], h: u64) -> Option<u32> {
+        match self.find_own_key(name, h) {
+            Some(k) => self.l.starts.key.checked_add(k),
+            None => self.down()?.find_key_hashed(name, h),
+        }
+    }
+
+    /// The entry number of `name` in this file's own key table.
     #[inline]
-    fn key_name_bytes(&self, k: u32) -> Option<&'a [u8]> {
+    pub fn find_own_key(&self, name: &[u8], h: u64) -> Option<u32> {
+        self.lookup(&self.l.keys, h, |k| self.own_key_name(k) == Some(name))
+    }
+
+    /// The name of this file's own key entry `k`.
+    #[inline]
+    pub fn own_key_name(&self, k: u32) -> Option<&'a [u8]> {
         if k >= self.l.keys.count {
             return None;
         }
         let at = self.l.keys.entries_at + k as usize * format::KEY_ENTRY_LEN;
         self.pool_bytes(format::u32_at(self.b, at)?)
+    }
+
+    #[inline]
+    fn key_name_bytes(&self, k: u32) -> Option<&'a [u8]> {
+        match k.checked_sub(self.l.starts.key) {
+            Some(own) => self.own_key_name(own),
+            None => self.down()?.key_name_bytes(k),
+        }
     }
 
     /// The name of key `k`.
@@ -278,12 +531,49 @@ impl<'a> Raw<'a> {
         std::str::from_utf8(self.key_name_bytes(k)?).ok()
     }
 
-    /// The id index entry for `id`.
+    /// The tag of the file whose key table defines key `k` (what a [`Key`] carries).
+    #[inline]
+    pub fn key_tag_of(&self, k: u32) -> u64 {
+        if k >= self.l.starts.key {
+            self.l.key_tag
+        } else {
+            self.down().map_or(0, |d| d.key_tag_of(k))
+        }
+    }
+
+    /// The entry number of `id` in this file's own id index.
     #[inline]
     pub fn find_id(&self, id: &str) -> Option<u32> {
-        self.lookup(&self.l.ids, id.as_bytes(), |e| {
-            self.id_bytes(e) == Some(id.as_bytes())
-        })
+        self.find_id_hashed(id.as_bytes(), format::index_hash(id.as_bytes()))
+    }
+
+    #[inline]
+    fn find_id_hashed(&self, id: &[u8], h: u64) -> Option<u32> {
+        self.lookup(&self.l.ids, h, |e| self.id_bytes(e) == Some(id))
+    }
+
+    /// The record with id `id` (of hash `h`) in the merged tree this file reads.
+    #[inline]
+    fn get_hashed(&self, id: &[u8], h: u64) -> Option<Record<'a>> {
+        match self.find_id_hashed(id, h) {
+            // A tombstone's reference (`u32::MAX`) is never a node: `None`.
+            Some(e) => self.record_at(self.id_record_offset(e)?),
+            None => self.down()?.get_hashed(id, h),
+        }
+    }
+
+    fn contains_hashed(&self, id: &[u8], h: u64) -> bool {
+        match self.find_id_hashed(id, h) {
+            Some(e) => self
+                .id_record_offset(e)
+                .is_some_and(|r| r != TOMBSTONE || self.l.overlay.is_none()),
+            None => self.down().is_some_and(|d| d.contains_hashed(id, h)),
+        }
+    }
+
+    /// Whether the merged tree this file reads has a record `id` (for `verify`).
+    pub fn contains(&self, id: &str) -> bool {
+        self.contains_hashed(id.as_bytes(), format::index_hash(id.as_bytes()))
     }
 
     #[inline]
@@ -301,7 +591,7 @@ impl<'a> Raw<'a> {
         std::str::from_utf8(self.id_bytes(e)?).ok()
     }
 
-    /// The data offset of the record of entry `e`.
+    /// The record reference of entry `e`: a data offset, or [`TOMBSTONE`].
     #[inline]
     pub fn id_record_offset(&self, e: u32) -> Option<u32> {
         format::u32_at(self.b, self.id_entry(e)? + 4)
@@ -310,6 +600,9 @@ impl<'a> Raw<'a> {
     /// Shape `s`: its key ids and its slot table.
     #[inline]
     pub fn shape(&self, s: u32) -> Option<Shape<'a>> {
+        let Some(s) = s.checked_sub(self.l.starts.shape) else {
+            return self.down()?.shape(s);
+        };
         if s >= self.l.shape_count {
             return None;
         }
@@ -327,15 +620,13 @@ impl<'a> Raw<'a> {
         Some(Shape { keys, base, table })
     }
 
-    /// Parses the node header at data offset `off`: `(is_list, height, offset after header)`.
+    /// Parses the node header at this file's data offset `off`:
+    /// `(kind bits, height, offset after the header)`.
     #[inline]
-    fn node_header(&self, data: &[u8], off: u32) -> Option<(bool, u8, usize)> {
+    fn node_header(data: &[u8], off: u32) -> Option<(u8, u8, usize)> {
         let h = *data.get(off as usize)?;
-        if h & node::RESERVED_BIT != 0 {
-            return None;
-        }
         Some((
-            h & node::LIST_BIT != 0,
+            h & (node::LIST_BIT | node::PATCH_BIT),
             h & node::HEIGHT_MASK,
             off as usize + 1,
         ))
@@ -344,35 +635,64 @@ impl<'a> Raw<'a> {
     /// The map node at `off`, whose height must be below `below`.
     #[inline]
     pub fn map_at(&self, off: u32, below: u8) -> Option<Record<'a>> {
+        let Some(own) = off.checked_sub(self.l.starts.data) else {
+            return self.down()?.map_at(off, below);
+        };
         let data = self.data()?;
-        let (is_list, height, at) = self.node_header(data, off)?;
-        if is_list || height == 0 || height >= below {
+        let (kind, height, at) = Self::node_header(data, own)?;
+        if kind != 0 || height == 0 || height >= below {
             return None;
         }
         let (shape, used) = format::varint_at(data, at)?;
         let shape = self.shape(u32::try_from(shape).ok()?)?;
         let n = shape.keys.len() / format::SHAPE_KEY_LEN;
         let slots = format::slice_at(data, at + used, n.checked_mul(format::SLOT_LEN)?)?;
-        Some(Record::new(*self, shape, slots, height))
+        Some(Record::new(*self, shape, slots, height, off))
     }
 
-    /// A top-level record node.
+    /// A top-level record: a map node, or (in an overlay) a patch node.
     #[inline]
     pub fn record_at(&self, off: u32) -> Option<Record<'a>> {
-        self.map_at(off, format::MAX_HEIGHT + 1)
+        let Some(own) = off.checked_sub(self.l.starts.data) else {
+            return self.down()?.record_at(off);
+        };
+        let data = self.data()?;
+        match *data.get(own as usize)? & (node::LIST_BIT | node::PATCH_BIT) {
+            node::PATCH_BIT => self.patch_at(off, own, data),
+            _ => self.map_at(off, format::MAX_HEIGHT + 1),
+        }
+    }
+
+    /// The patch node at `off` (`own` in this file's data): its base map node's slots,
+    /// with the patched ones replaced.
+    fn patch_at(&self, off: u32, own: u32, data: &'a [u8]) -> Option<Record<'a>> {
+        let (_, height, at) = Self::node_header(data, own)?;
+        let base_off = format::u32_at(data, at)?;
+        if base_off >= off || height == 0 {
+            return None;
+        }
+        let base = self.map_at(base_off, height + 1)?;
+        let mask_len = base.len().div_ceil(8);
+        let mask = format::slice_at(data, at + 4, mask_len)?;
+        let m = mask.iter().map(|b| b.count_ones() as usize).sum::<usize>();
+        let patch = format::slice_at(data, at + 4, mask_len + m * format::SLOT_LEN)?;
+        Some(base.patched(*self, patch, height))
     }
 
     /// The list node at `off`, whose height must be below `below`.
     pub fn list_at(&self, off: u32, below: u8) -> Option<List<'a>> {
+        let Some(own) = off.checked_sub(self.l.starts.data) else {
+            return self.down()?.list_at(off, below);
+        };
         let data = self.data()?;
-        let (is_list, height, at) = self.node_header(data, off)?;
-        if !is_list || height == 0 || height >= below {
+        let (kind, height, at) = Self::node_header(data, own)?;
+        if kind != node::LIST_BIT || height == 0 || height >= below {
             return None;
         }
         let (n, used) = format::varint_at(data, at)?;
         let len = usize::try_from(n).ok()?.checked_mul(format::SLOT_LEN)?;
         let slots = format::slice_at(data, at + used, len)?;
-        Some(List::new(*self, slots, height))
+        Some(List::new(*self, slots, height, off))
     }
 
     /// Decodes one slot of a node of height `height`.

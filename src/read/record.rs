@@ -152,21 +152,68 @@ pub struct Record<'a> {
     /// The shape's slot table: slot + 1 for key id `base + i` (empty: scan `keys`).
     table: &'a [u8],
     base: u32,
-    /// `n` tag bytes, then `n` 4-byte payloads.
+    /// `n` tag bytes, then `n` 4-byte payloads (for a patched record: its base node's).
     slots: &'a [u8],
+    /// Empty, or for a record an overlay patches: the mask (`ceil(n / 8)` bytes, bit `i`
+    /// set = slot `i` replaced), then `m` tags and `m` payloads of the replaced slots.
+    patch: &'a [u8],
     height: u8,
+    /// Height of the map node under any patch (`height` when there is none).
+    node_height: u8,
+    /// Data offset (in the overlay chain's combined space) of the map node whose slots
+    /// `slots` are.
+    off: u32,
 }
 
 impl<'a> Record<'a> {
-    pub(crate) fn new(raw: Raw<'a>, shape: Shape<'a>, slots: &'a [u8], height: u8) -> Self {
+    pub(crate) fn new(
+        raw: Raw<'a>,
+        shape: Shape<'a>,
+        slots: &'a [u8],
+        height: u8,
+        off: u32,
+    ) -> Self {
         Record {
             raw,
             keys: shape.keys,
             table: shape.table,
             base: shape.base,
             slots,
+            patch: &[],
             height,
+            node_height: height,
+            off,
         }
+    }
+
+    /// This (base) record with the slots of a patch node of `raw`'s file replaced.
+    pub(crate) fn patched(self, raw: Raw<'a>, patch: &'a [u8], height: u8) -> Self {
+        Record {
+            raw,
+            patch,
+            height,
+            ..self
+        }
+    }
+
+    /// The data offset of the map node holding this record's slots: the record itself,
+    /// or for a patched record the base node under the patch.
+    pub(crate) fn node_offset(&self) -> u32 {
+        self.off
+    }
+
+    /// The record under the patch (the record itself if it has none).
+    pub(crate) fn unpatched(&self) -> Record<'a> {
+        Record {
+            patch: &[],
+            height: self.node_height,
+            ..*self
+        }
+    }
+
+    /// The height of the record's node (its patch's, if patched).
+    pub(crate) fn height(&self) -> u8 {
+        self.height
     }
 
     /// Number of fields. O(1).
@@ -206,10 +253,47 @@ impl<'a> Record<'a> {
         if i >= n {
             return None;
         }
-        let t = *self.slots.get(i)?;
-        let payload_at = self.slots.get(n + 4 * i..n + 4 * i + 4)?;
+        let (slots, j, count) = if self.patch.is_empty() {
+            (self.slots, i, n)
+        } else {
+            self.locate(i, n)?
+        };
+        let t = *slots.get(j)?;
+        let payload_at = slots.get(count + 4 * j..count + 4 * j + 4)?;
         let payload = [payload_at[0], payload_at[1], payload_at[2], payload_at[3]];
         self.raw.value(t, payload, payload_at, self.height)
+    }
+
+    /// The value of field `i`, in field order.
+    pub(crate) fn value_at(&self, i: usize) -> Option<ValueRef<'a>> {
+        self.slot(i)
+    }
+
+    /// Tag and payload of slot `i` of the node under any patch (zeros past the end).
+    pub(crate) fn raw_slot(&self, i: usize) -> (u8, [u8; 4]) {
+        let n = self.len();
+        let p = self
+            .slots
+            .get(n + 4 * i..n + 4 * i + 4)
+            .and_then(|p| p.try_into().ok())
+            .unwrap_or_default();
+        (self.slots.get(i).copied().unwrap_or(0), p)
+    }
+
+    /// Where slot `i` of a patched record lives: `(slot array, index in it, its length)`.
+    #[inline]
+    fn locate(&self, i: usize, n: usize) -> Option<(&'a [u8], usize, usize)> {
+        let (mask, own) = self.patch.split_at_checked(n.div_ceil(8))?;
+        let (byte, bit) = (*mask.get(i / 8)?, 1u8 << (i % 8));
+        if byte & bit == 0 {
+            return Some((self.slots, i, n));
+        }
+        let rank = mask[..i / 8]
+            .iter()
+            .map(|b| b.count_ones() as usize)
+            .sum::<usize>()
+            + (byte & (bit - 1)).count_ones() as usize;
+        Some((own, rank, own.len() / SLOT_LEN))
     }
 
     /// The value of field `name`. O(1) expected (one hash of `name`, then the shape's slot
@@ -224,7 +308,7 @@ impl<'a> Record<'a> {
     /// Allocation-free.
     #[inline]
     pub fn get_key(&self, key: Key) -> Option<ValueRef<'a>> {
-        if key.tag != self.raw.l.key_tag {
+        if key.tag != self.raw.key_tag_of(key.id) {
             return None;
         }
         self.slot(self.position(key.id)?)
@@ -357,11 +441,23 @@ pub struct List<'a> {
     raw: Raw<'a>,
     slots: &'a [u8],
     height: u8,
+    /// Data offset of the node (in the overlay chain's combined space).
+    off: u32,
 }
 
 impl<'a> List<'a> {
-    pub(crate) fn new(raw: Raw<'a>, slots: &'a [u8], height: u8) -> Self {
-        List { raw, slots, height }
+    pub(crate) fn new(raw: Raw<'a>, slots: &'a [u8], height: u8, off: u32) -> Self {
+        List {
+            raw,
+            slots,
+            height,
+            off,
+        }
+    }
+
+    /// The data offset of the list node, and its height.
+    pub(crate) fn node(&self) -> (u32, u8) {
+        (self.off, self.height)
     }
 
     /// Number of elements. O(1).

@@ -1,7 +1,7 @@
 //! Shared test data: a small but varied snapshot exercising every value kind.
 #![allow(dead_code)]
 
-use fms::{SnapshotBuilder, TupleMap, Value};
+use fms::{Snapshot, SnapshotBuilder, TupleMap, Value, ValueRef};
 use serde_json::json;
 
 /// Records with every kind of value: short (inline) and long strings, wide ints and
@@ -124,4 +124,51 @@ pub fn write_numbered(path: &std::path::Path, n: usize) {
         .unwrap();
     }
     b.write_to_path(path).unwrap();
+}
+
+/// Everything a reader can ask of a record agrees with the map it was built from.
+pub fn check_record(snap: &Snapshot, rec: fms::Record<'_>, m: &TupleMap) {
+    assert_eq!(rec.len(), m.len());
+    assert_eq!(rec.keys().collect::<Vec<_>>(), m.keys().collect::<Vec<_>>());
+    for ((k, v), (rk, rv)) in m.iter().zip(rec.iter()) {
+        assert_eq!(k, rk);
+        assert!(rv == *v, "iter: {k}: {rv:?} != {v:?}");
+        let got = rec.get(k).unwrap_or_else(|| panic!("get({k:?}) is None"));
+        assert!(got == *v, "get: {k}: {got:?} != {v:?}");
+        let key = snap.key(k).expect("key resolves");
+        assert!(rec.get_key(key).unwrap() == *v);
+        assert!(rec.contains_key(k));
+        check_accessors(got, v);
+    }
+    assert!(rec == *m);
+    // serde: to owned, to JSON, to a TupleMap through the Deserializer.
+    assert_eq!(&rec.to_owned().unwrap(), m);
+    assert_eq!(
+        serde_json::to_value(rec).unwrap(),
+        serde_json::to_value(m).unwrap()
+    );
+    let back: TupleMap = rec.deserialize().unwrap();
+    assert_eq!(&back, m);
+}
+
+pub fn check_accessors(got: ValueRef<'_>, v: &Value) {
+    assert_eq!(got.kind(), v.kind());
+    assert_eq!(got.as_str(), v.as_str());
+    assert_eq!(got.as_i64(), v.as_i64());
+    assert_eq!(got.as_bool(), v.as_bool());
+    assert_eq!(got.as_bytes(), v.as_bytes());
+    assert_eq!(got.is_null(), v.is_null());
+    assert_eq!(got.to_owned().unwrap(), *v);
+    if let (Some(l), Some(vl)) = (got.as_list(), v.as_list()) {
+        assert_eq!(l.len(), vl.len());
+        for (i, x) in vl.iter().enumerate() {
+            check_accessors(l.get(i).unwrap(), x);
+        }
+        assert!(l.get(vl.len()).is_none());
+    }
+    if let (Some(r), Some(vm)) = (got.as_map(), v.as_map()) {
+        for (k, x) in vm.iter() {
+            check_accessors(r.get(k).unwrap(), x);
+        }
+    }
 }

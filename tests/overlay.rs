@@ -1,0 +1,510 @@
+//! Overlays: an overlay read through its base equals a full snapshot of the merged tree,
+//! for every accessor and for serde; stacked overlays likewise; bad bases and bad
+//! overlays are clear errors.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::check_record;
+use fms::{Error, Snapshot, SnapshotBuilder, TupleMap, Value};
+use proptest::prelude::*;
+use serde_json::json;
+
+/// Keys from a small alphabet, so edits often keep a record's shape (the patch path).
+fn key() -> impl Strategy<Value = String> {
+    prop::sample::select(vec![
+        "title", "slug", "kind", "desc", "n", "tags", "meta", "x",
+    ])
+    .prop_map(String::from)
+}
+
+fn value() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        (-1000i64..1000).prop_map(Value::Int),
+        any::<i64>().prop_map(Value::Int),
+        prop::sample::select(vec![0.0, -0.0, 0.5, 1e300]).prop_map(Value::Float),
+        "\\PC{0,6}".prop_map(Value::Str),
+        "[a-z ]{5,40}".prop_map(Value::Str),
+        prop::collection::vec(any::<u8>(), 0..6).prop_map(Value::Bytes),
+    ];
+    leaf.prop_recursive(3, 24, 4, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(Value::List),
+            prop::collection::vec((key(), inner), 0..4)
+                .prop_map(|kv| Value::Map(Box::new(TupleMap::from_pairs(kv)))),
+        ]
+    })
+}
+
+fn map() -> impl Strategy<Value = TupleMap> {
+    prop::collection::vec((key(), value()), 0..7).prop_map(TupleMap::from_pairs)
+}
+
+/// One edit of an overlay. Indexes pick among the ids the tree has had.
+#[derive(Clone, Debug)]
+enum Edit {
+    /// Replace one field of a record (keeps its shape: the patch path).
+    Field(usize, usize, Value),
+    /// Replace a whole record (may change its shape).
+    Replace(usize, TupleMap),
+    /// Insert a record equal to what the tree has (costs nothing).
+    Same(usize),
+    /// Remove a record (a tombstone, or dropping one this overlay added).
+    Remove(usize),
+    /// Add a record with a new id.
+    Add(u16, TupleMap),
+}
+
+fn edit() -> impl Strategy<Value = Edit> {
+    prop_oneof![
+        3 => (any::<usize>(), any::<usize>(), value()).prop_map(|(i, f, v)| Edit::Field(i, f, v)),
+        2 => (any::<usize>(), map()).prop_map(|(i, m)| Edit::Replace(i, m)),
+        1 => any::<usize>().prop_map(Edit::Same),
+        2 => any::<usize>().prop_map(Edit::Remove),
+        2 => (any::<u16>(), map()).prop_map(|(n, m)| Edit::Add(n, m)),
+    ]
+}
+
+/// The merged tree an overlay should read as, in its documented order: the base's ids in
+/// the base's order (a changed one in place, a removed one gone), then added ids in the
+/// order they were first given to the builder.
+struct Model {
+    base: Vec<(String, Option<TupleMap>)>,
+    added: Vec<(String, Option<TupleMap>)>,
+}
+
+impl Model {
+    fn of(tree: &[(String, TupleMap)]) -> Model {
+        Model {
+            base: tree
+                .iter()
+                .map(|(i, m)| (i.clone(), Some(m.clone())))
+                .collect(),
+            added: Vec::new(),
+        }
+    }
+
+    fn merged(&self) -> Vec<(String, TupleMap)> {
+        self.base
+            .iter()
+            .chain(&self.added)
+            .filter_map(|(i, m)| Some((i.clone(), m.clone()?)))
+            .collect()
+    }
+
+    fn slot(&mut self, i: usize) -> Option<&mut (String, Option<TupleMap>)> {
+        let n = self.base.len() + self.added.len();
+        if n == 0 {
+            return None;
+        }
+        let i = i % n;
+        if i < self.base.len() {
+            self.base.get_mut(i)
+        } else {
+            self.added.get_mut(i - self.base.len())
+        }
+    }
+
+    /// Applies `e` to the model and to the builder.
+    fn apply(&mut self, e: &Edit, b: &mut SnapshotBuilder) {
+        match e {
+            Edit::Field(i, f, v) => {
+                if let Some((id, m)) = self.slot(*i) {
+                    let mut next = m.clone().unwrap_or_default();
+                    let k = next.keys().nth(f % next.len().max(1)).map(str::to_owned);
+                    next.insert(k.as_deref().unwrap_or("title"), v.clone());
+                    b.upsert(id, &next).unwrap();
+                    *m = Some(next);
+                }
+            }
+            Edit::Replace(i, new) => {
+                if let Some((id, m)) = self.slot(*i) {
+                    b.upsert(id, new).unwrap();
+                    *m = Some(new.clone());
+                }
+            }
+            Edit::Same(i) => {
+                if let Some((id, Some(m))) = self.slot(*i) {
+                    b.upsert(id, &*m).unwrap();
+                }
+            }
+            Edit::Remove(i) => {
+                if let Some((id, m)) = self.slot(*i) {
+                    match m.take() {
+                        Some(_) => b.remove(id).unwrap(),
+                        None => {
+                            // Nothing to remove: an unknown id is an error unless the base
+                            // has it (removing a base record twice is still a tombstone).
+                            let r = b.remove(id);
+                            let in_base = b.base().is_some_and(|s| s.contains(id));
+                            assert_eq!(r.is_ok(), in_base, "remove({id}) = {r:?}");
+                        }
+                    }
+                }
+            }
+            Edit::Add(n, m) => {
+                let id = format!("new:{n}");
+                let known = self.base.iter().chain(&self.added).any(|(i, _)| *i == id);
+                b.upsert(&id, m).unwrap();
+                match self
+                    .added
+                    .iter_mut()
+                    .chain(&mut self.base)
+                    .find(|(i, _)| *i == id)
+                {
+                    Some((_, slot)) => *slot = Some(m.clone()),
+                    None => {
+                        assert!(!known);
+                        self.added.push((id, Some(m.clone())));
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn tree() -> impl Strategy<Value = Vec<(String, TupleMap)>> {
+    prop::collection::vec(map(), 0..16).prop_map(|maps| {
+        maps.into_iter()
+            .enumerate()
+            .map(|(i, m)| (format!("r:{i}"), m))
+            .collect()
+    })
+}
+
+fn full(tree: &[(String, TupleMap)]) -> Snapshot {
+    Snapshot::from_bytes(common::build(tree)).unwrap()
+}
+
+/// Everything the overlay answers equals what a full snapshot of `merged` answers.
+fn check_equivalent(over: &Snapshot, merged: &[(String, TupleMap)], removed: &[String]) {
+    over.verify().unwrap();
+    let full = full(merged);
+    assert_eq!(over.len(), full.len());
+    assert_eq!(over.is_empty(), full.is_empty());
+    assert_eq!(
+        over.ids().collect::<Vec<_>>(),
+        full.ids().collect::<Vec<_>>()
+    );
+    let pairs: Vec<_> = over
+        .iter()
+        .map(|(id, r)| (id, serde_json::to_string(&r).unwrap()))
+        .collect();
+    let want: Vec<_> = full
+        .iter()
+        .map(|(id, r)| (id, serde_json::to_string(&r).unwrap()))
+        .collect();
+    assert_eq!(pairs, want);
+    let root = {
+        let mut s = over;
+        while let Some(b) = s.base() {
+            s = b;
+        }
+        s
+    };
+    for (id, m) in merged {
+        assert!(over.contains(id));
+        let rec = over.get(id).unwrap_or_else(|| panic!("{id} missing"));
+        check_record(over, rec, m);
+        // A key resolved in the root of the chain works on the overlay's records.
+        for (k, v) in m.iter() {
+            if let Some(key) = root.key(k) {
+                assert!(rec.get_key(key).unwrap() == *v);
+            }
+        }
+        let frec = full.get(id).unwrap();
+        assert_eq!(
+            serde_json::to_string(&rec).unwrap(),
+            serde_json::to_string(&frec).unwrap()
+        );
+    }
+    for id in removed {
+        if !merged.iter().any(|(i, _)| i == id) {
+            assert!(over.get(id).is_none(), "{id} should be gone");
+            assert!(!over.contains(id));
+        }
+    }
+}
+
+/// Builds an overlay over `base` from `edits`; returns it and the model's merged tree.
+fn overlay(
+    base: &Arc<Snapshot>,
+    model: &mut Model,
+    edits: &[Edit],
+) -> (Snapshot, Vec<(String, TupleMap)>, Vec<String>) {
+    let mut b = SnapshotBuilder::with_base(base);
+    for e in edits {
+        model.apply(e, &mut b);
+    }
+    let merged = model.merged();
+    assert_eq!(b.len(), merged.len());
+    let removed = model
+        .base
+        .iter()
+        .chain(&model.added)
+        .filter(|(_, m)| m.is_none())
+        .map(|(i, _)| i.clone())
+        .collect();
+    let snap = Snapshot::overlay_from_bytes(b.to_bytes().unwrap(), base.clone()).unwrap();
+    (snap, merged, removed)
+}
+
+proptest! {
+    // PROPTEST_CASES=N runs more cases (e.g. before a release).
+    #![proptest_config(ProptestConfig::with_cases(
+        std::env::var("PROPTEST_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(192)
+    ))]
+
+    #[test]
+    fn overlay_reads_as_the_merged_tree(t in tree(), edits in prop::collection::vec(edit(), 0..24)) {
+        let base = Arc::new(full(&t));
+        let mut model = Model::of(&t);
+        let (over, merged, removed) = overlay(&base, &mut model, &edits);
+        check_equivalent(&over, &merged, &removed);
+    }
+
+    #[test]
+    fn stacked_overlays_read_as_the_merged_tree(
+        t in tree(),
+        e1 in prop::collection::vec(edit(), 0..16),
+        e2 in prop::collection::vec(edit(), 0..16),
+    ) {
+        let base = Arc::new(full(&t));
+        let mut m1 = Model::of(&t);
+        let (o1, merged1, _) = overlay(&base, &mut m1, &e1);
+        let o1 = Arc::new(o1);
+        // The second level's base order is the first level's merged order.
+        let mut m2 = Model::of(&merged1);
+        let (o2, merged2, removed2) = overlay(&o1, &mut m2, &e2);
+        prop_assert_eq!(o2.depth(), 2);
+        check_equivalent(&o2, &merged2, &removed2);
+    }
+}
+
+fn article(i: usize, title: &str) -> TupleMap {
+    TupleMap::try_from(json!({
+        "slug": format!("article-{i}"),
+        "title": title,
+        "description": format!("A long description of article {i} that a locale may translate."),
+        "kind": "Article",
+        "duration": i * 10,
+        "keywords": ["math", "algebra", format!("kw{i}")],
+        "children": (0..5).map(|c| format!("exercise:{i}:{c}")).collect::<Vec<_>>(),
+        "body": [{"type": "p", "text": format!("Paragraph one of {i}.")},
+                 {"type": "p", "text": format!("Paragraph two of {i}.")}],
+        "a": 1, "b": 2, "c": 3, "d": 4, "e": 5, "f": 6, "g": 7, "h": 8,
+    }))
+    .unwrap()
+}
+
+fn base_of(n: usize) -> Arc<Snapshot> {
+    let mut b = SnapshotBuilder::new();
+    for i in 0..n {
+        b.insert(&format!("a:{i}"), &article(i, &format!("Title {i}")))
+            .unwrap();
+    }
+    Arc::new(Snapshot::from_bytes(b.to_bytes().unwrap()).unwrap())
+}
+
+#[test]
+fn an_overlay_stores_only_what_differs() {
+    let base = base_of(50);
+    let mut b = SnapshotBuilder::with_base(&base);
+    for i in 0..50 {
+        // Ten records change their title; the others are given unchanged.
+        let title = if i % 5 == 0 {
+            format!("Título {i}")
+        } else {
+            format!("Title {i}")
+        };
+        b.insert(&format!("a:{i}"), &article(i, &title)).unwrap();
+    }
+    let (bytes, info) = b.to_bytes_with_info().unwrap();
+    let o = info.overlay.clone().unwrap();
+    assert_eq!((o.patched, o.unchanged, o.added, o.removed), (10, 40, 0, 0));
+    assert_eq!(o.base, base.hash());
+    assert_eq!(info.records, 50);
+    // The data section holds ten small patches: no whole record, no list, no nested map.
+    let data = info.sections.iter().find(|(s, _)| *s == "data").unwrap().1;
+    assert!(data <= 10 * 12, "data section {data} bytes for 10 patches");
+    // The pool holds only the ten new titles (ids and everything else are the base's).
+    let pool = info.sections.iter().find(|(s, _)| *s == "pool").unwrap().1;
+    let titles: u64 = (0..50)
+        .step_by(5)
+        .map(|i| format!("Título {i}").len() as u64 + 1)
+        .sum();
+    assert_eq!(pool, titles);
+    assert_eq!((info.shapes, info.keys), (0, 0), "no new shape or key");
+    let over = Snapshot::overlay_from_bytes(bytes, base.clone()).unwrap();
+    over.verify().unwrap();
+    let rec = over.get("a:5").unwrap();
+    assert_eq!(rec.get("title").unwrap().as_str(), Some("Título 5"));
+    assert_eq!(
+        rec.get("children").unwrap().as_list().unwrap().len(),
+        5,
+        "inherited from the base"
+    );
+    assert!(rec == article(5, "Título 5"));
+}
+
+#[test]
+fn a_changed_shape_reuses_the_base_nested_values() {
+    let base = base_of(3);
+    let mut b = SnapshotBuilder::with_base(&base);
+    let mut m = article(1, "Title 1");
+    m.insert("new_field", "x");
+    b.insert("a:1", &m).unwrap();
+    let info = b.to_bytes_with_info().unwrap().1;
+    assert_eq!(info.overlay.unwrap().replaced, 1);
+    // One new map node (the record); its lists and nested maps are the base's.
+    assert_eq!(info.nodes, 1);
+}
+
+#[test]
+fn remove_absent_makes_the_overlay_the_given_tree() {
+    let base = base_of(10);
+    let mut b = SnapshotBuilder::with_base(&base);
+    for i in (0..10).filter(|i| i % 3 != 0) {
+        b.insert(&format!("a:{i}"), &article(i, &format!("Title {i}")))
+            .unwrap();
+    }
+    b.insert("a:new", &article(99, "New")).unwrap();
+    assert_eq!(b.remove_absent().unwrap(), 4);
+    let over = Snapshot::overlay_from_bytes(b.to_bytes().unwrap(), base.clone()).unwrap();
+    over.verify().unwrap();
+    let ids: Vec<_> = over.ids().collect();
+    assert_eq!(
+        ids,
+        ["a:1", "a:2", "a:4", "a:5", "a:7", "a:8", "a:new"],
+        "base order, then added"
+    );
+    assert_eq!(over.len(), 7);
+}
+
+#[test]
+fn builder_errors_on_unknown_and_duplicate_ids() {
+    let base = base_of(2);
+    let mut b = SnapshotBuilder::with_base(&base);
+    assert!(matches!(b.remove("nope"), Err(Error::UnknownId { .. })));
+    b.insert("a:0", &article(0, "changed")).unwrap();
+    assert!(matches!(
+        b.insert("a:0", &article(0, "again")),
+        Err(Error::DuplicateId { .. })
+    ));
+    // Remove, then re-add: a change in place.
+    b.remove("a:1").unwrap();
+    b.insert("a:1", &article(1, "back")).unwrap();
+    let over = Snapshot::overlay_from_bytes(b.to_bytes().unwrap(), base).unwrap();
+    assert_eq!(over.ids().collect::<Vec<_>>(), ["a:0", "a:1"]);
+    assert_eq!(
+        over.get("a:1").unwrap().get("title").unwrap().as_str(),
+        Some("back")
+    );
+}
+
+#[test]
+fn wrong_or_missing_base_is_a_clear_error() {
+    let base = base_of(3);
+    let other = base_of(4);
+    let mut b = SnapshotBuilder::with_base(&base);
+    b.insert("a:0", &article(0, "x")).unwrap();
+    let bytes = b.to_bytes().unwrap();
+    match Snapshot::overlay_from_bytes(bytes.clone(), other.clone()) {
+        Err(Error::BaseMismatch { expected, found }) => {
+            assert_eq!((expected, found), (base.hash(), other.hash()));
+        }
+        r => panic!("expected BaseMismatch, got {r:?}"),
+    }
+    match Snapshot::from_bytes(bytes.clone()) {
+        Err(e @ Error::MissingBase { .. }) => {
+            assert!(e.to_string().contains(&base.hash().to_string()), "{e}")
+        }
+        r => panic!("expected MissingBase, got {r:?}"),
+    }
+    // A full snapshot is not an overlay.
+    let full_bytes = base.as_bytes().to_vec();
+    assert!(matches!(
+        Snapshot::overlay_from_bytes(full_bytes, other),
+        Err(Error::InvalidInput(_))
+    ));
+    // Files: the same errors through open / open_overlay.
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("o.fms");
+    std::fs::write(&p, &bytes).unwrap();
+    assert!(matches!(Snapshot::open(&p), Err(Error::MissingBase { .. })));
+    let o = Snapshot::open_overlay(&p, base.clone()).unwrap();
+    assert_eq!(o.base_hash(), Some(base.hash()));
+}
+
+#[test]
+fn overlays_stack_to_the_depth_limit_and_no_further() {
+    let mut top = base_of(2);
+    for level in 1..=fms::format::MAX_OVERLAY_DEPTH {
+        let mut b = SnapshotBuilder::with_base(&top);
+        b.insert("a:0", &article(0, &format!("level {level}")))
+            .unwrap();
+        b.insert(&format!("l:{level}"), &json!({"level": level}))
+            .unwrap();
+        let next = Snapshot::overlay_from_bytes(b.to_bytes().unwrap(), top.clone()).unwrap();
+        assert_eq!(next.depth(), level);
+        next.verify().unwrap();
+        top = Arc::new(next);
+    }
+    assert_eq!(top.len(), 2 + fms::format::MAX_OVERLAY_DEPTH as usize);
+    assert_eq!(
+        top.get("a:0").unwrap().get("title").unwrap().as_str(),
+        Some("level 8")
+    );
+    let mut b = SnapshotBuilder::with_base(&top);
+    match b.insert("a:1", &article(1, "too deep")) {
+        Err(Error::Limit { what, limit }) => {
+            assert!(what.contains("overlay depth"), "{what}");
+            assert_eq!(limit, 8);
+        }
+        r => panic!("expected a depth limit error, got {r:?}"),
+    }
+    assert!(matches!(b.to_bytes(), Err(Error::Limit { .. })));
+}
+
+#[test]
+fn a_corrupted_overlay_never_panics_and_verify_catches_it() {
+    let base = base_of(6);
+    let mut b = SnapshotBuilder::with_base(&base);
+    b.insert("a:0", &article(0, "changed")).unwrap();
+    let mut m = article(1, "Title 1");
+    m.insert("extra", Value::try_from(json!([1, 2, {"x": "y"}])).unwrap());
+    b.insert("a:1", &m).unwrap();
+    b.remove("a:2").unwrap();
+    b.insert("a:new", &article(7, "new")).unwrap();
+    let good = b.to_bytes().unwrap();
+    Snapshot::overlay_from_bytes(good.clone(), base.clone())
+        .unwrap()
+        .verify()
+        .unwrap();
+    let mut rejected = 0;
+    for bit in 0..good.len() * 8 {
+        let mut bad = good.clone();
+        bad[bit / 8] ^= 1 << (bit % 8);
+        // Re-checksummed, so the structural checks are what must catch it.
+        let bad = common::rechecksum(bad);
+        let Ok(snap) = Snapshot::overlay_from_bytes(bad, base.clone()) else {
+            rejected += 1;
+            continue;
+        };
+        let verified = snap.verify().is_ok();
+        let readable = common::read_everything(&snap);
+        if verified {
+            // Whatever verify accepts reads completely.
+            assert_eq!(readable, snap.len(), "bit {bit}: verified but not readable");
+        } else {
+            rejected += 1;
+        }
+    }
+    assert!(rejected > 0);
+    for cut in 0..good.len() {
+        assert!(Snapshot::overlay_from_bytes(good[..cut].to_vec(), base.clone()).is_err());
+    }
+}
