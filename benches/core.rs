@@ -13,6 +13,9 @@
 //!   snapshot's hash); `open/from_bytes_*` times fms's own part alone, on bytes already in
 //!   memory.
 //! * `verify/*`: `Snapshot::verify` of the scale-1 snapshot, as bytes per second.
+//! * `overlay_{cold,hot}/*`: the `es` tree (70% of text fields translated) read through a
+//!   locale overlay over the `en` snapshot against the same tree as a full snapshot: one
+//!   id lookup plus a `"title"` read per iteration, same ids in the same order.
 //!
 //! Run: `cargo bench --bench core` (the first run builds the large snapshot, ~1 minute).
 
@@ -247,12 +250,68 @@ fn benches(c: &mut Criterion) {
     g.finish();
 }
 
+/// The `es` tree as an overlay over `en` and as a full snapshot, read the same way.
+fn overlays(c: &mut Criterion) {
+    let dir = cache_dir();
+    let cfg = CorpusConfig {
+        locales: vec!["en".into(), "es".into()],
+        ..CorpusConfig::default()
+    };
+    let write = |name: &str, tree: &[(String, Value)], base: Option<&std::sync::Arc<Snapshot>>| {
+        let mut b = match base {
+            Some(base) => SnapshotBuilder::with_base(base),
+            None => SnapshotBuilder::new(),
+        };
+        for (id, rec) in tree {
+            b.insert(id, rec).expect("insert");
+        }
+        b.remove_absent().expect("remove_absent");
+        let path = dir.join(name);
+        let info = b.write_to_path(&path).expect("write");
+        eprintln!("{name}: {} bytes", info.bytes);
+        path
+    };
+    let en_tree: Vec<(String, Value)> = corpus::records(&cfg, 0).collect();
+    let es_tree: Vec<(String, Value)> = corpus::records(&cfg, 1).collect();
+    let en = std::sync::Arc::new(
+        Snapshot::open(write("overlay-en.fms", &en_tree, None)).expect("open en"),
+    );
+    let es_over = Snapshot::open_overlay(write("overlay-es.fms", &es_tree, Some(&en)), en.clone())
+        .expect("open es overlay");
+    let es_full = Snapshot::open(write("full-es.fms", &es_tree, None)).expect("open es");
+    let ids: Vec<&str> = es_tree.iter().map(|(id, _)| id.as_str()).collect();
+    let order: Vec<&str> = shuffled(ids.len()).into_iter().map(|i| ids[i]).collect();
+    for (set, n) in [("cold", order.len()), ("hot", HOT)] {
+        let mut g = c.benchmark_group(format!("overlay_{set}"));
+        for (name, snap) in [("full_snapshot", &es_full), ("overlay_over_en", &es_over)] {
+            g.bench_function(format!("{name}_get_title"), |b| {
+                let mut i = 0;
+                b.iter(|| {
+                    let r = snap.get(black_box(order[i])).expect("record");
+                    i = if i + 1 == n { 0 } else { i + 1 };
+                    black_box(r.get("title").and_then(|v| v.as_str()))
+                })
+            });
+            let title = snap.key("title").expect("title key");
+            g.bench_function(format!("{name}_get_key_title"), |b| {
+                let mut i = 0;
+                b.iter(|| {
+                    let r = snap.get(black_box(order[i])).expect("record");
+                    i = if i + 1 == n { 0 } else { i + 1 };
+                    black_box(r.get_key(title).and_then(|v| v.as_str()))
+                })
+            });
+        }
+        g.finish();
+    }
+}
+
 criterion_group! {
     name = core;
     config = Criterion::default()
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(4))
         .without_plots();
-    targets = benches
+    targets = benches, overlays
 }
 criterion_main!(core);
