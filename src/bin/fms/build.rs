@@ -1,10 +1,23 @@
-//! `fms build`: JSONL in, snapshot out, atomically.
+//! `fms build`: JSONL in, snapshot out, atomically. With `--base`, the input is the
+//! complete new tree and the output the minimal overlay over the base.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use fms::Snapshot;
 
 use crate::CliResult;
 
 #[derive(clap::Args)]
+#[command(
+    after_help = "With --base: the inputs are the complete new tree, and the output \
+stores only what differs from the base: records equal to the base's cost nothing, changed ones \
+are stored whole or as their changed fields (whichever is smaller), new ones are added, and the \
+base's ids that the inputs lack become tombstones (removed). `fms export --base <base> <out>` \
+then gives back the inputs. For an overlay over an overlay, pass every file of the base's chain \
+(--base repeated, any order); the new overlay goes over the one that no other given file is \
+built on."
+)]
 pub struct Args {
     /// JSONL input files, read in order.
     #[arg(required = true)]
@@ -15,28 +28,99 @@ pub struct Args {
     /// The field holding each record's id (removed from the stored fields).
     #[arg(long, default_value = "id")]
     id_field: String,
+    #[command(flatten)]
+    bases: crate::Bases,
+}
+
+/// The base a new overlay goes over: the tip of the chain the `--base` files form (the
+/// one snapshot among them that none of the others is built on).
+fn chain_tip(bases: &[PathBuf]) -> Result<Arc<Snapshot>, String> {
+    let paths: Vec<&Path> = bases.iter().map(PathBuf::as_path).collect();
+    let snaps = crate::open_all_with_bases(&paths, &[])?;
+    let below: std::collections::HashSet<fms::ContentHash> =
+        snaps.iter().filter_map(|s| s.base_hash()).collect();
+    let mut tips: Vec<(&Path, &Arc<Snapshot>)> = Vec::new();
+    for (p, s) in paths.iter().zip(&snaps) {
+        if !below.contains(&s.hash()) && !tips.iter().any(|(_, t)| t.hash() == s.hash()) {
+            tips.push((p, s));
+        }
+    }
+    match tips.as_slice() {
+        [(_, tip)] => Ok(Arc::clone(tip)),
+        _ => {
+            let names: Vec<String> = tips.iter().map(|(p, _)| p.display().to_string()).collect();
+            Err(format!(
+                "the --base files form {} separate chains (tips: {}); pass only the chain of \
+                 the snapshot to build over",
+                tips.len(),
+                names.join(", ")
+            ))
+        }
+    }
 }
 
 pub fn run(a: Args) -> CliResult {
     let start = std::time::Instant::now();
-    let mut b = fms::SnapshotBuilder::new();
+    let base = if a.bases.bases.is_empty() {
+        None
+    } else {
+        Some(chain_tip(&a.bases.bases)?)
+    };
+    let mut b = match &base {
+        None => fms::SnapshotBuilder::new(),
+        Some(base) => fms::SnapshotBuilder::with_base(base),
+    };
     for input in &a.inputs {
         let file = std::fs::File::open(input).map_err(|e| format!("{}: {e}", input.display()))?;
         let reader = std::io::BufReader::with_capacity(1 << 20, file);
         b.extend_jsonl(reader, &input.display().to_string(), &a.id_field)
             .map_err(|e| e.to_string())?;
     }
-    let info = b.write_to_path(&a.output).map_err(|e| e.to_string())?;
-    println!(
-        "{}: {} records, {} shapes, {} keys, {} strings, {} bytes in {:.2?} (hash {})",
-        a.output.display(),
-        info.records,
-        info.shapes,
-        info.keys,
-        info.strings,
-        info.bytes,
-        start.elapsed(),
-        info.hash
-    );
+    if base.is_some() {
+        b.remove_absent()
+            .map_err(|e| format!("{}: {e}", a.output.display()))?;
+    }
+    let info = b.write_to_path(&a.output).map_err(|e| match e {
+        fms::Error::Io { .. } => e.to_string(),
+        e => format!("{}: {e}", a.output.display()),
+    })?;
+    match &info.overlay {
+        None => println!(
+            "{}: {} records, {} shapes, {} keys, {} strings, {} bytes in {:.2?} (hash {})",
+            a.output.display(),
+            info.records,
+            info.shapes,
+            info.keys,
+            info.strings,
+            info.bytes,
+            start.elapsed(),
+            info.hash
+        ),
+        Some(o) => {
+            println!(
+                "{}: overlay over {} (depth {}), {} bytes in {:.2?} (hash {}): {} records in the \
+                 merged tree",
+                a.output.display(),
+                o.base,
+                o.depth,
+                info.bytes,
+                start.elapsed(),
+                info.hash,
+                info.records
+            );
+            println!(
+                "  stores {} added, {} replaced, {} patched (changed fields only), {} removed; \
+                 {} unchanged (cost nothing); new: {} shapes, {} keys, {} strings",
+                o.added,
+                o.replaced,
+                o.patched,
+                o.removed,
+                o.unchanged,
+                info.shapes,
+                info.keys,
+                info.strings
+            );
+        }
+    }
     Ok(())
 }

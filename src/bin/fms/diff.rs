@@ -28,6 +28,9 @@ pub struct Args {
     /// Print only the counts.
     #[arg(long)]
     summary: bool,
+    /// Snapshots that `a` and `b`, if overlays, may be read over (both share this set).
+    #[command(flatten)]
+    bases: crate::Bases,
 }
 
 #[derive(Serialize, Default)]
@@ -63,11 +66,11 @@ struct Diff<'a> {
 }
 
 pub fn run(a: Args) -> CliResult {
-    let sa = crate::open(&a.a)?;
-    let sb = crate::open(&a.b)?;
-    check_ids(&sa, &a.a)?;
-    check_ids(&sb, &a.b)?;
-    let d = diff(&sa, &a.a, &sb, &a.b)?;
+    let snaps = crate::open_all_with_bases(&[&a.a, &a.b], &a.bases.bases)?;
+    let (sa, sb) = (&snaps[0], &snaps[1]);
+    check_ids(sa, &a.a)?;
+    check_ids(sb, &a.b)?;
+    let d = diff(sa, &a.a, sb, &a.b)?;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let written = if a.json {

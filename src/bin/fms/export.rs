@@ -1,5 +1,7 @@
 //! `fms export`: a snapshot back to JSONL, one record per line with its id first, in
-//! insertion order. `fms build` on the output gives back the same snapshot.
+//! insertion order (an overlay, read over its `--base`: its base's order, then the ids it
+//! adds). `fms build` on the output gives back the same snapshot; for an overlay, the
+//! complete tree that `fms build --base` was given.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -16,6 +18,8 @@ pub struct Args {
     /// The field name to put each record's id under.
     #[arg(long, default_value = "id")]
     id_field: String,
+    #[command(flatten)]
+    bases: crate::Bases,
 }
 
 fn write_all(snap: &fms::Snapshot, id_field: &str, out: &mut dyn Write) -> Result<(), String> {
@@ -28,7 +32,7 @@ fn write_all(snap: &fms::Snapshot, id_field: &str, out: &mut dyn Write) -> Resul
 }
 
 pub fn run(a: Args) -> CliResult {
-    let snap = crate::open(&a.snapshot)?;
+    let snap = crate::open_with_bases(&a.snapshot, &a.bases.bases)?;
     if snap.ids().count() != snap.len() {
         return Err(format!(
             "{}: unreadable id entries; run `fms verify`",

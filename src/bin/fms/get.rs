@@ -13,10 +13,12 @@ pub struct Args {
     /// Print only this field.
     #[arg(long)]
     field: Option<String>,
+    #[command(flatten)]
+    bases: crate::Bases,
 }
 
 pub fn run(a: Args) -> CliResult {
-    let snap = crate::open(&a.snapshot)?;
+    let snap = crate::open_with_bases(&a.snapshot, &a.bases.bases)?;
     let rec = snap
         .get(&a.id)
         .ok_or_else(|| format!("{}: no record with id {:?}", a.snapshot.display(), a.id))?;

@@ -22,7 +22,10 @@ use crate::CliResult;
     after_help = "Byte measures: `json` is the compact JSON of records without their ids (what \
 `fms export` writes); `strings` is the summed length of the string and byte-string values, nested \
 ones included, counted per reference. Sections come from the header's section table and add up \
-to the file size. Memory use is proportional to the distinct strings, not to the records."
+to the file size. Memory use is proportional to the distinct strings, not to the records.\n\n\
+An overlay (read over its --base files): the sections, and the string pool's entries, are the \
+overlay file's own; the `overlay` part says what it stores relative to its base; the record, \
+shape, field and value-string figures are over the merged tree, as a reader sees it."
 )]
 pub struct Args {
     /// The snapshot file.
@@ -33,10 +36,12 @@ pub struct Args {
     /// How many shapes, fields and records to list in each ranking.
     #[arg(long, default_value_t = 10)]
     top: usize,
+    #[command(flatten)]
+    bases: crate::Bases,
 }
 
 pub fn run(a: Args) -> CliResult {
-    let snap = crate::open(&a.snapshot)?;
+    let snap = crate::open_with_bases(&a.snapshot, &a.bases.bases)?;
     let report =
         analyse(&snap, &a.snapshot, a.top).map_err(|e| format!("{}: {e}", a.snapshot.display()))?;
     let stdout = std::io::stdout();
@@ -69,6 +74,8 @@ struct Report<'a> {
     /// The header and section table first, then each section in file order; the `bytes`
     /// add up to the file size.
     sections: Vec<SectionRow>,
+    /// For an overlay: its base and what it stores relative to it (`null` otherwise).
+    overlay: Option<OverlayRow>,
     /// Records in the id index.
     records: u64,
     /// Records that could be read (fewer only in a corrupt file).
@@ -104,6 +111,29 @@ struct SectionRow {
     offset: u64,
     bytes: u64,
     percent: f64,
+}
+
+/// What an overlay file stores relative to its base, from its id index and OVERLAY section.
+#[derive(Serialize)]
+struct OverlayRow {
+    /// The base's content hash.
+    base: String,
+    /// 1 for an overlay over a full snapshot, +1 per overlay below.
+    depth: u32,
+    /// Bytes of the files below it (its base chain).
+    base_bytes: u64,
+    /// Id entries in this file: added + replaced + patched + removed.
+    entries: u64,
+    /// Records the base lacks.
+    added: u64,
+    /// Base records this file replaces whole.
+    replaced: u64,
+    /// Base records this file replaces by their changed fields only (patch nodes).
+    patched: u64,
+    /// Base records this file removes (tombstones).
+    removed: u64,
+    /// Base records the merged tree reads unchanged (they cost this file nothing).
+    unchanged: u64,
 }
 
 #[derive(Serialize, Clone)]
@@ -169,8 +199,9 @@ struct PoolStats {
     /// Key names whose entry no value or id shares (content bytes).
     key_only_strings: u64,
     key_only_bytes: u64,
-    /// Content bytes of everything else: 8-byte numbers and unreferenced entries.
-    other_bytes: u64,
+    /// Content bytes of everything else: 8-byte numbers and unreferenced entries. `null`
+    /// for an overlay, whose merged tree's strings are spread over its chain's pools.
+    other_bytes: Option<u64>,
 }
 
 #[derive(Default)]
@@ -318,6 +349,71 @@ fn sections(b: &[u8]) -> Result<Vec<SectionRow>, String> {
     Ok(rows)
 }
 
+/// What an overlay stores: classifies its id entries (FORMAT.md: the first `changed`
+/// entries replace or remove a base record, the rest add one; a tombstone's record
+/// reference is `TOMBSTONE`, a patch node has `PATCH_BIT` in its header byte).
+fn overlay_row(snap: &fms::Snapshot, rows: &[SectionRow]) -> Result<Option<OverlayRow>, String> {
+    use fms::format::{ID_ENTRY_LEN, INDEX_HEADER_LEN, INDEX_SLOT_LEN, TOMBSTONE, node, u32_at};
+    let Some(base) = snap.base() else {
+        return Ok(None);
+    };
+    let b = snap.as_bytes();
+    let find = |kind: u32| {
+        rows.iter()
+            .find(|r| r.name == section::name(kind))
+            .and_then(|r| {
+                Some((
+                    usize::try_from(r.offset).ok()?,
+                    usize::try_from(r.bytes).ok()?,
+                ))
+            })
+            .ok_or_else(|| format!("no `{}` section", section::name(kind)))
+    };
+    let (ov, _) = find(section::OVERLAY)?;
+    let (ids, _) = find(section::IDS)?;
+    let (data, data_len) = find(section::DATA)?;
+    let bad = || "overlay or id section runs past the end of the file".to_string();
+    let f = |i: usize| u32_at(b, ov + 4 * i).ok_or_else(bad);
+    let (depth, data_start, changed) = (f(0)?, f(2)?, f(6)?);
+    let count = u32_at(b, ids).ok_or_else(bad)?;
+    let slots = u32_at(b, ids + 4).ok_or_else(bad)? as usize;
+    let entries_at = ids + INDEX_HEADER_LEN + slots * INDEX_SLOT_LEN;
+    let mut row = OverlayRow {
+        base: base.hash().to_string(),
+        depth,
+        base_bytes: 0,
+        entries: u64::from(count),
+        added: u64::from(count.saturating_sub(changed)),
+        replaced: 0,
+        patched: 0,
+        removed: 0,
+        unchanged: 0,
+    };
+    for i in 0..changed.min(count) as usize {
+        let rec = u32_at(b, entries_at + i * ID_ENTRY_LEN + 4).ok_or_else(bad)?;
+        if rec == TOMBSTONE {
+            row.removed += 1;
+            continue;
+        }
+        // A reference below this file's data points at a base node, stored whole.
+        let own = rec
+            .checked_sub(data_start)
+            .map(|o| o as usize)
+            .filter(|&o| o < data_len);
+        match own.and_then(|o| b.get(data + o)) {
+            Some(h) if h & node::PATCH_BIT != 0 => row.patched += 1,
+            _ => row.replaced += 1,
+        }
+    }
+    row.unchanged = (base.len() as u64).saturating_sub(row.replaced + row.patched + row.removed);
+    let mut below = Some(base);
+    while let Some(s) = below {
+        row.base_bytes += s.as_bytes().len() as u64;
+        below = s.base();
+    }
+    Ok(Some(row))
+}
+
 fn percent(part: u64, whole: u64) -> f64 {
     if whole == 0 {
         return 0.0;
@@ -361,6 +457,7 @@ fn pool_entries(pool: &[u8]) -> Result<(u64, u64), String> {
 fn analyse<'a>(snap: &'a fms::Snapshot, path: &Path, top: usize) -> Result<Report<'a>, String> {
     let bytes = snap.as_bytes();
     let sections = sections(bytes)?;
+    let overlay = overlay_row(snap, &sections)?;
 
     let mut w = Walker {
         pooled: HashMap::new(),
@@ -508,15 +605,17 @@ fn analyse<'a>(snap: &'a fms::Snapshot, path: &Path, top: usize) -> Result<Repor
             pool.key_only_bytes += k.len() as u64;
         }
     }
-    pool.other_bytes = pool
-        .content_bytes
-        .saturating_sub(pool.value_string_bytes + pool.id_only_bytes + pool.key_only_bytes);
+    pool.other_bytes = overlay.is_none().then(|| {
+        pool.content_bytes
+            .saturating_sub(pool.value_string_bytes + pool.id_only_bytes + pool.key_only_bytes)
+    });
 
     Ok(Report {
         file: path.display().to_string(),
         bytes: bytes.len() as u64,
         hash: snap.hash().to_string(),
         sections,
+        overlay,
         records: snap.len() as u64,
         records_read,
         shapes: snap.shape_count() as u64,
@@ -555,6 +654,28 @@ fn key_list(keys: &[&str]) -> String {
 
 fn print_text(o: &mut dyn Write, r: &Report<'_>) -> std::io::Result<()> {
     writeln!(o, "{}: {} bytes, hash {}", r.file, r.bytes, r.hash)?;
+    if let Some(ov) = &r.overlay {
+        writeln!(
+            o,
+            "overlay over {} (depth {}; its base chain is {} bytes): stores {} id entries: \
+             {} added, {} replaced whole, {} patched (changed fields only), {} removed; \
+             {} base records unchanged (cost nothing)",
+            ov.base,
+            ov.depth,
+            ov.base_bytes,
+            ov.entries,
+            ov.added,
+            ov.replaced,
+            ov.patched,
+            ov.removed,
+            ov.unchanged
+        )?;
+        writeln!(
+            o,
+            "sections and pool entries below are this file's own; records, shapes, fields \
+             and value strings are the merged tree's"
+        )?;
+    }
     write!(o, "records: {}", r.records)?;
     if r.records_read != r.records {
         write!(
@@ -666,7 +787,12 @@ fn print_text(o: &mut dyn Write, r: &Report<'_>) -> std::io::Result<()> {
     )?;
     writeln!(
         o,
-        "  value strings (over 4 bytes) and byte strings: {} distinct, {} bytes; {} references, {} bytes if each had its own copy (dedup saves {})",
+        "  value strings (over 4 bytes) and byte strings{}: {} distinct, {} bytes; {} references, {} bytes if each had its own copy (dedup saves {})",
+        if r.overlay.is_some() {
+            " of the merged tree"
+        } else {
+            ""
+        },
         p.value_strings,
         p.value_string_bytes,
         p.value_references,
@@ -693,11 +819,12 @@ fn print_text(o: &mut dyn Write, r: &Report<'_>) -> std::io::Result<()> {
         "  ids no value shares: {} strings, {} bytes; key names no value or id shares: {} strings, {} bytes",
         p.id_only_strings, p.id_only_bytes, p.key_only_strings, p.key_only_bytes
     )?;
-    writeln!(
-        o,
-        "  other content (8-byte numbers, unreferenced entries): {} bytes",
-        p.other_bytes
-    )?;
+    if let Some(other) = p.other_bytes {
+        writeln!(
+            o,
+            "  other content (8-byte numbers, unreferenced entries): {other} bytes"
+        )?;
+    }
     o.flush()
 }
 

@@ -12,10 +12,12 @@ mod get;
 mod heap;
 mod inspect;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
+use fms::{ContentHash, Snapshot};
 
 #[global_allocator]
 static ALLOC: heap::Counting = heap::Counting;
@@ -49,6 +51,8 @@ enum Command {
     Verify {
         /// The snapshot file.
         snapshot: PathBuf,
+        #[command(flatten)]
+        bases: Bases,
     },
     /// Generate a content-site corpus, build it, serve lookups, print what it used.
     Demo(demo::Args),
@@ -63,7 +67,7 @@ fn main() -> ExitCode {
         Command::Gen(a) => generate::run(a),
         Command::Inspect(a) => inspect::run(a),
         Command::Diff(a) => diff::run(a),
-        Command::Verify { snapshot } => verify(&snapshot),
+        Command::Verify { snapshot, bases } => verify(&snapshot, &bases.bases),
         Command::Demo(a) => demo::run(a),
     };
     match result {
@@ -78,53 +82,119 @@ fn main() -> ExitCode {
 /// A CLI error: one line of text, already naming what and where.
 pub type CliResult = Result<(), String>;
 
-/// Opens a snapshot, naming the path in any error.
-pub fn open(path: &std::path::Path) -> Result<fms::Snapshot, String> {
-    fms::Snapshot::open(path).map_err(|e| match e {
-        fms::Error::Io { .. } => e.to_string(),
-        e => format!("{}: {e}", path.display()),
-    })
+/// Opens a snapshot, naming the path in any error. An overlay needs its base: this fails
+/// for one, with an error that says so and names the base's hash (use [`open_with_bases`]).
+pub fn open(path: &Path) -> Result<Arc<Snapshot>, String> {
+    open_with_bases(path, &[])
 }
 
-/// Writes a text output at `path` atomically: `fill` writes into a temporary file in the
-/// same directory, which is flushed, fsynced and renamed over `path`, so on any error
-/// nothing appears there. Created 0644 (umask applies), like the library's snapshots.
+/// `--base <file>`: the snapshots an overlay may be read over (repeatable, any order).
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct Bases {
+    /// A base snapshot to read overlays over: repeat it for every file of a stacked
+    /// overlay's chain, in any order.
+    #[arg(long = "base", value_name = "FILE")]
+    pub bases: Vec<PathBuf>,
+}
+
+/// Opens the snapshot at `path`; if it is an overlay, over its base chain found among
+/// `bases` (in any order; files that it does not need are opened and ignored). Errors
+/// name the file: an overlay without its base says which hash it needs and to pass
+/// `--base`.
+pub fn open_with_bases(path: &Path, bases: &[PathBuf]) -> Result<Arc<Snapshot>, String> {
+    let mut all = open_all_with_bases(&[path], bases)?;
+    Ok(all.remove(0))
+}
+
+/// [`open_with_bases`] for several snapshots sharing one set of bases (mapped once).
+/// Returns them in `paths` order.
+pub fn open_all_with_bases(
+    paths: &[&Path],
+    bases: &[PathBuf],
+) -> Result<Vec<Arc<Snapshot>>, String> {
+    let files: Vec<&Path> = bases
+        .iter()
+        .map(PathBuf::as_path)
+        .chain(paths.iter().copied())
+        .collect();
+    match fms::Store::new("").load_all(&files) {
+        Ok(mut snaps) => Ok(snaps.split_off(bases.len())),
+        Err(e) => Err(explain_load_error(&files, bases.len(), e)),
+    }
+}
+
+/// Turns a failed `load_all` into a CLI message: if some overlay lacks its base among the
+/// files, says which file, which hash it needs, what the `--base` files are; otherwise the
+/// library's error (which names the file).
+fn explain_load_error(files: &[&Path], n_bases: usize, e: fms::Error) -> String {
+    // Identify every file (O(1) each: the header only). A file that opens neither as a
+    // full snapshot nor as an overlay lacking its base is what the library's error is
+    // about: report that.
+    let mut ids: Vec<(&Path, ContentHash, Option<ContentHash>)> = Vec::new();
+    for &p in files {
+        match Snapshot::open(p) {
+            Ok(s) => ids.push((p, s.hash(), None)),
+            Err(fms::Error::MissingBase { overlay, base }) => ids.push((p, overlay, Some(base))),
+            Err(_) => return e.to_string(),
+        }
+    }
+    let have: std::collections::HashSet<ContentHash> = ids.iter().map(|x| x.1).collect();
+    let missing = ids
+        .iter()
+        .find_map(|&(p, _, b)| b.filter(|b| !have.contains(b)).map(|b| (p, b)));
+    let Some((p, base)) = missing else {
+        return e.to_string();
+    };
+    let what = if files[..n_bases].contains(&p) {
+        " (a --base file)"
+    } else {
+        ""
+    };
+    if n_bases == 0 {
+        return format!(
+            "{}{what}: an overlay over {base}: pass that base snapshot with --base <file> \
+             (for a stacked overlay, every file of its chain, in any order)",
+            p.display()
+        );
+    }
+    let given: Vec<String> = ids[..n_bases]
+        .iter()
+        .map(|(gp, gh, _)| format!("{} is {gh}", gp.display()))
+        .collect();
+    format!(
+        "{}{what}: an overlay over {base}, which none of the --base files is ({}); \
+         pass the snapshot it was built over with --base <file>",
+        p.display(),
+        given.join(", ")
+    )
+}
+
+/// Writes a text output at `path` atomically ([`fms::write_file_atomically`]): on any
+/// error nothing appears there. Errors are one line naming the path.
 pub fn write_atomically(
-    path: &std::path::Path,
+    path: &Path,
     fill: impl FnOnce(&mut dyn std::io::Write) -> Result<(), String>,
 ) -> CliResult {
-    use std::io::Write;
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(std::path::Path::new("."));
-    let mut tb = tempfile::Builder::new();
-    tb.prefix(".fms-tmp-");
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        tb.permissions(std::fs::Permissions::from_mode(0o644));
-    }
-    let tmp = tb
-        .tempfile_in(dir)
-        .map_err(|e| format!("{}: {e}", dir.display()))?;
-    let io = |e: std::io::Error| format!("{}: {e}", path.display());
-    let mut w = std::io::BufWriter::with_capacity(1 << 20, tmp.as_file());
-    fill(&mut w)?;
-    w.flush().map_err(io)?;
-    drop(w);
-    tmp.as_file().sync_all().map_err(io)?;
-    tmp.persist(path).map_err(|e| io(e.error))?;
-    Ok(())
+    fms::write_file_atomically(path, |w| fill(w).map_err(fms::Error::InvalidInput))
+        .map_err(|e| e.to_string())
 }
 
-fn verify(path: &std::path::Path) -> CliResult {
-    let snap = open(path)?;
+fn verify(path: &Path, bases: &[PathBuf]) -> CliResult {
+    let snap = open_with_bases(path, bases)?;
     let start = std::time::Instant::now();
     snap.verify()
         .map_err(|e| format!("{}: {e}", path.display()))?;
+    let chain = match snap.base() {
+        None => String::new(),
+        Some(b) => format!(
+            ", an overlay over {} at depth {}, its chain of {} files checked too",
+            b.hash(),
+            snap.depth(),
+            snap.depth() + 1
+        ),
+    };
     println!(
-        "{}: ok ({} records, {} shapes, {} keys, {} bytes, hash {}, verified in {:.1?})",
+        "{}: ok ({} records, {} shapes, {} keys, {} bytes, hash {}{chain}, verified in {:.1?})",
         path.display(),
         snap.len(),
         snap.shape_count(),
