@@ -30,6 +30,72 @@ pub struct Args {
     id_field: String,
     #[command(flatten)]
     bases: crate::Bases,
+    /// No progress bar (it is drawn on stderr only when stderr is a terminal; the summary
+    /// always goes to stdout).
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+/// Counts the bytes read through it into a progress bar.
+struct Counted<R> {
+    inner: R,
+    bar: indicatif::ProgressBar,
+}
+
+impl<R: std::io::Read> std::io::Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.bar.inc(n as u64);
+        Ok(n)
+    }
+}
+
+/// A bar of input bytes read out of `total`, with the rate: drawn on stderr only when it is
+/// a terminal (indicatif hides it otherwise) and not `quiet`.
+fn progress_bar(total: u64, quiet: bool) -> indicatif::ProgressBar {
+    let target = if quiet {
+        indicatif::ProgressDrawTarget::hidden()
+    } else {
+        indicatif::ProgressDrawTarget::stderr()
+    };
+    let bar = indicatif::ProgressBar::with_draw_target(Some(total), target);
+    let style = indicatif::ProgressStyle::with_template(
+        "{msg:7} [{bar:24}] {bytes}/{total_bytes} {binary_bytes_per_sec} ~{eta}",
+    )
+    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+    .progress_chars("=> ");
+    bar.set_style(style);
+    bar.set_message("reading");
+    bar
+}
+
+/// Reads every input into the builder (the bar counting the bytes), tombstones the base's
+/// ids the inputs lack (for an overlay), and writes the output atomically.
+fn read_and_write(
+    a: &Args,
+    mut b: fms::SnapshotBuilder,
+    files: Vec<std::fs::File>,
+    bar: &indicatif::ProgressBar,
+) -> Result<fms::BuildInfo, String> {
+    for (input, file) in a.inputs.iter().zip(files) {
+        let counted = Counted {
+            inner: file,
+            bar: bar.clone(),
+        };
+        let reader = std::io::BufReader::with_capacity(1 << 20, counted);
+        b.extend_jsonl(reader, &input.display().to_string(), &a.id_field)
+            .map_err(|e| e.to_string())?;
+    }
+    if b.base().is_some() {
+        b.remove_absent()
+            .map_err(|e| format!("{}: {e}", a.output.display()))?;
+    }
+    bar.set_message("writing");
+    bar.tick();
+    b.write_to_path(&a.output).map_err(|e| match e {
+        fms::Error::Io { .. } => e.to_string(),
+        e => format!("{}: {e}", a.output.display()),
+    })
 }
 
 /// The base a new overlay goes over: the tip of the chain the `--base` files form (the
@@ -66,24 +132,22 @@ pub fn run(a: Args) -> CliResult {
     } else {
         Some(chain_tip(&a.bases.bases)?)
     };
-    let mut b = match &base {
+    let b = match &base {
         None => fms::SnapshotBuilder::new(),
         Some(base) => fms::SnapshotBuilder::with_base(base),
     };
+    // Open every input first: a missing one fails before any work.
+    let mut files = Vec::with_capacity(a.inputs.len());
+    let mut total = 0u64;
     for input in &a.inputs {
         let file = std::fs::File::open(input).map_err(|e| format!("{}: {e}", input.display()))?;
-        let reader = std::io::BufReader::with_capacity(1 << 20, file);
-        b.extend_jsonl(reader, &input.display().to_string(), &a.id_field)
-            .map_err(|e| e.to_string())?;
+        total += file.metadata().map_or(0, |m| m.len());
+        files.push(file);
     }
-    if base.is_some() {
-        b.remove_absent()
-            .map_err(|e| format!("{}: {e}", a.output.display()))?;
-    }
-    let info = b.write_to_path(&a.output).map_err(|e| match e {
-        fms::Error::Io { .. } => e.to_string(),
-        e => format!("{}: {e}", a.output.display()),
-    })?;
+    let bar = progress_bar(total, a.quiet);
+    let result = read_and_write(&a, b, files, &bar);
+    bar.finish_and_clear();
+    let info = result?;
     match &info.overlay {
         None => println!(
             "{}: {} records, {} shapes, {} keys, {} strings, {} bytes in {:.2?} (hash {})",
