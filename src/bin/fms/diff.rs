@@ -15,7 +15,10 @@ use crate::CliResult;
 for each changed record, `+ id` for each added one and `- id` for each removed one. Records \
 compare as dicts (field order is ignored); values compare deeply (1 and 1.0 differ).\n\n\
 Exit status: 0 whether or not the snapshots differ (non-zero only on an error); scripts \
-can read the counts from `--summary --json`."
+can read the counts from `--summary --json`.\n\n\
+Overlays: --base names the snapshots either side may be read over (one set for both); `a` and \
+`b` may also be each other's base, e.g. `fms diff en.fms es.fms` for a locale overlay es.fms over \
+en.fms."
 )]
 pub struct Args {
     /// The old snapshot.
@@ -28,7 +31,7 @@ pub struct Args {
     /// Print only the counts.
     #[arg(long)]
     summary: bool,
-    /// Snapshots that `a` and `b`, if overlays, may be read over (both share this set).
+    // One set of bases for both sides (see after_help).
     #[command(flatten)]
     bases: crate::Bases,
 }
