@@ -16,9 +16,10 @@
 //! docs, no stability promise.
 
 use std::cell::Cell;
+use std::sync::{Arc, OnceLock};
 
-use crate::format::{MAX_HEIGHT, MAX_WALK};
-use crate::{List, Record, Snapshot, ValueRef};
+use crate::format::{HEADER_LEN, MAX_HEIGHT, MAX_WALK, SECTION_ENTRY_LEN};
+use crate::{List, Record, Snapshot, SnapshotBuilder, TupleMap, Value, ValueRef};
 
 /// Values below one record (each shared subtree counted every time it is reached, as in
 /// the library's walks) up to which the checks run all of the library's whole-record walks.
@@ -291,9 +292,14 @@ pub fn verified_reads(bytes: &[u8]) {
     let Ok(snap) = Snapshot::from_bytes(fixed) else {
         return;
     };
-    if snap.verify().is_err() {
-        return;
+    if snap.verify().is_ok() {
+        check_verified(&snap);
     }
+}
+
+/// The assertions of [`verified_reads`] on a snapshot (full or overlay) that passed
+/// [`Snapshot::verify`].
+fn check_verified(snap: &Snapshot) {
     assert_eq!(snap.ids().count(), snap.len(), "ids() after verify");
     assert_eq!(snap.iter().count(), snap.len(), "iter() after verify");
     let budget = Budget::new();
@@ -310,7 +316,7 @@ pub fn verified_reads(bytes: &[u8]) {
         );
         budget.values.set(MAX_WALK);
         let check = Check {
-            snap: &snap,
+            snap,
             id,
             budget: &budget,
             deep: spent < CALL_BUDGET,
@@ -323,6 +329,229 @@ pub fn verified_reads(bytes: &[u8]) {
             check.whole(rec, walked <= RECORD_BUDGET);
         }
     }
+}
+
+/// Records of every value kind, small enough for a fuzz seed: the base of [`overlay`].
+fn base_records() -> Vec<(String, TupleMap)> {
+    let mut out = Vec::new();
+    for i in 0..6i64 {
+        let mut m = TupleMap::new();
+        m.insert("title", format!("Title number {i}"));
+        m.insert("kind", ["video", "article"][i as usize % 2]);
+        m.insert("n", i * 1_000_000_007);
+        m.insert("ratio", i as f64 / 3.0);
+        m.insert("ok", i % 2 == 0);
+        m.insert("none", Value::Null);
+        m.insert(
+            "tags",
+            Value::List(vec!["a".into(), format!("tag {}", i % 3).into()]),
+        );
+        let mut nested = TupleMap::new();
+        nested.insert(
+            "deep",
+            Value::List(vec![Value::Int(i), Value::Bytes(vec![0, 255])]),
+        );
+        m.insert("meta", Value::Map(Box::new(nested)));
+        out.push((format!("r:{i}"), m));
+    }
+    out
+}
+
+/// The fixed, valid base snapshot that [`overlay`]'s inputs are read over.
+pub fn overlay_base() -> Arc<Snapshot> {
+    static BASE: OnceLock<Arc<Snapshot>> = OnceLock::new();
+    BASE.get_or_init(|| {
+        let mut b = SnapshotBuilder::new();
+        for (id, m) in base_records() {
+            b.insert(&id, &m).expect("fixed base record");
+        }
+        let bytes = b.to_bytes().expect("fixed base");
+        Arc::new(Snapshot::from_bytes(bytes).expect("fixed base opens"))
+    })
+    .clone()
+}
+
+/// Valid overlays over [`overlay_base`], one per kind of change (patch, whole record with
+/// reused nested values, tombstone, added record, everything together): the seeds of the
+/// `overlay` fuzz target, as `(name, bytes)`. Each needs a leading mode byte (0) to be a
+/// fuzz input; see [`overlay`].
+pub fn overlay_seeds() -> Vec<(&'static str, Vec<u8>)> {
+    let base = overlay_base();
+    let recs = base_records();
+    let build = |f: &dyn Fn(&mut SnapshotBuilder)| {
+        let mut b = SnapshotBuilder::with_base(&base);
+        f(&mut b);
+        b.to_bytes().expect("seed overlay")
+    };
+    let patched = |i: usize, field: &str, v: Value| {
+        let mut m = recs[i].1.clone();
+        m.insert(field, v);
+        m
+    };
+    vec![
+        (
+            "patch",
+            build(&|b| {
+                b.insert("r:1", &patched(1, "title", "Título uno".into()))
+                    .expect("patch")
+            }),
+        ),
+        (
+            "replace",
+            build(&|b| {
+                b.insert("r:2", &patched(2, "extra", Value::List(vec![1.into()])))
+                    .expect("replace")
+            }),
+        ),
+        ("remove", build(&|b| b.remove("r:3").expect("remove"))),
+        (
+            "add",
+            build(&|b| b.insert("new:1", &recs[4].1).expect("add")),
+        ),
+        (
+            "all",
+            build(&|b| {
+                b.insert("r:0", &patched(0, "tags", Value::List(vec![])))
+                    .expect("patch");
+                b.insert("r:5", &patched(5, "meta", Value::Null))
+                    .expect("patch");
+                b.remove("r:4").expect("remove");
+                b.insert("new:2", &patched(1, "kind", "topic".into()))
+                    .expect("add");
+                b.remove_absent().expect("remove_absent");
+            }),
+        ),
+    ]
+}
+
+/// Overlay inputs. `data[0]` picks the mode:
+///
+/// * even: `data[1..]` is an overlay read over the fixed valid base ([`overlay_base`]):
+///   as given and with its checksums fixed, it is opened, read through every accessor
+///   ([`open_read`]'s reads) and verified; if it verifies, [`verified_reads`]' assertions
+///   must hold.
+/// * odd: the reverse, a corrupt base under a valid overlay: `data[1..]` is XORed into the
+///   base's sections (its header, hence its content hash, unchanged: a base file damaged
+///   after the overlay was built), and the valid "all" seed overlay is opened over it, read
+///   and verified. Verify must fail unless the XOR changed nothing.
+///
+/// Never panics, whatever the bytes.
+pub fn overlay(data: &[u8]) {
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
+    let base = overlay_base();
+    if mode % 2 == 0 {
+        let fixed = fix_checksums(rest).filter(|f| f[..] != *rest);
+        for bytes in [Some(rest.to_vec()), fixed].into_iter().flatten() {
+            if let Ok(snap) = Snapshot::overlay_from_bytes(bytes, base.clone()) {
+                read_all(&snap);
+                if snap.verify().is_ok() {
+                    check_verified(&snap);
+                }
+            }
+        }
+        return;
+    }
+    let good = base.as_bytes();
+    let head = HEADER_LEN + 5 * SECTION_ENTRY_LEN;
+    let mut damaged = good.to_vec();
+    for (b, x) in damaged[head..].iter_mut().zip(rest) {
+        *b ^= x;
+    }
+    let same = damaged == good;
+    let Ok(bad_base) = Snapshot::from_bytes(damaged) else {
+        return;
+    };
+    static ALL: OnceLock<Vec<u8>> = OnceLock::new();
+    let all = ALL.get_or_init(|| overlay_seeds().pop().expect("seeds").1);
+    if let Ok(snap) = Snapshot::overlay_from_bytes(all.clone(), Arc::new(bad_base)) {
+        read_all(&snap);
+        let verified = snap.verify();
+        assert!(
+            same || verified.is_err(),
+            "verify accepted an overlay over a damaged base"
+        );
+    }
+}
+
+/// Builds `records` (skipping any the builder refuses: duplicate or empty ids, values past
+/// the format's limits), opens the bytes, and asserts that the snapshot verifies, holds
+/// exactly the accepted records in insertion order, each equal to its input with its
+/// fields in order, through every accessor; then the same through an overlay that re-adds
+/// every record over the snapshot of the first half (the merged tree must read the same).
+pub fn roundtrip(records: &[(String, TupleMap)]) {
+    let mut b = SnapshotBuilder::new();
+    let mut kept: Vec<&(String, TupleMap)> = Vec::new();
+    for r in records {
+        if b.insert(&r.0, &r.1).is_ok() {
+            kept.push(r);
+        }
+    }
+    let snap = Snapshot::from_bytes(b.to_bytes().expect("to_bytes")).expect("open");
+    snap.verify().expect("a built snapshot verifies");
+    assert_round_trip(&snap, &kept);
+    check_verified(&snap);
+
+    // The same records as an overlay over a snapshot of the first half.
+    let half = kept.len() / 2;
+    let mut b = SnapshotBuilder::new();
+    for (id, m) in &kept[..half] {
+        b.insert(id, m).expect("re-insert");
+    }
+    let base = Arc::new(Snapshot::from_bytes(b.to_bytes().expect("to_bytes")).expect("open"));
+    let mut o = SnapshotBuilder::with_base(&base);
+    for (id, m) in kept.iter().rev() {
+        o.insert(id, m).expect("overlay insert");
+    }
+    let over =
+        Snapshot::overlay_from_bytes(o.to_bytes().expect("to_bytes"), base).expect("open overlay");
+    over.verify().expect("a built overlay verifies");
+    // Order: the base's ids, then the added ones in the order the overlay inserted them.
+    let mut order: Vec<&(String, TupleMap)> = kept[..half].to_vec();
+    order.extend(kept[half..].iter().rev());
+    assert_round_trip(&over, &order);
+    check_verified(&over);
+}
+
+fn assert_round_trip(snap: &Snapshot, kept: &[&(String, TupleMap)]) {
+    assert_eq!(snap.len(), kept.len(), "record count");
+    for ((id, rec), (want_id, m)) in snap.iter().zip(kept.iter().map(|r| (&r.0, &r.1))) {
+        assert_eq!(id, want_id, "iteration order");
+        assert!(
+            rec.keys().eq(m.keys()),
+            "record {id:?}: field order differs"
+        );
+        assert!(rec == *m, "record {id:?} differs from its input");
+        let owned = rec.to_owned().expect("to_owned");
+        assert!(&owned == m, "record {id:?}: to_owned differs");
+    }
+}
+
+/// JSONL text into the builder (`extend_jsonl`, id field `"id"`): it must either accept
+/// it or fail with an error naming the input and line; either way, what the builder holds
+/// then must build into a snapshot that verifies and reads back ([`verified_reads`]'
+/// assertions), with as many records as it accepted.
+pub fn jsonl(data: &[u8]) {
+    let mut b = SnapshotBuilder::new();
+    let res = b.extend_jsonl(data, "fuzz.jsonl", "id");
+    if let Err(e) = &res {
+        let msg = e.to_string();
+        assert!(
+            msg.starts_with("fuzz.jsonl:"),
+            "a JSONL error does not name the input and line: {msg}"
+        );
+    }
+    let Ok(bytes) = b.to_bytes() else {
+        return;
+    };
+    let snap = Snapshot::from_bytes(bytes).expect("the builder's output opens");
+    snap.verify().expect("the builder's output verifies");
+    if let Ok(n) = res {
+        assert_eq!(snap.len(), n, "records accepted vs records stored");
+    }
+    assert_eq!(snap.len(), b.len());
+    check_verified(&snap);
 }
 
 /// One record's walk in [`verified_reads`].

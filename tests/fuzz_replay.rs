@@ -344,3 +344,129 @@ fn seed_generator_matches_names() {
         "regenerate the seeds: see tests/fuzz_replay.rs"
     );
 }
+
+/// The input of the `roundtrip` target, shared with it.
+#[path = "../fuzz/fuzz_targets/roundtrip_input.rs"]
+mod roundtrip_input;
+
+fn roundtrip(bytes: &[u8]) {
+    if let Some(input) = roundtrip_input::Input::decode(bytes) {
+        fms::check::roundtrip(&input.records());
+    }
+}
+
+/// The targets whose inputs are not (only) snapshot bytes, with their checks: each
+/// replays `fuzz/corpus/<target>/` and `fuzz/regressions/<target>/`.
+type Check = fn(&[u8]);
+
+const OTHER_TARGETS: [(&str, Check); 3] = [
+    ("overlay", fms::check::overlay),
+    ("roundtrip", roundtrip),
+    ("jsonl", fms::check::jsonl),
+];
+
+#[test]
+fn replay_overlay_roundtrip_and_jsonl_corpora() {
+    let mut failures = Vec::new();
+    for (target, check) in OTHER_TARGETS {
+        let mut files = files_in(&fuzz_dir().join("corpus").join(target));
+        assert!(
+            !files.is_empty(),
+            "no seed corpus for {target}: see write_other_seed_corpora"
+        );
+        files.extend(files_in(&fuzz_dir().join("regressions").join(target)));
+        for path in files {
+            let bytes = std::fs::read(&path).unwrap();
+            if let Err(panic) = catch_unwind(AssertUnwindSafe(|| check(&bytes))) {
+                let msg = panic
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_default();
+                failures.push(format!("{target} panicked on {}: {msg}", path.display()));
+            }
+        }
+    }
+    assert_no_failures(failures);
+}
+
+/// The seed inputs of the other targets, as `(target, file name, bytes)`.
+fn other_seeds() -> Vec<(&'static str, String, Vec<u8>)> {
+    let mut out = Vec::new();
+    // overlay: mode byte 0 + a valid overlay over the fixed base; mode 1 + XOR masks for
+    // the base (all zero: the base intact; a few flipped bits).
+    for (name, bytes) in fms::check::overlay_seeds() {
+        let mut input = vec![0u8];
+        input.extend(bytes);
+        out.push(("overlay", format!("{name}.bin"), input));
+    }
+    out.push(("overlay", "base-intact.bin".into(), vec![1; 1]));
+    out.push((
+        "overlay",
+        "base-flips.bin".into(),
+        vec![
+            1, 0, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 16,
+        ],
+    ));
+    // jsonl: valid lines of every kind, blank lines, and the usual mistakes.
+    let jsonl: [(&str, &str); 5] = [
+        (
+            "records.jsonl",
+            "{\"id\": \"video:1\", \"title\": \"Intro\", \"n\": 42, \"tags\": [\"a\", \"b\"]}\n\n{\"id\": 7, \"title\": \"Loops\", \"meta\": {\"x\": 1.5, \"y\": null, \"z\": true}}\n",
+        ),
+        (
+            "missing-id.jsonl",
+            "{\"id\": \"a\"}\n{\"title\": \"no id\"}\n",
+        ),
+        (
+            "duplicate.jsonl",
+            "{\"id\": \"a\", \"v\": 1}\n{\"id\": \"a\", \"v\": 2}\n",
+        ),
+        ("not-object.jsonl", "[1, 2, 3]\n"),
+        (
+            "broken.jsonl",
+            "{\"id\": \"a\", \"title\": \"unterminated}\n",
+        ),
+    ];
+    for (name, text) in jsonl {
+        out.push(("jsonl", name.into(), text.as_bytes().to_vec()));
+    }
+    // roundtrip: a few deterministic byte strings (any bytes decode to some records).
+    let mut s = 0x1234_5678_u64;
+    for n in [64usize, 256, 1024, 4096] {
+        let bytes = (0..n)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                s as u8
+            })
+            .collect();
+        out.push(("roundtrip", format!("random-{n}.bin"), bytes));
+    }
+    out
+}
+
+/// Writes the seed corpora of the overlay, roundtrip and jsonl targets.
+#[test]
+#[ignore = "writes the fuzz seed corpus; run by hand after a format change"]
+fn write_other_seed_corpora() {
+    for (target, name, bytes) in other_seeds() {
+        let dir = fuzz_dir().join("corpus").join(target);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(name), bytes).unwrap();
+    }
+}
+
+/// The committed seeds of the other targets are the generated ones.
+#[test]
+fn other_seeds_are_committed() {
+    for (target, name, bytes) in other_seeds() {
+        let path = fuzz_dir().join("corpus").join(target).join(&name);
+        let committed = std::fs::read(&path)
+            .unwrap_or_else(|e| panic!("{}: {e}: run write_other_seed_corpora", path.display()));
+        if target != "overlay" {
+            assert_eq!(committed, bytes, "{} is stale", path.display());
+        }
+    }
+}
