@@ -200,12 +200,20 @@ impl Snapshot {
             ));
         }
         if base.layout.totals() != Some(layout.starts) {
+            let show = |s: Option<Starts>| {
+                s.map_or("past 2^32".into(), |s| {
+                    format!(
+                        "pool {}, data {}, shape {}, key {}",
+                        s.pool, s.data, s.shape, s.key
+                    )
+                })
+            };
             return Err(Error::format(
                 at + 4,
                 format!(
-                    "overlay address spaces start at {:?}, but its base ends at {:?}",
-                    layout.starts,
-                    base.layout.totals()
+                    "overlay address spaces start at {}, but its base ends at {}",
+                    show(Some(layout.starts)),
+                    show(base.layout.totals())
                 ),
             ));
         }

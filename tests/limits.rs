@@ -1,0 +1,134 @@
+//! Limits of the format (FORMAT.md, "Limits"), each at and just past its value, on the
+//! read side. The builder's side of the nesting and walk limits is tested in
+//! tests/roundtrip.rs, the overlay depth in tests/overlay.rs.
+
+mod common;
+
+use std::sync::Arc;
+
+use fms::format::{self, MAX_OVERLAY_DEPTH, MAX_PROBE, MAX_SECTIONS};
+use fms::{Error, Snapshot, SnapshotBuilder};
+use serde_json::json;
+
+fn base() -> Arc<Snapshot> {
+    let mut b = SnapshotBuilder::new();
+    for i in 0..4 {
+        b.insert(
+            &format!("r:{i}"),
+            &json!({"title": format!("t{i}"), "n": i}),
+        )
+        .unwrap();
+    }
+    Arc::new(Snapshot::from_bytes(b.to_bytes().unwrap()).unwrap())
+}
+
+fn overlay_over(base: &Arc<Snapshot>) -> Vec<u8> {
+    let mut o = SnapshotBuilder::with_base(base);
+    o.insert("r:1", &json!({"title": "uno dos tres", "n": 1}))
+        .unwrap();
+    o.to_bytes().unwrap()
+}
+
+/// Sets the `u32` at `at` (counted from the end of the file if negative) and fixes the
+/// checksums, so that only the structural check can reject the file.
+fn with_u32(bytes: &[u8], at: isize, v: u32) -> Vec<u8> {
+    let mut b = bytes.to_vec();
+    let at = if at < 0 {
+        b.len() - at.unsigned_abs()
+    } else {
+        at as usize
+    };
+    b[at..at + 4].copy_from_slice(&v.to_le_bytes());
+    common::rechecksum(b)
+}
+
+fn format_error(r: fms::Result<Snapshot>) -> String {
+    match r {
+        Err(e @ Error::Format { .. }) => e.to_string(),
+        other => panic!("expected a format error, got {other:?}"),
+    }
+}
+
+#[test]
+fn overlay_depth_is_checked_at_open() {
+    let base = base();
+    let good = overlay_over(&base);
+    // The OVERLAY section is the last 32 bytes; depth is its first field.
+    let depth_at = -32;
+    Snapshot::overlay_from_bytes(good.clone(), base.clone()).unwrap();
+    for depth in [0, MAX_OVERLAY_DEPTH + 1, u32::MAX] {
+        let bad = with_u32(&good, depth_at, depth);
+        let msg = format_error(Snapshot::overlay_from_bytes(bad, base.clone()));
+        assert!(msg.contains("overlay depth"), "{msg}");
+    }
+    // Within the limit but not 1 + the base's depth.
+    let bad = with_u32(&good, depth_at, MAX_OVERLAY_DEPTH);
+    let msg = format_error(Snapshot::overlay_from_bytes(bad, base.clone()));
+    assert!(msg.contains("depth"), "{msg}");
+}
+
+#[test]
+fn overlay_address_spaces_must_continue_the_base_and_fit_32_bits() {
+    let base = base();
+    let good = overlay_over(&base);
+    // pool start (second field): one byte off, and so large that the overlay's own pool
+    // would end past 2^32 - 1.
+    let real = u32::from_le_bytes(good[good.len() - 28..good.len() - 24].try_into().unwrap());
+    let msg = format_error(Snapshot::overlay_from_bytes(
+        with_u32(&good, -28, real + 1),
+        base.clone(),
+    ));
+    assert!(msg.contains("address spaces"), "{msg}");
+    let msg = format_error(Snapshot::overlay_from_bytes(
+        with_u32(&good, -28, u32::MAX - 2),
+        base.clone(),
+    ));
+    assert!(msg.contains("overflow"), "{msg}");
+    // Counts that do not fit the id entries: `changed` past the entry count.
+    let msg = format_error(Snapshot::overlay_from_bytes(
+        with_u32(&good, -8, 2),
+        base.clone(),
+    ));
+    assert!(msg.contains("changed"), "{msg}");
+}
+
+#[test]
+fn section_count_at_and_past_the_limits() {
+    let good = base().as_bytes().to_vec();
+    let mut bad = good.clone();
+    bad[format::OFF_SECTION_COUNT..format::OFF_SECTION_COUNT + 2]
+        .copy_from_slice(&(MAX_SECTIONS as u16 + 1).to_le_bytes());
+    let msg = format_error(Snapshot::from_bytes(bad));
+    assert!(msg.contains("at most 64"), "{msg}");
+    // 6 sections without the overlay flag: the table does not match the kinds.
+    let mut bad = good.clone();
+    bad[format::OFF_SECTION_COUNT..format::OFF_SECTION_COUNT + 2]
+        .copy_from_slice(&6u16.to_le_bytes());
+    let msg = format_error(Snapshot::from_bytes(common::rechecksum(bad)));
+    assert!(msg.contains("section"), "{msg}");
+}
+
+#[test]
+fn probe_limit_at_and_past() {
+    let snap = base();
+    let good = snap.as_bytes().to_vec();
+    // The KEYS section's header: count, slots, max probe. Find it through the table.
+    let keys_at = |b: &[u8]| {
+        let e = format::HEADER_LEN + 3 * format::SECTION_ENTRY_LEN;
+        u64::from_le_bytes(b[e + 8..e + 16].try_into().unwrap()) as usize
+    };
+    let at = keys_at(&good) as isize + 8;
+    let slots = u32::from_le_bytes(good[at as usize - 4..at as usize].try_into().unwrap());
+    // At the limit (when the table has that many slots) the file opens; past it, never.
+    if slots >= MAX_PROBE {
+        Snapshot::from_bytes(with_u32(&good, at, MAX_PROBE)).unwrap();
+    } else {
+        // A small table: the probe count may not exceed its slots either.
+        let ok = with_u32(&good, at, slots);
+        Snapshot::from_bytes(ok).unwrap().verify().unwrap();
+        let msg = format_error(Snapshot::from_bytes(with_u32(&good, at, slots + 1)));
+        assert!(msg.contains("max probe"), "{msg}");
+    }
+    let msg = format_error(Snapshot::from_bytes(with_u32(&good, at, MAX_PROBE + 1)));
+    assert!(msg.contains("max probe"), "{msg}");
+}
