@@ -132,23 +132,50 @@ fn demo_runs_end_to_end_at_a_tiny_scale() {
             "demo",
             "--scale",
             "0.01",
-            "--lookups",
-            "2000",
+            "--locales",
+            "2",
+            "--seconds",
+            "0.3",
             "--threads",
             "2",
+            "--dir",
+            "out",
         ],
         dir.path(),
     );
     assert!(o.status.success(), "{}", stderr(&o));
     let out = String::from_utf8_lossy(&o.stdout);
     for needle in [
-        "bytes (file vs JSONL text)",
-        "heap to hold the tree",
+        "bytes of 3 trees (files vs JSONL text)",
+        "heap to hold 3 trees",
+        "(extrapolated: en",
         "lookups/s",
-        "verify",
+        "verify of all 3 trees",
+        "| es | es.fms | overlay over en:",
+        "| en v2 (content update) | en-v2.fms |",
     ] {
         assert!(out.contains(needle), "missing {needle:?} in:\n{out}");
     }
+    // The update was swapped in while requests ran: some requests read each version.
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("requests to en: "))
+        .unwrap();
+    let nums: Vec<u64> = line
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    assert!(nums[0] > 0 && nums[1] > 0, "{line}");
+    // What it wrote: the trees, the update and the manifest that serves it.
+    for f in ["en.fms", "es.fms", "pt.fms", "en-v2.fms", "manifest.json"] {
+        assert!(dir.path().join("out").join(f).exists(), "{f}");
+    }
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("out/manifest.json")).unwrap())
+            .unwrap();
+    assert_eq!(manifest["locales"]["en"], "en-v2.fms");
+    assert_eq!(manifest["locales"]["es"], "es.fms");
+    assert_eq!(manifest["bases"], serde_json::json!(["en.fms"]));
 }
 
 #[test]

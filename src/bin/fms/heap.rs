@@ -34,9 +34,15 @@ pub fn live() -> usize {
     LIVE.load(Relaxed)
 }
 
-/// Resident set size of this process, from /proc (None where unavailable).
-pub fn rss() -> Option<usize> {
-    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
-    let pages: usize = statm.split_whitespace().nth(1)?.parse().ok()?;
-    Some(pages * 4096)
+/// A field of `/proc/self/status` (`"VmRSS:"`, `"RssFile:"`, ...) in bytes; 0 where
+/// unavailable.
+pub fn status(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(field))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb * 1024)
 }
