@@ -9,6 +9,10 @@
 //! * **One pool**: every key and string value is stored once and referenced by offset.
 //! * **Zero-copy**: [`Snapshot::open`] maps the file and checks only its header;
 //!   [`Record::get`] returns [`ValueRef`]s that borrow `&str` straight from the map.
+//! * **Overlays**: [`SnapshotBuilder::with_base`] builds a snapshot (a locale's tree, a
+//!   new content version) that stores only what differs from a base and reads through it
+//!   ([`Snapshot::open_overlay`]); [`Store`] serves one tree per locale, publishes new
+//!   versions with one atomic swap, and starts from a [`Manifest`].
 //! * **Safe on any bytes**: every read is bounds-checked; malformed files give `None` or
 //!   `Err`, never a panic. [`Snapshot::verify`] is the explicit full check.
 //!
@@ -48,7 +52,7 @@
 //! # Ok(()) }
 //! ```
 //!
-//! The byte layout is specified in `FORMAT.md`, mirrored by [`format`].
+//! The byte layout is specified in `FORMAT.md`, mirrored by [`mod@format`].
 
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
