@@ -1,20 +1,9 @@
 //! The `fms` command line: round trip, error paths that name file and line or offset,
 //! nothing left at the output path on failure, and the demo at a tiny scale.
 
-use std::path::Path;
-use std::process::{Command, Output};
+mod common;
 
-fn fms(args: &[&str], dir: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_fms"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("run fms")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+use common::{fms, stderr};
 
 #[test]
 fn build_get_verify_round_trip() {

@@ -1,26 +1,13 @@
 //! `fms inspect` and `fms diff`: the numbers they report on small hand-made snapshots and
 //! on a generated corpus, and their error paths (the path named, a non-zero exit).
 
+mod common;
+
 use std::path::Path;
-use std::process::{Command, Output};
+
+use common::{fms, stderr, stdout};
 
 use serde_json::{Value, json};
-
-fn fms(args: &[&str], dir: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_fms"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("run fms")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
 
 /// Writes `lines` (JSON objects with an `id`, fields in the order given) as JSONL and
 /// builds `<name>.fms` from them; returns the records as values.

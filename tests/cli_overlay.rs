@@ -1,26 +1,13 @@
 //! `fms --base`: building overlays from complete trees and reading them back through their
 //! bases, with the CLI binary as a user runs it (no terminal: no progress bar).
 
+mod common;
+
 use std::path::Path;
-use std::process::{Command, Output};
+
+use common::{fms, stderr, stdout};
 
 use serde_json::Value;
-
-fn fms(args: &[&str], dir: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_fms"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("run fms")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
 
 /// Runs `fms`, asserting success and an empty stderr (no progress bar without a terminal).
 fn ok(args: &[&str], dir: &Path) -> String {

@@ -172,3 +172,22 @@ pub fn check_accessors(got: ValueRef<'_>, v: &Value) {
         }
     }
 }
+
+/// Runs the `fms` binary with `args` in `dir`.
+pub fn fms(args: &[&str], dir: &std::path::Path) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_fms"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run fms")
+}
+
+/// A command's stdout, as text.
+pub fn stdout(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// A command's stderr, as text.
+pub fn stderr(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
