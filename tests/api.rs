@@ -13,6 +13,9 @@ fn snapshot_is_send_and_sync_and_shareable() {
     fn assert_send_sync<T: Send + Sync + 'static>() {}
     assert_send_sync::<Snapshot>();
     assert_send_sync::<TupleMap>();
+    assert_send_sync::<fms::Store>();
+    assert_send_sync::<fms::Manifest>();
+    assert_send_sync::<fms::SnapshotBuilder>();
     let s = std::sync::Arc::new(snap(serde_json::json!({"title": "t"})));
     let handles: Vec<_> = (0..4)
         .map(|_| {
