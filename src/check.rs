@@ -500,16 +500,34 @@ pub fn roundtrip(records: &[(String, TupleMap)]) {
         b.insert(id, m).expect("re-insert");
     }
     let base = Arc::new(Snapshot::from_bytes(b.to_bytes().expect("to_bytes")).expect("open"));
+    // Every third record of the base half changes: its first field becomes null (a patch,
+    // when smaller), or the record loses it (a whole record over a new shape).
+    let changed: Vec<(String, TupleMap)> = kept
+        .iter()
+        .enumerate()
+        .map(|(i, (id, m))| {
+            let mut m = m.clone();
+            let first = m.keys().next().map(str::to_owned);
+            if let (true, Some(k)) = (i < half && i % 3 == 0, first) {
+                if i % 2 == 0 {
+                    m.insert(&k, Value::Null);
+                } else {
+                    m.remove(&k);
+                }
+            }
+            (id.clone(), m)
+        })
+        .collect();
     let mut o = SnapshotBuilder::with_base(&base);
-    for (id, m) in kept.iter().rev() {
+    for (id, m) in changed.iter().rev() {
         o.insert(id, m).expect("overlay insert");
     }
     let over =
         Snapshot::overlay_from_bytes(o.to_bytes().expect("to_bytes"), base).expect("open overlay");
     over.verify().expect("a built overlay verifies");
     // Order: the base's ids, then the added ones in the order the overlay inserted them.
-    let mut order: Vec<&(String, TupleMap)> = kept[..half].to_vec();
-    order.extend(kept[half..].iter().rev());
+    let mut order: Vec<&(String, TupleMap)> = changed[..half].iter().collect();
+    order.extend(changed[half..].iter().rev());
     assert_round_trip(&over, &order);
     check_verified(&over);
 }
@@ -525,6 +543,12 @@ fn assert_round_trip(snap: &Snapshot, kept: &[&(String, TupleMap)]) {
         assert!(rec == *m, "record {id:?} differs from its input");
         let owned = rec.to_owned().expect("to_owned");
         assert!(&owned == m, "record {id:?}: to_owned differs");
+        // JSON tells -0.0 from 0.0, which `==` does not.
+        assert_eq!(
+            serde_json::to_string(&rec).ok(),
+            serde_json::to_string(m).ok(),
+            "record {id:?}: JSON differs"
+        );
     }
 }
 

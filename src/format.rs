@@ -125,6 +125,10 @@ pub const TOMBSTONE: u32 = u32::MAX;
 /// miss in an overlay fall through to its base, so this bounds the work of every lookup.
 pub const MAX_OVERLAY_DEPTH: u32 = 8;
 
+/// Most slots of a map node a patch node may patch (so finding a patched slot, which counts
+/// the mask bits before it, costs at most 32 byte popcounts; records have 10–40 fields).
+pub const MAX_PATCH_SLOTS: usize = 256;
+
 /// Length of the OVERLAY section: eight `u32`s (see FORMAT.md).
 pub const OVERLAY_SECTION_LEN: usize = 32;
 

@@ -53,6 +53,8 @@ pub struct Store {
     loaded: Mutex<HashMap<ContentHash, Arc<Snapshot>>>,
     /// Locale -> served snapshot. Readers load it without locking.
     published: ArcSwap<Published>,
+    /// Serializes whole reloads (manifest read to publish).
+    reloading: Mutex<()>,
 }
 
 impl std::fmt::Debug for Store {
@@ -72,6 +74,7 @@ impl Store {
             default_locale: default_locale.to_owned(),
             loaded: Mutex::new(HashMap::new()),
             published: ArcSwap::from_pointee(HashMap::new()),
+            reloading: Mutex::new(()),
         }
     }
 
@@ -125,54 +128,9 @@ impl Store {
         &self,
         paths: impl IntoIterator<Item = P>,
     ) -> Result<Vec<Arc<Snapshot>>> {
-        let mut pending = Vec::new();
-        for (i, p) in paths.into_iter().enumerate() {
-            let p = p.as_ref().to_path_buf();
-            let (map, hash, base) = Snapshot::peek(&p).map_err(|e| in_file(&p, e))?;
-            pending.push((i, p, map, hash, base));
-        }
-        let n = pending.len();
-        let mut out: Vec<Option<Arc<Snapshot>>> = vec![None; n];
-        let mut fresh: HashMap<ContentHash, Arc<Snapshot>> = HashMap::new();
-        // Each round assembles every file whose base is available; a round that makes no
-        // progress leaves only files whose base is nowhere.
-        while !pending.is_empty() {
-            let before = pending.len();
-            let mut rest = Vec::new();
-            for (i, p, map, hash, base) in pending {
-                if let Some(s) = self.get(hash).or_else(|| fresh.get(&hash).cloned()) {
-                    out[i] = Some(s);
-                    continue;
-                }
-                let found = base.map(|b| self.get(b).or_else(|| fresh.get(&b).cloned()));
-                if let Some(None) = found {
-                    rest.push((i, p, map, hash, base));
-                    continue;
-                }
-                let snap = Snapshot::assemble(Box::new(map), |_| found.flatten())
-                    .map_err(|e| in_file(&p, e))?;
-                let snap = Arc::new(snap);
-                fresh.insert(hash, snap.clone());
-                out[i] = Some(snap);
-            }
-            if rest.len() == before {
-                let (_, p, _, hash, base) = &rest[0];
-                return Err(in_file(
-                    p,
-                    Error::MissingBase {
-                        overlay: *hash,
-                        base: base.unwrap_or_default(),
-                    },
-                ));
-            }
-            pending = rest;
-        }
+        let pending = peek_all(paths)?;
         let mut loaded = self.loaded();
-        Ok(out
-            .into_iter()
-            .flatten()
-            .map(|s| loaded.entry(s.hash()).or_insert(s).clone())
-            .collect())
+        assemble_into(&mut loaded, pending)
     }
 
     /// Registers an already opened snapshot (e.g. from [`Snapshot::from_bytes`]); returns
@@ -270,7 +228,8 @@ impl Store {
 
     /// Loads the manifest at `path` and serves exactly what it says, in one atomic swap:
     /// every locale it lists switches to its file's snapshot, locales it does not list
-    /// stop being served. Files already loaded (same content) are not mapped again.
+    /// stop being served. Content already loaded is not loaded again (each file is mapped
+    /// to read its header; a copy already registered is served and the new map dropped).
     ///
     /// All or nothing: if the manifest or any file it names cannot be read, the error
     /// says which, and the store serves what it served before. Snapshots that nothing
@@ -278,6 +237,9 @@ impl Store {
     ///
     /// Errors too if the manifest's default locale is not this store's.
     pub fn reload(&self, path: impl AsRef<Path>) -> Result<BTreeMap<String, ContentHash>> {
+        // One reload at a time, so that a manifest read earlier is never published after
+        // one read later.
+        let _reloading = self.reloading.lock().unwrap_or_else(|e| e.into_inner());
         let path = path.as_ref();
         let manifest = Manifest::read(path)?;
         if manifest.default_locale != self.default_locale {
@@ -295,13 +257,85 @@ impl Store {
             .chain(&manifest.bases)
             .map(|f| dir.join(f))
             .collect();
-        let snaps = self.load_all(&files)?;
+        let pending = peek_all(&files)?;
+        // Registering and publishing under one hold of the writers' lock: an eviction
+        // cannot drop what this reload is about to serve.
+        let mut loaded = self.loaded();
+        let snaps = assemble_into(&mut loaded, pending)?;
         let next: Published = manifest.locales.keys().cloned().zip(snaps).collect();
-        let _writer = self.loaded();
         let served = next.iter().map(|(l, s)| (l.clone(), s.hash())).collect();
         self.published.store(Arc::new(next));
         Ok(served)
     }
+}
+
+/// A mapped file whose header was read: `(position, path, map, hash, base hash)`.
+type Pending = (
+    usize,
+    PathBuf,
+    memmap2::Mmap,
+    ContentHash,
+    Option<ContentHash>,
+);
+
+/// Maps every file and reads its identity (no lock held: this is the part that does I/O).
+fn peek_all<P: AsRef<Path>>(paths: impl IntoIterator<Item = P>) -> Result<Vec<Pending>> {
+    let mut pending = Vec::new();
+    for (i, p) in paths.into_iter().enumerate() {
+        let p = p.as_ref().to_path_buf();
+        let (map, hash, base) = Snapshot::peek(&p).map_err(|e| in_file(&p, e))?;
+        pending.push((i, p, map, hash, base));
+    }
+    Ok(pending)
+}
+
+/// Opens the `pending` files over bases among `loaded` or among themselves, in any order,
+/// and registers them in `loaded`: all of them, or (on an error, which names the file)
+/// none. Content already in `loaded` is not opened again: its registered copy is returned
+/// (the extra map of the file is dropped). O(1) per file (header checks); callers hold the
+/// writers' lock, so what is registered is exactly what bases and publishes see.
+fn assemble_into(
+    loaded: &mut HashMap<ContentHash, Arc<Snapshot>>,
+    mut pending: Vec<Pending>,
+) -> Result<Vec<Arc<Snapshot>>> {
+    let mut out: Vec<Option<Arc<Snapshot>>> = vec![None; pending.len()];
+    let mut fresh: HashMap<ContentHash, Arc<Snapshot>> = HashMap::new();
+    // Each round opens every file whose base is available; a round without progress
+    // leaves only files whose base is nowhere.
+    while !pending.is_empty() {
+        let before = pending.len();
+        let mut rest = Vec::new();
+        for (i, p, map, hash, base) in pending {
+            let known = |h: &ContentHash| loaded.get(h).or_else(|| fresh.get(h)).cloned();
+            if let Some(s) = known(&hash) {
+                out[i] = Some(s);
+                continue;
+            }
+            let found = base.map(|b| known(&b));
+            if let Some(None) = found {
+                rest.push((i, p, map, hash, base));
+                continue;
+            }
+            let snap = Snapshot::assemble(Box::new(map), |_| found.flatten())
+                .map_err(|e| in_file(&p, e))?;
+            let snap = Arc::new(snap);
+            fresh.insert(hash, snap.clone());
+            out[i] = Some(snap);
+        }
+        if rest.len() == before {
+            let (_, p, _, hash, base) = &rest[0];
+            return Err(in_file(
+                p,
+                Error::MissingBase {
+                    overlay: *hash,
+                    base: base.unwrap_or_default(),
+                },
+            ));
+        }
+        pending = rest;
+    }
+    loaded.extend(fresh);
+    Ok(out.into_iter().flatten().collect())
 }
 
 /// Names the file an error came from (I/O errors already do).

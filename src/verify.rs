@@ -548,6 +548,15 @@ fn verify_patch(
         .map_at(base_off, MAX_HEIGHT + 1)
         .ok_or_else(|| err(abs + 1, format!("patch base {base_off} is unreadable")))?;
     let n = base.len();
+    if n > format::MAX_PATCH_SLOTS {
+        return Err(err(
+            abs + 1,
+            format!(
+                "patch base has {n} slots, more than {}",
+                format::MAX_PATCH_SLOTS
+            ),
+        ));
+    }
     let shape_bytes = {
         // The base node's shape: read its id again to charge its key names.
         let (owner, o) = match base_off.checked_sub(c.raw.l.starts.data) {

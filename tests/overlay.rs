@@ -54,7 +54,7 @@ enum Edit {
     Same(usize),
     /// Remove a record (a tombstone, or dropping one this overlay added).
     Remove(usize),
-    /// Add a record with a new id.
+    /// Add a record with a new id (or an id a lower overlay removed).
     Add(u16, TupleMap),
 }
 
@@ -146,7 +146,13 @@ impl Model {
                 }
             }
             Edit::Add(n, m) => {
-                let id = format!("new:{n}");
+                // Half the time an id of the generated trees (`r:0`..`r:15`): in a stacked
+                // overlay that re-adds an id a lower level removed.
+                let id = if n % 2 == 0 {
+                    format!("r:{}", n / 2 % 16)
+                } else {
+                    format!("new:{n}")
+                };
                 let known = self.base.iter().chain(&self.added).any(|(i, _)| *i == id);
                 b.upsert(&id, m).unwrap();
                 match self
@@ -506,5 +512,60 @@ fn a_corrupted_overlay_never_panics_and_verify_catches_it() {
     assert!(rejected > 0);
     for cut in 0..good.len() {
         assert!(Snapshot::overlay_from_bytes(good[..cut].to_vec(), base.clone()).is_err());
+    }
+}
+
+#[test]
+fn an_id_removed_below_and_added_back_above_appears_once() {
+    let mut b = SnapshotBuilder::new();
+    b.insert("x", &json!({"v": 0})).unwrap();
+    b.insert("y", &json!({"v": 0})).unwrap();
+    let f = Arc::new(Snapshot::from_bytes(b.to_bytes().unwrap()).unwrap());
+    let mut a = SnapshotBuilder::with_base(&f);
+    a.remove("x").unwrap();
+    let a = Arc::new(Snapshot::overlay_from_bytes(a.to_bytes().unwrap(), f).unwrap());
+    let mut b = SnapshotBuilder::with_base(&a);
+    b.insert("x", &json!({"v": 2})).unwrap();
+    let b = Arc::new(Snapshot::overlay_from_bytes(b.to_bytes().unwrap(), a).unwrap());
+    b.verify().unwrap();
+    assert_eq!(b.ids().collect::<Vec<_>>(), ["y", "x"]);
+    assert_eq!(b.iter().count(), b.len());
+    // One level more, changing the re-added id: still once, still at the end.
+    let mut c = SnapshotBuilder::with_base(&b);
+    c.insert("x", &json!({"v": 3})).unwrap();
+    let c = Snapshot::overlay_from_bytes(c.to_bytes().unwrap(), b).unwrap();
+    c.verify().unwrap();
+    let got: Vec<_> = c
+        .iter()
+        .map(|(id, r)| (id, r.get("v").unwrap().as_i64().unwrap()))
+        .collect();
+    assert_eq!(got, [("y", 0), ("x", 3)]);
+}
+
+#[test]
+fn records_wider_than_the_patch_limit_are_stored_whole() {
+    let max = fms::format::MAX_PATCH_SLOTS;
+    let wide = |n: usize, changed: &str| {
+        let mut m =
+            TupleMap::from_pairs((0..n).map(|i| (format!("f{i:03}"), Value::Int(i as i64))));
+        m.insert("f000", changed);
+        m
+    };
+    for (n, patched) in [(max, true), (max + 1, false)] {
+        let mut b = SnapshotBuilder::new();
+        b.insert("w", &wide(n, "before")).unwrap();
+        let base = Arc::new(Snapshot::from_bytes(b.to_bytes().unwrap()).unwrap());
+        let mut o = SnapshotBuilder::with_base(&base);
+        o.insert("w", &wide(n, "after")).unwrap();
+        let (bytes, info) = o.to_bytes_with_info().unwrap();
+        let ov = info.overlay.unwrap();
+        assert_eq!(
+            (ov.patched, ov.replaced),
+            (patched as usize, !patched as usize),
+            "{n} fields"
+        );
+        let over = Snapshot::overlay_from_bytes(bytes, base).unwrap();
+        over.verify().unwrap();
+        assert!(over.get("w").unwrap() == wide(n, "after"));
     }
 }

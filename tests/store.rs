@@ -321,3 +321,44 @@ fn readers_see_one_consistent_overlay_version_while_overlays_are_published() {
     // The served overlay and its base.
     assert_eq!(store.loaded_hashes().len(), 2);
 }
+
+#[test]
+fn reload_and_eviction_racing_never_serve_an_unregistered_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = Arc::new(version(1));
+    std::fs::write(dir.path().join("en.fms"), base.as_bytes()).unwrap();
+    for v in [2, 3] {
+        let o = overlay_version(&base, v);
+        std::fs::write(dir.path().join(format!("es{v}.fms")), o.as_bytes()).unwrap();
+        fms::Manifest::new("en")
+            .locale("en", "en.fms")
+            .locale("es", format!("es{v}.fms"))
+            .write(dir.path().join(format!("m{v}.json")))
+            .unwrap();
+    }
+    let store = Arc::new(Store::open_manifest(dir.path().join("m2.json")).unwrap());
+    let stop = Arc::new(AtomicBool::new(false));
+    let evictor = {
+        let (store, stop) = (store.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                store.evict_unpublished();
+            }
+        })
+    };
+    let mut missing = 0;
+    for i in 0..2000 {
+        let served = store
+            .reload(dir.path().join(format!("m{}.json", 2 + i % 2)))
+            .unwrap();
+        if served.values().any(|h| store.get(*h).is_none()) {
+            missing += 1;
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    evictor.join().unwrap();
+    assert_eq!(
+        missing, 0,
+        "reloads that served a version the store did not list"
+    );
+}

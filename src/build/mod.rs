@@ -234,11 +234,14 @@ impl SnapshotBuilder {
     }
 
     /// Encodes `map`, which replaces the base's record `old`: as a patch of the node under
-    /// `old` when it has the same keys and the patch is smaller, else as a whole record
-    /// that reuses the base's unchanged nested values.
+    /// `old` when it has the same keys (at most [`format::MAX_PATCH_SLOTS`]) and the patch
+    /// is smaller, else as a whole record that reuses the base's unchanged nested values.
     fn changed(&mut self, map: &TupleMap, old: crate::Record<'_>) -> Result<Rec> {
         let plain = old.unpatched();
-        if plain.len() == map.len() && plain.keys().eq(map.keys()) {
+        if plain.len() == map.len()
+            && map.len() <= format::MAX_PATCH_SLOTS
+            && plain.keys().eq(map.keys())
+        {
             let diffs: Vec<usize> = map
                 .values()
                 .enumerate()
@@ -277,8 +280,9 @@ impl SnapshotBuilder {
 
     /// Removes `id`: in an overlay builder, a base record becomes a tombstone (the merged
     /// tree lacks it); a record inserted into this builder is dropped (its bytes stay, as
-    /// with [`upsert`](Self::upsert)). Errors with [`Error::UnknownId`] if there is no such
-    /// record.
+    /// with [`upsert`](Self::upsert)). Removing an id the base has is always a tombstone,
+    /// also when this builder removed it already. Errors with [`Error::UnknownId`] if
+    /// neither the base nor this builder has the id.
     ///
     /// ```
     /// # fn main() -> fms::Result<()> {

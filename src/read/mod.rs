@@ -115,8 +115,8 @@ impl Snapshot {
     /// Maps the overlay at `path` over `base`. O(1), like [`open`](Self::open).
     ///
     /// Errors: [`Error::BaseMismatch`] if the overlay was built over another snapshot,
-    /// [`Error::Limit`]-free format errors if its address spaces do not continue the
-    /// base's, [`Error::InvalidInput`] if the file is not an overlay.
+    /// [`Error::Format`] if its depth or address spaces do not continue the base's,
+    /// [`Error::InvalidInput`] if the file is not an overlay.
     ///
     /// ```
     /// # fn main() -> fms::Result<()> {
@@ -344,8 +344,9 @@ impl Snapshot {
 }
 
 /// Walks an overlay chain's id entries in merged order: the root's entries, then each
-/// overlay's added entries (root side first); an entry that a higher level replaces is
-/// read from that level, one it removes is skipped. Yields `(id, level, record ref)`.
+/// overlay's added entries (root side first). Each is followed up the chain, nearest level
+/// first: a level that replaces it supplies the record, one that removes it (or adds it
+/// again after a removal below) ends it there. Yields `(id, level, record ref)`.
 struct Entries<'a> {
     /// Index 0 is the top (the snapshot iterated); the last is the full snapshot.
     levels: [Option<Raw<'a>>; MAX_OVERLAY_DEPTH as usize + 1],
@@ -398,12 +399,24 @@ impl<'a> Iterator for Entries<'a> {
             let Some(id) = raw.id_at(e) else { continue };
             let mut found = (raw, raw.id_record_offset(e));
             if self.level > 0 {
+                // Up the chain, nearest level first: a level that changes the id replaces
+                // what was found so far; one that removes it, or adds it back after a
+                // level between removed it, ends this entry (that level's own walk yields
+                // a re-added id, at its place among its added entries).
                 let h = format::index_hash(id.as_bytes());
-                for up in self.levels[..self.level].iter().flatten() {
+                let mut gone = false;
+                for up in self.levels[..self.level].iter().rev().flatten() {
                     if let Some(e2) = up.find_id_hashed(id.as_bytes(), h) {
-                        found = (*up, up.id_record_offset(e2));
-                        break;
+                        let rec = up.id_record_offset(e2);
+                        if rec == Some(TOMBSTONE) || e2 >= up.own_entries().0 {
+                            gone = true;
+                            break;
+                        }
+                        found = (*up, rec);
                     }
+                }
+                if gone {
+                    continue;
                 }
             }
             match found {
@@ -646,7 +659,12 @@ impl<'a> Raw<'a> {
         let Some(own) = off.checked_sub(self.l.starts.data) else {
             return self.down()?.map_at(off, below);
         };
-        let data = self.data()?;
+        self.own_map(self.data()?, own, off, below)
+    }
+
+    /// The map node at `own` in this file's `data` (combined offset `off`).
+    #[inline]
+    fn own_map(&self, data: &'a [u8], own: u32, off: u32, below: u8) -> Option<Record<'a>> {
         let (kind, height, at) = Self::node_header(data, own)?;
         if kind != 0 || height == 0 || height >= below {
             return None;
@@ -667,7 +685,7 @@ impl<'a> Raw<'a> {
         let data = self.data()?;
         match *data.get(own as usize)? & (node::LIST_BIT | node::PATCH_BIT) {
             node::PATCH_BIT => self.patch_at(off, own, data),
-            _ => self.map_at(off, format::MAX_HEIGHT + 1),
+            _ => self.own_map(data, own, off, format::MAX_HEIGHT + 1),
         }
     }
 
@@ -680,6 +698,9 @@ impl<'a> Raw<'a> {
             return None;
         }
         let base = self.map_at(base_off, height + 1)?;
+        if base.len() > format::MAX_PATCH_SLOTS {
+            return None;
+        }
         let mask_len = base.len().div_ceil(8);
         let mask = format::slice_at(data, at + 4, mask_len)?;
         let m = mask.iter().map(|b| b.count_ones() as usize).sum::<usize>();
