@@ -424,9 +424,41 @@ pub fn overlay_seeds() -> Vec<(&'static str, Vec<u8>)> {
     ]
 }
 
+/// The fixed depth-1 overlay (the "remove" seed: `r:3` removed) that mode 2 of [`overlay`]
+/// stacks its input on.
+pub fn stacked_base() -> Arc<Snapshot> {
+    static STACKED: OnceLock<Arc<Snapshot>> = OnceLock::new();
+    STACKED
+        .get_or_init(|| {
+            let bytes = overlay_seeds()
+                .into_iter()
+                .find(|(n, _)| *n == "remove")
+                .expect("remove seed")
+                .1;
+            Arc::new(Snapshot::overlay_from_bytes(bytes, overlay_base()).expect("seed opens"))
+        })
+        .clone()
+}
+
+/// Valid depth-2 overlays over [`stacked_base`]: re-adding the id it removed, changing and
+/// removing others. Seeds of mode 2 of [`overlay`].
+pub fn stacked_seeds() -> Vec<(&'static str, Vec<u8>)> {
+    let under = stacked_base();
+    let recs = base_records();
+    let mut b = SnapshotBuilder::with_base(&under);
+    b.insert("r:3", &recs[3].1).expect("re-add");
+    let mut m = recs[1].1.clone();
+    m.insert("title", "Título");
+    b.insert("r:1", &m).expect("patch");
+    b.remove("r:0").expect("remove");
+    b.insert("new:9", &recs[2].1).expect("add");
+    vec![("stacked", b.to_bytes().expect("stacked seed"))]
+}
+
 /// Overlay inputs. `data[0]` picks the mode:
 ///
-/// * even: `data[1..]` is an overlay read over the fixed valid base ([`overlay_base`]):
+/// * even: `data[1..]` is an overlay read over the fixed valid base ([`overlay_base`]), or
+///   for `data[0] % 4 == 2` over a fixed overlay over it ([`stacked_base`]):
 ///   as given and with its checksums fixed, it is opened, read through every accessor
 ///   ([`open_read`]'s reads) and verified; if it verifies, [`verified_reads`]' assertions
 ///   must hold.
@@ -442,9 +474,11 @@ pub fn overlay(data: &[u8]) {
     };
     let base = overlay_base();
     if mode % 2 == 0 {
+        // Mode 2 (mod 4): over a fixed overlay (which removes `r:3`) instead of the base.
+        let under = if mode % 4 == 2 { stacked_base() } else { base };
         let fixed = fix_checksums(rest).filter(|f| f[..] != *rest);
         for bytes in [Some(rest.to_vec()), fixed].into_iter().flatten() {
-            if let Ok(snap) = Snapshot::overlay_from_bytes(bytes, base.clone()) {
+            if let Ok(snap) = Snapshot::overlay_from_bytes(bytes, under.clone()) {
                 read_all(&snap);
                 if snap.verify().is_ok() {
                     check_verified(&snap);

@@ -400,6 +400,11 @@ fn other_seeds() -> Vec<(&'static str, String, Vec<u8>)> {
         input.extend(bytes);
         out.push(("overlay", format!("{name}.bin"), input));
     }
+    for (name, bytes) in fms::check::stacked_seeds() {
+        let mut input = vec![2u8];
+        input.extend(bytes);
+        out.push(("overlay", format!("{name}.bin"), input));
+    }
     out.push(("overlay", "base-intact.bin".into(), vec![1; 1]));
     out.push((
         "overlay",
