@@ -456,6 +456,15 @@ impl<'a> Raw<'a> {
         self.base.map(Snapshot::raw)
     }
 
+    /// `f` on the base's reading core (`None` for a full snapshot). Kept out of line, so
+    /// that the reads that call it for addresses below this file stay non-recursive and
+    /// inline into their callers: a full snapshot never gets here.
+    #[inline(never)]
+    #[cold]
+    fn below<T>(&self, f: impl FnOnce(Raw<'a>) -> Option<T>) -> Option<T> {
+        f(self.down()?)
+    }
+
     #[inline]
     pub fn pool(&self) -> Option<&'a [u8]> {
         self.b.get(self.l.pool.clone())
@@ -477,7 +486,7 @@ impl<'a> Raw<'a> {
     pub fn pool_bytes(&self, off: u32) -> Option<&'a [u8]> {
         match off.checked_sub(self.l.starts.pool) {
             Some(o) => format::pool_entry(self.pool()?, o as usize),
-            None => self.down()?.pool_bytes(off),
+            None => self.below(|d| d.pool_bytes(off)),
         }
     }
 
@@ -515,10 +524,11 @@ impl<'a> Raw<'a> {
         self.find_key_hashed(name.as_bytes(), format::index_hash(name.as_bytes()))
     }
 
+    #[inline]
     fn find_key_hashed(&self, name: &[u8], h: u64) -> Option<u32> {
         match self.find_own_key(name, h) {
             Some(k) => self.l.starts.key.checked_add(k),
-            None => self.down()?.find_key_hashed(name, h),
+            None => self.below(|d| d.find_key_hashed(name, h)),
         }
     }
 
@@ -542,7 +552,7 @@ impl<'a> Raw<'a> {
     fn key_name_bytes(&self, k: u32) -> Option<&'a [u8]> {
         match k.checked_sub(self.l.starts.key) {
             Some(own) => self.own_key_name(own),
-            None => self.down()?.key_name_bytes(k),
+            None => self.below(|d| d.key_name_bytes(k)),
         }
     }
 
@@ -558,7 +568,7 @@ impl<'a> Raw<'a> {
         if k >= self.l.starts.key {
             self.l.key_tag
         } else {
-            self.down().map_or(0, |d| d.key_tag_of(k))
+            self.below(|d| Some(d.key_tag_of(k))).unwrap_or(0)
         }
     }
 
@@ -579,7 +589,7 @@ impl<'a> Raw<'a> {
         match self.find_id_hashed(id, h) {
             // A tombstone's reference (`u32::MAX`) is never a node: `None`.
             Some(e) => self.record_at(self.id_record_offset(e)?),
-            None => self.down()?.get_hashed(id, h),
+            None => self.below(|d| d.get_hashed(id, h)),
         }
     }
 
@@ -588,7 +598,7 @@ impl<'a> Raw<'a> {
             Some(e) => self
                 .id_record_offset(e)
                 .is_some_and(|r| r != TOMBSTONE || self.l.overlay.is_none()),
-            None => self.down().is_some_and(|d| d.contains_hashed(id, h)),
+            None => self.below(|d| Some(d.contains_hashed(id, h))) == Some(true),
         }
     }
 
@@ -619,10 +629,10 @@ impl<'a> Raw<'a> {
     }
 
     /// Shape `s`: its key ids and its slot table.
-    #[inline]
+    #[inline(always)]
     pub fn shape(&self, s: u32) -> Option<Shape<'a>> {
         let Some(s) = s.checked_sub(self.l.starts.shape) else {
-            return self.down()?.shape(s);
+            return self.below(|d| d.shape(s));
         };
         if s >= self.l.shape_count {
             return None;
@@ -657,13 +667,13 @@ impl<'a> Raw<'a> {
     #[inline]
     pub fn map_at(&self, off: u32, below: u8) -> Option<Record<'a>> {
         let Some(own) = off.checked_sub(self.l.starts.data) else {
-            return self.down()?.map_at(off, below);
+            return self.below(|d| d.map_at(off, below));
         };
         self.own_map(self.data()?, own, off, below)
     }
 
     /// The map node at `own` in this file's `data` (combined offset `off`).
-    #[inline]
+    #[inline(always)]
     fn own_map(&self, data: &'a [u8], own: u32, off: u32, below: u8) -> Option<Record<'a>> {
         let (kind, height, at) = Self::node_header(data, own)?;
         if kind != 0 || height == 0 || height >= below {
@@ -680,7 +690,7 @@ impl<'a> Raw<'a> {
     #[inline]
     pub fn record_at(&self, off: u32) -> Option<Record<'a>> {
         let Some(own) = off.checked_sub(self.l.starts.data) else {
-            return self.down()?.record_at(off);
+            return self.below(|d| d.record_at(off));
         };
         let data = self.data()?;
         match *data.get(own as usize)? & (node::LIST_BIT | node::PATCH_BIT) {
@@ -711,7 +721,7 @@ impl<'a> Raw<'a> {
     /// The list node at `off`, whose height must be below `below`.
     pub fn list_at(&self, off: u32, below: u8) -> Option<List<'a>> {
         let Some(own) = off.checked_sub(self.l.starts.data) else {
-            return self.down()?.list_at(off, below);
+            return self.below(|d| d.list_at(off, below));
         };
         let data = self.data()?;
         let (kind, height, at) = Self::node_header(data, own)?;
