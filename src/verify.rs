@@ -76,14 +76,13 @@ pub(crate) fn verify(snap: &Snapshot) -> Result<()> {
             raw: s.raw(),
             below: &levels,
         })
-        .map_err(|e| match (s.is_overlay(), e) {
+        .map_err(|e| match e {
             // Name the file when a base, not the snapshot asked about, is at fault.
-            (_, e) if std::ptr::eq(s, snap) => e,
-            (_, Error::Format { offset, what }) => Error::Format {
+            Error::Format { offset, what } if !std::ptr::eq(s, snap) => Error::Format {
                 offset,
                 what: format!("in base {}: {what}", s.hash()),
             },
-            (_, e) => e,
+            e => e,
         })?;
         levels.push(level);
     }
