@@ -40,7 +40,7 @@
 
 use std::collections::HashMap;
 use std::hint::black_box;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use criterion::{Bencher, BenchmarkId, Criterion, SamplingMode, criterion_group, criterion_main};
@@ -48,6 +48,9 @@ use flexbuffers::{BuilderOptions, FlexBufferType, MapBuilder, MapReader, Reader,
 use fms::corpus::{self, CorpusConfig};
 use fms::{Record, Snapshot, SnapshotBuilder, ValueRef};
 use serde_json::Value;
+
+mod common;
+use common::{cache_dir, shuffled};
 
 /// Records in the "hot" working set.
 const HOT: usize = 256;
@@ -254,17 +257,7 @@ fn jsonl_of(tree: &[(String, Value)]) -> String {
 
 /// What a server does to load the naive peer: JSONL → id → object.
 fn parse_jsonl(jsonl: &str) -> HashMap<String, Value> {
-    jsonl
-        .lines()
-        .map(|line| {
-            let mut v: Value = serde_json::from_str(line).expect("valid JSON line");
-            let id = match v.as_object_mut().and_then(|m| m.remove("id")) {
-                Some(Value::String(id)) => id,
-                _ => panic!("line without a string id"),
-            };
-            (id, v)
-        })
-        .collect()
+    corpus::hashmap_of_jsonl(jsonl.lines()).expect("the corpus parses")
 }
 
 fn flex_of(tree: &[(String, Value)], opts: BuilderOptions) -> Vec<u8> {
@@ -350,35 +343,6 @@ fn fms_snapshot(tree: &[(String, Value)], path: &Path) -> fms::BuildInfo {
 
 // ---------------------------------------------------------------------------------------
 // Helpers.
-
-/// `target/fms-bench`, next to the bench executable (`target/<profile>/deps/peers-*`).
-fn cache_dir() -> PathBuf {
-    let dir = std::env::current_exe()
-        .ok()
-        .and_then(|exe| Some(exe.parent()?.parent()?.parent()?.to_path_buf()))
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"))
-        .join("fms-bench");
-    std::fs::create_dir_all(&dir).expect("create target/fms-bench");
-    dir
-}
-
-/// A fixed shuffle (SplitMix64-driven Fisher–Yates), so every run reads in the same order.
-fn shuffled(n: usize) -> Vec<usize> {
-    let mut s = 0x5eed_u64;
-    let mut next = || {
-        s = s.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = s;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    };
-    let mut v: Vec<usize> = (0..n).collect();
-    for i in (1..n).rev() {
-        let j = ((u128::from(next()) * (i as u128 + 1)) >> 64) as usize;
-        v.swap(i, j);
-    }
-    v
-}
 
 /// One call of `f` per iteration, cycling through `ids`.
 fn cycling<'i, O>(b: &mut Bencher<'_>, ids: &[&'i str], mut f: impl FnMut(&'i str) -> O) {

@@ -25,17 +25,7 @@ fn rss() -> Option<u64> {
 
 /// Loads the JSONL into the peer: id → object, as a server would.
 fn load(jsonl: &str) -> HashMap<String, Value> {
-    jsonl
-        .lines()
-        .map(|line| {
-            let mut v: Value = serde_json::from_str(line).expect("valid JSON line");
-            let id = match v.as_object_mut().and_then(|m| m.remove("id")) {
-                Some(Value::String(id)) => id,
-                _ => panic!("line without a string id"),
-            };
-            (id, v)
-        })
-        .collect()
+    corpus::hashmap_of_jsonl(jsonl.lines()).expect("the corpus parses")
 }
 
 /// Sums string bytes over a value: `(all string values, object keys)`; collects the

@@ -205,17 +205,8 @@ fn main() {
             .collect();
         drop(tree);
         let before = dhat::HeapStats::get().curr_bytes;
-        let map: HashMap<String, Value> = jsonl
-            .iter()
-            .map(|line| {
-                let mut v: Value = serde_json::from_str(line).unwrap();
-                let id = match v.as_object_mut().and_then(|m| m.remove("id")) {
-                    Some(Value::String(s)) => s,
-                    _ => panic!("no id"),
-                };
-                (id, v)
-            })
-            .collect();
+        let map =
+            corpus::hashmap_of_jsonl(jsonl.iter().map(String::as_str)).expect("the corpus parses");
         let heap = (dhat::HeapStats::get().curr_bytes - before) as u64;
         assert_eq!(map.len(), en.len());
         drop(map);

@@ -112,17 +112,7 @@ fn main() {
     let maps: Vec<HashMap<String, Value>> = jsonl
         .iter()
         .map(|lines| {
-            lines
-                .iter()
-                .map(|line| {
-                    let mut v: Value = serde_json::from_str(line).expect("valid JSON");
-                    let id = match v.as_object_mut().and_then(|m| m.remove("id")) {
-                        Some(Value::String(id)) => id,
-                        _ => panic!("a line without a string id"),
-                    };
-                    (id, v)
-                })
-                .collect()
+            corpus::hashmap_of_jsonl(lines.iter().map(String::as_str)).expect("the corpus parses")
         })
         .collect();
     let after = dhat::HeapStats::get();

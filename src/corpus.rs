@@ -39,7 +39,7 @@
 //! assert!(video["title"].is_string() && video["duration"].is_u64());
 //! ```
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 
 use serde_json::{Map, Value};
@@ -202,6 +202,38 @@ pub fn records(cfg: &CorpusConfig, locale_index: usize) -> Records {
         next: 0,
         total: counts.total(),
     }
+}
+
+/// The naive in-memory baseline that benchmarks and examples compare fms with: JSONL
+/// (one object per line with a string `"id"`, as [`jsonl_line`] writes) parsed into
+/// `id → object`, the id removed from the object, as a server holding the tree in a
+/// `HashMap<String, serde_json::Value>` would. Blank lines are skipped; an error names the
+/// 1-based line.
+///
+/// ```
+/// let lines = ["{\"id\":\"v:1\",\"title\":\"Intro\"}", ""];
+/// let map = fms::corpus::hashmap_of_jsonl(lines).unwrap();
+/// assert_eq!(map["v:1"]["title"], "Intro");
+/// assert!(fms::corpus::hashmap_of_jsonl(["{\"title\":1}"]).is_err());
+/// ```
+pub fn hashmap_of_jsonl<'a>(
+    lines: impl IntoIterator<Item = &'a str>,
+) -> Result<HashMap<String, Value>, String> {
+    let lines = lines.into_iter();
+    let mut map = HashMap::with_capacity(lines.size_hint().0);
+    for (n, line) in lines.enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let mut v: Value =
+            serde_json::from_str(line).map_err(|e| format!("line {}: {e}", n + 1))?;
+        let id = match v.as_object_mut().and_then(|m| m.remove("id")) {
+            Some(Value::String(id)) => id,
+            _ => return Err(format!("line {}: no string \"id\"", n + 1)),
+        };
+        map.insert(id, v);
+    }
+    Ok(map)
 }
 
 /// One record as a JSONL line (without the newline): `{"id": <id>, ...fields}`, the input
