@@ -12,7 +12,7 @@
 
 use crate::error::{Error, Result};
 use crate::format::{self, MAX_HEIGHT, MAX_WALK, TOMBSTONE, node, section, tag};
-use crate::read::{Raw, Snapshot};
+use crate::read::{Raw, Snapshot, Starts};
 
 /// A set of byte offsets, one bit each.
 struct Bits(Vec<u64>);
@@ -55,13 +55,24 @@ struct Chain<'c, 'a> {
 }
 
 impl<'c, 'a> Chain<'c, 'a> {
-    /// The level below that owns `addr`, by the start `start` picks; `None` if `addr` is
-    /// this file's own (or before every level, which cannot happen: the root starts at 0).
-    fn lower(&self, addr: u32, start: fn(&Level<'a>) -> u32) -> Option<(&'c Level<'a>, u32)> {
-        self.below
-            .iter()
-            .rev()
-            .find_map(|l| addr.checked_sub(start(l)).map(|o| (l, o)))
+    /// The combined address `addr` (of the space `start` picks: pool, data, shape or key)
+    /// resolved to the file that owns it: `own` (this file's part) if this file's start is
+    /// at or below it, else what `pick` takes from the level below that owns it; with the
+    /// address inside that file. `None` only before every level (the root starts at 0).
+    fn resolve<T>(
+        &self,
+        addr: u32,
+        start: fn(&Starts) -> u32,
+        own: T,
+        pick: impl Fn(&'c Level<'a>) -> T,
+    ) -> Option<(T, u32)> {
+        match addr.checked_sub(start(&self.raw.l.starts)) {
+            Some(o) => Some((own, o)),
+            None => self.below.iter().rev().find_map(|l| {
+                addr.checked_sub(start(&l.raw.l.starts))
+                    .map(|o| (pick(l), o))
+            }),
+        }
     }
 }
 
@@ -150,13 +161,9 @@ fn check_pool_ref(
     at: usize,
     what: &str,
 ) -> Result<()> {
-    let (p, o) = match off.checked_sub(c.raw.l.starts.pool) {
-        Some(o) => (pool, o),
-        None => match c.lower(off, |l| l.raw.l.starts.pool) {
-            Some((l, o)) => (&l.pool, o),
-            None => (pool, u32::MAX),
-        },
-    };
+    let (p, o) = c
+        .resolve(off, |s| s.pool, pool, |l| &l.pool)
+        .unwrap_or((pool, u32::MAX));
     if !p.starts.get(o as usize) {
         return Err(err(
             at,
@@ -217,13 +224,8 @@ fn verify_keys(c: &Chain<'_, '_>, pool: &Pool) -> Result<Vec<u64>> {
 
 /// The byte length of key `k`'s name (combined key id).
 fn key_len(c: &Chain<'_, '_>, own: &[u64], k: u32) -> Option<u64> {
-    match k.checked_sub(c.raw.l.starts.key) {
-        Some(o) => own.get(o as usize).copied(),
-        None => {
-            let (l, o) = c.lower(k, |l| l.raw.l.starts.key)?;
-            l.key_lens.get(o as usize).copied()
-        }
-    }
+    let (lens, o) = c.resolve(k, |s| s.key, own, |l| &l.key_lens[..])?;
+    lens.get(o as usize).copied()
 }
 
 /// What the data pass needs to know about a shape.
@@ -316,14 +318,8 @@ fn verify_shapes(c: &Chain<'_, '_>, key_lens: &[u64]) -> Result<Vec<ShapeInfo>> 
 
 /// The [`ShapeInfo`] of shape `s` (combined id).
 fn shape_info<'s>(c: &'s Chain<'_, '_>, own: &'s [ShapeInfo], s: u64) -> Option<&'s ShapeInfo> {
-    let s = u32::try_from(s).ok()?;
-    match s.checked_sub(c.raw.l.starts.shape) {
-        Some(o) => own.get(o as usize),
-        None => {
-            let (l, o) = c.lower(s, |l| l.raw.l.starts.shape)?;
-            l.shapes.get(o as usize)
-        }
-    }
+    let (shapes, o) = c.resolve(u32::try_from(s).ok()?, |s| s.shape, own, |l| &l.shapes[..])?;
+    shapes.get(o as usize)
 }
 
 /// Data nodes in offset order: `(offset, walk weight)`; binary search finds a node start.
@@ -340,13 +336,7 @@ impl Nodes {
 
 /// A verified node anywhere in the chain: its header byte and walk weight.
 fn node_at(c: &Chain<'_, '_>, own: &Nodes, off: u32) -> Option<(u8, u64)> {
-    let (raw, nodes, o) = match off.checked_sub(c.raw.l.starts.data) {
-        Some(o) => (c.raw, own, o),
-        None => {
-            let (l, o) = c.lower(off, |l| l.raw.l.starts.data)?;
-            (l.raw, &l.nodes, o)
-        }
-    };
+    let ((raw, nodes), o) = c.resolve(off, |s| s.data, (c.raw, own), |l| (l.raw, &l.nodes))?;
     let w = nodes.weight(o)?;
     Some((*raw.data()?.get(o as usize)?, w))
 }
@@ -558,15 +548,9 @@ fn verify_patch(
     }
     let shape_bytes = {
         // The base node's shape: read its id again to charge its key names.
-        let (owner, o) = match base_off.checked_sub(c.raw.l.starts.data) {
-            Some(o) => (c.raw, o),
-            None => {
-                let (l, o) = c
-                    .lower(base_off, |l| l.raw.l.starts.data)
-                    .ok_or_else(|| err(abs + 1, "patch base outside the chain"))?;
-                (l.raw, o)
-            }
-        };
+        let (owner, o) = c
+            .resolve(base_off, |s| s.data, c.raw, |l| l.raw)
+            .ok_or_else(|| err(abs + 1, "patch base outside the chain"))?;
         let s = owner
             .data()
             .and_then(|d| format::varint_at(d, o as usize + 1))
