@@ -1,11 +1,31 @@
-//! The crate's error type: format errors say what was wrong and at which byte offset,
-//! I/O errors say which path.
+//! The crate's error type: format errors say what was wrong and at which byte offset, with
+//! a machine-readable [`FormatKind`]; I/O errors say which path; errors about a file keep
+//! their cause (see [`Error::File`] and [`Error::root`]).
 
 use std::path::PathBuf;
 
 use crate::format::ContentHash;
 
 /// Everything that can go wrong in `fms`.
+///
+/// Errors that concern one file of several (a [`crate::Store`] loading a manifest, an
+/// overlay chain) come wrapped in [`Error::File`], which names the file and keeps the cause
+/// as its `source`; JSONL errors likewise come as [`Error::Jsonl`] around their cause. To
+/// act on the cause whatever the wrapping, match on [`Error::root`]:
+///
+/// ```
+/// # fn main() -> fms::Result<()> {
+/// let dir = tempfile::tempdir().unwrap();
+/// std::fs::write(dir.path().join("en.fms"), [b'x'; 64]).unwrap();
+/// let err = fms::Store::new("en").load(dir.path().join("en.fms")).unwrap_err();
+/// assert!(matches!(err, fms::Error::File { .. }));             // names the file ...
+/// assert!(matches!(                                             // ... and keeps the cause
+///     err.root(),
+///     fms::Error::Format { kind: fms::FormatKind::BadMagic, .. }
+/// ));
+/// assert!(err.to_string().ends_with("en.fms: malformed snapshot at byte 0: not an fms snapshot (bad magic bytes)"));
+/// # Ok(()) }
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -18,12 +38,23 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// An error about one file: `source` is what went wrong with the file at `path`.
+    #[error("{}: {source}", path.display())]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// What was wrong with it.
+        #[source]
+        source: Box<Error>,
+    },
     /// The bytes are not a valid snapshot: `what` was wrong at byte `offset` of the file.
     #[error("malformed snapshot at byte {offset}: {what}")]
     Format {
         /// Byte offset from the start of the file.
         offset: u64,
-        /// What was wrong.
+        /// What kind of problem it is, for programs.
+        kind: FormatKind,
+        /// What was wrong, for people.
         what: String,
     },
     /// A section's bytes do not match the checksum in the section table.
@@ -63,6 +94,31 @@ pub enum Error {
         /// The content hash of the base it needs.
         base: ContentHash,
     },
+    /// An error found in an overlay's base (at any depth below it) while checking the
+    /// overlay: `source` is what was wrong with the base whose content hash is `hash`.
+    #[error("in base {hash}: {source}")]
+    Base {
+        /// The content hash of the base at fault.
+        hash: ContentHash,
+        /// What was wrong with it.
+        #[source]
+        source: Box<Error>,
+    },
+    /// A read of an unverified snapshot met bytes it cannot decode (a whole-record read:
+    /// serialization, `to_owned`, `deserialize`). [`crate::Snapshot::verify`] says where.
+    #[error("corrupt snapshot: {what} (verify the file for details)")]
+    Corrupt {
+        /// What could not be read.
+        what: String,
+    },
+    /// A [`crate::Key`] was used with a snapshot other than the one that resolved it (or
+    /// an overlay over it), e.g. a key cached across a [`crate::Store::reload`]. Resolve
+    /// the name again with [`crate::Snapshot::key`].
+    #[error("key {key} was resolved in another snapshot; resolve it again with Snapshot::key")]
+    ForeignKey {
+        /// The key's number in the snapshot that resolved it.
+        key: u32,
+    },
     /// `insert` was called twice with the same id.
     #[error("duplicate id {id:?} (use `upsert` to replace a record)")]
     DuplicateId {
@@ -75,15 +131,39 @@ pub enum Error {
         /// The id.
         id: String,
     },
-    /// A line of JSONL input could not be used: `what` went wrong at `line` of `source`.
-    #[error("{input}:{line}: {what}")]
+    /// [`crate::Store::publish`] was given a hash that no loaded snapshot has.
+    #[error("no loaded snapshot has content hash {hash}")]
+    NotLoaded {
+        /// The hash asked for.
+        hash: ContentHash,
+    },
+    /// A line of JSONL input could not be used: `source` went wrong at `line` of `input`.
+    #[error("{input}:{line}: {source}")]
     Jsonl {
         /// The input's name (usually its path).
         input: String,
         /// 1-based line number.
         line: u64,
+        /// What was wrong with the line: [`Error::Json`] for text that is not JSON,
+        /// [`Error::InvalidInput`] for JSON that is not a record, or the error inserting
+        /// the record gave ([`Error::DuplicateId`], [`Error::Limit`], ...).
+        #[source]
+        source: Box<Error>,
+    },
+    /// Text that should be JSON is not (a JSONL line; see [`Error::Jsonl`]).
+    #[error("invalid JSON: {0}")]
+    Json(#[source] serde_json::Error),
+    /// A store manifest could not be used: unreadable JSON, unknown fields, a path that
+    /// leaves the manifest's directory, a default locale other than the store's.
+    #[error("{}: bad manifest: {what}", path.display())]
+    Manifest {
+        /// The manifest file.
+        path: PathBuf,
         /// What was wrong.
         what: String,
+        /// The JSON error, when the text did not parse as a manifest.
+        #[source]
+        source: Option<serde_json::Error>,
     },
     /// A value cannot be stored or read as asked (serde errors land here).
     #[error("{0}")]
@@ -101,10 +181,41 @@ pub enum Error {
     },
 }
 
+/// What kind of problem an [`Error::Format`] is: the machine-readable half of a format
+/// error (the message says the rest). New kinds may be added.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum FormatKind {
+    /// Not an fms snapshot at all: the magic bytes are wrong, or the file is empty.
+    BadMagic,
+    /// The file, a section or an entry ends before the bytes it needs.
+    Truncated,
+    /// A header or section-table field is invalid: unknown flags, a non-zero reserved
+    /// field, sections missing, misordered, overlapping or followed by extra bytes.
+    BadHeader,
+    /// An offset, reference or id points outside its section or not at what it must (the
+    /// start of a node, a pool entry, an existing shape or key; references backwards).
+    OutOfBounds,
+    /// A string (key, id or value) is not valid UTF-8.
+    BadUtf8,
+    /// A documented limit of the format is exceeded: node height, walk cost, overlay depth,
+    /// probe count, section size, patch width.
+    Limit,
+    /// An encoding is invalid: an unknown tag, a non-minimal varint, a bad node header, a
+    /// wrong entry size or count, a duplicate key in a shape, an unsorted table.
+    BadEncoding,
+    /// A hash index (key table or id index) does not find an entry, or has duplicates.
+    BadIndex,
+    /// An overlay breaks an overlay rule: depth and address spaces that do not continue
+    /// its base, a patch of a record the base lacks, a tombstone where none may be.
+    BadOverlay,
+}
+
 impl Error {
-    pub(crate) fn format(offset: usize, what: impl Into<String>) -> Error {
+    pub(crate) fn format(offset: usize, kind: FormatKind, what: impl Into<String>) -> Error {
         Error::Format {
             offset: offset as u64,
+            kind,
             what: what.into(),
         }
     }
@@ -113,6 +224,29 @@ impl Error {
         Error::Io {
             path: path.into(),
             source,
+        }
+    }
+
+    /// This error about the file at `path`: wrapped in [`Error::File`], unless it already
+    /// names a file ([`Error::Io`], [`Error::File`], [`Error::Manifest`]).
+    pub(crate) fn in_file(self, path: impl Into<PathBuf>) -> Error {
+        match self {
+            e @ (Error::Io { .. } | Error::File { .. } | Error::Manifest { .. }) => e,
+            e => Error::File {
+                path: path.into(),
+                source: Box::new(e),
+            },
+        }
+    }
+
+    /// The cause under any [`Error::File`], [`Error::Base`] and [`Error::Jsonl`] wrappers: what to match on
+    /// to act on the kind of error, whichever file or line it came from. O(depth).
+    pub fn root(&self) -> &Error {
+        match self {
+            Error::File { source, .. } | Error::Base { source, .. } | Error::Jsonl { source, .. } => {
+                source.root()
+            }
+            e => e,
         }
     }
 }

@@ -71,7 +71,7 @@ mod tuplemap;
 mod verify;
 
 pub use build::{BuildInfo, OverlayInfo, SnapshotBuilder};
-pub use error::{Error, Result};
+pub use error::{Error, FormatKind, Result};
 pub use format::ContentHash;
 pub use io::write_file_atomically;
 pub use read::{Key, List, ListIter, Record, RecordIter, Snapshot, ValueRef};

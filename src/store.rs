@@ -159,11 +159,10 @@ impl Store {
     /// new one. Errors if no loaded snapshot has this hash.
     pub fn publish(&self, locale: &str, hash: ContentHash) -> Result<()> {
         let loaded = self.loaded();
-        let snap = loaded.get(&hash).cloned().ok_or_else(|| {
-            Error::InvalidInput(format!(
-                "cannot publish {hash} for {locale:?}: no loaded snapshot has that hash"
-            ))
-        })?;
+        let snap = loaded
+            .get(&hash)
+            .cloned()
+            .ok_or(Error::NotLoaded { hash })?;
         // Writers hold `loaded`, so this read-modify-write cannot race another publish.
         let mut next: Published = (**self.published.load()).clone();
         next.insert(locale.to_owned(), snap);
@@ -243,12 +242,14 @@ impl Store {
         let path = path.as_ref();
         let manifest = Manifest::read(path)?;
         if manifest.default_locale != self.default_locale {
-            return Err(Error::InvalidInput(format!(
-                "{}: default locale {:?}, but the store's is {:?}",
-                path.display(),
-                manifest.default_locale,
-                self.default_locale
-            )));
+            return Err(Error::Manifest {
+                path: path.to_owned(),
+                what: format!(
+                    "default locale {:?}, but the store's is {:?}",
+                    manifest.default_locale, self.default_locale
+                ),
+                source: None,
+            });
         }
         let dir = path.parent().unwrap_or(Path::new("."));
         let files: Vec<PathBuf> = manifest
@@ -283,7 +284,7 @@ fn peek_all<P: AsRef<Path>>(paths: impl IntoIterator<Item = P>) -> Result<Vec<Pe
     let mut pending = Vec::new();
     for (i, p) in paths.into_iter().enumerate() {
         let p = p.as_ref().to_path_buf();
-        let (map, hash, base) = Snapshot::peek(&p).map_err(|e| in_file(&p, e))?;
+        let (map, hash, base) = Snapshot::peek(&p).map_err(|e| e.in_file(&p))?;
         pending.push((i, p, map, hash, base));
     }
     Ok(pending)
@@ -317,37 +318,23 @@ fn assemble_into(
                 continue;
             }
             let snap = Snapshot::assemble(Box::new(map), |_| found.flatten())
-                .map_err(|e| in_file(&p, e))?;
+                .map_err(|e| e.in_file(&p))?;
             let snap = Arc::new(snap);
             fresh.insert(hash, snap.clone());
             out[i] = Some(snap);
         }
         if rest.len() == before {
             let (_, p, _, hash, base) = &rest[0];
-            return Err(in_file(
-                p,
-                Error::MissingBase {
-                    overlay: *hash,
-                    base: base.unwrap_or_default(),
-                },
-            ));
+            return Err(Error::MissingBase {
+                overlay: *hash,
+                base: base.unwrap_or_default(),
+            }
+            .in_file(p));
         }
         pending = rest;
     }
     loaded.extend(fresh);
     Ok(out.into_iter().flatten().collect())
-}
-
-/// Names the file an error came from (I/O errors already do).
-fn in_file(path: &Path, e: Error) -> Error {
-    match e {
-        Error::Io { .. } => e,
-        Error::Format { offset, what } => Error::Format {
-            offset,
-            what: format!("{}: {what}", path.display()),
-        },
-        e => Error::InvalidInput(format!("{}: {e}", path.display())),
-    }
 }
 
 /// Which snapshot file each locale serves: what [`Store::open_manifest`] and
@@ -396,10 +383,10 @@ impl Manifest {
     pub fn read(path: impl AsRef<Path>) -> Result<Manifest> {
         let path = path.as_ref();
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        serde_json::from_str(&text).map_err(|e| Error::Jsonl {
-            input: path.display().to_string(),
-            line: e.line() as u64,
-            what: format!("bad manifest: {e}"),
+        serde_json::from_str(&text).map_err(|e| Error::Manifest {
+            path: path.to_owned(),
+            what: e.to_string(),
+            source: Some(e),
         })
     }
 

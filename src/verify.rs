@@ -10,7 +10,7 @@
 //! (pool entry starts, shapes, nodes) stays available to the levels above it, whose
 //! references may point into any level below.
 
-use crate::error::{Error, Result};
+use crate::error::{Error, FormatKind, Result};
 use crate::format::{self, MAX_HEIGHT, MAX_WALK, TOMBSTONE, node, section, tag};
 use crate::read::{Raw, Snapshot, Starts};
 
@@ -34,8 +34,8 @@ struct Pool {
     utf8: Bits,
 }
 
-fn err(offset: usize, what: impl Into<String>) -> Error {
-    Error::format(offset, what)
+fn err(offset: usize, kind: FormatKind, what: impl Into<String>) -> Error {
+    Error::format(offset, kind, what)
 }
 
 /// What one verified file of a chain leaves for the files above it.
@@ -87,13 +87,16 @@ pub(crate) fn verify(snap: &Snapshot) -> Result<()> {
             raw: s.raw(),
             below: &levels,
         })
-        .map_err(|e| match e {
+        .map_err(|e| {
             // Name the file when a base, not the snapshot asked about, is at fault.
-            Error::Format { offset, what } if !std::ptr::eq(s, snap) => Error::Format {
-                offset,
-                what: format!("in base {}: {what}", s.hash()),
-            },
-            e => e,
+            if std::ptr::eq(s, snap) {
+                e
+            } else {
+                Error::Base {
+                    hash: s.hash(),
+                    source: Box::new(e),
+                }
+            }
         })?;
         levels.push(level);
     }
@@ -105,7 +108,7 @@ fn verify_level<'a>(c: Chain<'_, 'a>) -> Result<Level<'a>> {
     for s in &l.header.sections {
         let bytes = b
             .get(s.offset as usize..(s.offset + s.len) as usize)
-            .ok_or_else(|| err(s.offset as usize, "section out of bounds"))?;
+            .ok_or_else(|| err(s.offset as usize, FormatKind::Truncated, "section out of bounds"))?;
         if format::section_checksum(bytes) != s.checksum {
             return Err(Error::Checksum {
                 section: section::name(s.kind),
@@ -132,7 +135,7 @@ fn verify_pool(raw: Raw<'_>) -> Result<Pool> {
     let l = raw.l;
     let pool = raw
         .pool()
-        .ok_or_else(|| err(l.pool.start, "pool section out of bounds"))?;
+        .ok_or_else(|| err(l.pool.start, FormatKind::Truncated, "pool section out of bounds"))?;
     let mut p = Pool {
         starts: Bits::new(pool.len()),
         utf8: Bits::new(pool.len()),
@@ -140,7 +143,7 @@ fn verify_pool(raw: Raw<'_>) -> Result<Pool> {
     let mut at = 0;
     while at < pool.len() {
         let entry = format::pool_entry(pool, at)
-            .ok_or_else(|| err(l.pool.start + at, "pool entry overruns the pool section"))?;
+            .ok_or_else(|| err(l.pool.start + at, FormatKind::Truncated, "pool entry overruns the pool section"))?;
         p.starts.set(at);
         if std::str::from_utf8(entry).is_ok() {
             p.utf8.set(at);
@@ -166,16 +169,16 @@ fn check_pool_ref(
         .unwrap_or((pool, u32::MAX));
     if !p.starts.get(o as usize) {
         return Err(err(
-            at,
+            at, FormatKind::OutOfBounds,
             format!("{what}: pool offset {off} is not the start of an entry"),
         ));
     }
     if utf8 && !p.utf8.get(o as usize) {
-        return Err(err(at, format!("{what}: pool entry at {off} is not UTF-8")));
+        return Err(err(at, FormatKind::BadUtf8, format!("{what}: pool entry at {off} is not UTF-8")));
     }
     if wide && c.raw.pool_bytes(off).map(<[u8]>::len) != Some(8) {
         return Err(err(
-            at,
+            at, FormatKind::BadEncoding,
             format!("{what}: pool entry at {off} is not 8 bytes"),
         ));
     }
@@ -189,14 +192,14 @@ fn verify_keys(c: &Chain<'_, '_>, pool: &Pool) -> Result<Vec<u64>> {
     let mut lens = Vec::with_capacity(k.count as usize);
     for id in 0..k.count {
         let at = k.entries_at + id as usize * format::KEY_ENTRY_LEN;
-        let off = format::u32_at(raw.b, at).ok_or_else(|| err(at, "key entry out of bounds"))?;
+        let off = format::u32_at(raw.b, at).ok_or_else(|| err(at, FormatKind::Truncated, "key entry out of bounds"))?;
         check_pool_ref(c, pool, off, true, false, at, "key name")?;
         let name = raw
             .own_key_name(id)
-            .ok_or_else(|| err(at, "unreadable key name"))?;
+            .ok_or_else(|| err(at, FormatKind::OutOfBounds, "unreadable key name"))?;
         if raw.find_own_key(name, format::index_hash(name)) != Some(id) {
             return Err(err(
-                at,
+                at, FormatKind::BadIndex,
                 format!(
                     "key {id} ({:?}) is not found by the key index (duplicate or misplaced)",
                     String::from_utf8_lossy(name)
@@ -210,7 +213,7 @@ fn verify_keys(c: &Chain<'_, '_>, pool: &Pool) -> Result<Vec<u64>> {
                 .is_some()
         {
             return Err(err(
-                at,
+                at, FormatKind::BadOverlay,
                 format!(
                     "key {:?} is already defined by the base",
                     String::from_utf8_lossy(name)
@@ -245,7 +248,7 @@ fn verify_shapes(c: &Chain<'_, '_>, key_lens: &[u64]) -> Result<Vec<ShapeInfo>> 
     let sec = raw
         .b
         .get(raw.l.shapes.clone())
-        .ok_or_else(|| err(raw.l.shapes.start, "shape section out of bounds"))?;
+        .ok_or_else(|| err(raw.l.shapes.start, FormatKind::Truncated, "shape section out of bounds"))?;
     let mut expect = 4 + raw.l.shape_count as usize * format::SHAPE_OFFSET_LEN;
     let mut shapes = Vec::new();
     let total_keys = raw.l.starts.key as usize + raw.l.keys.count as usize;
@@ -254,13 +257,13 @@ fn verify_shapes(c: &Chain<'_, '_>, key_lens: &[u64]) -> Result<Vec<ShapeInfo>> 
         let at = raw.l.shapes.start + 4 + s as usize * format::SHAPE_OFFSET_LEN;
         if format::u32_at(raw.b, at).map(|o| o as usize) != Some(expect) {
             return Err(err(
-                at,
+                at, FormatKind::BadEncoding,
                 format!("shape {s} does not start at {expect}, where the previous shape ends"),
             ));
         }
         let shape = raw
             .shape(raw.l.starts.shape + s)
-            .ok_or_else(|| err(at, format!("shape {s} overruns the shape section")))?;
+            .ok_or_else(|| err(at, FormatKind::Truncated, format!("shape {s} overruns the shape section")))?;
         expect = shape.table.as_ptr() as usize - sec.as_ptr() as usize + shape.table.len();
         let keys = shape.keys;
         for c in keys.chunks_exact(format::SHAPE_KEY_LEN) {
@@ -268,11 +271,11 @@ fn verify_shapes(c: &Chain<'_, '_>, key_lens: &[u64]) -> Result<Vec<ShapeInfo>> 
             match seen.get_mut(k) {
                 None => {
                     return Err(err(
-                        at,
+                        at, FormatKind::OutOfBounds,
                         format!("shape {s} names key {k}, past the key table"),
                     ));
                 }
-                Some(true) => return Err(err(at, format!("shape {s} names key {k} twice"))),
+                Some(true) => return Err(err(at, FormatKind::BadEncoding, format!("shape {s} names key {k} twice"))),
                 Some(flag) => *flag = true,
             }
         }
@@ -301,7 +304,7 @@ fn verify_shapes(c: &Chain<'_, '_>, key_lens: &[u64]) -> Result<Vec<ShapeInfo>> 
                     });
             if !consistent {
                 return Err(err(
-                    at,
+                    at, FormatKind::BadEncoding,
                     format!("shape {s} has a slot table that does not match its keys"),
                 ));
             }
@@ -309,7 +312,7 @@ fn verify_shapes(c: &Chain<'_, '_>, key_lens: &[u64]) -> Result<Vec<ShapeInfo>> 
     }
     if expect != sec.len() {
         return Err(err(
-            raw.l.shapes.start + expect,
+            raw.l.shapes.start + expect, FormatKind::BadEncoding,
             "bytes after the last shape",
         ));
     }
@@ -355,7 +358,7 @@ impl DataCtx<'_, '_, '_> {
         let pv = u32::from_le_bytes(p);
         Ok(match t {
             tag::NULL | tag::FALSE | tag::TRUE if pv != 0 => {
-                return Err(err(slot_at, format!("slot tag {t} with non-zero payload")));
+                return Err(err(slot_at, FormatKind::BadEncoding, format!("slot tag {t} with non-zero payload")));
             }
             tag::NULL | tag::FALSE | tag::TRUE | tag::INT | tag::F32 => (0, 0),
             tag::INT64 | tag::F64 => {
@@ -370,7 +373,7 @@ impl DataCtx<'_, '_, '_> {
             tag::LIST | tag::MAP => {
                 if pv >= node_at {
                     return Err(err(
-                        slot_at,
+                        slot_at, FormatKind::OutOfBounds,
                         format!("reference to {pv} does not point backwards"),
                     ));
                 }
@@ -378,7 +381,7 @@ impl DataCtx<'_, '_, '_> {
                 let want = if t == tag::LIST { node::LIST_BIT } else { 0 };
                 if head & (node::LIST_BIT | node::PATCH_BIT) != want {
                     return Err(err(
-                        slot_at,
+                        slot_at, FormatKind::OutOfBounds,
                         format!("reference to {pv} points at a node of the wrong kind"),
                     ));
                 }
@@ -388,20 +391,20 @@ impl DataCtx<'_, '_, '_> {
                 let len = (t - tag::STR_INLINE) as usize;
                 if std::str::from_utf8(&p[..len]).is_err() || p[len..].iter().any(|&x| x != 0) {
                     return Err(err(
-                        slot_at,
+                        slot_at, FormatKind::BadUtf8,
                         "inline string is not UTF-8 or not zero-padded",
                     ));
                 }
                 (len as u64, 0)
             }
-            _ => return Err(err(slot_at, format!("unknown slot tag {t}"))),
+            _ => return Err(err(slot_at, FormatKind::BadEncoding, format!("unknown slot tag {t}"))),
         })
     }
 }
 
 fn node_at_checked(c: &Chain<'_, '_>, nodes: &Nodes, pv: u32, at: usize) -> Result<(u8, u64)> {
     node_at(c, nodes, pv)
-        .ok_or_else(|| err(at, format!("reference to {pv} is not the start of a node")))
+        .ok_or_else(|| err(at, FormatKind::OutOfBounds, format!("reference to {pv} is not the start of a node")))
 }
 
 /// A slot array: `n` tags, then `n` payloads; `(tag, payload)` of slot `i`.
@@ -417,7 +420,7 @@ fn verify_data(c: &Chain<'_, '_>, pool: &Pool, shapes: &[ShapeInfo]) -> Result<N
     let raw = c.raw;
     let data = raw
         .data()
-        .ok_or_else(|| err(raw.l.data.start, "data section out of bounds"))?;
+        .ok_or_else(|| err(raw.l.data.start, FormatKind::Truncated, "data section out of bounds"))?;
     let base = raw.l.data.start;
     let start = raw.l.starts.data;
     let mut nodes = Nodes(Vec::new());
@@ -430,7 +433,7 @@ fn verify_data(c: &Chain<'_, '_>, pool: &Pool, shapes: &[ShapeInfo]) -> Result<N
         let height = head & node::HEIGHT_MASK;
         if height == 0 || height > MAX_HEIGHT {
             return Err(err(
-                abs,
+                abs, FormatKind::Limit,
                 format!("node height {height} out of 1..={MAX_HEIGHT}"),
             ));
         }
@@ -444,16 +447,16 @@ fn verify_data(c: &Chain<'_, '_>, pool: &Pool, shapes: &[ShapeInfo]) -> Result<N
             kind if kind == node::LIST_BIT || kind == 0 => {
                 let is_list = kind == node::LIST_BIT;
                 let (n, used) = format::varint_at(data, at + 1)
-                    .ok_or_else(|| err(abs + 1, "truncated node header"))?;
+                    .ok_or_else(|| err(abs + 1, FormatKind::Truncated, "truncated node header"))?;
                 // Walk cost of this node: key name bytes of its shape, then per slot.
                 let mut weight = 0u64;
                 let count = if is_list {
-                    usize::try_from(n).map_err(|_| err(abs + 1, "list too long"))?
+                    usize::try_from(n).map_err(|_| err(abs + 1, FormatKind::Limit, "list too long"))?
                 } else {
                     // Every shape was parsed by verify_shapes: use its figures.
                     let shape = shape_info(c, shapes, n).ok_or_else(|| {
                         err(
-                            abs + 1,
+                            abs + 1, FormatKind::OutOfBounds,
                             format!("map node names shape {n}, past the shape table"),
                         )
                     })?;
@@ -466,7 +469,7 @@ fn verify_data(c: &Chain<'_, '_>, pool: &Pool, shapes: &[ShapeInfo]) -> Result<N
                     .and_then(|len| format::slice_at(data, slots_at, len))
                     .ok_or_else(|| {
                         err(
-                            abs,
+                            abs, FormatKind::Truncated,
                             format!("node of {count} slots overruns the data section"),
                         )
                     })?;
@@ -479,17 +482,17 @@ fn verify_data(c: &Chain<'_, '_>, pool: &Pool, shapes: &[ShapeInfo]) -> Result<N
                 }
                 if height != tallest + 1 {
                     return Err(err(
-                        abs,
+                        abs, FormatKind::BadEncoding,
                         format!("node height {height}, expected {}", tallest + 1),
                     ));
                 }
                 (weight, slots_at + slots.len())
             }
-            _ => return Err(err(abs, "node header sets both the list and patch bits")),
+            _ => return Err(err(abs, FormatKind::BadEncoding, "node header sets both the list and patch bits")),
         };
         if weight > MAX_WALK {
             return Err(err(
-                abs,
+                abs, FormatKind::Limit,
                 format!(
                     "node has walk cost {weight} (values plus string bytes), more than {MAX_WALK}"
                 ),
@@ -514,32 +517,33 @@ fn verify_patch(
     let c = cx.c;
     let abs = c.raw.l.data.start + at;
     if c.raw.l.overlay.is_none() {
-        return Err(err(abs, "patch node in a snapshot that is not an overlay"));
+        return Err(err(abs, FormatKind::BadOverlay, "patch node in a snapshot that is not an overlay"));
     }
     let height = data[at] & node::HEIGHT_MASK;
     let base_off =
-        format::u32_at(data, at + 1).ok_or_else(|| err(abs + 1, "truncated patch node"))?;
+        format::u32_at(data, at + 1).ok_or_else(|| err(abs + 1, FormatKind::Truncated, "truncated patch node"))?;
     if base_off >= here {
         return Err(err(
-            abs + 1,
+            abs + 1, FormatKind::OutOfBounds,
             format!("patch base {base_off} does not point backwards"),
         ));
     }
     let (head, _) = node_at_checked(c, cx.nodes, base_off, abs + 1)?;
     if head & (node::LIST_BIT | node::PATCH_BIT) != 0 {
         return Err(err(
-            abs + 1,
+            abs + 1, FormatKind::OutOfBounds,
             format!("patch base {base_off} is not a map node"),
         ));
     }
     let base = c
         .raw
         .map_at(base_off, MAX_HEIGHT + 1)
-        .ok_or_else(|| err(abs + 1, format!("patch base {base_off} is unreadable")))?;
+        .ok_or_else(|| err(abs + 1, FormatKind::OutOfBounds, format!("patch base {base_off} is unreadable")))?;
     let n = base.len();
     if n > format::MAX_PATCH_SLOTS {
         return Err(err(
             abs + 1,
+            FormatKind::Limit,
             format!(
                 "patch base has {n} slots, more than {}",
                 format::MAX_PATCH_SLOTS
@@ -550,7 +554,7 @@ fn verify_patch(
         // The base node's shape: read its id again to charge its key names.
         let (owner, o) = c
             .resolve(base_off, |s| s.data, c.raw, |l| l.raw)
-            .ok_or_else(|| err(abs + 1, "patch base outside the chain"))?;
+            .ok_or_else(|| err(abs + 1, FormatKind::OutOfBounds, "patch base outside the chain"))?;
         let s = owner
             .data()
             .and_then(|d| format::varint_at(d, o as usize + 1))
@@ -560,20 +564,20 @@ fn verify_patch(
     };
     let mask_len = n.div_ceil(8);
     let mask = format::slice_at(data, at + 5, mask_len)
-        .ok_or_else(|| err(abs + 5, "patch mask overruns the data section"))?;
+        .ok_or_else(|| err(abs + 5, FormatKind::Truncated, "patch mask overruns the data section"))?;
     let m: usize = mask.iter().map(|b| b.count_ones() as usize).sum();
     if m == 0 {
-        return Err(err(abs + 5, "patch replaces no slot"));
+        return Err(err(abs + 5, FormatKind::BadOverlay, "patch replaces no slot"));
     }
     if n % 8 != 0 && mask[mask_len - 1] >> (n % 8) != 0 {
         return Err(err(
-            abs + 5,
+            abs + 5, FormatKind::BadOverlay,
             format!("patch mask sets bits past the base's {n} slots"),
         ));
     }
     let own_at = at + 5 + mask_len;
     let own = format::slice_at(data, own_at, m * format::SLOT_LEN)
-        .ok_or_else(|| err(abs, format!("patch of {m} slots overruns the data section")))?;
+        .ok_or_else(|| err(abs, FormatKind::Truncated, format!("patch of {m} slots overruns the data section")))?;
     let mut weight = shape_bytes;
     let mut tallest = 0u8;
     let mut j = 0;
@@ -594,7 +598,7 @@ fn verify_patch(
     let expect = tallest.max(base.height());
     if height != expect {
         return Err(err(
-            abs,
+            abs, FormatKind::BadEncoding,
             format!("patch height {height}, expected {expect}"),
         ));
     }
@@ -611,35 +615,35 @@ fn verify_ids(c: &Chain<'_, '_>, pool: &Pool, nodes: &Nodes) -> Result<()> {
     let mut removed = 0u32;
     for e in 0..ids.count {
         let at = ids.entries_at + e as usize * format::ID_ENTRY_LEN;
-        let id_off = format::u32_at(raw.b, at).ok_or_else(|| err(at, "id entry out of bounds"))?;
+        let id_off = format::u32_at(raw.b, at).ok_or_else(|| err(at, FormatKind::Truncated, "id entry out of bounds"))?;
         check_pool_ref(c, pool, id_off, true, false, at, "id")?;
-        let id = raw.id_at(e).ok_or_else(|| err(at, "unreadable id"))?;
+        let id = raw.id_at(e).ok_or_else(|| err(at, FormatKind::OutOfBounds, "unreadable id"))?;
         if raw.find_id(id) != Some(e) {
             return Err(err(
-                at,
+                at, FormatKind::BadIndex,
                 format!("id {id:?} is not found by the id index (duplicate or misplaced)"),
             ));
         }
         let rec = raw
             .id_record_offset(e)
-            .ok_or_else(|| err(at + 4, "id entry out of bounds"))?;
+            .ok_or_else(|| err(at + 4, FormatKind::Truncated, "id entry out of bounds"))?;
         if let Some(base) = base {
             let in_base = base.contains(id);
             if e < changed && !in_base {
                 return Err(err(
-                    at,
+                    at, FormatKind::BadOverlay,
                     format!("overlay changes or removes {id:?}, which its base does not have"),
                 ));
             }
             if e >= changed && in_base {
                 return Err(err(
-                    at,
+                    at, FormatKind::BadOverlay,
                     format!("overlay adds {id:?}, which its base already has"),
                 ));
             }
             if rec == TOMBSTONE {
                 if e >= changed {
-                    return Err(err(at + 4, format!("added id {id:?} is a tombstone")));
+                    return Err(err(at + 4, FormatKind::BadOverlay, format!("added id {id:?} is a tombstone")));
                 }
                 removed += 1;
                 continue;
@@ -648,7 +652,7 @@ fn verify_ids(c: &Chain<'_, '_>, pool: &Pool, nodes: &Nodes) -> Result<()> {
         let kind = node_at(c, nodes, rec).map(|(h, _)| h & (node::LIST_BIT | node::PATCH_BIT));
         if !matches!(kind, Some(0 | node::PATCH_BIT)) || raw.record_at(rec).is_none() {
             return Err(err(
-                at + 4,
+                at + 4, FormatKind::OutOfBounds,
                 format!("record offset {rec} is not the start of a map or patch node"),
             ));
         }
@@ -657,7 +661,7 @@ fn verify_ids(c: &Chain<'_, '_>, pool: &Pool, nodes: &Nodes) -> Result<()> {
         let expect = (base.len() as u64 + (ids.count - changed) as u64).checked_sub(removed as u64);
         if removed != o.removed || expect != Some(o.records as u64) {
             return Err(err(
-                raw.l.header.sections[5].offset as usize + 20,
+                raw.l.header.sections[5].offset as usize + 20, FormatKind::BadOverlay,
                 format!(
                     "overlay counts {} records and {} removals, but its entries give {expect:?} and {removed}",
                     o.records, o.removed

@@ -352,15 +352,15 @@ impl SnapshotBuilder {
         source: &str,
         id_field: &str,
     ) -> Result<usize> {
-        let at = |line: u64, what: String| Error::Jsonl {
+        let at = |line: u64, e: Error| Error::Jsonl {
             input: source.to_owned(),
             line,
-            what,
+            source: Box::new(e),
         };
         let mut added = 0;
         for (n, line) in reader.lines().enumerate() {
             let n = n as u64 + 1;
-            let line = line.map_err(|e| at(n, format!("read error: {e}")))?;
+            let line = line.map_err(|e| at(n, Error::io(source, e)))?;
             if line.trim().is_empty() {
                 continue;
             }
@@ -369,10 +369,13 @@ impl SnapshotBuilder {
                 Ok(other) => {
                     return Err(at(
                         n,
-                        format!("expected a JSON object, got a {}", other.kind()),
+                        Error::InvalidInput(format!(
+                            "expected a JSON object, got a {}",
+                            other.kind()
+                        )),
                     ));
                 }
-                Err(e) => return Err(at(n, format!("invalid JSON: {e}"))),
+                Err(e) => return Err(at(n, Error::Json(e))),
             };
             let id = match map.remove(id_field) {
                 Some(crate::Value::Str(s)) => s,
@@ -380,12 +383,20 @@ impl SnapshotBuilder {
                 Some(other) => {
                     return Err(at(
                         n,
-                        format!("id field {id_field:?} is a {}, not a string", other.kind()),
+                        Error::InvalidInput(format!(
+                            "id field {id_field:?} is a {}, not a string",
+                            other.kind()
+                        )),
                     ));
                 }
-                None => return Err(at(n, format!("missing id field {id_field:?}"))),
+                None => {
+                    return Err(at(
+                        n,
+                        Error::InvalidInput(format!("missing id field {id_field:?}")),
+                    ));
+                }
             };
-            self.insert(&id, &map).map_err(|e| at(n, e.to_string()))?;
+            self.insert(&id, &map).map_err(|e| at(n, e))?;
             added += 1;
         }
         Ok(added)

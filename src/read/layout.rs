@@ -2,7 +2,7 @@
 
 use std::ops::Range;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, FormatKind, Result};
 use crate::format::{self, Header};
 
 /// Where a hash index (key table or id index) lives, checked at open so that every slot
@@ -65,8 +65,8 @@ pub(crate) struct Layout {
     pub key_tag: u64,
 }
 
-fn bad(offset: usize, what: impl Into<String>) -> Error {
-    Error::format(offset, what)
+fn bad(offset: usize, kind: FormatKind, what: impl Into<String>) -> Error {
+    Error::format(offset, kind, what)
 }
 
 impl Layout {
@@ -76,7 +76,7 @@ impl Layout {
         use format::*;
         if b.len() < HEADER_LEN {
             return Err(bad(
-                b.len(),
+                b.len(), FormatKind::Truncated,
                 format!(
                     "file is {} bytes, shorter than the {HEADER_LEN}-byte header",
                     b.len()
@@ -84,7 +84,7 @@ impl Layout {
             ));
         }
         if b[..8] != MAGIC {
-            return Err(bad(0, "not an fms snapshot (bad magic bytes)"));
+            return Err(bad(0, FormatKind::BadMagic, "not an fms snapshot (bad magic bytes)"));
         }
         let version = u16_at(b, OFF_VERSION).unwrap_or(0);
         if version != VERSION {
@@ -95,22 +95,22 @@ impl Layout {
         }
         let flags = u16_at(b, OFF_FLAGS).unwrap_or(0);
         if flags & !FLAG_OVERLAY != 0 {
-            return Err(bad(OFF_FLAGS, format!("unknown flags {flags:#06x}")));
+            return Err(bad(OFF_FLAGS, FormatKind::BadHeader, format!("unknown flags {flags:#06x}")));
         }
         let count = u16_at(b, OFF_SECTION_COUNT).unwrap_or(0) as usize;
         if count > MAX_SECTIONS {
             return Err(bad(
-                OFF_SECTION_COUNT,
+                OFF_SECTION_COUNT, FormatKind::Limit,
                 format!("{count} sections (at most {MAX_SECTIONS})"),
             ));
         }
         if u16_at(b, OFF_RESERVED) != Some(0) {
-            return Err(bad(OFF_RESERVED, "reserved header field is not zero"));
+            return Err(bad(OFF_RESERVED, FormatKind::BadHeader, "reserved header field is not zero"));
         }
         let table_end = HEADER_LEN + count * SECTION_ENTRY_LEN;
         let Some(prefix) = b.get(..table_end) else {
             return Err(bad(
-                b.len(),
+                b.len(), FormatKind::Truncated,
                 format!(
                     "file ends inside the section table ({count} entries end at byte {table_end})"
                 ),
@@ -132,7 +132,7 @@ impl Layout {
             .0
             .copy_from_slice(&b[OFF_BASE_HASH..OFF_BASE_HASH + 16]);
         if (flags & FLAG_OVERLAY == 0) != base_hash.is_zero() {
-            return Err(bad(OFF_BASE_HASH, "base hash and overlay flag disagree"));
+            return Err(bad(OFF_BASE_HASH, FormatKind::BadHeader, "base hash and overlay flag disagree"));
         }
         let is_overlay = flags & FLAG_OVERLAY != 0;
         let kinds: &[u32] = if is_overlay {
@@ -152,11 +152,11 @@ impl Layout {
                 checksum: u64_at(b, at + 24).unwrap_or(0),
             };
             if u32_at(b, at + 4) != Some(0) {
-                return Err(bad(at + 4, "reserved section table field is not zero"));
+                return Err(bad(at + 4, FormatKind::BadHeader, "reserved section table field is not zero"));
             }
             if kinds.get(i) != Some(&e.kind) {
                 return Err(bad(
-                    at,
+                    at, FormatKind::BadHeader,
                     format!(
                         "section {i} has kind {} (expected {:?})",
                         e.kind,
@@ -166,7 +166,7 @@ impl Layout {
             }
             if e.offset != expect_at {
                 return Err(bad(
-                    at + 8,
+                    at + 8, FormatKind::BadHeader,
                     format!(
                         "section `{}` starts at {} (expected {expect_at})",
                         section::name(e.kind),
@@ -177,18 +177,18 @@ impl Layout {
             expect_at = e
                 .offset
                 .checked_add(e.len)
-                .ok_or_else(|| bad(at + 16, "section length overflows"))?;
+                .ok_or_else(|| bad(at + 16, FormatKind::BadHeader, "section length overflows"))?;
             sections.push(e);
         }
         if count != kinds.len() {
             return Err(bad(
-                OFF_SECTION_COUNT,
+                OFF_SECTION_COUNT, FormatKind::BadHeader,
                 format!("{count} sections (expected {})", kinds.len()),
             ));
         }
         if expect_at != b.len() as u64 {
             return Err(bad(
-                b.len(),
+                b.len(), FormatKind::Truncated,
                 format!(
                     "sections end at byte {expect_at} but the file is {} bytes (truncated or padded)",
                     b.len()
@@ -201,7 +201,7 @@ impl Layout {
         for r in [&pool, &data] {
             if (r.end - r.start) as u64 > MAX_SECTION_LEN {
                 return Err(bad(
-                    r.start,
+                    r.start, FormatKind::Limit,
                     format!("section larger than {MAX_SECTION_LEN} bytes"),
                 ));
             }
@@ -209,11 +209,11 @@ impl Layout {
 
         let shape_count = u32_at(b, shapes.start)
             .filter(|_| shapes.end - shapes.start >= 4)
-            .ok_or_else(|| bad(shapes.start, "shape table has no count"))?;
+            .ok_or_else(|| bad(shapes.start, FormatKind::Truncated, "shape table has no count"))?;
         let min = (shape_count as u64) * SHAPE_OFFSET_LEN as u64 + 4;
         if ((shapes.end - shapes.start) as u64) < min {
             return Err(bad(
-                shapes.start,
+                shapes.start, FormatKind::Truncated,
                 format!("shape table too short for {shape_count} shapes"),
             ));
         }
@@ -246,7 +246,7 @@ impl Layout {
         };
         layout.totals().ok_or_else(|| {
             bad(
-                layout.pool.start,
+                layout.pool.start, FormatKind::Limit,
                 "overlay address spaces overflow 32 bits (base plus this file)",
             )
         })?;
@@ -281,7 +281,7 @@ fn overlay_section(b: &[u8], r: Range<usize>, ids: u32) -> Result<(Starts, Overl
     use format::*;
     if r.end - r.start != OVERLAY_SECTION_LEN {
         return Err(bad(
-            r.start,
+            r.start, FormatKind::BadEncoding,
             format!(
                 "overlay section is {} bytes, expected {OVERLAY_SECTION_LEN}",
                 r.end - r.start
@@ -303,13 +303,13 @@ fn overlay_section(b: &[u8], r: Range<usize>, ids: u32) -> Result<(Starts, Overl
     };
     if o.depth == 0 || o.depth > MAX_OVERLAY_DEPTH {
         return Err(bad(
-            r.start,
+            r.start, FormatKind::Limit,
             format!("overlay depth {} out of 1..={MAX_OVERLAY_DEPTH}", o.depth),
         ));
     }
     if o.changed > ids || o.removed > o.changed {
         return Err(bad(
-            r.start + 24,
+            r.start + 24, FormatKind::BadOverlay,
             format!(
                 "overlay counts {} changed, {} removed do not fit its {ids} id entries",
                 o.changed, o.removed
@@ -323,17 +323,17 @@ fn index_layout(b: &[u8], r: Range<usize>, entry_len: usize, what: &str) -> Resu
     use format::*;
     let hdr = |i: usize| u32_at(b, r.start + 4 * i).filter(|_| r.end - r.start >= INDEX_HEADER_LEN);
     let (Some(count), Some(slots), Some(max_probe)) = (hdr(0), hdr(1), hdr(2)) else {
-        return Err(bad(r.start, format!("{what} header is truncated")));
+        return Err(bad(r.start, FormatKind::Truncated, format!("{what} header is truncated")));
     };
     if !slots.is_power_of_two() || (slots as u64) < count as u64 {
         return Err(bad(
-            r.start + 4,
+            r.start + 4, FormatKind::BadIndex,
             format!("{what} has {slots} slots for {count} entries"),
         ));
     }
     if max_probe > MAX_PROBE || max_probe > slots || ((count > 0) != (max_probe > 0)) {
         return Err(bad(
-            r.start + 8,
+            r.start + 8, FormatKind::BadIndex,
             format!("{what} max probe {max_probe} out of range"),
         ));
     }
@@ -342,7 +342,7 @@ fn index_layout(b: &[u8], r: Range<usize>, entry_len: usize, what: &str) -> Resu
         + count as u64 * entry_len as u64;
     if (r.end - r.start) as u64 != expect {
         return Err(bad(
-            r.start,
+            r.start, FormatKind::BadEncoding,
             format!(
                 "{what} is {} bytes, expected {expect} for {count} entries in {slots} slots",
                 r.end - r.start

@@ -15,7 +15,7 @@ use std::sync::Arc;
 pub(crate) use layout::{Layout, Starts};
 pub use record::{List, ListIter, Record, RecordIter, ValueRef};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, FormatKind, Result};
 use crate::format::{self, ContentHash, MAX_OVERLAY_DEPTH, TOMBSTONE, node, tag};
 
 /// A pre-resolved key: [`Snapshot::key`] looks a name up once, [`Record::get_key`] then
@@ -82,7 +82,7 @@ fn map_file(path: &Path) -> Result<memmap2::Mmap> {
     let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
     if len == 0 {
-        return Err(Error::format(0, format!("{} is empty", path.display())));
+        return Err(Error::format(0, FormatKind::BadMagic, "the file is empty").in_file(path));
     }
     // SAFETY: the map is read-only and Rust never sees a `&mut` into it. Soundness
     // requires that no process truncates or rewrites the file while it is mapped: fms
@@ -192,6 +192,7 @@ impl Snapshot {
         if o.depth != base.depth() + 1 {
             return Err(Error::format(
                 at,
+                FormatKind::BadOverlay,
                 format!(
                     "overlay says it has depth {}, but its base has depth {}",
                     o.depth,
@@ -210,6 +211,7 @@ impl Snapshot {
             };
             return Err(Error::format(
                 at + 4,
+                FormatKind::BadOverlay,
                 format!(
                     "overlay address spaces start at {}, but its base ends at {}",
                     show(Some(layout.starts)),

@@ -351,10 +351,14 @@ impl<'a> Record<'a> {
             .map(u32::from_le_bytes);
         let name = kid
             .and_then(|k| self.raw.key_name(k))
-            .ok_or_else(|| Error::Value(format!("corrupt key in field {i} of a record")))?;
+            .ok_or_else(|| Error::Corrupt {
+                what: format!("key of field {i} of a record"),
+            })?;
         let v = self
             .slot(i)
-            .ok_or_else(|| Error::Value(format!("corrupt value in field {name:?} of a record")))?;
+            .ok_or_else(|| Error::Corrupt {
+                what: format!("value of field {name:?} of a record"),
+            })?;
         Ok((name, v))
     }
 

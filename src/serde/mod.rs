@@ -174,7 +174,9 @@ impl<'de, 'b> Iterator for WalkedListIter<'de, 'b> {
             let v = self
                 .list
                 .get(i)
-                .ok_or_else(|| Error::Value(format!("corrupt list element {i}")))?;
+                .ok_or_else(|| Error::Corrupt {
+                    what: format!("list element {i}"),
+                })?;
             spend(self.budget, "", &v)?;
             Ok(Walked {
                 v,

@@ -17,7 +17,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
-use fms::{ContentHash, Snapshot};
+use fms::Snapshot;
 
 #[global_allocator]
 static ALLOC: heap::Counting = heap::Counting;
@@ -123,29 +123,17 @@ pub fn open_all_with_bases(
     }
 }
 
-/// Turns a failed `load_all` into a CLI message: if some overlay lacks its base among the
+/// Turns a failed `load_all` into a CLI message: if an overlay lacks its base among the
 /// files, says which file, which hash it needs, what the `--base` files are; otherwise the
 /// library's error (which names the file).
 fn explain_load_error(files: &[&Path], n_bases: usize, e: fms::Error) -> String {
-    // Identify every file (O(1) each: the header only). A file that opens neither as a
-    // full snapshot nor as an overlay lacking its base is what the library's error is
-    // about: report that.
-    let mut ids: Vec<(&Path, ContentHash, Option<ContentHash>)> = Vec::new();
-    for &p in files {
-        match Snapshot::open(p) {
-            Ok(s) => ids.push((p, s.hash(), None)),
-            Err(fms::Error::MissingBase { overlay, base }) => ids.push((p, overlay, Some(base))),
-            Err(_) => return e.to_string(),
-        }
-    }
-    let have: std::collections::HashSet<ContentHash> = ids.iter().map(|x| x.1).collect();
-    let missing = ids
-        .iter()
-        .find_map(|&(p, _, b)| b.filter(|b| !have.contains(b)).map(|b| (p, b)));
-    let Some((p, base)) = missing else {
+    let fms::Error::File { path, source } = &e else {
         return e.to_string();
     };
-    let what = if files[..n_bases].contains(&p) {
+    let fms::Error::MissingBase { base, .. } = **source else {
+        return e.to_string();
+    };
+    let what = if files[..n_bases].contains(&path.as_path()) {
         " (a --base file)"
     } else {
         ""
@@ -154,17 +142,27 @@ fn explain_load_error(files: &[&Path], n_bases: usize, e: fms::Error) -> String 
         return format!(
             "{}{what}: an overlay over {base}: pass that base snapshot with --base <file> \
              (for a stacked overlay, every file of its chain, in any order)",
-            p.display()
+            path.display()
         );
     }
-    let given: Vec<String> = ids[..n_bases]
+    // What each --base file is: its content hash (O(1) each: the header only).
+    let given: Vec<String> = files[..n_bases]
         .iter()
-        .map(|(gp, gh, _)| format!("{} is {gh}", gp.display()))
+        .map(|gp| {
+            let hash = match Snapshot::open(gp) {
+                Ok(s) => s.hash().to_string(),
+                Err(e) => match e.root() {
+                    fms::Error::MissingBase { overlay, .. } => overlay.to_string(),
+                    _ => "unreadable".to_owned(),
+                },
+            };
+            format!("{} is {hash}", gp.display())
+        })
         .collect();
     format!(
         "{}{what}: an overlay over {base}, which none of the --base files is ({}); \
          pass the snapshot it was built over with --base <file>",
-        p.display(),
+        path.display(),
         given.join(", ")
     )
 }
