@@ -121,7 +121,7 @@ pub fn open_read(bytes: &[u8]) {
 pub fn fix_checksums(bytes: &[u8]) -> Option<Vec<u8>> {
     use crate::format::{
         ContentHash, HEADER_LEN, MAX_SECTIONS, OFF_CONTENT_HASH, OFF_SECTION_COUNT,
-        SECTION_ENTRY_LEN, section_checksum, slice_at, u16_at, u64_at,
+        SECTION_ENTRY_LEN, SectionEntry, section_checksum, slice_at, u16_at,
     };
     let count = usize::from(u16_at(bytes, OFF_SECTION_COUNT)?);
     if count > MAX_SECTIONS {
@@ -131,16 +131,15 @@ pub fn fix_checksums(bytes: &[u8]) -> Option<Vec<u8>> {
     slice_at(bytes, 0, table_end)?;
     let mut out = bytes.to_vec();
     for i in 0..count {
-        let at = HEADER_LEN + i * SECTION_ENTRY_LEN;
-        let range = (u64_at(bytes, at + 8), u64_at(bytes, at + 16));
-        let (Some(off), Some(len)) = range else {
+        let Some((e, _)) = SectionEntry::read(bytes, i) else {
             continue;
         };
-        let (Ok(off), Ok(len)) = (usize::try_from(off), usize::try_from(len)) else {
+        let (Ok(off), Ok(len)) = (usize::try_from(e.offset), usize::try_from(e.len)) else {
             continue;
         };
         if let Some(section) = slice_at(bytes, off, len) {
-            out[at + 24..at + 32].copy_from_slice(&section_checksum(section).to_le_bytes());
+            let at = SectionEntry::at(i) + 24;
+            out[at..at + 8].copy_from_slice(&section_checksum(section).to_le_bytes());
         }
     }
     let hash = ContentHash::of_header(&out[..table_end]);
@@ -196,7 +195,7 @@ fn read_all(snap: &Snapshot) {
 fn read_whole(rec: Record<'_>) {
     let _ = serde_json::to_string(&rec);
     let _ = rec.deserialize::<serde_json::Value>();
-    let _ = format!("{rec:?}");
+    let _ = format!("{rec:?} {rec}");
     if let Ok(owned) = rec.to_owned() {
         let _ = rec == owned;
     }
@@ -276,7 +275,7 @@ fn read_list(snap: &Snapshot, list: List<'_>, depth: usize, budget: &Budget) {
 ///   budget of 2^27 scanned shape keys per call lasts); `List::get(i)` returns
 ///   what `List::iter()` gave; nesting stays within [`MAX_HEIGHT`](crate::format::MAX_HEIGHT)
 ///   levels and the walk within [`MAX_WALK`] values;
-/// * JSON serialization succeeds and equals `Debug` and the JSON of `to_owned()`, which
+/// * JSON serialization succeeds and equals `Display` and the JSON of `to_owned()`, which
 ///   succeeds and equals the record; so does each field's; deserialization into
 ///   `serde_json::Value` succeeds and equals `serde_json::to_value` (for records without
 ///   byte strings, which JSON values cannot hold).
@@ -739,9 +738,14 @@ impl Check<'_, '_> {
             return;
         }
         assert_eq!(
-            format!("{rec:?}"),
+            format!("{rec}"),
             json,
-            "record {id:?}: Debug is not its JSON"
+            "record {id:?}: Display is not its JSON"
+        );
+        assert_eq!(
+            format!("{rec:?}"),
+            format!("{owned:?}"),
+            "record {id:?}: Debug differs from to_owned()'s"
         );
         assert_eq!(
             serde_json::to_string(&owned).ok().as_deref(),

@@ -227,6 +227,22 @@ impl Error {
         }
     }
 
+    /// The nesting limit of maps and lists (the format's greatest node height).
+    pub(crate) fn nesting_limit() -> Error {
+        Error::Limit {
+            what: "nesting depth of maps and lists",
+            limit: crate::format::MAX_HEIGHT as u64,
+        }
+    }
+
+    /// The walk limit of one record (`limit`: its snapshot's, see `format::walk_limit`).
+    pub(crate) fn walk_limit(limit: u64) -> Error {
+        Error::Limit {
+            what: "walk cost of one record (values plus string bytes)",
+            limit,
+        }
+    }
+
     /// This error about the file at `path`: wrapped in [`Error::File`], unless it already
     /// names a file ([`Error::Io`], [`Error::File`], [`Error::Manifest`]).
     pub(crate) fn in_file(self, path: impl Into<PathBuf>) -> Error {
@@ -243,9 +259,9 @@ impl Error {
     /// to act on the kind of error, whichever file or line it came from. O(depth).
     pub fn root(&self) -> &Error {
         match self {
-            Error::File { source, .. } | Error::Base { source, .. } | Error::Jsonl { source, .. } => {
-                source.root()
-            }
+            Error::File { source, .. }
+            | Error::Base { source, .. }
+            | Error::Jsonl { source, .. } => source.root(),
             e => e,
         }
     }

@@ -8,6 +8,11 @@
 //! Every read of file data goes through the helpers at the bottom ([`u32_at`], [`u64_at`],
 //! [`varint_at`], [`slice_at`]); they return `None` on short input and use checked
 //! arithmetic, so no offset taken from a file can cause a panic.
+//!
+//! Crate-private: the public surface is [`MAGIC`], [`VERSION`] (as `fms::FORMAT_VERSION`),
+//! [`ContentHash`] and the limits re-exported in `fms::limits`. Tests and fuzz targets
+//! reach the rest through `fms::check::format` (feature `fuzzing`), with no stability
+//! promise.
 
 use std::fmt;
 
@@ -141,10 +146,39 @@ pub const MAX_HEIGHT: u8 = 63;
 
 /// Greatest *walk cost* of one record: what a single walk (serialize, deserialize,
 /// `to_owned`, `Debug`) may visit below it, counting shared subtrees each time they are
-/// reached. Each slot costs 1, plus the byte length of its key name (in a map), plus the
-/// byte length of its string or bytes value, plus the cost of the node it refers to. So
-/// both the work and the output of a walk are bounded, however much a small file shares.
+/// reached. Each slot costs [`slot_walk_cost`]: 1, plus the byte length of its key name (in
+/// a map), plus the byte length of its string or bytes value; plus the cost of the node it
+/// refers to. So both the work and the output of a walk are bounded, however much a small
+/// file shares. A snapshot's own limit is lower for small files: see [`walk_limit`].
 pub const MAX_WALK: u64 = 1 << 24;
+
+/// The walk limit of every snapshot, however small: see [`walk_limit`].
+pub const WALK_FLOOR: u64 = 1 << 16;
+
+/// Walk cost allowed per byte of a snapshot's files (its own and its bases'): see
+/// [`walk_limit`].
+pub const WALK_PER_BYTE: u64 = 8;
+
+/// The walk limit of a snapshot whose files (its own and its bases') hold `chain_bytes`:
+/// `min(MAX_WALK, max(WALK_FLOOR, WALK_PER_BYTE × chain_bytes))`. Every record of a
+/// snapshot that verifies has a walk cost within it (the builder refuses to write one
+/// that does not), and every whole-value walk stops with an error past it, so no read of
+/// any file, verified or not, does work or allocates memory beyond a small multiple of
+/// the file's size (or of `WALK_FLOOR`).
+pub fn walk_limit(chain_bytes: u64) -> u64 {
+    chain_bytes
+        .saturating_mul(WALK_PER_BYTE)
+        .clamp(WALK_FLOOR, MAX_WALK)
+}
+
+/// The walk cost of one slot itself (the node it refers to is charged separately): 1,
+/// plus its key name's bytes (`key_bytes`, 0 in a list), plus its string or bytes value's
+/// bytes (`value_bytes`, 0 for other values). The one formula the builder, `verify` and
+/// every walk charge.
+#[inline]
+pub fn slot_walk_cost(key_bytes: usize, value_bytes: usize) -> u64 {
+    1 + key_bytes as u64 + value_bytes as u64
+}
 
 /// Greatest number of probes in a hash index lookup; the builder grows a table until every
 /// entry is found within it.
@@ -270,6 +304,29 @@ pub struct SectionEntry {
     pub checksum: u64,
 }
 
+impl SectionEntry {
+    /// Reads entry `i` of the section table of `b` (no validation beyond bounds):
+    /// `(entry, its reserved field)`. The one decoder of a table entry, for `open`, the
+    /// checksum fixer of the fuzz checks and the tests.
+    pub fn read(b: &[u8], i: usize) -> Option<(SectionEntry, u32)> {
+        let at = HEADER_LEN.checked_add(i.checked_mul(SECTION_ENTRY_LEN)?)?;
+        Some((
+            SectionEntry {
+                kind: u32_at(b, at)?,
+                offset: u64_at(b, at + 8)?,
+                len: u64_at(b, at + 16)?,
+                checksum: u64_at(b, at + 24)?,
+            },
+            u32_at(b, at + 4)?,
+        ))
+    }
+
+    /// Where entry `i` of the section table starts.
+    pub fn at(i: usize) -> usize {
+        HEADER_LEN + i * SECTION_ENTRY_LEN
+    }
+}
+
 /// The decoded fixed header.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Header {
@@ -324,6 +381,7 @@ pub fn put_varint(out: &mut Vec<u8>, mut v: u64) {
 }
 
 /// Bytes `v` takes as a varint.
+#[cfg(test)]
 pub fn varint_len(mut v: u64) -> usize {
     let mut n = 1;
     while v >= 0x80 {
@@ -396,6 +454,27 @@ pub fn u64_at(b: &[u8], off: usize) -> Option<u64> {
 pub fn pool_entry(pool: &[u8], off: usize) -> Option<&[u8]> {
     let (len, n) = varint_at(pool, off)?;
     slice_at(pool, off + n, usize::try_from(len).ok()?)
+}
+
+/// The pool's entries in order: `Ok((offset, bytes))` each, then `Err(offset)` once if
+/// the entry at `offset` overruns the pool (and nothing after it). The one scanner of a
+/// pool, for `verify`, the builder's base dedup and `Snapshot::stats`.
+pub fn pool_entries(pool: &[u8]) -> impl Iterator<Item = Result<(usize, &[u8]), usize>> + '_ {
+    let mut at = Some(0usize);
+    std::iter::from_fn(move || {
+        let off = at.filter(|&a| a < pool.len())?;
+        match pool_entry(pool, off) {
+            Some(entry) => {
+                // The entry ends where its bytes end (after the varint length).
+                at = Some(entry.as_ptr() as usize - pool.as_ptr() as usize + entry.len());
+                Some(Ok((off, entry)))
+            }
+            None => {
+                at = None;
+                Some(Err(off))
+            }
+        }
+    })
 }
 
 #[cfg(test)]

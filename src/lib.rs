@@ -58,11 +58,19 @@
 #![deny(unsafe_code)]
 
 mod build;
+#[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod check;
+#[cfg(feature = "corpus")]
 pub mod corpus;
 mod error;
+// The layout internals: public (and hidden) only for the tests and fuzz targets that craft
+// or corrupt files, with no stability promise.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
 pub mod format;
+#[cfg(not(feature = "fuzzing"))]
+mod format;
 mod io;
 mod read;
 mod serde;
@@ -72,9 +80,24 @@ mod verify;
 
 pub use build::{BuildInfo, OverlayInfo, SnapshotBuilder};
 pub use error::{Error, FormatKind, Result};
-pub use format::ContentHash;
+pub use format::{ContentHash, MAGIC, VERSION as FORMAT_VERSION};
+
+/// The format's documented limits (FORMAT.md, "Limits"): what a snapshot may hold and
+/// what any read of one may cost.
+pub mod limits {
+    pub use crate::format::{
+        MAX_HEIGHT, MAX_OVERLAY_DEPTH, MAX_PATCH_SLOTS, MAX_PROBE, MAX_SECTIONS, MAX_WALK,
+        WALK_FLOOR, WALK_PER_BYTE, walk_limit,
+    };
+
+    /// Longest string stored in its slot instead of the pool (it costs no pool entry).
+    pub const STR_INLINE_MAX: usize = crate::format::tag::STR_INLINE_MAX as usize;
+}
 pub use io::write_file_atomically;
-pub use read::{Key, List, ListIter, Record, RecordIter, Snapshot, ValueRef};
+pub use read::{
+    Ids, Iter, Key, Keys, List, ListIter, Record, RecordIter, SectionInfo, Snapshot, Stats,
+    ValueRef, Values,
+};
 pub use serde::{from_map, from_value, to_map, to_value};
 pub use store::{Manifest, Store};
 pub use tuplemap::{TupleMap, Value};

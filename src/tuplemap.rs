@@ -135,7 +135,7 @@ impl fmt::Debug for Value {
             Value::Int(i) => fmt::Debug::fmt(i, f),
             Value::Float(x) => fmt::Debug::fmt(x, f),
             Value::Str(s) => fmt::Debug::fmt(s, f),
-            Value::Bytes(b) => write!(f, "b{:?}", b.escape_ascii().to_string()),
+            Value::Bytes(b) => write!(f, "b\"{}\"", b.escape_ascii()),
             Value::List(l) => f.debug_list().entries(l).finish(),
             Value::Map(m) => fmt::Debug::fmt(m, f),
         }

@@ -11,7 +11,7 @@
 //! references may point into any level below.
 
 use crate::error::{Error, FormatKind, Result};
-use crate::format::{self, MAX_HEIGHT, MAX_WALK, TOMBSTONE, node, section, tag};
+use crate::format::{self, MAX_HEIGHT, TOMBSTONE, node, section, slot_walk_cost, tag};
 use crate::read::{Raw, Snapshot, Starts};
 
 /// A set of byte offsets, one bit each.
@@ -108,7 +108,13 @@ fn verify_level<'a>(c: Chain<'_, 'a>) -> Result<Level<'a>> {
     for s in &l.header.sections {
         let bytes = b
             .get(s.offset as usize..(s.offset + s.len) as usize)
-            .ok_or_else(|| err(s.offset as usize, FormatKind::Truncated, "section out of bounds"))?;
+            .ok_or_else(|| {
+                err(
+                    s.offset as usize,
+                    FormatKind::Truncated,
+                    "section out of bounds",
+                )
+            })?;
         if format::section_checksum(bytes) != s.checksum {
             return Err(Error::Checksum {
                 section: section::name(s.kind),
@@ -133,22 +139,29 @@ fn verify_level<'a>(c: Chain<'_, 'a>) -> Result<Level<'a>> {
 
 fn verify_pool(raw: Raw<'_>) -> Result<Pool> {
     let l = raw.l;
-    let pool = raw
-        .pool()
-        .ok_or_else(|| err(l.pool.start, FormatKind::Truncated, "pool section out of bounds"))?;
+    let pool = raw.pool().ok_or_else(|| {
+        err(
+            l.pool.start,
+            FormatKind::Truncated,
+            "pool section out of bounds",
+        )
+    })?;
     let mut p = Pool {
         starts: Bits::new(pool.len()),
         utf8: Bits::new(pool.len()),
     };
-    let mut at = 0;
-    while at < pool.len() {
-        let entry = format::pool_entry(pool, at)
-            .ok_or_else(|| err(l.pool.start + at, FormatKind::Truncated, "pool entry overruns the pool section"))?;
+    for entry in format::pool_entries(pool) {
+        let (at, entry) = entry.map_err(|at| {
+            err(
+                l.pool.start + at,
+                FormatKind::Truncated,
+                "pool entry overruns the pool section",
+            )
+        })?;
         p.starts.set(at);
         if std::str::from_utf8(entry).is_ok() {
             p.utf8.set(at);
         }
-        at = entry.as_ptr() as usize - pool.as_ptr() as usize + entry.len();
     }
     Ok(p)
 }
@@ -169,16 +182,22 @@ fn check_pool_ref(
         .unwrap_or((pool, u32::MAX));
     if !p.starts.get(o as usize) {
         return Err(err(
-            at, FormatKind::OutOfBounds,
+            at,
+            FormatKind::OutOfBounds,
             format!("{what}: pool offset {off} is not the start of an entry"),
         ));
     }
     if utf8 && !p.utf8.get(o as usize) {
-        return Err(err(at, FormatKind::BadUtf8, format!("{what}: pool entry at {off} is not UTF-8")));
+        return Err(err(
+            at,
+            FormatKind::BadUtf8,
+            format!("{what}: pool entry at {off} is not UTF-8"),
+        ));
     }
     if wide && c.raw.pool_bytes(off).map(<[u8]>::len) != Some(8) {
         return Err(err(
-            at, FormatKind::BadEncoding,
+            at,
+            FormatKind::BadEncoding,
             format!("{what}: pool entry at {off} is not 8 bytes"),
         ));
     }
@@ -192,14 +211,16 @@ fn verify_keys(c: &Chain<'_, '_>, pool: &Pool) -> Result<Vec<u64>> {
     let mut lens = Vec::with_capacity(k.count as usize);
     for id in 0..k.count {
         let at = k.entries_at + id as usize * format::KEY_ENTRY_LEN;
-        let off = format::u32_at(raw.b, at).ok_or_else(|| err(at, FormatKind::Truncated, "key entry out of bounds"))?;
+        let off = format::u32_at(raw.b, at)
+            .ok_or_else(|| err(at, FormatKind::Truncated, "key entry out of bounds"))?;
         check_pool_ref(c, pool, off, true, false, at, "key name")?;
         let name = raw
             .own_key_name(id)
             .ok_or_else(|| err(at, FormatKind::OutOfBounds, "unreadable key name"))?;
         if raw.find_own_key(name, format::index_hash(name)) != Some(id) {
             return Err(err(
-                at, FormatKind::BadIndex,
+                at,
+                FormatKind::BadIndex,
                 format!(
                     "key {id} ({:?}) is not found by the key index (duplicate or misplaced)",
                     String::from_utf8_lossy(name)
@@ -213,7 +234,8 @@ fn verify_keys(c: &Chain<'_, '_>, pool: &Pool) -> Result<Vec<u64>> {
                 .is_some()
         {
             return Err(err(
-                at, FormatKind::BadOverlay,
+                at,
+                FormatKind::BadOverlay,
                 format!(
                     "key {:?} is already defined by the base",
                     String::from_utf8_lossy(name)
@@ -245,10 +267,13 @@ struct ShapeInfo {
 /// the work here is linear in the section: no shape body can be checked twice.
 fn verify_shapes(c: &Chain<'_, '_>, key_lens: &[u64]) -> Result<Vec<ShapeInfo>> {
     let raw = c.raw;
-    let sec = raw
-        .b
-        .get(raw.l.shapes.clone())
-        .ok_or_else(|| err(raw.l.shapes.start, FormatKind::Truncated, "shape section out of bounds"))?;
+    let sec = raw.b.get(raw.l.shapes.clone()).ok_or_else(|| {
+        err(
+            raw.l.shapes.start,
+            FormatKind::Truncated,
+            "shape section out of bounds",
+        )
+    })?;
     let mut expect = 4 + raw.l.shape_count as usize * format::SHAPE_OFFSET_LEN;
     let mut shapes = Vec::new();
     let total_keys = raw.l.starts.key as usize + raw.l.keys.count as usize;
@@ -257,13 +282,18 @@ fn verify_shapes(c: &Chain<'_, '_>, key_lens: &[u64]) -> Result<Vec<ShapeInfo>> 
         let at = raw.l.shapes.start + 4 + s as usize * format::SHAPE_OFFSET_LEN;
         if format::u32_at(raw.b, at).map(|o| o as usize) != Some(expect) {
             return Err(err(
-                at, FormatKind::BadEncoding,
+                at,
+                FormatKind::BadEncoding,
                 format!("shape {s} does not start at {expect}, where the previous shape ends"),
             ));
         }
-        let shape = raw
-            .shape(raw.l.starts.shape + s)
-            .ok_or_else(|| err(at, FormatKind::Truncated, format!("shape {s} overruns the shape section")))?;
+        let shape = raw.shape(raw.l.starts.shape + s).ok_or_else(|| {
+            err(
+                at,
+                FormatKind::Truncated,
+                format!("shape {s} overruns the shape section"),
+            )
+        })?;
         expect = shape.table.as_ptr() as usize - sec.as_ptr() as usize + shape.table.len();
         let keys = shape.keys;
         for c in keys.chunks_exact(format::SHAPE_KEY_LEN) {
@@ -271,11 +301,18 @@ fn verify_shapes(c: &Chain<'_, '_>, key_lens: &[u64]) -> Result<Vec<ShapeInfo>> 
             match seen.get_mut(k) {
                 None => {
                     return Err(err(
-                        at, FormatKind::OutOfBounds,
+                        at,
+                        FormatKind::OutOfBounds,
                         format!("shape {s} names key {k}, past the key table"),
                     ));
                 }
-                Some(true) => return Err(err(at, FormatKind::BadEncoding, format!("shape {s} names key {k} twice"))),
+                Some(true) => {
+                    return Err(err(
+                        at,
+                        FormatKind::BadEncoding,
+                        format!("shape {s} names key {k} twice"),
+                    ));
+                }
                 Some(flag) => *flag = true,
             }
         }
@@ -304,7 +341,8 @@ fn verify_shapes(c: &Chain<'_, '_>, key_lens: &[u64]) -> Result<Vec<ShapeInfo>> 
                     });
             if !consistent {
                 return Err(err(
-                    at, FormatKind::BadEncoding,
+                    at,
+                    FormatKind::BadEncoding,
                     format!("shape {s} has a slot table that does not match its keys"),
                 ));
             }
@@ -312,7 +350,8 @@ fn verify_shapes(c: &Chain<'_, '_>, key_lens: &[u64]) -> Result<Vec<ShapeInfo>> 
     }
     if expect != sec.len() {
         return Err(err(
-            raw.l.shapes.start + expect, FormatKind::BadEncoding,
+            raw.l.shapes.start + expect,
+            FormatKind::BadEncoding,
             "bytes after the last shape",
         ));
     }
@@ -358,7 +397,11 @@ impl DataCtx<'_, '_, '_> {
         let pv = u32::from_le_bytes(p);
         Ok(match t {
             tag::NULL | tag::FALSE | tag::TRUE if pv != 0 => {
-                return Err(err(slot_at, FormatKind::BadEncoding, format!("slot tag {t} with non-zero payload")));
+                return Err(err(
+                    slot_at,
+                    FormatKind::BadEncoding,
+                    format!("slot tag {t} with non-zero payload"),
+                ));
             }
             tag::NULL | tag::FALSE | tag::TRUE | tag::INT | tag::F32 => (0, 0),
             tag::INT64 | tag::F64 => {
@@ -373,7 +416,8 @@ impl DataCtx<'_, '_, '_> {
             tag::LIST | tag::MAP => {
                 if pv >= node_at {
                     return Err(err(
-                        slot_at, FormatKind::OutOfBounds,
+                        slot_at,
+                        FormatKind::OutOfBounds,
                         format!("reference to {pv} does not point backwards"),
                     ));
                 }
@@ -381,7 +425,8 @@ impl DataCtx<'_, '_, '_> {
                 let want = if t == tag::LIST { node::LIST_BIT } else { 0 };
                 if head & (node::LIST_BIT | node::PATCH_BIT) != want {
                     return Err(err(
-                        slot_at, FormatKind::OutOfBounds,
+                        slot_at,
+                        FormatKind::OutOfBounds,
                         format!("reference to {pv} points at a node of the wrong kind"),
                     ));
                 }
@@ -391,20 +436,32 @@ impl DataCtx<'_, '_, '_> {
                 let len = (t - tag::STR_INLINE) as usize;
                 if std::str::from_utf8(&p[..len]).is_err() || p[len..].iter().any(|&x| x != 0) {
                     return Err(err(
-                        slot_at, FormatKind::BadUtf8,
+                        slot_at,
+                        FormatKind::BadUtf8,
                         "inline string is not UTF-8 or not zero-padded",
                     ));
                 }
                 (len as u64, 0)
             }
-            _ => return Err(err(slot_at, FormatKind::BadEncoding, format!("unknown slot tag {t}"))),
+            _ => {
+                return Err(err(
+                    slot_at,
+                    FormatKind::BadEncoding,
+                    format!("unknown slot tag {t}"),
+                ));
+            }
         })
     }
 }
 
 fn node_at_checked(c: &Chain<'_, '_>, nodes: &Nodes, pv: u32, at: usize) -> Result<(u8, u64)> {
-    node_at(c, nodes, pv)
-        .ok_or_else(|| err(at, FormatKind::OutOfBounds, format!("reference to {pv} is not the start of a node")))
+    node_at(c, nodes, pv).ok_or_else(|| {
+        err(
+            at,
+            FormatKind::OutOfBounds,
+            format!("reference to {pv} is not the start of a node"),
+        )
+    })
 }
 
 /// A slot array: `n` tags, then `n` payloads; `(tag, payload)` of slot `i`.
@@ -418,9 +475,13 @@ fn slot_of(slots: &[u8], n: usize, i: usize) -> (u8, [u8; 4]) {
 
 fn verify_data(c: &Chain<'_, '_>, pool: &Pool, shapes: &[ShapeInfo]) -> Result<Nodes> {
     let raw = c.raw;
-    let data = raw
-        .data()
-        .ok_or_else(|| err(raw.l.data.start, FormatKind::Truncated, "data section out of bounds"))?;
+    let data = raw.data().ok_or_else(|| {
+        err(
+            raw.l.data.start,
+            FormatKind::Truncated,
+            "data section out of bounds",
+        )
+    })?;
     let base = raw.l.data.start;
     let start = raw.l.starts.data;
     let mut nodes = Nodes(Vec::new());
@@ -433,7 +494,8 @@ fn verify_data(c: &Chain<'_, '_>, pool: &Pool, shapes: &[ShapeInfo]) -> Result<N
         let height = head & node::HEIGHT_MASK;
         if height == 0 || height > MAX_HEIGHT {
             return Err(err(
-                abs, FormatKind::Limit,
+                abs,
+                FormatKind::Limit,
                 format!("node height {height} out of 1..={MAX_HEIGHT}"),
             ));
         }
@@ -451,12 +513,14 @@ fn verify_data(c: &Chain<'_, '_>, pool: &Pool, shapes: &[ShapeInfo]) -> Result<N
                 // Walk cost of this node: key name bytes of its shape, then per slot.
                 let mut weight = 0u64;
                 let count = if is_list {
-                    usize::try_from(n).map_err(|_| err(abs + 1, FormatKind::Limit, "list too long"))?
+                    usize::try_from(n)
+                        .map_err(|_| err(abs + 1, FormatKind::Limit, "list too long"))?
                 } else {
                     // Every shape was parsed by verify_shapes: use its figures.
                     let shape = shape_info(c, shapes, n).ok_or_else(|| {
                         err(
-                            abs + 1, FormatKind::OutOfBounds,
+                            abs + 1,
+                            FormatKind::OutOfBounds,
                             format!("map node names shape {n}, past the shape table"),
                         )
                     })?;
@@ -469,7 +533,8 @@ fn verify_data(c: &Chain<'_, '_>, pool: &Pool, shapes: &[ShapeInfo]) -> Result<N
                     .and_then(|len| format::slice_at(data, slots_at, len))
                     .ok_or_else(|| {
                         err(
-                            abs, FormatKind::Truncated,
+                            abs,
+                            FormatKind::Truncated,
                             format!("node of {count} slots overruns the data section"),
                         )
                     })?;
@@ -477,24 +542,34 @@ fn verify_data(c: &Chain<'_, '_>, pool: &Pool, shapes: &[ShapeInfo]) -> Result<N
                 for i in 0..count {
                     let (t, p) = slot_of(slots, count, i);
                     let (w, h) = cx.slot(t, p, here, base + slots_at + i)?;
-                    weight += 1 + w;
+                    weight += slot_walk_cost(0, 0) + w;
                     tallest = tallest.max(h);
                 }
                 if height != tallest + 1 {
                     return Err(err(
-                        abs, FormatKind::BadEncoding,
+                        abs,
+                        FormatKind::BadEncoding,
                         format!("node height {height}, expected {}", tallest + 1),
                     ));
                 }
                 (weight, slots_at + slots.len())
             }
-            _ => return Err(err(abs, FormatKind::BadEncoding, "node header sets both the list and patch bits")),
+            _ => {
+                return Err(err(
+                    abs,
+                    FormatKind::BadEncoding,
+                    "node header sets both the list and patch bits",
+                ));
+            }
         };
-        if weight > MAX_WALK {
+        let limit = c.raw.l.walk_limit;
+        if weight > limit {
             return Err(err(
-                abs, FormatKind::Limit,
+                abs,
+                FormatKind::Limit,
                 format!(
-                    "node has walk cost {weight} (values plus string bytes), more than {MAX_WALK}"
+                    "node has walk cost {weight} (values plus string bytes), more than the \
+                     snapshot's walk limit {limit}"
                 ),
             ));
         }
@@ -517,28 +592,37 @@ fn verify_patch(
     let c = cx.c;
     let abs = c.raw.l.data.start + at;
     if c.raw.l.overlay.is_none() {
-        return Err(err(abs, FormatKind::BadOverlay, "patch node in a snapshot that is not an overlay"));
+        return Err(err(
+            abs,
+            FormatKind::BadOverlay,
+            "patch node in a snapshot that is not an overlay",
+        ));
     }
     let height = data[at] & node::HEIGHT_MASK;
-    let base_off =
-        format::u32_at(data, at + 1).ok_or_else(|| err(abs + 1, FormatKind::Truncated, "truncated patch node"))?;
+    let base_off = format::u32_at(data, at + 1)
+        .ok_or_else(|| err(abs + 1, FormatKind::Truncated, "truncated patch node"))?;
     if base_off >= here {
         return Err(err(
-            abs + 1, FormatKind::OutOfBounds,
+            abs + 1,
+            FormatKind::OutOfBounds,
             format!("patch base {base_off} does not point backwards"),
         ));
     }
     let (head, _) = node_at_checked(c, cx.nodes, base_off, abs + 1)?;
     if head & (node::LIST_BIT | node::PATCH_BIT) != 0 {
         return Err(err(
-            abs + 1, FormatKind::OutOfBounds,
+            abs + 1,
+            FormatKind::OutOfBounds,
             format!("patch base {base_off} is not a map node"),
         ));
     }
-    let base = c
-        .raw
-        .map_at(base_off, MAX_HEIGHT + 1)
-        .ok_or_else(|| err(abs + 1, FormatKind::OutOfBounds, format!("patch base {base_off} is unreadable")))?;
+    let base = c.raw.map_at(base_off, MAX_HEIGHT + 1).ok_or_else(|| {
+        err(
+            abs + 1,
+            FormatKind::OutOfBounds,
+            format!("patch base {base_off} is unreadable"),
+        )
+    })?;
     let n = base.len();
     if n > format::MAX_PATCH_SLOTS {
         return Err(err(
@@ -554,7 +638,13 @@ fn verify_patch(
         // The base node's shape: read its id again to charge its key names.
         let (owner, o) = c
             .resolve(base_off, |s| s.data, c.raw, |l| l.raw)
-            .ok_or_else(|| err(abs + 1, FormatKind::OutOfBounds, "patch base outside the chain"))?;
+            .ok_or_else(|| {
+                err(
+                    abs + 1,
+                    FormatKind::OutOfBounds,
+                    "patch base outside the chain",
+                )
+            })?;
         let s = owner
             .data()
             .and_then(|d| format::varint_at(d, o as usize + 1))
@@ -563,21 +653,36 @@ fn verify_patch(
         shape_info(c, shapes, s).map_or(0, |i| i.key_bytes)
     };
     let mask_len = n.div_ceil(8);
-    let mask = format::slice_at(data, at + 5, mask_len)
-        .ok_or_else(|| err(abs + 5, FormatKind::Truncated, "patch mask overruns the data section"))?;
+    let mask = format::slice_at(data, at + 5, mask_len).ok_or_else(|| {
+        err(
+            abs + 5,
+            FormatKind::Truncated,
+            "patch mask overruns the data section",
+        )
+    })?;
     let m: usize = mask.iter().map(|b| b.count_ones() as usize).sum();
     if m == 0 {
-        return Err(err(abs + 5, FormatKind::BadOverlay, "patch replaces no slot"));
+        return Err(err(
+            abs + 5,
+            FormatKind::BadOverlay,
+            "patch replaces no slot",
+        ));
     }
     if n % 8 != 0 && mask[mask_len - 1] >> (n % 8) != 0 {
         return Err(err(
-            abs + 5, FormatKind::BadOverlay,
+            abs + 5,
+            FormatKind::BadOverlay,
             format!("patch mask sets bits past the base's {n} slots"),
         ));
     }
     let own_at = at + 5 + mask_len;
-    let own = format::slice_at(data, own_at, m * format::SLOT_LEN)
-        .ok_or_else(|| err(abs, FormatKind::Truncated, format!("patch of {m} slots overruns the data section")))?;
+    let own = format::slice_at(data, own_at, m * format::SLOT_LEN).ok_or_else(|| {
+        err(
+            abs,
+            FormatKind::Truncated,
+            format!("patch of {m} slots overruns the data section"),
+        )
+    })?;
     let mut weight = shape_bytes;
     let mut tallest = 0u8;
     let mut j = 0;
@@ -585,20 +690,21 @@ fn verify_patch(
         if mask[i / 8] & (1 << (i % 8)) != 0 {
             let (t, p) = slot_of(own, m, j);
             let (w, h) = cx.slot(t, p, here, c.raw.l.data.start + own_at + j)?;
-            weight += 1 + w;
+            weight += slot_walk_cost(0, 0) + w;
             tallest = tallest.max(h + 1);
             j += 1;
         } else {
             // A slot of the (verified, earlier) base node: O(1) with the node tables.
             let (t, p) = base.raw_slot(i);
             let (w, _) = cx.slot(t, p, here, abs + 1)?;
-            weight += 1 + w;
+            weight += slot_walk_cost(0, 0) + w;
         }
     }
     let expect = tallest.max(base.height());
     if height != expect {
         return Err(err(
-            abs, FormatKind::BadEncoding,
+            abs,
+            FormatKind::BadEncoding,
             format!("patch height {height}, expected {expect}"),
         ));
     }
@@ -615,12 +721,16 @@ fn verify_ids(c: &Chain<'_, '_>, pool: &Pool, nodes: &Nodes) -> Result<()> {
     let mut removed = 0u32;
     for e in 0..ids.count {
         let at = ids.entries_at + e as usize * format::ID_ENTRY_LEN;
-        let id_off = format::u32_at(raw.b, at).ok_or_else(|| err(at, FormatKind::Truncated, "id entry out of bounds"))?;
+        let id_off = format::u32_at(raw.b, at)
+            .ok_or_else(|| err(at, FormatKind::Truncated, "id entry out of bounds"))?;
         check_pool_ref(c, pool, id_off, true, false, at, "id")?;
-        let id = raw.id_at(e).ok_or_else(|| err(at, FormatKind::OutOfBounds, "unreadable id"))?;
+        let id = raw
+            .id_at(e)
+            .ok_or_else(|| err(at, FormatKind::OutOfBounds, "unreadable id"))?;
         if raw.find_id(id) != Some(e) {
             return Err(err(
-                at, FormatKind::BadIndex,
+                at,
+                FormatKind::BadIndex,
                 format!("id {id:?} is not found by the id index (duplicate or misplaced)"),
             ));
         }
@@ -631,19 +741,25 @@ fn verify_ids(c: &Chain<'_, '_>, pool: &Pool, nodes: &Nodes) -> Result<()> {
             let in_base = base.contains(id);
             if e < changed && !in_base {
                 return Err(err(
-                    at, FormatKind::BadOverlay,
+                    at,
+                    FormatKind::BadOverlay,
                     format!("overlay changes or removes {id:?}, which its base does not have"),
                 ));
             }
             if e >= changed && in_base {
                 return Err(err(
-                    at, FormatKind::BadOverlay,
+                    at,
+                    FormatKind::BadOverlay,
                     format!("overlay adds {id:?}, which its base already has"),
                 ));
             }
             if rec == TOMBSTONE {
                 if e >= changed {
-                    return Err(err(at + 4, FormatKind::BadOverlay, format!("added id {id:?} is a tombstone")));
+                    return Err(err(
+                        at + 4,
+                        FormatKind::BadOverlay,
+                        format!("added id {id:?} is a tombstone"),
+                    ));
                 }
                 removed += 1;
                 continue;
@@ -652,7 +768,8 @@ fn verify_ids(c: &Chain<'_, '_>, pool: &Pool, nodes: &Nodes) -> Result<()> {
         let kind = node_at(c, nodes, rec).map(|(h, _)| h & (node::LIST_BIT | node::PATCH_BIT));
         if !matches!(kind, Some(0 | node::PATCH_BIT)) || raw.record_at(rec).is_none() {
             return Err(err(
-                at + 4, FormatKind::OutOfBounds,
+                at + 4,
+                FormatKind::OutOfBounds,
                 format!("record offset {rec} is not the start of a map or patch node"),
             ));
         }
@@ -661,7 +778,8 @@ fn verify_ids(c: &Chain<'_, '_>, pool: &Pool, nodes: &Nodes) -> Result<()> {
         let expect = (base.len() as u64 + (ids.count - changed) as u64).checked_sub(removed as u64);
         if removed != o.removed || expect != Some(o.records as u64) {
             return Err(err(
-                raw.l.header.sections[5].offset as usize + 20, FormatKind::BadOverlay,
+                raw.l.header.sections[5].offset as usize + 20,
+                FormatKind::BadOverlay,
                 format!(
                     "overlay counts {} records and {} removals, but its entries give {expect:?} and {removed}",
                     o.records, o.removed

@@ -46,22 +46,46 @@ fn a_key_from_another_snapshot_finds_nothing() {
 }
 
 #[test]
-fn debug_looks_like_a_dict() {
+fn debug_is_structural_and_display_is_json() {
     // Parsed into a TupleMap, JSON keeps its field order (serde_json's own Map sorts).
-    let m: TupleMap = serde_json::from_str(r#"{"title": "Intro", "n": [1, 2.5, null]}"#).unwrap();
+    let m: TupleMap =
+        serde_json::from_str(r#"{"title": "Intro", "n": [1, 2.5, null], "b": true}"#).unwrap();
     let mut b = SnapshotBuilder::new();
     b.insert("x", &m).unwrap();
     let s = Snapshot::from_bytes(b.to_bytes().unwrap()).unwrap();
+    let rec = s.get("x").unwrap();
+    // Debug: like the owned TupleMap's (a dict); Display: compact JSON, `{:#}` pretty.
     assert_eq!(
-        format!("{:?}", s.get("x").unwrap()),
-        r#"{"title":"Intro","n":[1,2.5,null]}"#
+        format!("{rec:?}"),
+        r#"{"title": "Intro", "n": [1, 2.5, null], "b": true}"#
+    );
+    assert_eq!(format!("{rec:?}"), format!("{m:?}"));
+    assert_eq!(
+        format!("{rec}"),
+        r#"{"title":"Intro","n":[1,2.5,null],"b":true}"#
+    );
+    assert_eq!(format!("{rec}"), serde_json::to_string(&rec).unwrap());
+    assert_eq!(
+        format!("{rec:#}"),
+        serde_json::to_string_pretty(&rec).unwrap()
+    );
+    let n = rec.get("n").unwrap();
+    assert_eq!(
+        (format!("{n:?}"), format!("{n}")),
+        ("[1, 2.5, null]".to_owned(), "[1,2.5,null]".to_owned())
+    );
+    let title = rec.get("title").unwrap();
+    assert_eq!(
+        (format!("{title:?}"), format!("{title}")),
+        (r#""Intro""#.to_owned(), r#""Intro""#.to_owned())
     );
     let m = TupleMap::from_pairs([
         ("title", "Intro".into()),
         ("n", Value::List(vec![1.into(), Value::Null])),
     ]);
     assert_eq!(format!("{m:?}"), r#"{"title": "Intro", "n": [1, null]}"#);
-    assert_eq!(format!("{}", s.hash()).len(), 32);
+    let shown = format!("{}", s.hash());
+    assert_eq!(shown.parse::<fms::ContentHash>().unwrap(), s.hash());
 }
 
 #[test]

@@ -241,7 +241,7 @@ fn nesting_limit_is_enforced_at_and_past_the_limit() {
         }
         TupleMap::from_pairs([("v", v)])
     }
-    let max = fms::format::MAX_HEIGHT as usize;
+    let max = fms::limits::MAX_HEIGHT as usize;
     // The record itself is one level: MAX_HEIGHT - 1 nested lists fit exactly.
     let mut b = SnapshotBuilder::new();
     b.insert("ok", &nested(max - 1)).unwrap();
@@ -262,10 +262,18 @@ fn walk_cost_counts_string_bytes_at_and_past_the_limit() {
     let record =
         |n: usize| TupleMap::from_pairs([("v", Value::List(vec![Value::from(long.as_str()); n]))]);
     let per = 1 + 4000u64;
-    let max = fms::format::MAX_WALK;
+    let max = fms::limits::MAX_WALK;
+    // A file of at least MAX_WALK / WALK_PER_BYTE bytes has the full limit: a filler
+    // record of that many unique bytes makes this one.
+    let filler = "f".repeat((max / fms::limits::WALK_PER_BYTE) as usize);
     // The record's cost: slot "v" (1 + 1 key byte) + n string slots of 1 + 4000 each.
     let fits = ((max - 2) / per) as usize;
     let mut b = SnapshotBuilder::new();
+    b.insert(
+        "filler",
+        &TupleMap::from_pairs([("f", Value::from(filler.as_str()))]),
+    )
+    .unwrap();
     b.insert("ok", &record(fits)).unwrap();
     let snap = Snapshot::from_bytes(b.to_bytes().unwrap()).unwrap();
     snap.verify().unwrap();
@@ -276,5 +284,26 @@ fn walk_cost_counts_string_bytes_at_and_past_the_limit() {
         fits * 4003 + 7
     );
     let err = b.insert("too_big", &record(fits + 1)).unwrap_err();
-    assert!(matches!(err, fms::Error::Limit { .. }), "{err}");
+    assert!(
+        matches!(err, fms::Error::Limit { limit, .. } if limit == max),
+        "{err}"
+    );
+
+    // Without the filler the file is small: its walk limit is WALK_PER_BYTE times its
+    // size, and the builder refuses to write a record that expands past it.
+    let mut b = SnapshotBuilder::new();
+    b.insert("ok", &record(fits)).unwrap();
+    let err = b.to_bytes().unwrap_err();
+    let small = fms::limits::walk_limit(4000 + 5 * fits as u64);
+    assert!(
+        matches!(err, fms::Error::Limit { limit, .. } if limit < max && limit >= small),
+        "{err}"
+    );
+    // Within the small file's limit it builds and reads back whole.
+    let n = (fms::limits::WALK_FLOOR / per) as usize;
+    let mut b = SnapshotBuilder::new();
+    b.insert("ok", &record(n)).unwrap();
+    let snap = Snapshot::from_bytes(b.to_bytes().unwrap()).unwrap();
+    snap.verify().unwrap();
+    assert_eq!(snap.get("ok").unwrap().to_owned().unwrap(), record(n));
 }

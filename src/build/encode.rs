@@ -6,7 +6,9 @@ use std::sync::Arc;
 use hashbrown::HashTable;
 
 use crate::error::{Error, Result};
-use crate::format::{self, MAX_HEIGHT, MAX_PROBE, MAX_SECTION_LEN, MAX_WALK, node, tag};
+use crate::format::{
+    self, MAX_HEIGHT, MAX_PROBE, MAX_SECTION_LEN, MAX_WALK, node, slot_walk_cost, tag,
+};
 use crate::read::{List, Record, Snapshot, Starts, ValueRef};
 use crate::tuplemap::{TupleMap, Value};
 
@@ -49,10 +51,9 @@ impl Pool {
         let mut level = Some(base.raw());
         while let Some(raw) = level {
             let pool = raw.pool().unwrap_or_default();
-            let mut at = 0;
             // Every entry of every level; a malformed pool just ends the scan early (only
             // dedup is lost: the overlay stores such strings itself).
-            while let Some(entry) = format::pool_entry(pool, at) {
+            for (at, entry) in format::pool_entries(pool).map_while(|e| e.ok()) {
                 let off = raw.l.starts.pool as usize + at;
                 if let Ok(off) = u32::try_from(off) {
                     let hash = h(entry);
@@ -65,7 +66,6 @@ impl Pool {
                         });
                     }
                 }
-                at = entry.as_ptr() as usize - pool.as_ptr() as usize + entry.len();
             }
             level = raw.down();
         }
@@ -158,6 +158,8 @@ pub(crate) struct Encoder {
     pub data: Vec<u8>,
     data_dedup: HashTable<(u32, u32)>,
     pub nodes: usize,
+    /// The greatest walk cost of a node written (see `format::walk_limit`).
+    pub max_weight: u64,
     /// Key id -> pool offset of the name.
     pub keys: Vec<u32>,
     key_ids: hashbrown::HashMap<String, u32>,
@@ -280,8 +282,11 @@ impl Encoder {
     /// Writes a node (header, count or shape id, tags, payloads) into `scratch` and commits it.
     fn node(&mut self, is_list: bool, head: u64, slots: &[Slot]) -> Result<NodeRef> {
         let height = 1 + slots.iter().map(|s| s.height).max().unwrap_or(0);
-        let weight = slots.iter().map(|s| 1 + s.weight).sum::<u64>();
-        check_limits(height, weight)?;
+        let weight = slots
+            .iter()
+            .map(|s| slot_walk_cost(0, 0) + s.weight)
+            .sum::<u64>();
+        self.check_limits(height, weight)?;
         self.scratch.clear();
         self.scratch
             .push(height | if is_list { node::LIST_BIT } else { 0 });
@@ -335,7 +340,7 @@ impl Encoder {
             .max()
             .unwrap_or(0)
             .max(plain.height());
-        check_limits(height, weight_of_map(m))?;
+        self.check_limits(height, weight_of_map(m))?;
         let n = plain.len();
         let mut mask = vec![0u8; n.div_ceil(8)];
         for &i in diffs {
@@ -458,12 +463,22 @@ impl Encoder {
         f: impl FnOnce(&mut Self, u8) -> Result<NodeRef>,
     ) -> Result<NodeRef> {
         if depth >= MAX_HEIGHT {
-            return Err(Error::Limit {
-                what: "nesting depth of maps and lists",
-                limit: MAX_HEIGHT as u64,
-            });
+            return Err(Error::nesting_limit());
         }
         f(self, depth + 1)
+    }
+
+    /// Refuses a node past the height or walk limits; remembers the greatest walk cost
+    /// (the file's size decides whether it is within the snapshot's walk limit).
+    fn check_limits(&mut self, height: u8, weight: u64) -> Result<()> {
+        if height > MAX_HEIGHT {
+            return Err(Error::nesting_limit());
+        }
+        if weight > MAX_WALK {
+            return Err(Error::walk_limit(MAX_WALK));
+        }
+        self.max_weight = self.max_weight.max(weight);
+        Ok(())
     }
 
     /// The shape section: count, offset index, bodies.
@@ -514,29 +529,16 @@ fn node_slot(tag: u8, offset: u32, height: u8, weight: u64) -> Slot {
     }
 }
 
-fn check_limits(height: u8, weight: u64) -> Result<()> {
-    if height > MAX_HEIGHT {
-        return Err(Error::Limit {
-            what: "nesting depth of maps and lists",
-            limit: MAX_HEIGHT as u64,
-        });
-    }
-    if weight > MAX_WALK {
-        return Err(Error::Limit {
-            what: "walk cost of one record (values plus string bytes)",
-            limit: MAX_WALK,
-        });
-    }
-    Ok(())
-}
-
 /// The walk cost of a value's slot below the slot itself (see `MAX_WALK`): what the
 /// encoder computes for it, so a reused base node is charged what a new one would be.
 fn weight_of(v: &Value) -> u64 {
     match v {
         Value::Str(s) => s.len() as u64,
         Value::Bytes(b) => b.len() as u64,
-        Value::List(items) => items.iter().map(|x| 1 + weight_of(x)).sum(),
+        Value::List(items) => items
+            .iter()
+            .map(|x| slot_walk_cost(0, 0) + weight_of(x))
+            .sum(),
         Value::Map(m) => weight_of_map(m),
         _ => 0,
     }
@@ -544,7 +546,7 @@ fn weight_of(v: &Value) -> u64 {
 
 fn weight_of_map(m: &TupleMap) -> u64 {
     m.iter()
-        .map(|(k, x)| 1 + k.len() as u64 + weight_of(x))
+        .map(|(k, x)| slot_walk_cost(k.len(), 0) + weight_of(x))
         .sum()
 }
 

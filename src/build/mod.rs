@@ -37,8 +37,10 @@ pub struct BuildInfo {
     pub overlay: Option<OverlayInfo>,
 }
 
-/// What an overlay stores relative to its base ([`BuildInfo::overlay`]).
+/// What an overlay stores relative to its base: from the builder
+/// ([`BuildInfo::overlay`]) or from the file ([`crate::Stats::overlay`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct OverlayInfo {
     /// The base's content hash.
     pub base: ContentHash,
@@ -52,7 +54,8 @@ pub struct OverlayInfo {
     pub patched: usize,
     /// Base records removed (tombstones).
     pub removed: usize,
-    /// Records inserted equal to the base's: they cost nothing.
+    /// Base records the overlay leaves as they are (read through; records inserted equal
+    /// to the base's count here and cost nothing).
     pub unchanged: usize,
 }
 
@@ -492,10 +495,11 @@ impl SnapshotBuilder {
                 (Rec::Node(_), true) => info.replaced += 1,
                 (Rec::Patch(_), true) => info.patched += 1,
                 (Rec::Tombstone, _) => info.removed += 1,
-                (Rec::Same, _) => info.unchanged += 1,
-                (Rec::Gone, _) => {}
+                (Rec::Same | Rec::Gone, _) => {}
             }
         }
+        let base = self.base.as_ref().map_or(0, |b| b.len());
+        info.unchanged = base.saturating_sub(info.replaced + info.patched + info.removed);
         info
     }
 
@@ -529,6 +533,17 @@ impl SnapshotBuilder {
                 checksum: format::section_checksum(bytes),
             });
             at += bytes.len() as u64;
+        }
+        // Every node must be within the walk limit of the file it ends up in (what `verify`
+        // checks and reads enforce): a record that expands far beyond the file's size
+        // through shared values is refused here, not after it is written.
+        let chain = at.saturating_add(self.base.as_ref().map_or(0, |b| b.layout().chain_bytes));
+        let limit = format::walk_limit(chain);
+        if self.enc.max_weight > limit {
+            return Err(Error::Limit {
+                what: "walk cost of one record, for a snapshot of this size (see fms::limits::walk_limit)",
+                limit,
+            });
         }
         let head = header.encode();
         sink(&head)?;

@@ -34,7 +34,7 @@ pub(crate) struct Starts {
 
 /// The OVERLAY section of an overlay (see FORMAT.md).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct OverlayInfo {
+pub(crate) struct OverlaySection {
     /// 1 + the base's depth.
     pub depth: u32,
     /// Records in the merged tree.
@@ -53,7 +53,7 @@ pub(crate) struct Layout {
     /// Where this file's address spaces start (zero unless an overlay).
     pub starts: Starts,
     /// The OVERLAY section, for an overlay.
-    pub overlay: Option<OverlayInfo>,
+    pub overlay: Option<OverlaySection>,
     pub pool: Range<usize>,
     pub data: Range<usize>,
     pub shapes: Range<usize>,
@@ -63,6 +63,11 @@ pub(crate) struct Layout {
     /// A tag derived from the content hash that `Key`s carry, so a key resolved in one
     /// snapshot is not silently used with another.
     pub key_tag: u64,
+    /// Bytes of this file and its bases' (set when an overlay is joined to its base).
+    pub chain_bytes: u64,
+    /// The walk limit of every record read through this file: [`format::walk_limit`] of
+    /// `chain_bytes`.
+    pub walk_limit: u64,
 }
 
 fn bad(offset: usize, kind: FormatKind, what: impl Into<String>) -> Error {
@@ -76,7 +81,8 @@ impl Layout {
         use format::*;
         if b.len() < HEADER_LEN {
             return Err(bad(
-                b.len(), FormatKind::Truncated,
+                b.len(),
+                FormatKind::Truncated,
                 format!(
                     "file is {} bytes, shorter than the {HEADER_LEN}-byte header",
                     b.len()
@@ -84,7 +90,11 @@ impl Layout {
             ));
         }
         if b[..8] != MAGIC {
-            return Err(bad(0, FormatKind::BadMagic, "not an fms snapshot (bad magic bytes)"));
+            return Err(bad(
+                0,
+                FormatKind::BadMagic,
+                "not an fms snapshot (bad magic bytes)",
+            ));
         }
         let version = u16_at(b, OFF_VERSION).unwrap_or(0);
         if version != VERSION {
@@ -95,22 +105,32 @@ impl Layout {
         }
         let flags = u16_at(b, OFF_FLAGS).unwrap_or(0);
         if flags & !FLAG_OVERLAY != 0 {
-            return Err(bad(OFF_FLAGS, FormatKind::BadHeader, format!("unknown flags {flags:#06x}")));
+            return Err(bad(
+                OFF_FLAGS,
+                FormatKind::BadHeader,
+                format!("unknown flags {flags:#06x}"),
+            ));
         }
         let count = u16_at(b, OFF_SECTION_COUNT).unwrap_or(0) as usize;
         if count > MAX_SECTIONS {
             return Err(bad(
-                OFF_SECTION_COUNT, FormatKind::Limit,
+                OFF_SECTION_COUNT,
+                FormatKind::Limit,
                 format!("{count} sections (at most {MAX_SECTIONS})"),
             ));
         }
         if u16_at(b, OFF_RESERVED) != Some(0) {
-            return Err(bad(OFF_RESERVED, FormatKind::BadHeader, "reserved header field is not zero"));
+            return Err(bad(
+                OFF_RESERVED,
+                FormatKind::BadHeader,
+                "reserved header field is not zero",
+            ));
         }
         let table_end = HEADER_LEN + count * SECTION_ENTRY_LEN;
         let Some(prefix) = b.get(..table_end) else {
             return Err(bad(
-                b.len(), FormatKind::Truncated,
+                b.len(),
+                FormatKind::Truncated,
                 format!(
                     "file ends inside the section table ({count} entries end at byte {table_end})"
                 ),
@@ -132,7 +152,11 @@ impl Layout {
             .0
             .copy_from_slice(&b[OFF_BASE_HASH..OFF_BASE_HASH + 16]);
         if (flags & FLAG_OVERLAY == 0) != base_hash.is_zero() {
-            return Err(bad(OFF_BASE_HASH, FormatKind::BadHeader, "base hash and overlay flag disagree"));
+            return Err(bad(
+                OFF_BASE_HASH,
+                FormatKind::BadHeader,
+                "base hash and overlay flag disagree",
+            ));
         }
         let is_overlay = flags & FLAG_OVERLAY != 0;
         let kinds: &[u32] = if is_overlay {
@@ -144,19 +168,21 @@ impl Layout {
         let mut sections = Vec::with_capacity(count);
         let mut expect_at = table_end as u64;
         for i in 0..count {
-            let at = HEADER_LEN + i * SECTION_ENTRY_LEN;
-            let e = SectionEntry {
-                kind: u32_at(b, at).unwrap_or(0),
-                offset: u64_at(b, at + 8).unwrap_or(0),
-                len: u64_at(b, at + 16).unwrap_or(0),
-                checksum: u64_at(b, at + 24).unwrap_or(0),
-            };
-            if u32_at(b, at + 4) != Some(0) {
-                return Err(bad(at + 4, FormatKind::BadHeader, "reserved section table field is not zero"));
+            let at = SectionEntry::at(i);
+            // In bounds: the table's end was checked above.
+            let (e, reserved) = SectionEntry::read(b, i)
+                .ok_or_else(|| bad(at, FormatKind::Truncated, "section table entry cut"))?;
+            if reserved != 0 {
+                return Err(bad(
+                    at + 4,
+                    FormatKind::BadHeader,
+                    "reserved section table field is not zero",
+                ));
             }
             if kinds.get(i) != Some(&e.kind) {
                 return Err(bad(
-                    at, FormatKind::BadHeader,
+                    at,
+                    FormatKind::BadHeader,
                     format!(
                         "section {i} has kind {} (expected {:?})",
                         e.kind,
@@ -166,7 +192,8 @@ impl Layout {
             }
             if e.offset != expect_at {
                 return Err(bad(
-                    at + 8, FormatKind::BadHeader,
+                    at + 8,
+                    FormatKind::BadHeader,
                     format!(
                         "section `{}` starts at {} (expected {expect_at})",
                         section::name(e.kind),
@@ -182,13 +209,15 @@ impl Layout {
         }
         if count != kinds.len() {
             return Err(bad(
-                OFF_SECTION_COUNT, FormatKind::BadHeader,
+                OFF_SECTION_COUNT,
+                FormatKind::BadHeader,
                 format!("{count} sections (expected {})", kinds.len()),
             ));
         }
         if expect_at != b.len() as u64 {
             return Err(bad(
-                b.len(), FormatKind::Truncated,
+                b.len(),
+                FormatKind::Truncated,
                 format!(
                     "sections end at byte {expect_at} but the file is {} bytes (truncated or padded)",
                     b.len()
@@ -201,7 +230,8 @@ impl Layout {
         for r in [&pool, &data] {
             if (r.end - r.start) as u64 > MAX_SECTION_LEN {
                 return Err(bad(
-                    r.start, FormatKind::Limit,
+                    r.start,
+                    FormatKind::Limit,
                     format!("section larger than {MAX_SECTION_LEN} bytes"),
                 ));
             }
@@ -209,11 +239,18 @@ impl Layout {
 
         let shape_count = u32_at(b, shapes.start)
             .filter(|_| shapes.end - shapes.start >= 4)
-            .ok_or_else(|| bad(shapes.start, FormatKind::Truncated, "shape table has no count"))?;
+            .ok_or_else(|| {
+                bad(
+                    shapes.start,
+                    FormatKind::Truncated,
+                    "shape table has no count",
+                )
+            })?;
         let min = (shape_count as u64) * SHAPE_OFFSET_LEN as u64 + 4;
         if ((shapes.end - shapes.start) as u64) < min {
             return Err(bad(
-                shapes.start, FormatKind::Truncated,
+                shapes.start,
+                FormatKind::Truncated,
                 format!("shape table too short for {shape_count} shapes"),
             ));
         }
@@ -243,10 +280,13 @@ impl Layout {
             key_tag,
             starts,
             overlay,
+            chain_bytes: b.len() as u64,
+            walk_limit: format::walk_limit(b.len() as u64),
         };
         layout.totals().ok_or_else(|| {
             bad(
-                layout.pool.start, FormatKind::Limit,
+                layout.pool.start,
+                FormatKind::Limit,
                 "overlay address spaces overflow 32 bits (base plus this file)",
             )
         })?;
@@ -270,6 +310,12 @@ impl Layout {
         })
     }
 
+    /// Joins this (overlay) layout to its base's: the chain's bytes and walk limit.
+    pub fn over(&mut self, base: &Layout) {
+        self.chain_bytes = self.chain_bytes.saturating_add(base.chain_bytes);
+        self.walk_limit = format::walk_limit(self.chain_bytes);
+    }
+
     /// 0 for a full snapshot, 1 + the base's depth for an overlay.
     pub fn depth(&self) -> u32 {
         self.overlay.map_or(0, |o| o.depth)
@@ -277,11 +323,12 @@ impl Layout {
 }
 
 /// Parses the OVERLAY section (eight `u32`s) of an overlay with `ids` id entries.
-fn overlay_section(b: &[u8], r: Range<usize>, ids: u32) -> Result<(Starts, OverlayInfo)> {
+fn overlay_section(b: &[u8], r: Range<usize>, ids: u32) -> Result<(Starts, OverlaySection)> {
     use format::*;
     if r.end - r.start != OVERLAY_SECTION_LEN {
         return Err(bad(
-            r.start, FormatKind::BadEncoding,
+            r.start,
+            FormatKind::BadEncoding,
             format!(
                 "overlay section is {} bytes, expected {OVERLAY_SECTION_LEN}",
                 r.end - r.start
@@ -295,7 +342,7 @@ fn overlay_section(b: &[u8], r: Range<usize>, ids: u32) -> Result<(Starts, Overl
         shape: f(3),
         key: f(4),
     };
-    let o = OverlayInfo {
+    let o = OverlaySection {
         depth: f(0),
         records: f(5),
         changed: f(6),
@@ -303,13 +350,15 @@ fn overlay_section(b: &[u8], r: Range<usize>, ids: u32) -> Result<(Starts, Overl
     };
     if o.depth == 0 || o.depth > MAX_OVERLAY_DEPTH {
         return Err(bad(
-            r.start, FormatKind::Limit,
+            r.start,
+            FormatKind::Limit,
             format!("overlay depth {} out of 1..={MAX_OVERLAY_DEPTH}", o.depth),
         ));
     }
     if o.changed > ids || o.removed > o.changed {
         return Err(bad(
-            r.start + 24, FormatKind::BadOverlay,
+            r.start + 24,
+            FormatKind::BadOverlay,
             format!(
                 "overlay counts {} changed, {} removed do not fit its {ids} id entries",
                 o.changed, o.removed
@@ -323,17 +372,23 @@ fn index_layout(b: &[u8], r: Range<usize>, entry_len: usize, what: &str) -> Resu
     use format::*;
     let hdr = |i: usize| u32_at(b, r.start + 4 * i).filter(|_| r.end - r.start >= INDEX_HEADER_LEN);
     let (Some(count), Some(slots), Some(max_probe)) = (hdr(0), hdr(1), hdr(2)) else {
-        return Err(bad(r.start, FormatKind::Truncated, format!("{what} header is truncated")));
+        return Err(bad(
+            r.start,
+            FormatKind::Truncated,
+            format!("{what} header is truncated"),
+        ));
     };
     if !slots.is_power_of_two() || (slots as u64) < count as u64 {
         return Err(bad(
-            r.start + 4, FormatKind::BadIndex,
+            r.start + 4,
+            FormatKind::BadIndex,
             format!("{what} has {slots} slots for {count} entries"),
         ));
     }
     if max_probe > MAX_PROBE || max_probe > slots || ((count > 0) != (max_probe > 0)) {
         return Err(bad(
-            r.start + 8, FormatKind::BadIndex,
+            r.start + 8,
+            FormatKind::BadIndex,
             format!("{what} max probe {max_probe} out of range"),
         ));
     }
@@ -342,7 +397,8 @@ fn index_layout(b: &[u8], r: Range<usize>, entry_len: usize, what: &str) -> Resu
         + count as u64 * entry_len as u64;
     if (r.end - r.start) as u64 != expect {
         return Err(bad(
-            r.start, FormatKind::BadEncoding,
+            r.start,
+            FormatKind::BadEncoding,
             format!(
                 "{what} is {} bytes, expected {expect} for {count} entries in {slots} slots",
                 r.end - r.start

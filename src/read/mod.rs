@@ -7,13 +7,15 @@
 
 mod layout;
 mod record;
+mod stats;
 
 use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
 
 pub(crate) use layout::{Layout, Starts};
-pub use record::{List, ListIter, Record, RecordIter, ValueRef};
+pub use record::{Keys, List, ListIter, Record, RecordIter, ValueRef, Values};
+pub use stats::{SectionInfo, Stats};
 
 use crate::error::{Error, FormatKind, Result};
 use crate::format::{self, ContentHash, MAX_OVERLAY_DEPTH, TOMBSTONE, node, tag};
@@ -219,6 +221,8 @@ impl Snapshot {
                 ),
             ));
         }
+        let mut layout = layout;
+        layout.over(&base.layout);
         Ok(Snapshot {
             buf,
             layout,
@@ -318,17 +322,36 @@ impl Snapshot {
         })
     }
 
-    /// The ids, in iteration order (see [`iter`](Self::iter)). Entries a corrupt file
-    /// makes unreadable are skipped (`verify` reports them).
-    pub fn ids(&self) -> impl Iterator<Item = &str> + '_ {
-        Entries::new(self.raw()).map(|(id, _, _)| id)
+    /// The ids, in iteration order (see [`iter`](Self::iter)). O(1) to create;
+    /// allocation-free. Entries a corrupt file makes unreadable are skipped (`verify`
+    /// reports them).
+    pub fn ids(&self) -> Ids<'_> {
+        Ids {
+            entries: Entries::new(self.raw()),
+            left: self.len(),
+        }
     }
 
-    /// The `(id, record)` pairs. Allocation-free. Order: insertion order for a full
-    /// snapshot; for an overlay, its base's order (a changed record keeps its place, a
-    /// removed one is skipped), then the records the overlay adds, in insertion order.
-    pub fn iter(&self) -> impl Iterator<Item = (&str, Record<'_>)> + '_ {
-        Entries::new(self.raw()).filter_map(|(id, raw, rec)| Some((id, raw.record_at(rec)?)))
+    /// The `(id, record)` pairs. O(1) to create; allocation-free, O(1) per record (for
+    /// an overlay, one id lookup per level above the record's). Order: insertion order
+    /// for a full snapshot; for an overlay, its base's order (a changed record keeps its
+    /// place, a removed one is skipped), then the records the overlay adds, in insertion
+    /// order.
+    pub fn iter(&self) -> Iter<'_> {
+        Iter {
+            entries: Entries::new(self.raw()),
+            left: self.len(),
+        }
+    }
+
+    /// Whether `key` was resolved in this snapshot or a base of it, so that
+    /// [`Record::get_key`] can find it here. A key cached across a
+    /// [`crate::Store::reload`] may belong to a snapshot no longer served: resolve it again
+    /// with [`key`](Self::key). O(overlay depth).
+    pub fn owns_key(&self, key: Key) -> bool {
+        let raw = self.raw();
+        key.id < self.layout.starts.key + self.layout.keys.count
+            && raw.key_tag_of(key.id) == key.tag
     }
 
     /// Checks everything reads rely on: section checksums, every pool entry, shape, key,
@@ -345,10 +368,70 @@ impl Snapshot {
     }
 }
 
+/// Iterator over a snapshot's `(id, record)` pairs ([`Snapshot::iter`]). Exact-size for
+/// a verified snapshot; on a corrupt one, unreadable entries are skipped.
+#[derive(Clone)]
+pub struct Iter<'a> {
+    entries: Entries<'a>,
+    left: usize,
+}
+
+impl<'a> Iterator for Iter<'a> {
+    type Item = (&'a str, Record<'a>);
+    fn next(&mut self) -> Option<Self::Item> {
+        let item = self
+            .entries
+            .by_ref()
+            .find_map(|(id, raw, rec)| Some((id, raw.record_at(rec)?)))?;
+        self.left = self.left.saturating_sub(1);
+        Some(item)
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.left, Some(self.left))
+    }
+}
+
+/// Exact for a verified snapshot (see the type's docs).
+impl ExactSizeIterator for Iter<'_> {}
+impl std::iter::FusedIterator for Iter<'_> {}
+
+/// Iterator over a snapshot's ids ([`Snapshot::ids`]). Exact-size for a verified
+/// snapshot; on a corrupt one, unreadable entries are skipped.
+#[derive(Clone)]
+pub struct Ids<'a> {
+    entries: Entries<'a>,
+    left: usize,
+}
+
+impl<'a> Iterator for Ids<'a> {
+    type Item = &'a str;
+    fn next(&mut self) -> Option<&'a str> {
+        let (id, _, _) = self.entries.next()?;
+        self.left = self.left.saturating_sub(1);
+        Some(id)
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.left, Some(self.left))
+    }
+}
+
+/// Exact for a verified snapshot (see the type's docs).
+impl ExactSizeIterator for Ids<'_> {}
+impl std::iter::FusedIterator for Ids<'_> {}
+
+impl<'a> IntoIterator for &'a Snapshot {
+    type Item = (&'a str, Record<'a>);
+    type IntoIter = Iter<'a>;
+    fn into_iter(self) -> Iter<'a> {
+        self.iter()
+    }
+}
+
 /// Walks an overlay chain's id entries in merged order: the root's entries, then each
 /// overlay's added entries (root side first). Each is followed up the chain, nearest level
 /// first: a level that replaces it supplies the record, one that removes it (or adds it
 /// again after a removal below) ends it there. Yields `(id, level, record ref)`.
+#[derive(Clone)]
 struct Entries<'a> {
     /// Index 0 is the top (the snapshot iterated); the last is the full snapshot.
     levels: [Option<Raw<'a>>; MAX_OVERLAY_DEPTH as usize + 1],
@@ -651,6 +734,14 @@ impl<'a> Raw<'a> {
         let (span, used) = format::varint_at(sec, at + len + 4)?;
         let table = format::slice_at(sec, at + len + 4 + used, usize::try_from(span).ok()?)?;
         Some(Shape { keys, base, table })
+    }
+
+    /// The kind bits ([`node::LIST_BIT`], [`node::PATCH_BIT`], or 0 for a map) of the node
+    /// at combined data offset `off` in this file (`None` if it is a base's or out of
+    /// bounds).
+    pub fn node_kind(&self, off: u32) -> Option<u8> {
+        let own = off.checked_sub(self.l.starts.data)?;
+        Self::node_header(self.data()?, own).map(|(kind, _, _)| kind)
     }
 
     /// Parses the node header at this file's data offset `off`:

@@ -108,18 +108,18 @@ impl<'a> ValueRef<'a> {
     }
 }
 
+/// Formats structurally: scalars as Rust does (`"text"`, `42`, `null`), lists and maps
+/// like [`List`]'s and [`Record`]'s `Debug`. [`Display`](fmt::Display) gives JSON.
 impl fmt::Debug for ValueRef<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ValueRef::Null => f.write_str("null"),
-            ValueRef::Bool(b) => fmt::Debug::fmt(b, f),
-            ValueRef::Int(i) => fmt::Debug::fmt(i, f),
-            ValueRef::Float(x) => fmt::Debug::fmt(x, f),
-            ValueRef::Str(s) => fmt::Debug::fmt(s, f),
-            ValueRef::Bytes(b) => write!(f, "b{:?}", b.escape_ascii().to_string()),
-            ValueRef::List(l) => fmt::Debug::fmt(l, f),
-            ValueRef::Map(m) => fmt::Debug::fmt(m, f),
-        }
+        crate::serde::debug_walk(*self, f)
+    }
+}
+
+/// Formats as compact JSON, like [`Record`]'s `Display`.
+impl fmt::Display for ValueRef<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        crate::serde::display_json(self, f)
     }
 }
 
@@ -216,6 +216,11 @@ impl<'a> Record<'a> {
         self.height
     }
 
+    /// The walk limit of whole-value reads of this record (its file's).
+    pub(crate) fn walk_limit(&self) -> u64 {
+        self.raw.l.walk_limit
+    }
+
     /// Number of fields. O(1).
     #[inline]
     pub fn len(&self) -> usize {
@@ -304,14 +309,48 @@ impl<'a> Record<'a> {
         self.slot(self.position(k)?)
     }
 
-    /// The value of a pre-resolved key ([`crate::Snapshot::key`]): no hashing.
-    /// Allocation-free.
+    /// The value of a pre-resolved key ([`crate::Snapshot::key`]): no hashing. O(1);
+    /// allocation-free.
+    ///
+    /// A key resolved in another snapshot (not this one or a base of it) finds nothing:
+    /// use [`try_get_key`](Self::try_get_key) to tell that apart from an absent field, or
+    /// [`crate::Snapshot::owns_key`] to check a cached key.
     #[inline]
     pub fn get_key(&self, key: Key) -> Option<ValueRef<'a>> {
         if key.tag != self.raw.key_tag_of(key.id) {
             return None;
         }
         self.slot(self.position(key.id)?)
+    }
+
+    /// [`get_key`](Self::get_key) that tells a key of another snapshot from an absent
+    /// field: `Err(`[`Error::ForeignKey`]`)` if `key` was not resolved in this record's
+    /// snapshot (or a base of it), e.g. a key cached across a
+    /// [`crate::Store::reload`]; `Ok(None)` if the record lacks the field. O(1);
+    /// allocation-free.
+    ///
+    /// ```
+    /// # fn main() -> fms::Result<()> {
+    /// let build = |title: &str| -> fms::Result<fms::Snapshot> {
+    ///     let mut b = fms::SnapshotBuilder::new();
+    ///     b.insert("v", &serde_json::json!({"title": title}))?;
+    ///     fms::Snapshot::from_bytes(b.to_bytes()?)
+    /// };
+    /// let (old, new) = (build("Intro")?, build("Introduction")?);
+    /// let title = old.key("title").unwrap();
+    /// let rec = new.get("v").unwrap();
+    /// assert!(rec.get_key(title).is_none());                    // looks like "no such field"
+    /// assert!(matches!(rec.try_get_key(title), Err(fms::Error::ForeignKey { .. })));
+    /// let title = new.key("title").unwrap();                    // resolve it again
+    /// assert_eq!(rec.try_get_key(title)?.unwrap().as_str(), Some("Introduction"));
+    /// # Ok(()) }
+    /// ```
+    #[inline]
+    pub fn try_get_key(&self, key: Key) -> Result<Option<ValueRef<'a>>> {
+        if key.tag != self.raw.key_tag_of(key.id) {
+            return Err(Error::ForeignKey { key: key.id });
+        }
+        Ok(self.position(key.id).and_then(|i| self.slot(i)))
     }
 
     /// Whether the record has field `name`. O(1) expected.
@@ -322,43 +361,39 @@ impl<'a> Record<'a> {
             .is_some()
     }
 
-    /// The field names, in field order. Names a corrupt file makes unreadable are skipped
-    /// (on an unverified file, use [`iter`](Self::iter) to get names and values in pairs).
-    pub fn keys(&self) -> impl Iterator<Item = &'a str> + use<'a> {
-        let raw = self.raw;
-        self.keys
-            .chunks_exact(SHAPE_KEY_LEN)
-            .filter_map(move |c| raw.key_name(u32::from_le_bytes([c[0], c[1], c[2], c[3]])))
+    /// The field names, in field order. O(1) to create; allocation-free. Names a corrupt
+    /// file makes unreadable are skipped (on an unverified file, use
+    /// [`iter`](Self::iter) to get names and values in pairs).
+    pub fn keys(&self) -> Keys<'a> {
+        Keys { rec: *self, i: 0 }
     }
 
-    /// The values, in field order. Values a corrupt file makes unreadable are skipped.
-    pub fn values(&self) -> impl Iterator<Item = ValueRef<'a>> + use<'a> {
-        let r = *self;
-        (0..self.len()).filter_map(move |i| r.slot(i))
+    /// The values, in field order. O(1) to create; allocation-free. Values a corrupt
+    /// file makes unreadable are skipped.
+    pub fn values(&self) -> Values<'a> {
+        Values { rec: *self, i: 0 }
     }
 
-    /// The `(name, value)` pairs, in field order. Allocation-free.
+    /// The `(name, value)` pairs, in field order. O(1) to create; allocation-free.
     pub fn iter(&self) -> RecordIter<'a> {
         RecordIter { rec: *self, i: 0 }
     }
 
+    /// The name of field `i`.
+    fn key_at(&self, i: usize) -> Option<&'a str> {
+        let c = self.keys.get(i * SHAPE_KEY_LEN..(i + 1) * SHAPE_KEY_LEN)?;
+        self.raw
+            .key_name(u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+    }
+
     /// Field `i` as `(name, value)`, or an error naming what is corrupt.
     pub(crate) fn entry(&self, i: usize) -> Result<(&'a str, ValueRef<'a>)> {
-        let kid = self
-            .keys
-            .get(i * SHAPE_KEY_LEN..(i + 1) * SHAPE_KEY_LEN)
-            .and_then(|c| c.try_into().ok())
-            .map(u32::from_le_bytes);
-        let name = kid
-            .and_then(|k| self.raw.key_name(k))
-            .ok_or_else(|| Error::Corrupt {
-                what: format!("key of field {i} of a record"),
-            })?;
-        let v = self
-            .slot(i)
-            .ok_or_else(|| Error::Corrupt {
-                what: format!("value of field {name:?} of a record"),
-            })?;
+        let name = self.key_at(i).ok_or_else(|| Error::Corrupt {
+            what: format!("key of field {i} of a record"),
+        })?;
+        let v = self.slot(i).ok_or_else(|| Error::Corrupt {
+            what: format!("value of field {name:?} of a record"),
+        })?;
         Ok((name, v))
     }
 
@@ -387,30 +422,63 @@ impl<'a> Record<'a> {
     }
 }
 
-/// Iterator over a record's `(name, value)` pairs.
-#[derive(Clone)]
-pub struct RecordIter<'a> {
-    rec: Record<'a>,
-    i: usize,
-}
+/// Defines a by-index iterator over `$field` of `$owner` (fields of a record, elements of
+/// a list) that skips what `$get` cannot read. Its length is exact for a verified
+/// snapshot; on a corrupt one, unreadable items are skipped, so fewer may come.
+macro_rules! indexed_iter {
+    ($(#[$doc:meta])* $name:ident, $field:ident: $owner:ident, $item:ty, |$o:ident, $i:ident| $get:expr) => {
+        $(#[$doc])*
+        #[derive(Clone)]
+        pub struct $name<'a> {
+            $field: $owner<'a>,
+            i: usize,
+        }
 
-impl<'a> Iterator for RecordIter<'a> {
-    type Item = (&'a str, ValueRef<'a>);
-    #[inline]
-    fn next(&mut self) -> Option<Self::Item> {
-        while self.i < self.rec.len() {
-            let i = self.i;
-            self.i += 1;
-            if let Ok(e) = self.rec.entry(i) {
-                return Some(e);
+        impl<'a> Iterator for $name<'a> {
+            type Item = $item;
+            #[inline]
+            fn next(&mut self) -> Option<$item> {
+                while self.i < self.$field.len() {
+                    let ($o, $i) = (&self.$field, self.i);
+                    self.i += 1;
+                    if let Some(x) = $get {
+                        return Some(x);
+                    }
+                }
+                None
+            }
+            fn size_hint(&self) -> (usize, Option<usize>) {
+                let n = self.$field.len() - self.i;
+                (n, Some(n))
             }
         }
-        None
-    }
-    fn size_hint(&self) -> (usize, Option<usize>) {
-        (0, Some(self.rec.len() - self.i))
-    }
+
+        /// Exact for a verified snapshot (see the type's docs).
+        impl ExactSizeIterator for $name<'_> {}
+        impl std::iter::FusedIterator for $name<'_> {}
+    };
 }
+
+indexed_iter!(
+    /// Iterator over a record's `(name, value)` pairs ([`Record::iter`]), in field order.
+    /// Exact-size for a verified snapshot; on a corrupt one, unreadable fields are skipped.
+    RecordIter, rec: Record, (&'a str, ValueRef<'a>), |r, i| r.entry(i).ok()
+);
+indexed_iter!(
+    /// Iterator over a record's field names ([`Record::keys`]), in field order.
+    /// Exact-size for a verified snapshot; on a corrupt one, unreadable names are skipped.
+    Keys, rec: Record, &'a str, |r, i| r.key_at(i)
+);
+indexed_iter!(
+    /// Iterator over a record's values ([`Record::values`]), in field order. Exact-size
+    /// for a verified snapshot; on a corrupt one, unreadable values are skipped.
+    Values, rec: Record, ValueRef<'a>, |r, i| r.slot(i)
+);
+indexed_iter!(
+    /// Iterator over a [`List`]'s elements ([`List::iter`]). Exact-size for a verified
+    /// snapshot; on a corrupt one, unreadable elements are skipped.
+    ListIter, list: List, ValueRef<'a>, |l, i| l.get(i)
+);
 
 impl<'a> IntoIterator for Record<'a> {
     type Item = (&'a str, ValueRef<'a>);
@@ -420,11 +488,30 @@ impl<'a> IntoIterator for Record<'a> {
     }
 }
 
-/// Formats as JSON (through the budgeted serializer, so a malicious file cannot make
-/// `{:?}` run away).
+impl<'a> IntoIterator for &Record<'a> {
+    type Item = (&'a str, ValueRef<'a>);
+    type IntoIter = RecordIter<'a>;
+    fn into_iter(self) -> RecordIter<'a> {
+        self.iter()
+    }
+}
+
+/// Formats structurally, like a map of its fields (`{"title": "Intro", "views": 3}`);
+/// `{:#?}` pretty-prints. Bounded by the snapshot's walk limit: past it, the rest is
+/// elided (`..`), so a malicious file cannot make `{:?}` run away. [`Display`](fmt::Display)
+/// gives JSON.
 impl fmt::Debug for Record<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        crate::serde::debug_json(self, f)
+        crate::serde::debug_walk(ValueRef::Map(*self), f)
+    }
+}
+
+/// Formats as compact JSON, written straight into the formatter (no intermediate
+/// string), like `serde_json::Value`'s `Display`. A corrupt record or one past the walk
+/// limit ends with a `<unreadable: …>` marker instead of failing.
+impl fmt::Display for Record<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        crate::serde::display_json(self, f)
     }
 }
 
@@ -459,6 +546,11 @@ impl<'a> List<'a> {
         }
     }
 
+    /// The walk limit of whole-value reads of this list (its file's).
+    pub(crate) fn walk_limit(&self) -> u64 {
+        self.raw.l.walk_limit
+    }
+
     /// The data offset of the list node, and its height.
     pub(crate) fn node(&self) -> (u32, u8) {
         (self.off, self.height)
@@ -486,34 +578,10 @@ impl<'a> List<'a> {
             .value(t, payload_at.try_into().ok()?, payload_at, self.height)
     }
 
-    /// The elements, in order. Elements a corrupt file makes unreadable are skipped.
+    /// The elements, in order. O(1) to create; allocation-free. Elements a corrupt file
+    /// makes unreadable are skipped.
     pub fn iter(&self) -> ListIter<'a> {
         ListIter { list: *self, i: 0 }
-    }
-}
-
-/// Iterator over a [`List`].
-#[derive(Clone)]
-pub struct ListIter<'a> {
-    list: List<'a>,
-    i: usize,
-}
-
-impl<'a> Iterator for ListIter<'a> {
-    type Item = ValueRef<'a>;
-    #[inline]
-    fn next(&mut self) -> Option<ValueRef<'a>> {
-        while self.i < self.list.len() {
-            let i = self.i;
-            self.i += 1;
-            if let Some(v) = self.list.get(i) {
-                return Some(v);
-            }
-        }
-        None
-    }
-    fn size_hint(&self) -> (usize, Option<usize>) {
-        (0, Some(self.list.len() - self.i))
     }
 }
 
@@ -525,9 +593,24 @@ impl<'a> IntoIterator for List<'a> {
     }
 }
 
-/// Formats as JSON, like [`Record`]'s `Debug`.
+impl<'a> IntoIterator for &List<'a> {
+    type Item = ValueRef<'a>;
+    type IntoIter = ListIter<'a>;
+    fn into_iter(self) -> ListIter<'a> {
+        self.iter()
+    }
+}
+
+/// Formats structurally, like a list (`["a", 1]`), bounded like [`Record`]'s `Debug`.
 impl fmt::Debug for List<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        crate::serde::debug_json(self, f)
+        crate::serde::debug_walk(ValueRef::List(*self), f)
+    }
+}
+
+/// Formats as compact JSON, like [`Record`]'s `Display`.
+impl fmt::Display for List<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        crate::serde::display_json(self, f)
     }
 }

@@ -2,8 +2,10 @@
 //!
 //! One serializer and one deserializer serve owned values ([`Value`], [`TupleMap`]) and
 //! borrowed ones ([`ValueRef`], [`Record`]) through the small [`Node`] trait. Walks over a
-//! snapshot carry a budget ([`MAX_WALK`]: values plus string bytes) so that a small file of shared references
-//! cannot make one call do unbounded work; recursion is bounded by node heights.
+//! snapshot carry a budget (the snapshot's walk limit, see [`crate::format::walk_limit`]:
+//! values plus string bytes, at most a small multiple of the file's size) so that a small
+//! file of shared references cannot make one call do unbounded work or allocate unbounded
+//! memory; recursion is bounded by node heights.
 
 mod de;
 mod ser;
@@ -14,7 +16,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize, Serializer};
 
 use crate::error::{Error, Result};
-use crate::format::MAX_WALK;
+use crate::format::slot_walk_cost;
 use crate::read::{List, Record, ValueRef};
 use crate::tuplemap::{TupleMap, Value};
 
@@ -102,37 +104,56 @@ impl<'de> Node<'de> for Owned<'de> {
     }
 }
 
+/// What one walk over a snapshot may still visit, and its limit (for the error).
+pub(crate) struct Budget {
+    left: Cell<u64>,
+    limit: u64,
+}
+
+impl Budget {
+    /// The budget of one whole-value walk of `v`: its snapshot's walk limit.
+    pub(crate) fn of(v: &ValueRef<'_>) -> Budget {
+        let limit = match v {
+            ValueRef::Map(r) => r.walk_limit(),
+            ValueRef::List(l) => l.walk_limit(),
+            _ => crate::format::WALK_FLOOR,
+        };
+        Budget {
+            left: Cell::new(limit),
+            limit,
+        }
+    }
+
+    /// Charges one slot's walk cost ([`slot_walk_cost`]): 1, plus the key's and the
+    /// value's bytes. Nested nodes are charged slot by slot as the walk reaches them.
+    pub(crate) fn spend(&self, key: &str, v: &ValueRef<'_>) -> Result<()> {
+        let bytes = match v {
+            ValueRef::Str(s) => s.len(),
+            ValueRef::Bytes(b) => b.len(),
+            _ => 0,
+        };
+        let cost = slot_walk_cost(key.len(), bytes);
+        let left = self.left.get();
+        if left < cost {
+            self.left.set(0);
+            return Err(Error::walk_limit(self.limit));
+        }
+        self.left.set(left - cost);
+        Ok(())
+    }
+}
+
 /// A snapshot view being walked, with the walk's shared budget.
 #[derive(Clone, Copy)]
 pub(crate) struct Walked<'de, 'b> {
     v: ValueRef<'de>,
-    budget: &'b Cell<u64>,
-}
-
-/// Charges one slot's walk cost (see [`MAX_WALK`]): 1, plus the key's and the value's
-/// bytes. Nested nodes are charged slot by slot as the walk reaches them.
-fn spend(budget: &Cell<u64>, key: &str, v: &ValueRef<'_>) -> Result<()> {
-    let bytes = match v {
-        ValueRef::Str(s) => s.len(),
-        ValueRef::Bytes(b) => b.len(),
-        _ => 0,
-    };
-    let cost = 1 + key.len() as u64 + bytes as u64;
-    let left = budget.get();
-    if left < cost {
-        return Err(Error::Limit {
-            what: "walk cost of one record (values plus string bytes)",
-            limit: MAX_WALK,
-        });
-    }
-    budget.set(left - cost);
-    Ok(())
+    budget: &'b Budget,
 }
 
 pub(crate) struct WalkedMapIter<'de, 'b> {
     rec: Record<'de>,
     i: usize,
-    budget: &'b Cell<u64>,
+    budget: &'b Budget,
 }
 
 impl<'de, 'b> Iterator for WalkedMapIter<'de, 'b> {
@@ -144,7 +165,7 @@ impl<'de, 'b> Iterator for WalkedMapIter<'de, 'b> {
         let i = self.i;
         self.i += 1;
         Some(self.rec.entry(i).and_then(|(k, v)| {
-            spend(self.budget, k, &v)?;
+            self.budget.spend(k, &v)?;
             Ok((
                 k,
                 Walked {
@@ -159,7 +180,7 @@ impl<'de, 'b> Iterator for WalkedMapIter<'de, 'b> {
 pub(crate) struct WalkedListIter<'de, 'b> {
     list: List<'de>,
     i: usize,
-    budget: &'b Cell<u64>,
+    budget: &'b Budget,
 }
 
 impl<'de, 'b> Iterator for WalkedListIter<'de, 'b> {
@@ -171,13 +192,10 @@ impl<'de, 'b> Iterator for WalkedListIter<'de, 'b> {
         let i = self.i;
         self.i += 1;
         Some((|| {
-            let v = self
-                .list
-                .get(i)
-                .ok_or_else(|| Error::Corrupt {
-                    what: format!("list element {i}"),
-                })?;
-            spend(self.budget, "", &v)?;
+            let v = self.list.get(i).ok_or_else(|| Error::Corrupt {
+                what: format!("list element {i}"),
+            })?;
+            self.budget.spend("", &v)?;
             Ok(Walked {
                 v,
                 budget: self.budget,
@@ -250,7 +268,7 @@ impl<'de, N: Node<'de>> Serialize for Ser<N> {
 }
 
 fn walk<'de, R>(v: ValueRef<'de>, f: impl FnOnce(Walked<'de, '_>) -> R) -> R {
-    let budget = Cell::new(MAX_WALK);
+    let budget = Budget::of(&v);
     f(Walked { v, budget: &budget })
 }
 
@@ -268,8 +286,8 @@ impl Serialize for TupleMap {
     }
 }
 
-/// Serialized like the owned [`Value`] it stands for; a walk visits at most
-/// [`MAX_WALK`] (values plus string bytes).
+/// Serialized like the owned [`Value`] it stands for; a walk visits at most the
+/// snapshot's walk limit (values plus string bytes; see [`crate::limits::MAX_WALK`]).
 impl Serialize for ValueRef<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         walk(*self, |w| Ser(w).serialize(s))
@@ -340,12 +358,102 @@ pub(crate) fn from_record<'de, T: Deserialize<'de>>(rec: Record<'de>) -> Result<
     walk(ValueRef::Map(rec), |w| T::deserialize(NodeDe(w)))
 }
 
-/// Writes a view as JSON into a formatter (its `Debug`); a corrupt view prints an error
-/// marker instead of failing.
-pub(crate) fn debug_json(v: &impl Serialize, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-    match serde_json::to_string(v) {
-        Ok(s) => f.write_str(&s),
-        Err(e) => write!(f, "<unreadable: {e}>"),
+/// Writes a view as JSON straight into a formatter (its `Display`; `{:#}` pretty-prints);
+/// a corrupt view, or one past the walk limit, ends with an `<unreadable: …>` marker
+/// instead of failing (a `Display` that fails makes `to_string` panic).
+pub(crate) fn display_json(v: &impl Serialize, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    /// `io::Write` into a formatter; remembers whether the formatter itself failed.
+    struct Sink<'a, 'b> {
+        f: &'a mut fmt::Formatter<'b>,
+        failed: bool,
+    }
+    impl std::io::Write for Sink<'_, '_> {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            // serde_json writes whole UTF-8 runs (it splits strings only at escapes).
+            let s = std::str::from_utf8(buf).map_err(std::io::Error::other)?;
+            if self.f.write_str(s).is_err() {
+                self.failed = true;
+                return Err(std::io::Error::other("formatter error"));
+            }
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let pretty = f.alternate();
+    let mut sink = Sink { f, failed: false };
+    let r = if pretty {
+        serde_json::to_writer_pretty(&mut sink, v)
+    } else {
+        serde_json::to_writer(&mut sink, v)
+    };
+    match r {
+        Ok(()) => Ok(()),
+        Err(_) if sink.failed => Err(fmt::Error),
+        Err(e) => write!(sink.f, "<unreadable: {e}>"),
+    }
+}
+
+/// Writes a view structurally (its `Debug`), charging the walk budget like any
+/// whole-value walk: past it, the rest of each map or list is elided (`..`).
+pub(crate) fn debug_walk(v: ValueRef<'_>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    let budget = Budget::of(&v);
+    fmt::Debug::fmt(&DebugNode { v, budget: &budget }, f)
+}
+
+/// A value being formatted by [`debug_walk`].
+struct DebugNode<'a, 'b> {
+    v: ValueRef<'a>,
+    budget: &'b Budget,
+}
+
+/// Stands for what a corrupt file makes unreadable.
+struct Unreadable;
+
+impl fmt::Debug for Unreadable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<unreadable>")
+    }
+}
+
+impl fmt::Debug for DebugNode<'_, '_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let budget = self.budget;
+        match self.v {
+            ValueRef::Null => f.write_str("null"),
+            ValueRef::Bool(b) => fmt::Debug::fmt(&b, f),
+            ValueRef::Int(i) => fmt::Debug::fmt(&i, f),
+            ValueRef::Float(x) => fmt::Debug::fmt(&x, f),
+            ValueRef::Str(s) => fmt::Debug::fmt(s, f),
+            ValueRef::Bytes(b) => write!(f, "b\"{}\"", b.escape_ascii()),
+            ValueRef::List(list) => {
+                let mut d = f.debug_list();
+                for i in 0..list.len() {
+                    match list.get(i) {
+                        Some(v) if budget.spend("", &v).is_ok() => {
+                            d.entry(&DebugNode { v, budget })
+                        }
+                        Some(_) => return d.finish_non_exhaustive(),
+                        None => d.entry(&Unreadable),
+                    };
+                }
+                d.finish()
+            }
+            ValueRef::Map(rec) => {
+                let mut d = f.debug_map();
+                for i in 0..rec.len() {
+                    match rec.entry(i) {
+                        Ok((k, v)) if budget.spend(k, &v).is_ok() => {
+                            d.entry(&k, &DebugNode { v, budget })
+                        }
+                        Ok(_) => return d.finish_non_exhaustive(),
+                        Err(_) => d.entry(&i, &Unreadable),
+                    };
+                }
+                d.finish()
+            }
+        }
     }
 }
 

@@ -18,10 +18,7 @@ pub(crate) struct ValueSerializer {
 impl ValueSerializer {
     fn deeper(self) -> Result<ValueSerializer> {
         if self.depth >= MAX_HEIGHT {
-            return Err(Error::Limit {
-                what: "nesting depth of maps and lists",
-                limit: MAX_HEIGHT as u64,
-            });
+            return Err(Error::nesting_limit());
         }
         Ok(ValueSerializer {
             depth: self.depth + 1,

@@ -173,7 +173,7 @@ fn diff<'a>(sa: &'a Snapshot, pa: &Path, sb: &'a Snapshot, pb: &Path) -> Result<
                 pb.display()
             )
         };
-        let mut budget = Budget(2 * fms::format::MAX_WALK);
+        let mut budget = Budget(2 * fms::limits::MAX_WALK);
         let mut ch = Changed {
             id,
             changed: Vec::new(),

@@ -12,7 +12,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use fms::ValueRef;
-use fms::format::{HEADER_LEN, MAX_WALK, OFF_SECTION_COUNT, SECTION_ENTRY_LEN, section};
+use fms::limits::{MAX_WALK, STR_INLINE_MAX};
 use serde::Serialize;
 
 use crate::CliResult;
@@ -254,7 +254,7 @@ impl<'a> Walker<'a> {
         match v {
             ValueRef::Str(s) => {
                 self.spend(s.len())?;
-                if s.len() <= usize::from(fms::format::tag::STR_INLINE_MAX) {
+                if s.len() <= STR_INLINE_MAX {
                     self.inline += 1;
                 } else {
                     *self.pooled.entry(s.as_bytes()).or_insert(0) += 1;
@@ -310,108 +310,44 @@ fn json_len<T: Serialize + ?Sized>(v: &T) -> Result<u64, serde_json::Error> {
     Ok(c.0)
 }
 
-fn read_u64(b: &[u8], at: usize) -> Option<u64> {
-    Some(u64::from_le_bytes(b.get(at..at + 8)?.try_into().ok()?))
-}
-
-/// The header plus section table as one row, then the sections, from the table's bytes
-/// (FORMAT.md: 48-byte header, 32-byte entries of kind u32, reserved u32, offset u64,
-/// len u64, checksum u64). `open` has checked the table already; reads stay checked anyway.
-fn sections(b: &[u8]) -> Result<Vec<SectionRow>, String> {
-    let bad = || "section table runs past the end of the file".to_string();
-    let count = b
-        .get(OFF_SECTION_COUNT..OFF_SECTION_COUNT + 2)
-        .map(|c| u16::from_le_bytes([c[0], c[1]]) as usize)
-        .ok_or_else(bad)?;
-    let table_end = HEADER_LEN + count * SECTION_ENTRY_LEN;
-    let pct = |n: u64| percent(n, b.len() as u64);
+/// The header plus section table as one row, then the sections ([`fms::Stats`]).
+fn section_rows(stats: &fms::Stats) -> Vec<SectionRow> {
+    let pct = |n: u64| percent(n, stats.bytes);
     let mut rows = vec![SectionRow {
         name: "header",
         offset: 0,
-        bytes: table_end as u64,
-        percent: pct(table_end as u64),
+        bytes: stats.header_bytes,
+        percent: pct(stats.header_bytes),
     }];
-    for i in 0..count {
-        let at = HEADER_LEN + i * SECTION_ENTRY_LEN;
-        let kind = b
-            .get(at..at + 4)
-            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .ok_or_else(bad)?;
-        let offset = read_u64(b, at + 8).ok_or_else(bad)?;
-        let len = read_u64(b, at + 16).ok_or_else(bad)?;
-        rows.push(SectionRow {
-            name: section::name(kind),
-            offset,
-            bytes: len,
-            percent: pct(len),
-        });
-    }
-    Ok(rows)
+    rows.extend(stats.sections.iter().map(|s| SectionRow {
+        name: s.name,
+        offset: s.offset,
+        bytes: s.len,
+        percent: pct(s.len),
+    }));
+    rows
 }
 
-/// What an overlay stores: classifies its id entries (FORMAT.md: the first `changed`
-/// entries replace or remove a base record, the rest add one; a tombstone's record
-/// reference is `TOMBSTONE`, a patch node has `PATCH_BIT` in its header byte).
-fn overlay_row(snap: &fms::Snapshot, rows: &[SectionRow]) -> Result<Option<OverlayRow>, String> {
-    use fms::format::{ID_ENTRY_LEN, INDEX_HEADER_LEN, INDEX_SLOT_LEN, TOMBSTONE, node, u32_at};
-    let Some(base) = snap.base() else {
-        return Ok(None);
-    };
-    let b = snap.as_bytes();
-    let find = |kind: u32| {
-        rows.iter()
-            .find(|r| r.name == section::name(kind))
-            .and_then(|r| {
-                Some((
-                    usize::try_from(r.offset).ok()?,
-                    usize::try_from(r.bytes).ok()?,
-                ))
-            })
-            .ok_or_else(|| format!("no `{}` section", section::name(kind)))
-    };
-    let (ov, _) = find(section::OVERLAY)?;
-    let (ids, _) = find(section::IDS)?;
-    let (data, data_len) = find(section::DATA)?;
-    let bad = || "overlay or id section runs past the end of the file".to_string();
-    let f = |i: usize| u32_at(b, ov + 4 * i).ok_or_else(bad);
-    let (depth, data_start, changed) = (f(0)?, f(2)?, f(6)?);
-    let count = u32_at(b, ids).ok_or_else(bad)?;
-    let slots = u32_at(b, ids + 4).ok_or_else(bad)? as usize;
-    let entries_at = ids + INDEX_HEADER_LEN + slots * INDEX_SLOT_LEN;
-    let mut row = OverlayRow {
-        base: base.hash().to_string(),
-        depth,
-        base_bytes: 0,
-        entries: u64::from(count),
-        added: u64::from(count.saturating_sub(changed)),
-        replaced: 0,
-        patched: 0,
-        removed: 0,
-        unchanged: 0,
-    };
-    for i in 0..changed.min(count) as usize {
-        let rec = u32_at(b, entries_at + i * ID_ENTRY_LEN + 4).ok_or_else(bad)?;
-        if rec == TOMBSTONE {
-            row.removed += 1;
-            continue;
-        }
-        // A reference below this file's data points at a base node, stored whole.
-        let own = rec
-            .checked_sub(data_start)
-            .map(|o| o as usize)
-            .filter(|&o| o < data_len);
-        match own.and_then(|o| b.get(data + o)) {
-            Some(h) if h & node::PATCH_BIT != 0 => row.patched += 1,
-            _ => row.replaced += 1,
-        }
-    }
-    row.unchanged = (base.len() as u64).saturating_sub(row.replaced + row.patched + row.removed);
-    let mut below = Some(base);
+/// What an overlay stores ([`fms::Stats::overlay`]), with the bytes of its base chain.
+fn overlay_row(snap: &fms::Snapshot, stats: &fms::Stats) -> Option<OverlayRow> {
+    let o = stats.overlay.as_ref()?;
+    let mut base_bytes = 0;
+    let mut below = snap.base();
     while let Some(s) = below {
-        row.base_bytes += s.as_bytes().len() as u64;
+        base_bytes += s.as_bytes().len() as u64;
         below = s.base();
     }
-    Ok(Some(row))
+    Some(OverlayRow {
+        base: o.base.to_string(),
+        depth: o.depth,
+        base_bytes,
+        entries: stats.id_entries as u64,
+        added: o.added as u64,
+        replaced: o.replaced as u64,
+        patched: o.patched as u64,
+        removed: o.removed as u64,
+        unchanged: o.unchanged as u64,
+    })
 }
 
 fn percent(part: u64, whole: u64) -> f64 {
@@ -421,43 +357,11 @@ fn percent(part: u64, whole: u64) -> f64 {
     (part as f64 * 10000.0 / whole as f64).round() / 100.0
 }
 
-/// Counts the pool's entries (`varint len` + bytes each): (entries, content bytes).
-fn pool_entries(pool: &[u8]) -> Result<(u64, u64), String> {
-    let (mut at, mut entries, mut content) = (0usize, 0u64, 0u64);
-    while at < pool.len() {
-        let start = at;
-        let mut len: u64 = 0;
-        let mut shift = 0;
-        loop {
-            let Some(&byte) = pool.get(at) else {
-                return Err(format!("pool entry at pool byte {start} has a cut length"));
-            };
-            at += 1;
-            if shift >= 64 {
-                return Err(format!("pool entry at pool byte {start} has a bad length"));
-            }
-            len |= u64::from(byte & 0x7f) << shift;
-            shift += 7;
-            if byte & 0x80 == 0 {
-                break;
-            }
-        }
-        let end = usize::try_from(len)
-            .ok()
-            .and_then(|l| at.checked_add(l))
-            .filter(|&e| e <= pool.len())
-            .ok_or_else(|| format!("pool entry at pool byte {start} runs past the pool"))?;
-        entries += 1;
-        content += len;
-        at = end;
-    }
-    Ok((entries, content))
-}
-
 fn analyse<'a>(snap: &'a fms::Snapshot, path: &Path, top: usize) -> Result<Report<'a>, String> {
     let bytes = snap.as_bytes();
-    let sections = sections(bytes)?;
-    let overlay = overlay_row(snap, &sections)?;
+    let stats = snap.stats();
+    let sections = section_rows(&stats);
+    let overlay = overlay_row(snap, &stats);
 
     let mut w = Walker {
         pooled: HashMap::new(),
@@ -561,20 +465,11 @@ fn analyse<'a>(snap: &'a fms::Snapshot, path: &Path, top: usize) -> Result<Repor
 
     // The pool: its entries, then what the values, ids and key names make of them.
     let mut pool = PoolStats::default();
-    if let Some(p) = sections
-        .iter()
-        .find(|s| s.name == section::name(section::POOL))
-    {
-        let slice = usize::try_from(p.offset)
-            .ok()
-            .zip(usize::try_from(p.bytes).ok())
-            .and_then(|(o, l)| bytes.get(o..o.checked_add(l)?))
-            .ok_or("pool section runs past the end of the file")?;
-        let (entries, content) = pool_entries(slice)?;
-        pool.bytes = p.bytes;
-        pool.entries = entries;
-        pool.content_bytes = content;
-        pool.prefix_bytes = p.bytes - content;
+    if let Some(p) = stats.sections.iter().find(|s| s.name == "pool") {
+        pool.bytes = p.len;
+        pool.entries = stats.pool_entries as u64;
+        pool.content_bytes = stats.pool_content_bytes;
+        pool.prefix_bytes = p.len - stats.pool_content_bytes;
     }
     for (s, &refs) in &w.pooled {
         let (len, refs) = (s.len() as u64, u64::from(refs));
