@@ -19,7 +19,7 @@ use std::cell::Cell;
 use std::sync::{Arc, OnceLock};
 
 use crate::format::{HEADER_LEN, MAX_HEIGHT, MAX_WALK, SECTION_ENTRY_LEN};
-use crate::{List, Record, Snapshot, SnapshotBuilder, TupleMap, Value, ValueRef};
+use crate::{ContentHash, List, Record, Snapshot, SnapshotBuilder, TupleMap, Value, ValueRef};
 
 /// Values below one record (each shared subtree counted every time it is reached, as in
 /// the library's walks) up to which the checks run all of the library's whole-record walks.
@@ -808,4 +808,95 @@ fn same_scalar(a: ValueRef<'_>, b: ValueRef<'_>) -> bool {
         (ValueRef::Map(x), ValueRef::Map(y)) => x.len() == y.len(),
         _ => false,
     }
+}
+
+/// A hand-made snapshot that verify rejects but that opens: one record `"r"` whose field
+/// `"v"` is `levels` nested lists of `width` elements, each level's elements all the same
+/// node (the innermost holds integers). The file is about `levels × 5 × width` bytes; a
+/// walk of the record would visit `width ^ levels` values (255 × 3 levels: ~3.9 KB of file,
+/// 16.6 million values). The builder refuses to write such a record (its walk cost is past
+/// the walk limit of a file this size); this is what a malicious writer could send.
+pub fn amplifying_snapshot(width: u32, levels: u8) -> Vec<u8> {
+    use crate::format::{
+        Header, SectionEntry, VERSION, index_hash, index_home, index_tag, node, put_varint,
+        section, section_checksum, tag,
+    };
+    let pool = [1u8, b'v', 1, b'r'];
+    let (key_at, id_at) = (0u32, 2u32);
+    let mut data = Vec::new();
+    let mut child: Option<u32> = None;
+    for height in 1..=levels {
+        let at = data.len() as u32;
+        data.push(node::LIST_BIT | height);
+        put_varint(&mut data, u64::from(width));
+        let (t, p) = match child {
+            None => (tag::INT, 1u32),
+            Some(c) => (tag::LIST, c),
+        };
+        data.extend(std::iter::repeat_n(t, width as usize));
+        for _ in 0..width {
+            data.extend_from_slice(&p.to_le_bytes());
+        }
+        child = Some(at);
+    }
+    let record_at = data.len() as u32;
+    data.push(levels + 1);
+    put_varint(&mut data, 0);
+    data.push(tag::LIST);
+    data.extend_from_slice(&child.unwrap_or(0).to_le_bytes());
+    // One shape: key 0, with a one-entry slot table.
+    let mut shapes = Vec::new();
+    shapes.extend_from_slice(&1u32.to_le_bytes());
+    shapes.extend_from_slice(&8u32.to_le_bytes());
+    put_varint(&mut shapes, 1);
+    shapes.extend_from_slice(&0u32.to_le_bytes());
+    shapes.extend_from_slice(&0u32.to_le_bytes());
+    put_varint(&mut shapes, 1);
+    shapes.push(1);
+    // A one-entry hash index of two slots.
+    let index = |name: &[u8], entry: &[u8]| {
+        let h = index_hash(name);
+        let mut out = Vec::new();
+        for v in [1u32, 2, 1] {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        for slot in 0..2 {
+            let (t, e) = if slot == index_home(h, 2) {
+                (index_tag(h), 1u32)
+            } else {
+                (0, 0)
+            };
+            out.extend_from_slice(&t.to_le_bytes());
+            out.extend_from_slice(&e.to_le_bytes());
+        }
+        out.extend_from_slice(entry);
+        out
+    };
+    let keys = index(b"v", &key_at.to_le_bytes());
+    let mut id_entry = id_at.to_le_bytes().to_vec();
+    id_entry.extend_from_slice(&record_at.to_le_bytes());
+    let ids = index(b"r", &id_entry);
+    let parts: [&[u8]; 5] = [&pool, &data, &shapes, &keys, &ids];
+    let mut header = Header {
+        version: VERSION,
+        flags: 0,
+        content_hash: ContentHash::default(),
+        base_hash: ContentHash::default(),
+        sections: Vec::new(),
+    };
+    let mut at = SectionEntry::at(parts.len()) as u64;
+    for (kind, bytes) in section::ALL.iter().zip(parts) {
+        header.sections.push(SectionEntry {
+            kind: *kind,
+            offset: at,
+            len: bytes.len() as u64,
+            checksum: section_checksum(bytes),
+        });
+        at += bytes.len() as u64;
+    }
+    let mut out = header.encode();
+    for p in parts {
+        out.extend_from_slice(p);
+    }
+    out
 }

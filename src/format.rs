@@ -153,7 +153,7 @@ pub const MAX_HEIGHT: u8 = 63;
 pub const MAX_WALK: u64 = 1 << 24;
 
 /// The walk limit of every snapshot, however small: see [`walk_limit`].
-pub const WALK_FLOOR: u64 = 1 << 16;
+pub const WALK_FLOOR: u64 = 1 << 14;
 
 /// Walk cost allowed per byte of a snapshot's files (its own and its bases'): see
 /// [`walk_limit`].

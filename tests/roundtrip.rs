@@ -209,17 +209,13 @@ fn structs_round_trip_with_borrowed_strings() {
 fn values_outside_the_model_are_clear_errors() {
     let mut b = SnapshotBuilder::new();
     let err = b.insert("x", &vec![1, 2]).unwrap_err();
-    assert!(
-        err.to_string()
-            .contains("expected a map or struct, got a list"),
-        "{err}"
-    );
+    assert!(matches!(err, fms::Error::InvalidInput(_)), "{err}");
     let err = b
         .insert("x", &serde_json::json!({"n": u64::MAX}))
         .unwrap_err();
-    assert!(err.to_string().contains("does not fit in i64"), "{err}");
+    assert!(matches!(err, fms::Error::Value(_)), "{err}");
     let err = b.insert("", &serde_json::json!({})).unwrap_err();
-    assert!(err.to_string().contains("empty"), "{err}");
+    assert!(matches!(err, fms::Error::InvalidInput(_)), "{err}");
     b.insert("x", &serde_json::json!({"a": 1})).unwrap();
     let err = b.insert("x", &serde_json::json!({"a": 2})).unwrap_err();
     assert!(

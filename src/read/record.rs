@@ -104,7 +104,7 @@ impl<'a> ValueRef<'a> {
     /// An owned copy. Allocates; O(size of the value). Errors only on a corrupt snapshot
     /// or one whose value exceeds the walk limit ([`crate::format::MAX_WALK`]).
     pub fn to_owned(&self) -> Result<Value> {
-        crate::serde::to_value(self)
+        crate::serde::owned_of(*self)
     }
 }
 
@@ -418,7 +418,7 @@ impl<'a> Record<'a> {
 
     /// An owned copy of the record. Allocates.
     pub fn to_owned(&self) -> Result<TupleMap> {
-        crate::serde::to_map(self)
+        crate::serde::owned_map_of(*self)
     }
 }
 

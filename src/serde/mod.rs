@@ -358,6 +358,51 @@ pub(crate) fn from_record<'de, T: Deserialize<'de>>(rec: Record<'de>) -> Result<
     walk(ValueRef::Map(rec), |w| T::deserialize(NodeDe(w)))
 }
 
+/// An owned copy of a snapshot view: one budgeted walk (not a serde round trip, so the
+/// errors keep their variants: [`Error::Limit`] past the walk limit, [`Error::Corrupt`]
+/// on unreadable bytes).
+pub(crate) fn owned_of(v: ValueRef<'_>) -> Result<Value> {
+    owned(v, &Budget::of(&v))
+}
+
+/// [`owned_of`] for a record.
+pub(crate) fn owned_map_of(rec: Record<'_>) -> Result<TupleMap> {
+    owned_map(rec, &Budget::of(&ValueRef::Map(rec)))
+}
+
+fn owned(v: ValueRef<'_>, budget: &Budget) -> Result<Value> {
+    Ok(match v {
+        ValueRef::Null => Value::Null,
+        ValueRef::Bool(b) => Value::Bool(b),
+        ValueRef::Int(i) => Value::Int(i),
+        ValueRef::Float(f) => Value::Float(f),
+        ValueRef::Str(s) => Value::Str(s.to_owned()),
+        ValueRef::Bytes(b) => Value::Bytes(b.to_vec()),
+        ValueRef::List(list) => {
+            let mut items = Vec::with_capacity(list.len().min(4096));
+            for i in 0..list.len() {
+                let x = list.get(i).ok_or_else(|| Error::Corrupt {
+                    what: format!("list element {i}"),
+                })?;
+                budget.spend("", &x)?;
+                items.push(owned(x, budget)?);
+            }
+            Value::List(items)
+        }
+        ValueRef::Map(rec) => Value::Map(Box::new(owned_map(rec, budget)?)),
+    })
+}
+
+fn owned_map(rec: Record<'_>, budget: &Budget) -> Result<TupleMap> {
+    let mut pairs = Vec::with_capacity(rec.len());
+    for i in 0..rec.len() {
+        let (k, x) = rec.entry(i)?;
+        budget.spend(k, &x)?;
+        pairs.push((k, owned(x, budget)?));
+    }
+    Ok(TupleMap::from_pairs(pairs))
+}
+
 /// Writes a view as JSON straight into a formatter (its `Display`; `{:#}` pretty-prints);
 /// a corrupt view, or one past the walk limit, ends with an `<unreadable: …>` marker
 /// instead of failing (a `Display` that fails makes `to_string` panic).
