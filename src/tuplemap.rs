@@ -111,13 +111,19 @@ impl Value {
 
 /// Floats compare equal when `==` says so or when both are NaN, so that a value read back
 /// from a snapshot equals the value written.
+/// Float equality of `==` on values: by value, with NaN equal to NaN (so a value equals
+/// itself and its stored copy).
+pub(crate) fn floats_equal(a: f64, b: f64) -> bool {
+    a == b || (a.is_nan() && b.is_nan())
+}
+
 impl PartialEq for Value {
     fn eq(&self, other: &Value) -> bool {
         match (self, other) {
             (Value::Null, Value::Null) => true,
             (Value::Bool(a), Value::Bool(b)) => a == b,
             (Value::Int(a), Value::Int(b)) => a == b,
-            (Value::Float(a), Value::Float(b)) => a == b || (a.is_nan() && b.is_nan()),
+            (Value::Float(a), Value::Float(b)) => floats_equal(*a, *b),
             (Value::Str(a), Value::Str(b)) => a == b,
             (Value::Bytes(a), Value::Bytes(b)) => a == b,
             (Value::List(a), Value::List(b)) => a == b,

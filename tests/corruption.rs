@@ -95,9 +95,9 @@ fn rechecksummed_flips_never_panic_and_verified_ones_read_fully() {
 fn checksum_errors_name_the_section() {
     let bytes = sample();
     let snap = Snapshot::from_bytes(bytes.clone()).unwrap();
-    let data = fms::format::HEADER_LEN + 5 * fms::format::SECTION_ENTRY_LEN;
+    let pool = snap.sections()[0].offset as usize;
     let mut b = bytes.clone();
-    b[data + 3] ^= 0x10; // inside the pool, the first section
+    b[pool + 3] ^= 0x10; // inside the pool, the first section
     let err = Snapshot::from_bytes(b).unwrap().verify().unwrap_err();
     assert!(
         matches!(

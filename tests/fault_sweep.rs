@@ -63,26 +63,29 @@ fn files() -> Files {
     }
 }
 
-/// `(start, end)` of the header+table and of each section, from the section table.
-fn parts(bytes: &[u8]) -> Vec<(usize, usize)> {
-    use fms::format::*;
-    let count = u16::from_le_bytes([bytes[OFF_SECTION_COUNT], bytes[OFF_SECTION_COUNT + 1]]);
-    let table_end = HEADER_LEN + count as usize * SECTION_ENTRY_LEN;
-    let mut out = vec![(0, table_end)];
-    for i in 0..count as usize {
-        let at = HEADER_LEN + i * SECTION_ENTRY_LEN;
-        let off = u64::from_le_bytes(bytes[at + 8..at + 16].try_into().unwrap()) as usize;
-        let len = u64::from_le_bytes(bytes[at + 16..at + 24].try_into().unwrap()) as usize;
-        out.push((off, off + len));
-    }
+/// `(start, end)` of the header+table and of each section, from the section table (as
+/// the reader parsed it: `Snapshot::stats`).
+fn parts(bytes: &'static [u8], base: Option<&Arc<Snapshot>>) -> Vec<(usize, usize)> {
+    let snap = match base {
+        Some(b) => Snapshot::overlay_from_bytes(bytes, b.clone()),
+        None => Snapshot::from_bytes(bytes),
+    };
+    let stats = snap.expect("a valid file").stats();
+    let mut out = vec![(0, stats.header_bytes as usize)];
+    out.extend(
+        stats
+            .sections
+            .iter()
+            .map(|s| (s.offset as usize, (s.offset + s.len) as usize)),
+    );
     out
 }
 
 /// Bit positions: at least [`MIN_PER_PART`] per part (or all its bits), the rest spread
 /// evenly over the file; a different bit of each byte.
-fn positions(bytes: &[u8]) -> Vec<(usize, u8)> {
+fn positions(bytes: &'static [u8], base: Option<&Arc<Snapshot>>) -> Vec<(usize, u8)> {
     let mut out = Vec::new();
-    for (start, end) in parts(bytes) {
+    for (start, end) in parts(bytes, base) {
         let bits = (end - start) * 8;
         if bits <= MIN_PER_PART {
             out.extend((start * 8..end * 8).map(|b| (b / 8, (b % 8) as u8)));
@@ -140,9 +143,9 @@ fn read(snap: &Snapshot) {
 }
 
 fn sweep(name: &str, good: &'static [u8], base: Option<&Arc<Snapshot>>) {
-    let pos = positions(good);
+    let pos = positions(good, base);
     assert!(pos.len() >= 5_000, "{name}: only {} positions", pos.len());
-    for (start, end) in parts(good) {
+    for (start, end) in parts(good, base) {
         assert!(
             pos.iter().any(|&(at, _)| (start..end).contains(&at)),
             "{name}: no flip in bytes {start}..{end}"
@@ -189,7 +192,7 @@ fn every_fault_in_a_real_overlay_is_rejected_without_panic() {
     sweep("overlay", f.overlay_bytes, Some(&f.base));
     // And the reverse: a damaged base under the intact overlay. The header is kept (so
     // the base hash still matches), the sections are flipped.
-    let head = parts(f.base_bytes)[0].1;
+    let head = parts(f.base_bytes, None)[0].1;
     let step = (f.base_bytes.len() - head) / 300;
     for i in 0..300 {
         let at = head + i * step;

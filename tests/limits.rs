@@ -116,11 +116,7 @@ fn probe_limit_at_and_past() {
     let snap = base();
     let good = snap.as_bytes().to_vec();
     // The KEYS section's header: count, slots, max probe. Find it through the table.
-    let keys_at = |b: &[u8]| {
-        let e = format::HEADER_LEN + 3 * format::SECTION_ENTRY_LEN;
-        u64::from_le_bytes(b[e + 8..e + 16].try_into().unwrap()) as usize
-    };
-    let at = keys_at(&good) as isize + 8;
+    let at = snap.sections()[3].offset as isize + 8;
     let slots = u32::from_le_bytes(good[at as usize - 4..at as usize].try_into().unwrap());
     // At the limit (when the table has that many slots) the file opens; past it, never.
     if slots >= MAX_PROBE {

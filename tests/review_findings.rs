@@ -101,8 +101,7 @@ fn aliased_shapes_are_rejected() {
     b.insert("a", &serde_json::json!({"x": 1})).unwrap();
     b.insert("b", &serde_json::json!({"y": 1})).unwrap();
     let mut bytes = b.to_bytes().unwrap();
-    let at = fms::format::HEADER_LEN + 2 * fms::format::SECTION_ENTRY_LEN;
-    let shapes = u64::from_le_bytes(bytes[at + 8..at + 16].try_into().unwrap()) as usize;
+    let shapes = Snapshot::from_bytes(bytes.clone()).unwrap().sections()[2].offset as usize;
     // Point shape 1 at shape 0's body.
     let first = bytes[shapes + 4..shapes + 8].to_vec();
     bytes[shapes + 8..shapes + 12].copy_from_slice(&first);

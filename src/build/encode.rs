@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 use crate::format::{
     self, MAX_HEIGHT, MAX_PROBE, MAX_SECTION_LEN, MAX_WALK, node, slot_walk_cost, tag,
 };
-use crate::read::{List, Record, Snapshot, Starts, ValueRef};
+use crate::read::{Compare, List, Record, Snapshot, Starts, ValueRef, compare, compare_map};
 use crate::tuplemap::{TupleMap, Value};
 
 #[inline]
@@ -363,7 +363,7 @@ impl Encoder {
     fn slot_against(&mut self, v: &Value, old: Option<ValueRef<'_>>, depth: u8) -> Result<Slot> {
         match (v, old) {
             (Value::List(items), Some(ValueRef::List(l))) => {
-                if same_list(items, l) {
+                if same(ValueRef::List(l), v) {
                     let (offset, height) = l.node();
                     return Ok(node_slot(tag::LIST, offset, height, weight_of(v)));
                 }
@@ -550,37 +550,15 @@ fn weight_of_map(m: &TupleMap) -> u64 {
         .sum()
 }
 
-/// Whether a stored value is exactly `v`: same kind, same bits for floats (so `-0.0` and
-/// `0.0` differ), maps with the same keys in the same order. Reusing a base node for `v`
-/// is only right when this holds.
+/// Whether a stored value is exactly `v` ([`Compare::Identical`]): reusing a base node
+/// for `v` is only right when this holds.
 pub(crate) fn same(r: ValueRef<'_>, v: &Value) -> bool {
-    match (r, v) {
-        (ValueRef::Null, Value::Null) => true,
-        (ValueRef::Bool(a), Value::Bool(b)) => a == *b,
-        (ValueRef::Int(a), Value::Int(b)) => a == *b,
-        (ValueRef::Float(a), Value::Float(b)) => a.to_bits() == b.to_bits(),
-        (ValueRef::Str(a), Value::Str(b)) => a == b,
-        (ValueRef::Bytes(a), Value::Bytes(b)) => a == &b[..],
-        (ValueRef::List(a), Value::List(b)) => same_list(b, a),
-        (ValueRef::Map(a), Value::Map(b)) => same_map(b, a),
-        _ => false,
-    }
-}
-
-fn same_list(items: &[Value], l: List<'_>) -> bool {
-    l.len() == items.len()
-        && items
-            .iter()
-            .enumerate()
-            .all(|(i, v)| l.get(i).is_some_and(|x| same(x, v)))
+    compare(r, v, Compare::Identical)
 }
 
 /// Whether record `r` has exactly `m`'s fields, in `m`'s order, with the same values.
 pub(crate) fn same_map(m: &TupleMap, r: Record<'_>) -> bool {
-    r.len() == m.len()
-        && r.iter()
-            .zip(m.iter())
-            .all(|((k1, x), (k2, v))| k1 == k2 && same(x, v))
+    compare_map(r, m, Compare::Identical)
 }
 
 /// Builds a hash index section: header, slots, entries. `hash(i)` is the hash of entry

@@ -14,6 +14,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 pub(crate) use layout::{Layout, Starts};
+pub(crate) use record::{Compare, compare, compare_map};
 pub use record::{Keys, List, ListIter, Record, RecordIter, ValueRef, Values};
 pub use stats::{SectionInfo, Stats};
 

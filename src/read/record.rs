@@ -123,22 +123,60 @@ impl fmt::Display for ValueRef<'_> {
     }
 }
 
-/// Compares a borrowed value with an owned one (floats as in [`Value`]'s `PartialEq`).
+/// How a stored value must agree with an owned one.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Compare {
+    /// As `==` does: floats by value with NaN equal to NaN (as [`Value`]'s `PartialEq`),
+    /// maps with the same fields in any order.
+    Equal,
+    /// Bit for bit: floats by bits (so `-0.0` and `0.0` differ), maps with the same keys in
+    /// the same order. What reusing a stored node for a value requires.
+    Identical,
+}
+
+/// The one comparison of a stored value with an owned one, in either mode.
+pub(crate) fn compare(r: ValueRef<'_>, v: &Value, mode: Compare) -> bool {
+    match (r, v) {
+        (ValueRef::Null, Value::Null) => true,
+        (ValueRef::Bool(a), Value::Bool(b)) => a == *b,
+        (ValueRef::Int(a), Value::Int(b)) => a == *b,
+        (ValueRef::Float(a), Value::Float(b)) => match mode {
+            Compare::Equal => crate::tuplemap::floats_equal(a, *b),
+            Compare::Identical => a.to_bits() == b.to_bits(),
+        },
+        (ValueRef::Str(a), Value::Str(b)) => a == b,
+        (ValueRef::Bytes(a), Value::Bytes(b)) => a == &b[..],
+        (ValueRef::List(a), Value::List(b)) => {
+            a.len() == b.len()
+                && b.iter()
+                    .enumerate()
+                    .all(|(i, y)| a.get(i).is_some_and(|x| compare(x, y, mode)))
+        }
+        (ValueRef::Map(a), Value::Map(b)) => compare_map(a, b, mode),
+        _ => false,
+    }
+}
+
+/// [`compare`] for a record and a map.
+pub(crate) fn compare_map(r: Record<'_>, m: &TupleMap, mode: Compare) -> bool {
+    r.len() == m.len()
+        && match mode {
+            Compare::Equal => (0..r.len()).all(|i| match r.entry(i) {
+                Ok((k, x)) => m.get(k).is_some_and(|y| compare(x, y, mode)),
+                Err(_) => false,
+            }),
+            Compare::Identical => (0..r.len()).zip(m.iter()).all(|(i, (k2, y))| {
+                r.entry(i)
+                    .is_ok_and(|(k1, x)| k1 == k2 && compare(x, y, mode))
+            }),
+        }
+}
+
+/// Compares a borrowed value with an owned one (floats as in [`Value`]'s `PartialEq`;
+/// maps in any field order).
 impl PartialEq<Value> for ValueRef<'_> {
     fn eq(&self, other: &Value) -> bool {
-        match (*self, other) {
-            (ValueRef::Null, Value::Null) => true,
-            (ValueRef::Bool(a), Value::Bool(b)) => a == *b,
-            (ValueRef::Int(a), Value::Int(b)) => a == *b,
-            (ValueRef::Float(a), Value::Float(b)) => a == *b || (a.is_nan() && b.is_nan()),
-            (ValueRef::Str(a), Value::Str(b)) => a == b,
-            (ValueRef::Bytes(a), Value::Bytes(b)) => a == &b[..],
-            (ValueRef::List(a), Value::List(b)) => {
-                a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == *y)
-            }
-            (ValueRef::Map(a), Value::Map(b)) => a == **b,
-            _ => false,
-        }
+        compare(*self, other, Compare::Equal)
     }
 }
 
@@ -518,11 +556,7 @@ impl fmt::Display for Record<'_> {
 /// A record equals a `TupleMap` with the same fields and values, in any order.
 impl PartialEq<TupleMap> for Record<'_> {
     fn eq(&self, other: &TupleMap) -> bool {
-        self.len() == other.len()
-            && (0..self.len()).all(|i| match self.entry(i) {
-                Ok((k, v)) => other.get(k).is_some_and(|o| v == *o),
-                Err(_) => false,
-            })
+        compare_map(*self, other, Compare::Equal)
     }
 }
 
