@@ -76,5 +76,5 @@ pub use format::ContentHash;
 pub use io::write_file_atomically;
 pub use read::{Key, List, ListIter, Record, RecordIter, Snapshot, ValueRef};
 pub use serde::{from_map, from_value, to_map, to_value};
-pub use store::{Manifest, Store};
+pub use store::{Loading, Manifest, Store};
 pub use tuplemap::{TupleMap, Value};
