@@ -15,7 +15,11 @@ const RECORDS: usize = 50;
 /// errors is known in this one place (and [`caused_by`]).
 fn cause(e: &Error) -> &Error {
     let mut cur = e;
-    while let Some(next) = std::error::Error::source(cur).and_then(|s| s.downcast_ref::<Error>()) {
+    while let Some(next) = std::error::Error::source(cur).and_then(|s| {
+        // A cause kept as a `Box<Error>` is seen through the box.
+        s.downcast_ref::<Error>()
+            .or_else(|| s.downcast_ref::<Box<Error>>().map(|b| &**b))
+    }) {
         cur = next;
     }
     cur
