@@ -276,11 +276,13 @@ impl fmt::Debug for ContentHash {
     }
 }
 
+/// Parses exactly 32 hex digits, upper or lower case: no sign, no whitespace, no prefix.
 impl std::str::FromStr for ContentHash {
     type Err = crate::Error;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let bad = || crate::Error::InvalidInput(format!("not a 32-digit hex content hash: {s:?}"));
-        if s.len() != 32 || !s.is_ascii() {
+        // Checked here, not left to `u8::from_str_radix`, which accepts a leading `+`.
+        if s.len() != 32 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(bad());
         }
         let mut out = [0u8; 16];

@@ -99,5 +99,5 @@ pub use read::{
     ValueRef, Values,
 };
 pub use serde::{from_map, from_value, to_map, to_value};
-pub use store::{Manifest, Store};
+pub use store::{Loading, Manifest, Store};
 pub use tuplemap::{TupleMap, Value};

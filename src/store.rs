@@ -55,12 +55,32 @@ pub struct Store {
     published: ArcSwap<Published>,
     /// Serializes whole reloads (manifest read to publish).
     reloading: Mutex<()>,
+    /// How `load`, `load_all` and `reload` bring files in.
+    loading: Loading,
+}
+
+/// How a [`Store`] brings snapshot files into memory: set with [`Store::with_loading`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Loading {
+    /// Map each file ([`Snapshot::open`]): O(1) per file, pages shared with the page cache
+    /// and with every process mapping the same file. The files must stay put while
+    /// loaded: a file truncated or written in place under the map makes reads fault
+    /// (`SIGBUS`) or see unchecked bytes. Replacing files by rename, as fms writes them, is
+    /// safe.
+    #[default]
+    Mmap,
+    /// Read each file into memory ([`Snapshot::open_in_memory`]): O(file size) time and
+    /// heap per file, and nothing that happens to the file afterwards matters. For files
+    /// on volumes other processes may rewrite in place.
+    Memory,
 }
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Store")
             .field("default_locale", &self.default_locale)
+            .field("loading", &self.loading)
             .field("published", &self.published())
             .field("loaded", &self.loaded_hashes())
             .finish()
@@ -75,11 +95,43 @@ impl Store {
             loaded: Mutex::new(HashMap::new()),
             published: ArcSwap::from_pointee(HashMap::new()),
             reloading: Mutex::new(()),
+            loading: Loading::Mmap,
         }
     }
 
+    /// This store, bringing the files that [`load`](Self::load), [`load_all`](Self::load_all)
+    /// and [`reload`](Self::reload) name into memory the way `loading` says (the default is
+    /// [`Loading::Mmap`]). O(1).
+    ///
+    /// ```
+    /// # fn main() -> fms::Result<()> {
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let mut b = fms::SnapshotBuilder::new();
+    /// b.insert("video:1", &serde_json::json!({"title": "Intro"}))?;
+    /// b.write_to_path(dir.path().join("en.fms"))?;
+    /// fms::Manifest::new("en").locale("en", "en.fms").write(dir.path().join("manifest.json"))?;
+    ///
+    /// // The files live on a volume that a sync job rewrites in place: read them instead.
+    /// let store = fms::Store::new("en").with_loading(fms::Loading::Memory);
+    /// store.reload(dir.path().join("manifest.json"))?;
+    /// std::fs::write(dir.path().join("en.fms"), b"").unwrap(); // truncated: no matter
+    /// assert!(store.current("en").unwrap().contains("video:1"));
+    /// # Ok(()) }
+    /// ```
+    pub fn with_loading(mut self, loading: Loading) -> Store {
+        self.loading = loading;
+        self
+    }
+
+    /// How this store brings files in ([`Store::with_loading`]).
+    pub fn loading(&self) -> Loading {
+        self.loading
+    }
+
     /// A store set up from a manifest file ([`Manifest`]): every file it names loaded,
-    /// every locale published. One call for a server to start.
+    /// every locale published. One call for a server to start. The files are mapped
+    /// ([`Loading::Mmap`]); to read them into memory instead, use
+    /// `Store::new(..).with_loading(Loading::Memory)` and [`reload`](Self::reload).
     ///
     /// ```
     /// # fn main() -> fms::Result<()> {
@@ -116,6 +168,12 @@ impl Store {
     /// header check). Loading content that is already loaded returns the loaded copy, so
     /// each version is mapped once. An overlay's base must already be loaded
     /// ([`Error::MissingBase`] names the hash it needs otherwise).
+    ///
+    /// A mapped file must stay put while loaded (see [`Snapshot::open`]): truncated under
+    /// the map, it makes reads kill the process with `SIGBUS`. Files replaced by rename are
+    /// safe. For files that may be rewritten in place, use
+    /// [`with_loading`](Self::with_loading)`(`[`Loading::Memory`]`)`: each file is then read
+    /// into memory, O(file size).
     pub fn load(&self, path: impl AsRef<Path>) -> Result<Arc<Snapshot>> {
         let mut all = self.load_all([path.as_ref()])?;
         Ok(all.remove(0))
@@ -128,7 +186,7 @@ impl Store {
         &self,
         paths: impl IntoIterator<Item = P>,
     ) -> Result<Vec<Arc<Snapshot>>> {
-        let pending = peek_all(paths)?;
+        let pending = peek_all(paths, self.loading)?;
         let mut loaded = self.loaded();
         assemble_into(&mut loaded, pending)
     }
@@ -227,8 +285,9 @@ impl Store {
 
     /// Loads the manifest at `path` and serves exactly what it says, in one atomic swap:
     /// every locale it lists switches to its file's snapshot, locales it does not list
-    /// stop being served. Content already loaded is not loaded again (each file is mapped
-    /// to read its header; a copy already registered is served and the new map dropped).
+    /// stop being served. Content already loaded is not loaded again (each file is mapped,
+    /// or read under [`Loading::Memory`], to read its header; a copy already registered is
+    /// served and the new bytes dropped).
     ///
     /// All or nothing: if the manifest or any file it names cannot be read, the error
     /// says which, and the store serves what it served before. Snapshots that nothing
@@ -258,7 +317,7 @@ impl Store {
             .chain(&manifest.bases)
             .map(|f| dir.join(f))
             .collect();
-        let pending = peek_all(&files)?;
+        let pending = peek_all(&files, self.loading)?;
         // Registering and publishing under one hold of the writers' lock: an eviction
         // cannot drop what this reload is about to serve.
         let mut loaded = self.loaded();
@@ -270,21 +329,27 @@ impl Store {
     }
 }
 
-/// A mapped file whose header was read: `(position, path, map, hash, base hash)`.
+/// A mapped (or read) file whose header was read: `(position, path, bytes, hash, base
+/// hash)`.
 type Pending = (
     usize,
     PathBuf,
-    memmap2::Mmap,
+    Box<dyn AsRef<[u8]> + Send + Sync>,
     ContentHash,
     Option<ContentHash>,
 );
 
-/// Maps every file and reads its identity (no lock held: this is the part that does I/O).
-fn peek_all<P: AsRef<Path>>(paths: impl IntoIterator<Item = P>) -> Result<Vec<Pending>> {
+/// Maps (or reads) every file and reads its identity (no lock held: this is the part that
+/// does I/O).
+fn peek_all<P: AsRef<Path>>(
+    paths: impl IntoIterator<Item = P>,
+    loading: Loading,
+) -> Result<Vec<Pending>> {
     let mut pending = Vec::new();
     for (i, p) in paths.into_iter().enumerate() {
         let p = p.as_ref().to_path_buf();
-        let (map, hash, base) = Snapshot::peek(&p).map_err(|e| e.in_file(&p))?;
+        let in_memory = loading == Loading::Memory;
+        let (map, hash, base) = Snapshot::peek(&p, in_memory).map_err(|e| e.in_file(&p))?;
         pending.push((i, p, map, hash, base));
     }
     Ok(pending)
@@ -317,8 +382,7 @@ fn assemble_into(
                 rest.push((i, p, map, hash, base));
                 continue;
             }
-            let snap = Snapshot::assemble(Box::new(map), |_| found.flatten())
-                .map_err(|e| e.in_file(&p))?;
+            let snap = Snapshot::assemble(map, |_| found.flatten()).map_err(|e| e.in_file(&p))?;
             let snap = Arc::new(snap);
             fresh.insert(hash, snap.clone());
             out[i] = Some(snap);

@@ -191,7 +191,15 @@ fn gen_build_export_gives_back_the_input_byte_for_byte() {
         let o = fms(&["export", &snap], dir.path());
         assert!(o.status.success(), "{}", stderr(&o));
         let original = std::fs::read(dir.path().join(&input)).unwrap();
-        assert!(!original.is_empty());
+        // One record per input line, all of them in the snapshot (so the comparison
+        // below is not between two empty outputs).
+        let lines = original
+            .split(|&b| b == b'\n')
+            .filter(|l| !l.is_empty())
+            .count();
+        let records = fms::Snapshot::open(dir.path().join(&snap)).unwrap().len();
+        assert_eq!(records, lines, "{locale}");
+        assert!(records > 100, "{locale}: only {records} records");
         assert!(
             o.stdout == original,
             "export of {locale} differs from its input"

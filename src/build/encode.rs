@@ -561,8 +561,59 @@ pub(crate) fn same_map(m: &TupleMap, r: Record<'_>) -> bool {
     compare_map(r, m, Compare::Identical)
 }
 
+/// The hash the builder places index entries by: [`format::index_hash`]. Unit tests may
+/// swap in a weak hash (`weak_index_hash`) so that colliding ids are cheap to make.
+#[inline]
+pub(crate) fn index_hash(bytes: &[u8]) -> u64 {
+    #[cfg(test)]
+    if let Some(weak) = WEAK_INDEX_HASH.get() {
+        return weak(bytes);
+    }
+    format::index_hash(bytes)
+}
+
+/// A stand-in for [`format::index_hash`] (unit tests only).
+#[cfg(test)]
+type IndexHashFn = fn(&[u8]) -> u64;
+
+#[cfg(test)]
+thread_local! {
+    static WEAK_INDEX_HASH: std::cell::Cell<Option<IndexHashFn>> =
+        const { std::cell::Cell::new(None) };
+    /// The slot counts `index_section` tried, in order (its allocations).
+    static SLOTS_TRIED: std::cell::RefCell<Vec<usize>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Makes this thread's builds place index entries by `hash` instead of
+/// [`format::index_hash`] (`None`: the real one again). Unit tests only: a file built so
+/// is not readable by its weakened ids.
+#[cfg(test)]
+pub(crate) fn weak_index_hash(hash: Option<IndexHashFn>) {
+    WEAK_INDEX_HASH.set(hash);
+}
+
+/// The slot counts this thread's `index_section` calls tried since the last call.
+#[cfg(test)]
+pub(crate) fn take_slots_tried() -> Vec<usize> {
+    SLOTS_TRIED.take()
+}
+
+/// How many times `index_section` may double its table past the first size (load factor
+/// 1/2, i.e. `2 * count` rounded up to a power of two): the table stays below 32 slots
+/// (256 bytes) per entry. With hashes that behave randomly, a load of 1/2 already places
+/// every entry within `MAX_PROBE` probes with overwhelming probability, and each doubling
+/// halves the load; entries that still do not fit at a load of 1/16 or less share their
+/// low hash bits far beyond chance, which random or real ids do not do.
+pub(crate) const INDEX_MAX_DOUBLINGS: u32 = 3;
+
 /// Builds a hash index section: header, slots, entries. `hash(i)` is the hash of entry
 /// `i`'s key; `entries` are the encoded entries, `entry_len` bytes each.
+///
+/// Memory and work are bounded by the count, whatever the hashes: at most
+/// [`INDEX_MAX_DOUBLINGS`] + 1 tables are tried, the largest below 32 slots per entry, and
+/// no entry probes more than `MAX_PROBE` slots. Keys whose hashes collide so that no such
+/// table can place them (ids crafted against the fixed-seed hash of format v1) give
+/// [`Error::Limit`] instead of an ever larger table.
 pub(crate) fn index_section(
     count: usize,
     hash: impl Fn(usize) -> u64,
@@ -573,27 +624,25 @@ pub(crate) fn index_section(
         limit: u32::MAX as u64,
     })?;
     let hashes: Vec<u64> = (0..count).map(hash).collect();
-    // Load factor at most 1/2; grow until no lookup needs more than MAX_PROBE probes.
-    let mut slots = (count.max(1) * 2).next_power_of_two();
+    // Slot counts are u32 powers of two in the file.
+    const MAX_SLOTS: usize = 1 << 31;
+    let first = count
+        .max(1)
+        .checked_mul(2)
+        .and_then(usize::checked_next_power_of_two)
+        .filter(|&s| s <= MAX_SLOTS)
+        .ok_or(Error::Limit {
+            what: "index slots",
+            limit: MAX_SLOTS as u64,
+        })?;
+    let last = first
+        .saturating_mul(1 << INDEX_MAX_DOUBLINGS)
+        .min(MAX_SLOTS);
+    let mut slots = first;
     loop {
-        let mut table = vec![(0u32, 0u32); slots];
-        let mut max_probe = 0u32;
-        let mut ok = true;
-        for (i, &hh) in hashes.iter().enumerate() {
-            let mut pos = format::index_home(hh, slots as u32) as usize;
-            let mut probes = 1u32;
-            while table[pos].1 != 0 {
-                pos = (pos + 1) & (slots - 1);
-                probes += 1;
-            }
-            if probes > MAX_PROBE {
-                ok = false;
-                break;
-            }
-            max_probe = max_probe.max(probes);
-            table[pos] = (format::index_tag(hh), i as u32 + 1);
-        }
-        if ok {
+        #[cfg(test)]
+        SLOTS_TRIED.with_borrow_mut(|t| t.push(slots));
+        if let Some((table, max_probe)) = place_in_index(&hashes, slots) {
             let mut out = Vec::with_capacity(format::INDEX_HEADER_LEN + slots * 8 + entries.len());
             out.extend_from_slice(&count32.to_le_bytes());
             out.extend_from_slice(&(slots as u32).to_le_bytes());
@@ -605,12 +654,176 @@ pub(crate) fn index_section(
             out.extend_from_slice(entries);
             return Ok(out);
         }
-        slots = slots
-            .checked_mul(2)
-            .filter(|&s| s <= 1 << 31)
-            .ok_or(Error::Limit {
-                what: "index slots",
-                limit: 1 << 31,
-            })?;
+        if slots >= last {
+            return Err(Error::Limit {
+                what: "probes per index lookup: ids or key names collide in the index hash \
+                       (XXH3, the fixed seed of format v1) beyond what a table of 32 slots per \
+                       entry can place; the input may be crafted to collide",
+                limit: MAX_PROBE as u64,
+            });
+        }
+        slots *= 2;
+    }
+}
+
+/// Places every hash in a table of `slots` (a power of two) by linear probing: the table
+/// of `(tag, entry + 1)` and the most probes any entry needs, or `None` as soon as one
+/// entry would need more than `MAX_PROBE`. O(count × MAX_PROBE) at worst.
+fn place_in_index(hashes: &[u64], slots: usize) -> Option<(Vec<(u32, u32)>, u32)> {
+    let mut table = vec![(0u32, 0u32); slots];
+    let mut max_probe = 0u32;
+    for (i, &hh) in hashes.iter().enumerate() {
+        let mut pos = format::index_home(hh, slots as u32) as usize;
+        let mut probes = 1u32;
+        while table[pos].1 != 0 {
+            if probes == MAX_PROBE {
+                return None;
+            }
+            pos = (pos + 1) & (slots - 1);
+            probes += 1;
+        }
+        max_probe = max_probe.max(probes);
+        table[pos] = (format::index_tag(hh), i as u32 + 1);
+    }
+    Some((table, max_probe))
+}
+
+#[cfg(test)]
+mod index_flood_tests {
+    use super::*;
+    use crate::SnapshotBuilder;
+
+    /// The real hash, except that ids starting with `flood:` all get the same low 32 bits,
+    /// so they share their home slot in every table size: what an attacker gets by
+    /// searching for ids against the fixed-seed hash, at no cost.
+    fn flood_weak(bytes: &[u8]) -> u64 {
+        let h = format::index_hash(bytes);
+        if bytes.starts_with(b"flood:") {
+            h & !0xffff_ffff
+        } else {
+            h
+        }
+    }
+
+    /// Runs `f` with this thread's builds placing ids by [`flood_weak`].
+    fn with_weak_hash<T>(f: impl FnOnce() -> T) -> T {
+        struct Reset;
+        impl Drop for Reset {
+            fn drop(&mut self) {
+                weak_index_hash(None);
+            }
+        }
+        let _reset = Reset;
+        weak_index_hash(Some(flood_weak));
+        take_slots_tried();
+        f()
+    }
+
+    fn builder(normal: usize, flood: usize) -> SnapshotBuilder {
+        let mut b = SnapshotBuilder::new();
+        for i in 0..normal {
+            b.insert(&format!("video:{i}"), &serde_json::json!({"n": i}))
+                .unwrap();
+        }
+        for i in 0..flood {
+            b.insert(&format!("flood:{i}"), &serde_json::json!({"n": i}))
+                .unwrap();
+        }
+        b
+    }
+
+    #[test]
+    fn colliding_ids_fail_fast_with_a_bounded_table() {
+        let (normal, flood) = (5_000, 200);
+        let err = with_weak_hash(|| builder(normal, flood).to_bytes().unwrap_err());
+        let Error::Limit { what, limit } = &err else {
+            panic!("expected Error::Limit, got {err:?}");
+        };
+        assert_eq!(*limit, MAX_PROBE as u64);
+        assert!(what.contains("collide in the index hash"), "{err}");
+        assert!(what.contains("crafted"), "{err}");
+        // The key index (one key) was built first; then the id index tried its first size
+        // and exactly INDEX_MAX_DOUBLINGS doublings, all below 32 slots per id.
+        let tried = take_slots_tried();
+        let ids = normal + flood;
+        let first = (2 * ids).next_power_of_two();
+        assert_eq!(
+            tried,
+            [2, first, first * 2, first * 4, first * 8],
+            "{tried:?}"
+        );
+        assert!(tried.iter().all(|&s| s < 32 * ids), "{tried:?}");
+    }
+
+    #[test]
+    fn a_flood_of_ids_alone_fails_without_growing_past_the_bound() {
+        // Every entry collides: the table cannot help at any size.
+        take_slots_tried();
+        let hashes = 10_000;
+        let err =
+            index_section(hashes, |_| 0xdead_beef_0000_0007, &vec![0; hashes * 4]).unwrap_err();
+        assert!(matches!(err, Error::Limit { limit, .. } if limit == MAX_PROBE as u64));
+        let tried = take_slots_tried();
+        assert_eq!(tried.len(), 1 + INDEX_MAX_DOUBLINGS as usize);
+        assert_eq!(*tried.last().unwrap(), (2 * hashes).next_power_of_two() * 8);
+    }
+
+    #[test]
+    fn a_few_colliding_ids_and_normal_ids_still_build() {
+        // Normal data, with the weak hash installed (it is the real hash for these ids):
+        // builds at the first size and reads back.
+        let bytes = with_weak_hash(|| builder(5_000, 0).to_bytes().unwrap());
+        let tried = take_slots_tried();
+        assert_eq!(
+            tried,
+            [2, (2 * 5_000usize).next_power_of_two()],
+            "{tried:?}"
+        );
+        let snap = crate::Snapshot::from_bytes(bytes).unwrap();
+        snap.verify().unwrap();
+        assert_eq!(snap.len(), 5_000);
+        assert_eq!(
+            snap.get("video:4321").unwrap().get("n").unwrap().as_i64(),
+            Some(4321)
+        );
+        // 40 ids on one home slot fit within the probe limit: the build succeeds.
+        with_weak_hash(|| builder(5_000, 40).to_bytes().unwrap());
+        let tried = take_slots_tried();
+        assert!(
+            tried.len() <= 1 + 1 + INDEX_MAX_DOUBLINGS as usize,
+            "{tried:?}"
+        );
+    }
+
+    #[test]
+    fn the_empty_index_has_two_slots() {
+        let s = index_section(0, |_| unreachable!(), &[]).unwrap();
+        assert_eq!(&s[..12], &[0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(s.len(), 12 + 2 * 8);
+    }
+
+    /// By hand: `cargo test --release --lib a_million_random_ids -- --ignored --nocapture`.
+    #[test]
+    #[ignore = "slow; run by hand to time a large build"]
+    fn a_million_random_ids_build() {
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut b = SnapshotBuilder::new();
+        for _ in 0..1_000_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            b.insert(&format!("id:{x:016x}"), &serde_json::json!({"x": 1}))
+                .unwrap();
+        }
+        take_slots_tried();
+        let t = std::time::Instant::now();
+        let bytes = b.to_bytes().unwrap();
+        let tried = take_slots_tried();
+        eprintln!(
+            "1M random ids: to_bytes {:?}, slots tried {tried:?}",
+            t.elapsed()
+        );
+        assert_eq!(tried[1], (2 * 1_000_000usize).next_power_of_two());
+        assert_eq!(crate::Snapshot::from_bytes(bytes).unwrap().len(), 1_000_000);
     }
 }

@@ -436,7 +436,7 @@ impl SnapshotBuilder {
         }
         let keys = encode::index_section(
             self.enc.keys.len(),
-            |i| format::index_hash(name_of(self.enc.keys[i])),
+            |i| encode::index_hash(name_of(self.enc.keys[i])),
             &key_entries,
         )?;
         let list = self.id_entries();
@@ -447,7 +447,7 @@ impl SnapshotBuilder {
         }
         let ids = encode::index_section(
             list.len(),
-            |i| format::index_hash(name_of(list[i].0)),
+            |i| encode::index_hash(name_of(list[i].0)),
             &id_entries,
         )?;
         let mut out = vec![self.enc.shapes_section()?, keys, ids];

@@ -96,14 +96,58 @@ fn map_file(path: &Path) -> Result<memmap2::Mmap> {
     Ok(map)
 }
 
+/// Reads the whole file at `path` into memory (what the `*_in_memory` openers own).
+fn read_file(path: &Path) -> Result<Vec<u8>> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    if bytes.is_empty() {
+        return Err(Error::format(0, FormatKind::BadMagic, "the file is empty").in_file(path));
+    }
+    Ok(bytes)
+}
+
 impl Snapshot {
     /// Maps the file at `path` and checks its header. O(1): no data is read or copied.
     ///
-    /// The file must not be modified while mapped (the builder never rewrites a file: it
-    /// writes a new one and renames it into place). An overlay needs its base: use
-    /// [`open_overlay`](Self::open_overlay) (this returns [`Error::MissingBase`]).
+    /// An overlay needs its base: use [`open_overlay`](Self::open_overlay) (this returns
+    /// [`Error::MissingBase`]).
+    ///
+    /// # The file must stay put while mapped
+    ///
+    /// Reads go straight to the file's pages, so the file must not be truncated or written
+    /// in place, by any process, while the snapshot (or a record read from it) is alive:
+    /// after a truncation, reading a page past the new end kills the process with
+    /// `SIGBUS`; after an in-place write, reads see the new bytes unchecked. Replacing the
+    /// file by a rename is safe (the map keeps the old file): that is how
+    /// [`SnapshotBuilder::write_to_path`](crate::SnapshotBuilder::write_to_path),
+    /// [`write_file_atomically`](crate::write_file_atomically) and `rsync` (without
+    /// `--inplace`) write; `cp new.fms old.fms` and `truncate` are not. If you cannot
+    /// promise that, use [`open_in_memory`](Self::open_in_memory).
     pub fn open(path: impl AsRef<Path>) -> Result<Snapshot> {
         Snapshot::from_bytes(map_file(path.as_ref())?)
+    }
+
+    /// Reads the file at `path` into memory and checks its header: like
+    /// [`open`](Self::open), but the snapshot owns a copy of the bytes, so whatever happens
+    /// to the file afterwards (truncated, rewritten, deleted) cannot affect it.
+    ///
+    /// Cost: O(file size) time and heap (one read into a `Vec<u8>`), where `open` is O(1)
+    /// and shares the page cache. Reads are as fast, and zero-copy from the `Vec`.
+    ///
+    /// ```
+    /// # fn main() -> fms::Result<()> {
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let path = dir.path().join("en.fms");
+    /// let mut b = fms::SnapshotBuilder::new();
+    /// b.insert("video:1", &serde_json::json!({"title": "Intro"}))?;
+    /// b.write_to_path(&path)?;
+    ///
+    /// let snap = fms::Snapshot::open_in_memory(&path)?;
+    /// std::fs::write(&path, b"").unwrap();                // truncated behind our back: fine
+    /// assert_eq!(snap.get("video:1").unwrap().get("title").unwrap().as_str(), Some("Intro"));
+    /// # Ok(()) }
+    /// ```
+    pub fn open_in_memory(path: impl AsRef<Path>) -> Result<Snapshot> {
+        Snapshot::from_bytes(read_file(path.as_ref())?)
     }
 
     /// Reads a snapshot from any owned buffer: `Vec<u8>`, `&'static [u8]`, an mmap, ...
@@ -143,6 +187,31 @@ impl Snapshot {
         Snapshot::overlay_from_bytes(map_file(path.as_ref())?, base)
     }
 
+    /// Reads the overlay at `path` into memory over `base`: [`open_overlay`](Self::open_overlay)
+    /// as [`open_in_memory`](Self::open_in_memory) is to [`open`](Self::open). O(file size)
+    /// time and heap; the base is whatever `base` is (mapped or in memory). Same errors as
+    /// `open_overlay`.
+    ///
+    /// ```
+    /// # fn main() -> fms::Result<()> {
+    /// use std::sync::Arc;
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let mut b = fms::SnapshotBuilder::new();
+    /// b.insert("v:1", &serde_json::json!({"title": "Intro"}))?;
+    /// b.write_to_path(dir.path().join("en.fms"))?;
+    /// let en = Arc::new(fms::Snapshot::open_in_memory(dir.path().join("en.fms"))?);
+    /// let mut o = fms::SnapshotBuilder::with_base(&en);
+    /// o.insert("v:1", &serde_json::json!({"title": "Introducción"}))?;
+    /// o.write_to_path(dir.path().join("es.fms"))?;
+    ///
+    /// let es = fms::Snapshot::open_overlay_in_memory(dir.path().join("es.fms"), en)?;
+    /// assert_eq!(es.get("v:1").unwrap().get("title").unwrap().as_str(), Some("Introducción"));
+    /// # Ok(()) }
+    /// ```
+    pub fn open_overlay_in_memory(path: impl AsRef<Path>, base: Arc<Snapshot>) -> Result<Snapshot> {
+        Snapshot::overlay_from_bytes(read_file(path.as_ref())?, base)
+    }
+
     /// [`open_overlay`](Self::open_overlay) over an owned buffer.
     pub fn overlay_from_bytes<D>(bytes: D, base: Arc<Snapshot>) -> Result<Snapshot>
     where
@@ -158,13 +227,26 @@ impl Snapshot {
         Ok(snap)
     }
 
-    /// Maps the file at `path` and reads its identity from the header: `(the map, its
-    /// content hash, its base's hash if an overlay)`. O(1).
-    pub(crate) fn peek(path: &Path) -> Result<(memmap2::Mmap, ContentHash, Option<ContentHash>)> {
-        let map = map_file(path)?;
-        let l = Layout::parse(&map)?;
+    /// Maps the file at `path` (or, `in_memory`, reads it) and reads its identity from the
+    /// header: `(the bytes, their content hash, the base's hash if an overlay)`. O(1) for a
+    /// map, O(file size) for a read.
+    #[allow(clippy::type_complexity)]
+    pub(crate) fn peek(
+        path: &Path,
+        in_memory: bool,
+    ) -> Result<(
+        Box<dyn AsRef<[u8]> + Send + Sync>,
+        ContentHash,
+        Option<ContentHash>,
+    )> {
+        let buf: Box<dyn AsRef<[u8]> + Send + Sync> = if in_memory {
+            Box::new(read_file(path)?)
+        } else {
+            Box::new(map_file(path)?)
+        };
+        let l = Layout::parse((*buf).as_ref())?;
         let base = l.overlay.map(|_| l.header.base_hash);
-        Ok((map, l.header.content_hash, base))
+        Ok((buf, l.header.content_hash, base))
     }
 
     /// Parses the header and, for an overlay, checks the base `find_base` gives.
