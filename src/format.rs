@@ -146,7 +146,7 @@ pub const MAX_HEIGHT: u8 = 63;
 
 /// Greatest *walk cost* of one record: what a single walk (serialize, deserialize,
 /// `to_owned`, `Debug`) may visit below it, counting shared subtrees each time they are
-/// reached. Each slot costs [`slot_walk_cost`]: 1, plus the byte length of its key name (in
+/// reached. Each slot costs 1, plus the byte length of its key name (in
 /// a map), plus the byte length of its string or bytes value; plus the cost of the node it
 /// refers to. So both the work and the output of a walk are bounded, however much a small
 /// file shares. A snapshot's own limit is lower for small files: see [`walk_limit`].

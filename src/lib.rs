@@ -52,7 +52,61 @@
 //! # Ok(()) }
 //! ```
 //!
-//! The byte layout is specified in `FORMAT.md`, mirrored by [`mod@format`].
+//! ## The API at a glance, with costs
+//!
+//! `n` is the number of records, `k` a record's fields, `d` the overlay depth (at most
+//! [`limits::MAX_OVERLAY_DEPTH`]). "No heap" means the call allocates nothing.
+//!
+//! | call | cost |
+//! |---|---|
+//! | [`Snapshot::open`] / [`Snapshot::open_overlay`] | O(1): mmap + header and section-table check; 176 B of heap (dhat) |
+//! | [`Snapshot::open_in_memory`] / [`Snapshot::open_overlay_in_memory`] | O(file): reads the file into the heap (for files that may change under a map) |
+//! | [`Snapshot::from_bytes`] / [`Snapshot::overlay_from_bytes`] | O(1), over any `AsRef<[u8]>` buffer |
+//! | [`Snapshot::get`], [`Snapshot::contains`] | O(1) expected: one hash, a few probes per level (≤ d + 1 levels); no heap |
+//! | [`Snapshot::key`] | O(1) expected; no heap |
+//! | [`Snapshot::len`], [`Snapshot::hash`], [`Snapshot::depth`], [`Snapshot::sections`] | O(1) (`sections` allocates its `Vec`) |
+//! | [`Snapshot::iter`], [`Snapshot::ids`], `for (id, rec) in &snap` | O(1) to create, O(1) per record (O(d) in an overlay); no heap; exact-size |
+//! | [`Snapshot::owns_key`] | O(d); no heap |
+//! | [`Snapshot::stats`] | O(pool entries + an overlay's changed ids) |
+//! | [`Snapshot::verify`] | O(file bytes) (the whole chain for an overlay); bookkeeping ≤ 4 bytes per data byte |
+//! | [`Record::get`], [`Record::contains_key`] | O(1) expected (one key hash, then the shape's slot table); no heap |
+//! | [`Record::get_key`], [`Record::try_get_key`] | O(1); no heap |
+//! | [`Record::len`], [`List::len`], [`List::get`] | O(1); no heap |
+//! | [`Record::iter`], [`Record::keys`], [`Record::values`], [`List::iter`] | O(1) per item; no heap; exact-size |
+//! | [`ValueRef::as_str`] and the other accessors | O(1); no heap (`&str` borrows the file) |
+//! | [`Record::deserialize`], [`Record::to_owned`], `serde_json::to_*(&rec)`, `{rec}`, `{rec:?}` | O(size of the record), allocates what it builds; bounded by the walk limit ([`limits::walk_limit`]) |
+//! | [`SnapshotBuilder::insert`] / [`SnapshotBuilder::upsert`] / [`SnapshotBuilder::remove`] | O(size of the record) (amortized; dedup by hash) |
+//! | [`SnapshotBuilder::to_bytes`] / [`SnapshotBuilder::write_to_path`] | O(output); the write is atomic ([`write_file_atomically`]) |
+//! | [`Store::current`] | O(1), lock-free (an `Arc` clone) |
+//! | [`Store::publish`], [`Store::unpublish`] | O(locales): one pointer swap |
+//! | [`Store::load`] / [`Store::load_all`] | O(1) per file with [`Loading::Mmap`] (the default) |
+//! | [`Store::open_manifest`], [`Store::reload`] | O(1) per file, all or nothing |
+//! | [`Store::evict_unpublished`] | O(loaded snapshots) |
+//!
+//! Errors: [`Error`] says what and where; errors about one file come as [`Error::File`]
+//! around their cause, and [`Error::root`] finds the cause whatever the wrapping.
+//!
+//! ## Untrusted files
+//!
+//! Reads of any bytes are bounds-checked and never panic, and every whole-value read
+//! (serialization, `to_owned`, `deserialize`, `Debug`, `Display`) stops at the walk limit,
+//! which follows the file's size: a small malicious file cannot make a read allocate more
+//! than a fixed multiple of its size. A file that passes [`Snapshot::verify`] never fails
+//! a read of data it holds: verify files from elsewhere before serving them.
+//!
+//! A mapped file must not be truncated or rewritten in place while mapped (reads would
+//! fault with SIGBUS): fms writes snapshots by rename and never in place. Where another
+//! writer might, load into memory instead ([`Snapshot::open_in_memory`],
+//! [`Store::with_loading`]).
+//!
+//! ## Features
+//!
+//! `cli` (default): the `fms` binary (with `corpus`). `corpus`: the synthetic content-site
+//! generator `fms::corpus` (no stability promise). `fuzzing`: the fuzz targets' checks
+//! (hidden, no stability promise). `dhat-heap`: dhat in the examples. A library user who
+//! wants the store alone depends on `fms` with `default-features = false`.
+//!
+//! The byte layout is specified in `FORMAT.md`.
 
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
