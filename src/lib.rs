@@ -63,6 +63,8 @@ pub mod check;
 pub mod corpus;
 mod error;
 pub mod format;
+#[cfg(feature = "http")]
+pub mod http;
 mod io;
 mod read;
 mod serde;
