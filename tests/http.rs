@@ -1,6 +1,7 @@
 //! The HTTP router (feature `http`) over a real server on a loopback port, with a real
 //! client: every route, ETag/304, locale fallback, errors, hostile input, a reload while
-//! requests run. Every test is bounded in time.
+//! requests run; and `fms serve` as a child process (reload on SIGHUP, on a manifest
+//! change and from the admin route; clean exit on SIGTERM). Every test is bounded in time.
 #![cfg(feature = "http")]
 
 use std::collections::HashMap;
@@ -586,4 +587,197 @@ async fn reload_while_requests_run() {
         assert_eq!(seen.lock().unwrap().len(), 2, "both versions were served");
     })
     .await
+}
+
+/// `fms serve` as a child process, killed if the test fails.
+#[cfg(all(feature = "cli", unix))]
+mod serve {
+    use super::*;
+    use std::io::{BufRead, BufReader};
+    use std::process::{Child, Command, Stdio};
+
+    struct KillOnDrop(Child);
+
+    impl Drop for KillOnDrop {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
+    fn signal(child: &Child, sig: &str) {
+        let ok = Command::new("kill")
+            .args([sig, &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill {sig}");
+    }
+
+    /// Polls `/v1/versions` until `en` serves `want` (or fails after 15 s).
+    async fn wait_for_en(c: &reqwest::Client, addr: SocketAddr, want: fms::ContentHash) {
+        for _ in 0..300 {
+            if let Ok(r) = c.get(format!("http://{addr}/v1/versions")).send().await {
+                let j: Value = serde_json::from_str(&r.text().await.unwrap()).unwrap();
+                if j["locales"]["en"] == want.to_string() {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("en never switched to {want}");
+    }
+
+    /// Starts `fms serve` on a free port; returns it and the address it printed.
+    async fn spawn_serve(manifest: &Path, poll_ms: u32) -> (KillOnDrop, SocketAddr) {
+        let mut child = KillOnDrop(
+            Command::new(env!("CARGO_BIN_EXE_fms"))
+                .args(["serve", "--addr", "127.0.0.1:0", "--threads", "2"])
+                .arg("--poll-ms")
+                .arg(poll_ms.to_string())
+                .arg("--manifest")
+                .arg(manifest)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap(),
+        );
+        // The first line names the port.
+        let stdout = child.0.stdout.take().unwrap();
+        let line = tokio::task::spawn_blocking(move || {
+            let mut line = String::new();
+            BufReader::new(stdout).read_line(&mut line).unwrap();
+            line
+        })
+        .await
+        .unwrap();
+        let addr = line
+            .trim()
+            .rsplit("http://")
+            .next()
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| panic!("no address in {line:?}"));
+        (child, addr)
+    }
+
+    /// SIGTERM, then the exit status and everything the server logged.
+    async fn terminate(child: KillOnDrop) -> (std::process::ExitStatus, String) {
+        signal(&child.0, "-TERM");
+        tokio::task::spawn_blocking(move || {
+            let mut child = child;
+            let mut log = String::new();
+            use std::io::Read;
+            child
+                .0
+                .stderr
+                .take()
+                .unwrap()
+                .read_to_string(&mut log)
+                .unwrap();
+            (child.0.wait().unwrap(), log)
+        })
+        .await
+        .unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn fms_serve_reloads_on_sighup_and_admin_and_exits_cleanly() {
+        bounded(async {
+            let fx = fixture();
+            let mpath = fx.dir.path().join("manifest.json");
+            // No polling: only the signal and the admin route can cause a swap.
+            let (child, addr) = spawn_serve(&mpath, 0).await;
+            let c = client();
+            let a = get(&c, addr, "/v1/en/records/r:3").await;
+            assert_eq!((a.status, a.json()["version"].clone()), (200, json!(1)));
+
+            // SIGHUP while requests run: every answer is 200.
+            write_manifest(fx.dir.path(), 2);
+            let load = {
+                let c = c.clone();
+                tokio::spawn(async move {
+                    let mut n = 0;
+                    for i in 0..300 {
+                        let a = get(&c, addr, &format!("/v1/es/records/r:{}", i % 150)).await;
+                        assert_eq!(a.status, 200, "{}", a.text);
+                        n += 1;
+                    }
+                    n
+                })
+            };
+            signal(&child.0, "-HUP");
+            wait_for_en(&c, addr, fms_hash(&fx, 2)).await;
+            assert_eq!(load.await.unwrap(), 300);
+            assert_eq!(
+                get(&c, addr, "/v1/en/records/r:3").await.json()["version"],
+                2
+            );
+
+            // The admin route, from loopback.
+            write_manifest(fx.dir.path(), 1);
+            let a = post(&c, addr, "/admin/reload", "").await;
+            assert_eq!(a.status, 200, "{}", a.text);
+            assert!(a.text.contains("swapped"), "{}", a.text);
+            assert_eq!(
+                get(&c, addr, "/v1/en/records/r:3").await.json()["version"],
+                1
+            );
+            // A manifest pointing outside its directory: refused, the old trees keep serving.
+            std::fs::write(
+                &mpath,
+                "{\"default_locale\": \"en\", \"locales\": {\"en\": \"../en1.fms\"}}",
+            )
+            .unwrap();
+            let a = post(&c, addr, "/admin/reload", "").await;
+            assert_eq!(a.status, 500, "{}", a.text);
+            assert!(a.text.contains("outside the manifest"), "{}", a.text);
+            assert_eq!(get(&c, addr, "/v1/en/records/r:3").await.status, 200);
+
+            let (status, log) = terminate(child).await;
+            assert!(status.success(), "{status:?}\n{log}");
+            assert!(log.contains("reload (SIGHUP): swapped en"), "{log}");
+            assert!(log.contains("reload (admin endpoint): swapped en"), "{log}");
+            assert!(log.contains("shutting down"), "{log}");
+        })
+        .await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn fms_serve_reloads_when_the_manifest_changes() {
+        bounded(async {
+            let fx = fixture();
+            let (en3, _) = write_version(fx.dir.path(), 3);
+            let mpath = fx.dir.path().join("manifest.json");
+            let (child, addr) = spawn_serve(&mpath, 100).await;
+            let c = client();
+            assert_eq!(
+                get(&c, addr, "/v1/en/records/r:3").await.json()["version"],
+                1
+            );
+            write_manifest(fx.dir.path(), 3);
+            wait_for_en(&c, addr, en3).await;
+            assert_eq!(
+                get(&c, addr, "/v1/en/records/r:3").await.json()["version"],
+                3
+            );
+            assert_eq!(
+                get(&c, addr, "/v1/es/records/r:3").await.json()["version"],
+                3
+            );
+            let (status, log) = terminate(child).await;
+            assert!(status.success(), "{status:?}\n{log}");
+            assert!(
+                log.contains("reload (manifest changed): swapped en"),
+                "{log}"
+            );
+        })
+        .await
+    }
+
+    /// The hash of `en{v}.fms` in the fixture's directory.
+    fn fms_hash(fx: &Fixture, v: i64) -> fms::ContentHash {
+        Snapshot::open(fx.dir.path().join(format!("en{v}.fms")))
+            .unwrap()
+            .hash()
+    }
 }
