@@ -4,7 +4,7 @@
 //!
 //! | route | answer |
 //! |---|---|
-//! | `GET /v1/{locale}/records/{id}` | the record as a JSON object; `?fields=a,b` keeps only those fields (in that order; absent ones are left out) |
+//! | `GET /v1/{locale}/records/{id}` | the record as a JSON object; `?fields=a,b` keeps only those fields (in that order; absent ones are left out; the query string is decoded like a form, invalid UTF-8 lossily) |
 //! | `POST /v1/{locale}/records:batch` | body: a JSON array of ids (at most [`Config::max_batch`]); answer: `{id: record or null}` in request order, duplicates once; `?fields=` as above |
 //! | `GET /v1/versions` | `{"default_locale": .., "locales": {locale: content hash}}` |
 //! | `GET /healthz` | 200 `{"status":"ok",..}` once the default locale has a tree, 503 before |
