@@ -158,22 +158,34 @@ async fn admin_reload(
         .into_response()
 }
 
+/// The SIGTERM stream, registered before the port is announced (until then SIGTERM's
+/// default action, an abrupt exit, would apply).
+#[cfg(unix)]
+type Term = Option<tokio::signal::unix::Signal>;
+#[cfg(not(unix))]
+type Term = Option<()>;
+
+fn term_signal() -> Term {
+    #[cfg(unix)]
+    return tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    #[cfg(not(unix))]
+    None
+}
+
 /// Resolves on SIGTERM or ctrl-c.
-async fn shutdown_signal() {
+#[allow(unused_mut, unused_variables)]
+async fn shutdown_signal(mut term: Term) {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+    let term = async move {
+        #[cfg(unix)]
+        if let Some(t) = term.as_mut() {
+            t.recv().await;
+            return;
         }
+        std::future::pending::<()>().await
     };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
     tokio::select! {
         _ = ctrl_c => {},
         _ = term => {},
@@ -233,9 +245,6 @@ async fn serve(a: Args) -> CliResult {
         store.default_locale(),
         store.published()
     );
-    // Tests and scripts read this line to learn the port.
-    println!("fms serve: listening on http://{addr}");
-
     if a.poll_ms > 0 {
         tokio::spawn(reloader.clone().watch(Duration::from_millis(a.poll_ms)));
     }
@@ -250,11 +259,16 @@ async fn serve(a: Args) -> CliResult {
             }
         });
     }
+    let term = term_signal();
+    // Announced only once the SIGHUP and SIGTERM handlers are in place (their default
+    // action is to terminate), so a supervisor that reads this line may signal from then
+    // on. Tests and scripts read it to learn the port.
+    println!("fms serve: listening on http://{addr}");
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
     )
-    .with_graceful_shutdown(shutdown_signal())
+    .with_graceful_shutdown(shutdown_signal(term))
     .await
     .map_err(|e| format!("server: {e}"))?;
     tracing::info!("stopped");
