@@ -15,6 +15,8 @@
 //!   versions with one atomic swap, and starts from a [`Manifest`].
 //! * **Safe on any bytes**: every read is bounds-checked; malformed files give `None` or
 //!   `Err`, never a panic. [`Snapshot::verify`] is the explicit full check.
+//! * **HTTP** (feature `http`): `fms::http::router` serves a [`Store`] as JSON from an
+//!   axum router to merge into a frontend's own (`fms serve` runs it as a sidecar).
 //!
 //! ## Quickstart
 //!
@@ -125,6 +127,8 @@ mod error;
 pub mod format;
 #[cfg(not(feature = "fuzzing"))]
 mod format;
+#[cfg(feature = "http")]
+pub mod http;
 mod io;
 mod read;
 mod serde;

@@ -238,6 +238,13 @@ impl Store {
         had
     }
 
+    /// The snapshot `locale` serves itself: no fallback to the default locale (what
+    /// [`current`](Self::current) does). Lock-free. For a server that answers "unknown
+    /// locale" for locales without a tree of their own.
+    pub fn current_exact(&self, locale: &str) -> Option<Arc<Snapshot>> {
+        self.published.load().get(locale).cloned()
+    }
+
     /// The snapshot `locale` serves, or the default locale's if `locale` has none; `None`
     /// if neither is published. Lock-free; pin the result for the whole request.
     pub fn current(&self, locale: &str) -> Option<Arc<Snapshot>> {
@@ -311,12 +318,12 @@ impl Store {
             });
         }
         let dir = path.parent().unwrap_or(Path::new("."));
-        let files: Vec<PathBuf> = manifest
+        let files = manifest
             .locales
             .values()
             .chain(&manifest.bases)
-            .map(|f| dir.join(f))
-            .collect();
+            .map(|f| confined(path, dir, f))
+            .collect::<Result<Vec<PathBuf>>>()?;
         let pending = peek_all(&files, self.loading)?;
         // Registering and publishing under one hold of the writers' lock: an eviction
         // cannot drop what this reload is about to serve.
@@ -326,6 +333,44 @@ impl Store {
         let served = next.iter().map(|(l, s)| (l.clone(), s.hash())).collect();
         self.published.store(Arc::new(next));
         Ok(served)
+    }
+}
+
+/// The file that manifest entry `entry` names, kept inside the manifest's directory `dir`:
+/// a manifest (which may come from a deploy pipeline or another host) must never make the
+/// store open a file elsewhere. Rejects absolute entries and `..` lexically, then resolves
+/// symlinks and checks again; returns the resolved path, which is what gets opened. An
+/// entry that does not exist is returned as joined (opening it fails, naming it).
+fn confined(manifest: &Path, dir: &Path, entry: &Path) -> Result<PathBuf> {
+    use std::path::Component;
+    let outside = || Error::Manifest {
+        path: manifest.to_owned(),
+        what: format!(
+            "{entry:?} is outside the manifest's directory (entries must be relative paths \
+             below it, without `..`)"
+        ),
+        source: None,
+    };
+    if entry.as_os_str().is_empty()
+        || !entry
+            .components()
+            .all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
+    {
+        return Err(outside());
+    }
+    let joined = dir.join(entry);
+    let here = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let (Ok(real_dir), Ok(real)) = (here.canonicalize(), joined.canonicalize()) else {
+        return Ok(joined);
+    };
+    if real.starts_with(&real_dir) {
+        Ok(real)
+    } else {
+        Err(outside())
     }
 }
 
@@ -412,7 +457,8 @@ fn assemble_into(
 /// }
 /// ```
 ///
-/// Paths are relative to the manifest's directory (or absolute). `bases` lists files
+/// Paths are relative to the manifest's directory and stay inside it: [`Store::reload`]
+/// refuses absolute paths, `..` and symlinks that lead out of it. `bases` lists files
 /// that no locale serves but that an overlay needs as its base (e.g. the previous content
 /// version under a version overlay); overlays over a served snapshot need nothing there.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

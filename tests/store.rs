@@ -637,3 +637,53 @@ fn reload_and_eviction_racing_never_serve_an_unregistered_version() {
         "reloads that served a version the store did not list"
     );
 }
+
+#[test]
+fn reload_never_opens_a_file_outside_the_manifests_directory() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("trees");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::create_dir(dir.join("v2")).unwrap();
+    let en = version(1);
+    std::fs::write(dir.join("en.fms"), en.as_bytes()).unwrap();
+    std::fs::write(dir.join("v2").join("en.fms"), en.as_bytes()).unwrap();
+    // A real snapshot outside: a traversal must be refused, not merely fail to parse.
+    std::fs::write(root.path().join("secret.fms"), version(2).as_bytes()).unwrap();
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(root.path().join("secret.fms"), dir.join("link.fms")).unwrap();
+    let mpath = dir.join("manifest.json");
+    let write = |entry: &std::path::Path| {
+        fms::Manifest::new("en")
+            .locale("en", "en.fms")
+            .locale("es", entry)
+            .write(&mpath)
+            .unwrap()
+    };
+    write("v2/en.fms".as_ref());
+    let store = Store::open_manifest(&mpath).unwrap();
+    let before = store.published();
+    let abs = root.path().join("secret.fms");
+    let mut hostile: Vec<&std::path::Path> = vec![
+        "../secret.fms".as_ref(),
+        "v2/../../secret.fms".as_ref(),
+        "./../secret.fms".as_ref(),
+        "".as_ref(),
+        &abs,
+    ];
+    if cfg!(unix) {
+        hostile.push("link.fms".as_ref());
+    }
+    for entry in hostile {
+        write(entry);
+        let err = store.reload(&mpath).unwrap_err();
+        assert!(
+            matches!(&err, Error::Manifest { path, source: None, .. } if *path == mpath),
+            "{entry:?}: {err}"
+        );
+        assert_eq!(store.published(), before, "{entry:?}");
+        assert!(Store::open_manifest(&mpath).is_err(), "{entry:?}");
+    }
+    // Relative paths below the directory, with `.`, still work.
+    write("./v2/en.fms".as_ref());
+    store.reload(&mpath).unwrap();
+}

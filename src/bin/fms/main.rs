@@ -11,6 +11,7 @@ mod generate;
 mod get;
 mod heap;
 mod inspect;
+mod serve;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -56,6 +57,8 @@ enum Command {
     },
     /// Generate a content-site corpus, build it, serve lookups, print what it used.
     Demo(demo::Args),
+    /// Serve a manifest's trees over HTTP (JSON), reloading when the manifest changes.
+    Serve(serve::Args),
 }
 
 fn main() -> ExitCode {
@@ -69,6 +72,7 @@ fn main() -> ExitCode {
         Command::Diff(a) => diff::run(a),
         Command::Verify { snapshot, bases } => verify(&snapshot, &bases.bases),
         Command::Demo(a) => demo::run(a),
+        Command::Serve(a) => serve::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,56 @@
+//! What producing a record's JSON costs, without HTTP: every record of a locale's tree
+//! serialized with `serde_json::to_writer` straight from the snapshot (what `fms::http`
+//! does per record) and from the same record as a `serde_json::Value` (what a
+//! `HashMap<String, Value>` server does). The CPU-only part of BENCHMARKS.md "HTTP under
+//! load".
+//!
+//! ```sh
+//! cargo run --release --example serialize_json -- DIR/manifest.json en es
+//! ```
+
+use std::time::Instant;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut args = std::env::args().skip(1);
+    let manifest = args
+        .next()
+        .ok_or("usage: serialize_json MANIFEST LOCALE...")?;
+    let store = fms::Store::open_manifest(&manifest)?;
+    for locale in args {
+        let tree = store.current_exact(&locale).ok_or("no such locale")?;
+        let ids: Vec<String> = tree.ids().map(str::to_owned).collect();
+        let values: Vec<serde_json::Value> = ids
+            .iter()
+            .map(|id| serde_json::to_value(tree.get(id).unwrap()))
+            .collect::<Result<_, _>>()?;
+        let mut buf = Vec::with_capacity(1 << 20);
+        for round in 1..=3 {
+            let t = Instant::now();
+            let mut bytes = 0;
+            for id in &ids {
+                buf.clear();
+                serde_json::to_writer(&mut buf, &tree.get(id).ok_or("vanished")?)?;
+                bytes += buf.len();
+            }
+            let fms = t.elapsed().as_secs_f64();
+            let t = Instant::now();
+            for v in &values {
+                buf.clear();
+                serde_json::to_writer(&mut buf, v)?;
+            }
+            let peer = t.elapsed().as_secs_f64();
+            println!(
+                "{locale} round {round}: {} records, {:.1} MB of JSON: fms {:.1} ms ({:.0} ns/record), \
+                 Value {:.1} ms ({:.0} ns/record): fms / Value {:.2}x",
+                ids.len(),
+                bytes as f64 / 1e6,
+                fms * 1e3,
+                fms * 1e9 / ids.len() as f64,
+                peer * 1e3,
+                peer * 1e9 / ids.len() as f64,
+                fms / peer
+            );
+        }
+    }
+    Ok(())
+}
