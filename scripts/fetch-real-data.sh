@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Fetch the public real-data sets of issue 10 with npm and turn them into JSONL.
 #
-#   scripts/fetch-real-data.sh [DIR]        (default: target/real-data; never committed)
+#   scripts/fetch-real-data.sh [DIR]        (from the repository root; default: target/real-data,
+#                                           ignored by git with target/)
 #
 # Needs: npm and node (>= 18). Run by hand; no test needs the network or this data.
 #

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Snapshot sizes on the real data of issue 10 (run scripts/fetch-real-data.sh first).
 #
-#   scripts/real-data-sizes.sh [DIR]     (default: target/real-data)
+#   scripts/real-data-sizes.sh [DIR]     (from the repository root; default: target/real-data)
 #   FMS=path/to/fms scripts/real-data-sizes.sh    (default: target/release/fms)
 #
 # Copies the fms binary to DIR/out/fms (so a rebuild during the run changes nothing), builds
