@@ -451,6 +451,26 @@ pub fn u64_at(b: &[u8], off: usize) -> Option<u64> {
     Some(u64::from_le_bytes(slice_at(b, off, 8)?.try_into().ok()?))
 }
 
+/// Slot `i` of a node's slot arrays (`n` tags, then `n` 4-byte payloads, FORMAT.md
+/// "DATA"): its tag and its payload bytes; `None` if `i >= n` or the arrays are cut. The
+/// one slot decoder, for the reader and `verify`.
+#[inline(always)]
+pub fn slot_at(slots: &[u8], n: usize, i: usize) -> Option<(u8, &[u8; 4])> {
+    if i >= n {
+        return None;
+    }
+    let t = *slots.get(i)?;
+    // i < n, so 4 * i cannot overflow where n came from a slice length.
+    let at = n.checked_add(i.checked_mul(4)?)?;
+    Some((t, slots.get(at..at.checked_add(4)?)?.try_into().ok()?))
+}
+
+/// [`slot_at`] where the caller has checked the bounds: `(NULL, 0)` past them.
+#[inline]
+pub fn slot_or_null(slots: &[u8], n: usize, i: usize) -> (u8, [u8; 4]) {
+    slot_at(slots, n, i).map_or((tag::NULL, [0; 4]), |(t, p)| (t, *p))
+}
+
 /// A pool entry (`varint len ++ bytes`) starting at `off`.
 #[inline(always)]
 pub fn pool_entry(pool: &[u8], off: usize) -> Option<&[u8]> {

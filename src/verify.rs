@@ -464,15 +464,6 @@ fn node_at_checked(c: &Chain<'_, '_>, nodes: &Nodes, pv: u32, at: usize) -> Resu
     })
 }
 
-/// A slot array: `n` tags, then `n` payloads; `(tag, payload)` of slot `i`.
-fn slot_of(slots: &[u8], n: usize, i: usize) -> (u8, [u8; 4]) {
-    let p = slots
-        .get(n + 4 * i..n + 4 * i + 4)
-        .and_then(|p| p.try_into().ok())
-        .unwrap_or_default();
-    (slots.get(i).copied().unwrap_or(0), p)
-}
-
 fn verify_data(c: &Chain<'_, '_>, pool: &Pool, shapes: &[ShapeInfo]) -> Result<Nodes> {
     let raw = c.raw;
     let data = raw.data().ok_or_else(|| {
@@ -540,7 +531,7 @@ fn verify_data(c: &Chain<'_, '_>, pool: &Pool, shapes: &[ShapeInfo]) -> Result<N
                     })?;
                 let mut tallest = 0u8;
                 for i in 0..count {
-                    let (t, p) = slot_of(slots, count, i);
+                    let (t, p) = format::slot_or_null(slots, count, i);
                     let (w, h) = cx.slot(t, p, here, base + slots_at + i)?;
                     weight += slot_walk_cost(0, 0) + w;
                     tallest = tallest.max(h);
@@ -688,7 +679,7 @@ fn verify_patch(
     let mut j = 0;
     for i in 0..n {
         if mask[i / 8] & (1 << (i % 8)) != 0 {
-            let (t, p) = slot_of(own, m, j);
+            let (t, p) = format::slot_or_null(own, m, j);
             let (w, h) = cx.slot(t, p, here, c.raw.l.data.start + own_at + j)?;
             weight += slot_walk_cost(0, 0) + w;
             tallest = tallest.max(h + 1);

@@ -4,7 +4,7 @@ use std::fmt;
 
 use super::{Key, Raw, Shape};
 use crate::error::{Error, Result};
-use crate::format::{SHAPE_KEY_LEN, SLOT_LEN};
+use crate::format::{self, SHAPE_KEY_LEN, SLOT_LEN};
 use crate::tuplemap::{TupleMap, Value};
 
 /// A borrowed value inside a snapshot. Strings and bytes borrow from the snapshot's bytes;
@@ -301,10 +301,8 @@ impl<'a> Record<'a> {
         } else {
             self.locate(i, n)?
         };
-        let t = *slots.get(j)?;
-        let payload_at = slots.get(count + 4 * j..count + 4 * j + 4)?;
-        let payload = [payload_at[0], payload_at[1], payload_at[2], payload_at[3]];
-        self.raw.value(t, payload, payload_at, self.height)
+        let (t, payload) = format::slot_at(slots, count, j)?;
+        self.raw.value(t, *payload, payload, self.height)
     }
 
     /// The value of field `i`, in field order.
@@ -314,13 +312,7 @@ impl<'a> Record<'a> {
 
     /// Tag and payload of slot `i` of the node under any patch (zeros past the end).
     pub(crate) fn raw_slot(&self, i: usize) -> (u8, [u8; 4]) {
-        let n = self.len();
-        let p = self
-            .slots
-            .get(n + 4 * i..n + 4 * i + 4)
-            .and_then(|p| p.try_into().ok())
-            .unwrap_or_default();
-        (self.slots.get(i).copied().unwrap_or(0), p)
+        format::slot_or_null(self.slots, self.len(), i)
     }
 
     /// Where slot `i` of a patched record lives: `(slot array, index in it, its length)`.
@@ -604,12 +596,8 @@ impl<'a> List<'a> {
     /// Element `i`. O(1); `None` past the end (or on a corrupt element).
     #[inline]
     pub fn get(&self, i: usize) -> Option<ValueRef<'a>> {
-        let n = self.len();
-        let t = *self.slots.get(..n)?.get(i)?;
-        let at = n + 4 * i;
-        let payload_at = self.slots.get(at..at + 4)?;
-        self.raw
-            .value(t, payload_at.try_into().ok()?, payload_at, self.height)
+        let (t, payload) = format::slot_at(self.slots, self.len(), i)?;
+        self.raw.value(t, *payload, payload, self.height)
     }
 
     /// The elements, in order. O(1) to create; allocation-free. Elements a corrupt file
