@@ -65,6 +65,8 @@ mod error;
 pub mod format;
 mod io;
 mod read;
+#[cfg(feature = "remote")]
+pub mod remote;
 mod serde;
 mod store;
 mod tuplemap;
