@@ -2,4 +2,9 @@
 //! hash, sharded with a libketama/twemproxy-compatible ring.
 //!
 //! * [`ketama`]: the ring.
+pub mod client;
+pub mod error;
+pub mod health;
+pub mod item;
 pub mod ketama;
+pub mod pool;
