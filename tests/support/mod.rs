@@ -242,3 +242,80 @@ pub fn raw_lines(addr: &str, req: &[u8], n: usize) -> Vec<String> {
     writer.join().unwrap();
     out
 }
+
+/// Trees for the remote tests: `en` (full) and `es`, `pt` overlays over it, written to
+/// `dir` with a `manifest.json`. `version` changes a few `en` records (a content update);
+/// files are named by version so an update never rewrites a file in place.
+pub fn write_origin(dir: &Path, version: u32, records: usize) {
+    use fms::{Manifest, Snapshot, SnapshotBuilder};
+    use serde_json::json;
+    use std::sync::Arc;
+    let en_rec = |i: usize| {
+        let changed = i % 50 == 0 && version > 1;
+        json!({
+            "id": format!("video:{i}"),
+            "title": if changed { format!("Video {i}, revised v{version}") } else { format!("Video {i}") },
+            "duration": i * 7,
+            "ratio": i as f64 / 3.0,
+            "tags": ["math", format!("t{}", i % 9)],
+            "body": if i % 10 == 0 { "lorem ipsum dolor sit amet ".repeat(40 + i % 30) } else { String::new() },
+            "nested": {"a": [1, 2, {"b": null}], "listed": i % 3 == 0},
+        })
+    };
+    let mut b = SnapshotBuilder::new();
+    for i in 0..records {
+        b.insert(&format!("video:{i}"), &en_rec(i)).unwrap();
+    }
+    let en_file = format!("en-v{version}.fms");
+    b.write_to_path(dir.join(&en_file)).unwrap();
+    let en = Arc::new(Snapshot::open(dir.join(&en_file)).unwrap());
+    let mut manifest = Manifest::new("en").locale("en", &en_file);
+    for (locale, every) in [("es", 3), ("pt", 7)] {
+        let mut o = SnapshotBuilder::with_base(&en);
+        for i in 0..records {
+            if i == 5 {
+                continue; // removed in this locale
+            }
+            let mut r = en_rec(i);
+            if i % every == 0 {
+                r["title"] = json!(format!("{locale} título {i}"));
+            }
+            o.insert(&format!("video:{i}"), &r).unwrap();
+        }
+        o.insert(
+            &format!("{locale}:only"),
+            &json!({"title": format!("only in {locale}")}),
+        )
+        .unwrap();
+        o.remove_absent().unwrap();
+        let file = format!("{locale}-v{version}.fms");
+        o.write_to_path(dir.join(&file)).unwrap();
+        manifest = manifest.locale(locale, &file);
+    }
+    manifest.write(dir.join("manifest.json")).unwrap();
+}
+
+/// The local tree a locale serves per the origin's manifest.json.
+pub fn local_tree(dir: &Path, locale: &str) -> std::sync::Arc<fms::Snapshot> {
+    let store = fms::Store::open_manifest(dir.join("manifest.json")).unwrap();
+    store.current(locale).unwrap()
+}
+
+/// Test-sized deadlines: 100 ms batches, down after 2 errors for 2 s.
+pub fn cluster(addrs: &[String], gutter: &[String]) -> std::sync::Arc<fms::remote::Cluster> {
+    use fms::remote::ClusterConfig;
+    let mut cfg = ClusterConfig::new(addrs);
+    cfg.gutter = gutter.to_vec();
+    cfg.timeouts.connect = Duration::from_millis(50);
+    cfg.timeouts.batch = Duration::from_millis(100);
+    cfg.health.errors = 2;
+    cfg.health.down_for = Duration::from_secs(2);
+    std::sync::Arc::new(fms::remote::Cluster::new(cfg).unwrap())
+}
+
+/// `flush_all` on every server.
+pub fn flush_all(addrs: &[String]) {
+    for a in addrs {
+        raw(a, b"flush_all\r\n", b"OK\r\n");
+    }
+}

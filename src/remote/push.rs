@@ -1,0 +1,400 @@
+//! Publishing an origin directory to memcached: every record of every published tree as
+//! an item under its content hash (each distinct item once, and only if memcached lacks
+//! it), a record manifest per locale written into the origin, then the version pointers
+//! flipped with CAS.
+//!
+//! [`prepare`] does everything but the flip and reads the pointers it will flip;
+//! [`Prepared::publish`] flips them. Between the two another publisher may win: then this
+//! one gets [`RemoteError::StalePublisher`] and changes nothing it has not already flipped.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::client::{Op, Reply};
+use super::error::{RemoteError, RemoteResult};
+use super::item::{self, Item, ItemHash};
+use super::origin::{HASH_FIELD, Origin, Pointers, VersionInfo};
+use super::pointer;
+use super::pool::{Cluster, Route};
+use crate::{ContentHash, Manifest, Snapshot, SnapshotBuilder, Store, TupleMap, Value};
+
+/// Knobs of a push.
+#[derive(Clone, Debug)]
+pub struct PushOptions {
+    /// The largest item accepted (memcached's default item limit is 1 MiB, which includes
+    /// the key and item header). A larger record is an error naming it.
+    pub item_limit: usize,
+    /// Items per pipelined batch.
+    pub batch: usize,
+    /// Deadline of one batch.
+    pub batch_timeout: Duration,
+}
+
+impl Default for PushOptions {
+    fn default() -> PushOptions {
+        PushOptions {
+            item_limit: (1 << 20) - 1024,
+            batch: 256,
+            batch_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// What one locale's push did.
+#[derive(Clone, Debug)]
+pub struct LocaleReport {
+    /// The locale.
+    pub locale: String,
+    /// Its new manifest's hash.
+    pub manifest: ContentHash,
+    /// The manifest file's size.
+    pub manifest_bytes: u64,
+    /// Whether the manifest is an overlay (over the default locale's).
+    pub overlay: bool,
+    /// Records in its tree.
+    pub records: u64,
+    /// The pointer before (None: absent).
+    pub previous: Option<ContentHash>,
+}
+
+/// What a push did, in numbers.
+#[derive(Clone, Debug, Default)]
+pub struct PushReport {
+    /// Per locale, default first.
+    pub locales: Vec<LocaleReport>,
+    /// Records over all trees.
+    pub records: u64,
+    /// Distinct items among them.
+    pub unique_items: u64,
+    /// Bytes of the distinct items.
+    pub unique_item_bytes: u64,
+    /// Distinct items memcached already held.
+    pub items_present: u64,
+    /// Items sent.
+    pub items_sent: u64,
+    /// Bytes of the items sent (values only).
+    pub bytes_sent: u64,
+    /// Pointers flipped.
+    pub pointers_flipped: u64,
+}
+
+/// A push ready to flip its pointers.
+#[derive(Debug)]
+pub struct Prepared<'c> {
+    cluster: &'c Cluster,
+    origin: Origin,
+    opts: PushOptions,
+    seen: BTreeMap<String, pointer::Read>,
+    pointers: Pointers,
+    report: PushReport,
+}
+
+/// [`prepare`] then [`Prepared::publish`].
+pub fn push(dir: &Path, cluster: &Cluster, opts: &PushOptions) -> RemoteResult<PushReport> {
+    prepare(dir, cluster, opts)?.publish()
+}
+
+/// Reads the pointers, ships every missing item and writes the record manifests into
+/// `dir/remote/`. Nothing a reader follows changes until [`Prepared::publish`].
+pub fn prepare<'c>(
+    dir: &Path,
+    cluster: &'c Cluster,
+    opts: &PushOptions,
+) -> RemoteResult<Prepared<'c>> {
+    let origin = Origin::new(dir);
+    let manifest = Manifest::read(dir.join("manifest.json"))?;
+    let store = Store::new(&manifest.default_locale);
+    let files: Vec<PathBuf> = manifest
+        .locales
+        .values()
+        .chain(&manifest.bases)
+        .cloned()
+        .collect();
+    let snaps = store.load_all(files.iter().map(|f| dir.join(f)))?;
+    let path_of: HashMap<ContentHash, PathBuf> = snaps
+        .iter()
+        .zip(&files)
+        .map(|(s, f)| (s.hash(), f.clone()))
+        .collect();
+    let default = manifest.default_locale.clone();
+    let mut locales: Vec<(String, Arc<Snapshot>)> = Vec::new();
+    for ((locale, _), snap) in manifest.locales.iter().zip(&snaps) {
+        locales.push((locale.clone(), snap.clone()));
+    }
+    locales.sort_by_key(|(l, _)| *l != default);
+    if locales.first().map(|(l, _)| l != &default).unwrap_or(true) {
+        return Err(RemoteError::Origin {
+            dir: dir.to_owned(),
+            what: format!("manifest.json publishes no tree for the default locale {default:?}"),
+        });
+    }
+
+    // The pointers, with their CAS, before anything else: a publisher that started later
+    // and flips first makes this one stale.
+    let deadline = || Instant::now() + opts.batch_timeout;
+    let mut seen = BTreeMap::new();
+    for (locale, _) in &locales {
+        seen.insert(locale.clone(), pointer::read(cluster, locale, deadline())?);
+    }
+
+    let mut shipper = Shipper {
+        cluster,
+        opts,
+        sent: HashSet::new(),
+        pending: Vec::new(),
+        report: PushReport::default(),
+    };
+    std::fs::create_dir_all(dir.join(super::origin::REMOTE_DIR)).map_err(|e| crate::Error::Io {
+        path: dir.join(super::origin::REMOTE_DIR),
+        source: e,
+    })?;
+    let mut pointers = Pointers {
+        default_locale: default.clone(),
+        locales: BTreeMap::new(),
+    };
+    let mut default_manifest: Option<Arc<Snapshot>> = None;
+    let mut by_tree: HashMap<ContentHash, (ContentHash, bool, u64)> = HashMap::new();
+    for (locale, tree) in &locales {
+        pointer::key(locale)?;
+        let chain = tree_chain(tree, &path_of, dir)?;
+        let (mhash, overlay, mbytes) = match by_tree.get(&tree.hash()) {
+            Some(&done) => done,
+            None => {
+                let mut b = match &default_manifest {
+                    None => SnapshotBuilder::new(),
+                    Some(base) => SnapshotBuilder::with_base(base),
+                };
+                for (id, rec) in tree.iter() {
+                    let it = item::encode(&rec)?;
+                    if it.bytes.len() > opts.item_limit {
+                        return Err(RemoteError::TooLarge {
+                            id: id.to_owned(),
+                            bytes: it.bytes.len(),
+                            limit: opts.item_limit,
+                        });
+                    }
+                    let entry = TupleMap::from_pairs([(
+                        HASH_FIELD,
+                        Value::Bytes(it.hash.to_bytes().to_vec()),
+                    )]);
+                    b.insert(id, &entry)?;
+                    shipper.add(it)?;
+                }
+                shipper.report.records += tree.len() as u64;
+                if default_manifest.is_some() {
+                    b.remove_absent()?;
+                }
+                let bytes = b.to_bytes()?;
+                let snap = match &default_manifest {
+                    None => Snapshot::from_bytes(bytes.clone())?,
+                    Some(base) => Snapshot::overlay_from_bytes(bytes.clone(), base.clone())?,
+                };
+                let mhash = snap.hash();
+                let path = origin.manifest_path(mhash);
+                crate::write_file_atomically(&path, |w| {
+                    w.write_all(&bytes).map_err(|e| crate::Error::Io {
+                        path: path.clone(),
+                        source: e,
+                    })
+                })?;
+                let overlay = default_manifest.is_some();
+                if default_manifest.is_none() {
+                    default_manifest = Some(Arc::new(snap));
+                }
+                let done = (mhash, overlay, bytes.len() as u64);
+                by_tree.insert(tree.hash(), done);
+                done
+            }
+        };
+        let mut manifests = Vec::new();
+        if overlay {
+            manifests.push(
+                default_manifest
+                    .as_ref()
+                    .expect("an overlay has the default's manifest")
+                    .hash()
+                    .to_string(),
+            );
+        }
+        manifests.push(mhash.to_string());
+        origin.write_info(
+            mhash,
+            &VersionInfo {
+                locale: locale.clone(),
+                manifests,
+                trees: chain,
+                tree: tree.hash().to_string(),
+                records: tree.len() as u64,
+            },
+        )?;
+        pointers.locales.insert(locale.clone(), mhash.to_string());
+        shipper.report.locales.push(LocaleReport {
+            locale: locale.clone(),
+            manifest: mhash,
+            manifest_bytes: mbytes,
+            overlay,
+            records: tree.len() as u64,
+            previous: match &seen[locale] {
+                pointer::Read::Found { hash, .. } => Some(*hash),
+                pointer::Read::Absent => None,
+            },
+        });
+    }
+    shipper.flush()?;
+    Ok(Prepared {
+        cluster,
+        origin,
+        opts: opts.clone(),
+        seen,
+        pointers,
+        report: shipper.report,
+    })
+}
+
+impl Prepared<'_> {
+    /// The numbers so far (items shipped, manifests written).
+    pub fn report(&self) -> &PushReport {
+        &self.report
+    }
+
+    /// Flips every locale's pointer with CAS, then writes the durable pointers. A
+    /// pointer that moved since [`prepare`] read it is [`RemoteError::StalePublisher`].
+    pub fn publish(mut self) -> RemoteResult<PushReport> {
+        for (locale, hash) in &self.pointers.locales {
+            let new: ContentHash = hash.parse().expect("written by prepare");
+            let seen = &self.seen[locale];
+            if matches!(seen, pointer::Read::Found { hash, .. } if *hash == new) {
+                continue;
+            }
+            pointer::flip(
+                self.cluster,
+                locale,
+                seen,
+                new,
+                Instant::now() + self.opts.batch_timeout,
+            )?;
+            self.report.pointers_flipped += 1;
+        }
+        self.origin.write_pointers(&self.pointers)?;
+        Ok(self.report)
+    }
+}
+
+/// The tree files of `tree`'s chain, base first, relative to the origin.
+fn tree_chain(
+    tree: &Arc<Snapshot>,
+    path_of: &HashMap<ContentHash, PathBuf>,
+    dir: &Path,
+) -> RemoteResult<Vec<PathBuf>> {
+    let mut chain = Vec::new();
+    let mut cur = Some(tree);
+    while let Some(s) = cur {
+        let p = path_of.get(&s.hash()).ok_or_else(|| RemoteError::Origin {
+            dir: dir.to_owned(),
+            what: format!(
+                "snapshot {} (a base) is not listed in manifest.json's locales or bases",
+                s.hash()
+            ),
+        })?;
+        chain.push(p.clone());
+        cur = s.base();
+    }
+    chain.reverse();
+    Ok(chain)
+}
+
+/// Sends distinct items in batches: an existence check, then the missing ones.
+struct Shipper<'a> {
+    cluster: &'a Cluster,
+    opts: &'a PushOptions,
+    sent: HashSet<ItemHash>,
+    pending: Vec<Item>,
+    report: PushReport,
+}
+
+impl Shipper<'_> {
+    fn add(&mut self, it: Item) -> RemoteResult<()> {
+        if !self.sent.insert(it.hash) {
+            return Ok(());
+        }
+        self.report.unique_items += 1;
+        self.report.unique_item_bytes += it.bytes.len() as u64;
+        self.pending.push(it);
+        if self.pending.len() >= self.opts.batch {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> RemoteResult<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let items = std::mem::take(&mut self.pending);
+        let keys: Vec<String> = items.iter().map(|i| i.hash.key()).collect();
+        for k in &keys {
+            if let Route::Nowhere = self.cluster.route(k) {
+                return Err(RemoteError::Unavailable {
+                    addr: "(its server and the gutter)".into(),
+                    what: format!("no server up for {k}"),
+                });
+            }
+        }
+        let ops: Vec<Op<'_>> = keys.iter().map(|k| Op::Exists { key: k }).collect();
+        let replies = self
+            .cluster
+            .run(&ops, Instant::now() + self.opts.batch_timeout);
+        let mut missing = Vec::new();
+        for (i, r) in replies.into_iter().enumerate() {
+            match r {
+                Some(Reply::Hit { .. }) => self.report.items_present += 1,
+                Some(_) => missing.push(i),
+                None => return Err(unavailable(self.cluster, &keys[i])),
+            }
+        }
+        let ops: Vec<Op<'_>> = missing
+            .iter()
+            .map(|&i| Op::Set {
+                key: &keys[i],
+                value: &items[i].bytes,
+                ttl: 0,
+                cas: None,
+                add: false,
+                quiet: true,
+            })
+            .collect();
+        let replies = self
+            .cluster
+            .run(&ops, Instant::now() + self.opts.batch_timeout);
+        for (r, &i) in replies.into_iter().zip(&missing) {
+            match r {
+                Some(Reply::Done) => {
+                    self.report.items_sent += 1;
+                    self.report.bytes_sent += items[i].bytes.len() as u64;
+                }
+                Some(other) => {
+                    return Err(RemoteError::Protocol {
+                        addr: String::new(),
+                        what: format!("storing {}: {other:?}", keys[i]),
+                    });
+                }
+                None => return Err(unavailable(self.cluster, &keys[i])),
+            }
+        }
+        Ok(())
+    }
+}
+
+fn unavailable(cluster: &Cluster, key: &str) -> RemoteError {
+    let addr = match cluster.route(key) {
+        Route::Primary(i) => cluster.primaries()[i].addr().to_owned(),
+        Route::Gutter(i) => cluster.gutters()[i].addr().to_owned(),
+        Route::Nowhere => "(no server up)".into(),
+    };
+    RemoteError::Unavailable {
+        addr,
+        what: format!("could not store {key}"),
+    }
+}
