@@ -11,6 +11,7 @@ mod generate;
 mod get;
 mod heap;
 mod inspect;
+mod push;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -37,7 +38,8 @@ struct Cli {
 enum Command {
     /// Build a snapshot from JSONL files (one JSON object per line).
     Build(build::Args),
-    /// Print one record as pretty JSON.
+    /// Print records as pretty JSON: one from a snapshot file, or several through the
+    /// memcached tier (--memcached, --origin).
     Get(get::Args),
     /// Write a snapshot back as JSONL (id first), in insertion order.
     Export(export::Args),
@@ -56,6 +58,9 @@ enum Command {
     },
     /// Generate a content-site corpus, build it, serve lookups, print what it used.
     Demo(demo::Args),
+    /// Publish an origin directory (manifest.json and its snapshots) to memcached: record
+    /// items by content hash, record manifests, version pointers flipped with CAS.
+    Push(push::Args),
 }
 
 fn main() -> ExitCode {
@@ -69,6 +74,7 @@ fn main() -> ExitCode {
         Command::Diff(a) => diff::run(a),
         Command::Verify { snapshot, bases } => verify(&snapshot, &bases.bases),
         Command::Demo(a) => demo::run(a),
+        Command::Push(a) => push::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
