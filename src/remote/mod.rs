@@ -14,7 +14,7 @@
 //! * [`pointer`]: the per-locale version pointer, flipped with CAS;
 //! * [`push`]: publishing an origin to memcached;
 //! * [`store`]: [`RemoteStore`], the read path;
-//! * [`error`]: [`RemoteError`].
+//! * [`error`]: the tier's error type, [`RemoteError`].
 //!
 //! ```no_run
 //! # fn main() -> Result<(), fms::remote::RemoteError> {

@@ -599,7 +599,7 @@ impl RemoteStore {
         if !from_origin.is_empty() {
             let mut write_back: Vec<(usize, item::Item)> = Vec::new();
             for &(i, write) in &from_origin {
-                let r = self.from_origin(pinned, want[i].0, want[i].1);
+                let r = self.read_origin(pinned, want[i].0, want[i].1);
                 out[i] = Some(r.map(|(rec, it)| {
                     if write {
                         write_back.push((i, it));
@@ -629,7 +629,7 @@ impl RemoteStore {
     }
 
     /// Reads record `id` from the version's tree and checks it is the item `expected`.
-    fn from_origin(
+    fn read_origin(
         &self,
         pinned: &Pinned,
         expected: ItemHash,
