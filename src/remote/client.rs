@@ -188,8 +188,20 @@ impl Conn {
     /// Sends `ops` as one pipelined request and reads every reply, by `deadline`. One
     /// round trip. On `Err` the connection must be dropped.
     pub fn batch(&mut self, ops: &[Op<'_>], deadline: Instant) -> RemoteResult<Vec<Reply>> {
+        self.send(ops, deadline)?;
+        self.receive(ops, deadline)
+    }
+
+    /// The first half of [`batch`](Self::batch): writes the request. Sending to several
+    /// servers before receiving from any lets them work in parallel from one thread.
+    pub fn send(&mut self, ops: &[Op<'_>], deadline: Instant) -> RemoteResult<()> {
         let req = encode(ops).map_err(|what| self.protocol(what))?;
-        self.write_all(&req, deadline).map_err(|e| self.io(e))?;
+        self.write_all(&req, deadline).map_err(|e| self.io(e))
+    }
+
+    /// The second half of [`batch`](Self::batch): reads the replies to the `ops` last
+    /// [`send`](Self::send)t.
+    pub fn receive(&mut self, ops: &[Op<'_>], deadline: Instant) -> RemoteResult<Vec<Reply>> {
         let mut replies: Vec<Option<Reply>> = vec![None; ops.len()];
         loop {
             let line = self.read_line(deadline).map_err(|e| self.io(e))?;
@@ -291,8 +303,25 @@ impl Conn {
         }
         let mut chunk = [0u8; 16 << 10];
         loop {
-            self.stream
-                .set_read_timeout(Some(remaining(deadline, "reading")?))?;
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                // Past the deadline, still take what has already arrived: when one thread
+                // reads several servers in turn, a slow one must not make the replies
+                // already waiting from the others count as timeouts.
+                self.stream.set_nonblocking(true)?;
+                let r = self.stream.read(&mut chunk);
+                self.stream.set_nonblocking(false)?;
+                return match r {
+                    Ok(0) => Err(io::ErrorKind::UnexpectedEof.into()),
+                    Ok(n) => {
+                        self.buf.extend_from_slice(&chunk[..n]);
+                        Ok(())
+                    }
+                    Err(e) if would_block(&e) => Err(timed_out("reading")),
+                    Err(e) => Err(e),
+                };
+            }
+            self.stream.set_read_timeout(Some(left))?;
             match self.stream.read(&mut chunk) {
                 Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
                 Ok(n) => {
@@ -349,6 +378,17 @@ fn would_block(e: &io::Error) -> bool {
 /// Whether `key` is a key memcached's text/meta protocol accepts as is.
 pub fn valid_key(key: &str) -> bool {
     !key.is_empty() && key.len() <= MAX_KEY_BYTES && key.bytes().all(|b| b.is_ascii_graphic())
+}
+
+/// About how many bytes the request of a batch takes (an upper bound for small ops).
+pub fn request_len(ops: &[Op<'_>]) -> usize {
+    ops.iter()
+        .map(|op| match op {
+            Op::Set { key, value, .. } => key.len() + value.len() + 48,
+            other => other.key().len() + 24,
+        })
+        .sum::<usize>()
+        + 4
 }
 
 /// The request bytes of a batch: every command with `O<index>`, then `mn`.

@@ -10,10 +10,14 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use super::client::{Conn, Op, Reply, Timeouts};
+use super::client::{Conn, Op, Reply, Timeouts, request_len};
 use super::error::{RemoteError, RemoteResult};
 use super::health::{Health, HealthPolicy};
 use super::ketama::{Ring, Server};
+
+/// Batches whose requests are all at most this many bytes are sent from the calling
+/// thread (write all, then read all); larger ones get a thread per server.
+pub const INLINE_REQUEST_BYTES: usize = 32 << 10;
 
 /// How to reach and judge the servers.
 #[derive(Clone, Debug)]
@@ -108,15 +112,38 @@ impl Endpoint {
         deadline: Instant,
         cfg: &ClusterConfig,
     ) -> RemoteResult<Vec<Reply>> {
+        let conn = self.send(ops, deadline, cfg)?;
+        self.receive(conn, ops, deadline, cfg)
+    }
+
+    /// Writes a batch on a pooled (or new) connection; [`receive`](Self::receive) reads
+    /// its replies.
+    pub fn send(
+        &self,
+        ops: &[Op<'_>],
+        deadline: Instant,
+        cfg: &ClusterConfig,
+    ) -> RemoteResult<Conn> {
         self.round_trips.fetch_add(1, Ordering::Relaxed);
         let pooled = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
         let result = match pooled {
             Some(c) => Ok(c),
             None => Conn::connect(&self.addr, cfg.timeouts.connect, deadline),
         }
-        .and_then(|mut c| c.batch(ops, deadline).map(|r| (c, r)));
-        match result {
-            Ok((conn, replies)) => {
+        .and_then(|mut c| c.send(ops, deadline).map(|()| c));
+        result.inspect_err(|_| self.failed(cfg))
+    }
+
+    /// Reads the replies of a batch [`send`](Self::send) wrote, and pools the connection.
+    pub fn receive(
+        &self,
+        mut conn: Conn,
+        ops: &[Op<'_>],
+        deadline: Instant,
+        cfg: &ClusterConfig,
+    ) -> RemoteResult<Vec<Reply>> {
+        match conn.receive(ops, deadline) {
+            Ok(replies) => {
                 self.health.ok();
                 let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
                 if idle.len() < cfg.max_idle {
@@ -125,11 +152,15 @@ impl Endpoint {
                 Ok(replies)
             }
             Err(e) => {
-                self.errors.fetch_add(1, Ordering::Relaxed);
-                self.health.error(&cfg.health);
+                self.failed(cfg);
                 Err(e)
             }
         }
+    }
+
+    fn failed(&self, cfg: &ClusterConfig) {
+        self.errors.fetch_add(1, Ordering::Relaxed);
+        self.health.error(&cfg.health);
     }
 }
 
@@ -209,8 +240,9 @@ impl Cluster {
         }
     }
 
-    /// Sends `ops` grouped by route: one pipelined batch per server, the batches in
-    /// parallel (scoped threads), all by `deadline`. Returns one entry per op: `None` where
+    /// Sends `ops` grouped by route: one pipelined batch per server, the servers working
+    /// in parallel (small requests: written to every server, then read from each, from
+    /// this thread; large ones: a scoped thread per server), all by `deadline`. Returns one entry per op: `None` where
     /// its server failed, timed out or is down (the caller treats it as a miss). Sets
     /// routed to the gutter get at most [`ClusterConfig::gutter_ttl`].
     pub fn run(&self, ops: &[Op<'_>], deadline: Instant) -> Vec<Option<Reply>> {
@@ -226,36 +258,57 @@ impl Cluster {
             }
         }
         let mut out: Vec<Option<Reply>> = vec![None; ops.len()];
-        let run_group = |route: Route, idx: &[usize]| -> Option<Vec<Reply>> {
-            let ep = self.endpoint(route)?;
-            let batch: Vec<Op<'_>> = idx
-                .iter()
-                .map(|&i| {
-                    let mut op = ops[i].clone();
-                    if let (Route::Gutter(_), Op::Set { ttl, .. }) = (route, &mut op) {
-                        if *ttl == 0 || *ttl > self.cfg.gutter_ttl {
-                            *ttl = self.cfg.gutter_ttl;
+        let batches: Vec<Vec<Op<'_>>> = groups
+            .iter()
+            .map(|(route, idx)| {
+                idx.iter()
+                    .map(|&i| {
+                        let mut op = ops[i].clone();
+                        if let (Route::Gutter(_), Op::Set { ttl, .. }) = (*route, &mut op) {
+                            if *ttl == 0 || *ttl > self.cfg.gutter_ttl {
+                                *ttl = self.cfg.gutter_ttl;
+                            }
                         }
-                    }
-                    op
-                })
+                        op
+                    })
+                    .collect()
+            })
+            .collect();
+        let small = batches
+            .iter()
+            .all(|b| request_len(b) <= INLINE_REQUEST_BYTES);
+        let results: Vec<Option<Vec<Reply>>> = if groups.len() <= 1 || small {
+            // One thread: write every server's request, then read each server's replies.
+            // The servers work in parallel; a request this small fits the socket buffers,
+            // so no write waits for a read.
+            let sent: Vec<Option<Conn>> = groups
+                .iter()
+                .zip(&batches)
+                .map(|((r, _), b)| self.endpoint(*r)?.send(b, deadline, &self.cfg).ok())
                 .collect();
-            ep.batch(&batch, deadline, &self.cfg).ok()
-        };
-        let results: Vec<Option<Vec<Reply>>> = if groups.len() <= 1 {
-            groups.iter().map(|(r, idx)| run_group(*r, idx)).collect()
+            groups
+                .iter()
+                .zip(&batches)
+                .zip(sent)
+                .map(|(((r, _), b), conn)| {
+                    self.endpoint(*r)?
+                        .receive(conn?, b, deadline, &self.cfg)
+                        .ok()
+                })
+                .collect()
         } else {
+            // Large requests (push, big write-backs): a thread per server.
             std::thread::scope(|s| {
-                let handles: Vec<_> = groups[1..]
+                let handles: Vec<_> = groups
                     .iter()
-                    .map(|(r, idx)| {
-                        let run_group = &run_group;
-                        s.spawn(move || run_group(*r, idx))
+                    .zip(&batches)
+                    .map(|((r, _), b)| {
+                        s.spawn(move || self.endpoint(*r)?.batch(b, deadline, &self.cfg).ok())
                     })
                     .collect();
-                let first = run_group(groups[0].0, &groups[0].1);
-                std::iter::once(first)
-                    .chain(handles.into_iter().map(|h| h.join().ok().flatten()))
+                handles
+                    .into_iter()
+                    .map(|h| h.join().ok().flatten())
                     .collect()
             })
         };
