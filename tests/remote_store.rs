@@ -293,3 +293,60 @@ fn freshness_must_be_below_expiry() {
     };
     assert!(RemoteStore::new(cluster, "/nonexistent", bad).is_err());
 }
+
+#[test]
+fn the_hot_set_and_stale_while_revalidate() {
+    let Some(mcs) = support::memcacheds(1) else {
+        return;
+    };
+    let addrs: Vec<String> = mcs.iter().map(|m| m.addr()).collect();
+    let dir = tempfile::tempdir().unwrap();
+    support::write_origin(dir.path(), 1, 100);
+    let cluster = support::cluster(&addrs, &[]);
+    push::push(dir.path(), &cluster, &PushOptions::default()).unwrap();
+    let cfg = RemoteConfig {
+        fresh: Duration::from_millis(300),
+        expire: Duration::from_secs(5),
+        cache_bytes: 1,
+        hot_ids: vec!["video:0".into(), "video:1".into()],
+        ..RemoteConfig::default()
+    };
+    let store = RemoteStore::new(cluster.clone(), dir.path(), cfg).unwrap();
+    let v1 = store.pin("en").unwrap();
+    let s0 = store.stats();
+    let got = store
+        .get_many("en", &["video:0", "video:1", "video:2"])
+        .unwrap();
+    assert!(got.iter().all(Option::is_some));
+    let s1 = store.stats();
+    assert_eq!(s1.hot_hits - s0.hot_hits, 2);
+    assert_eq!(s1.memcached_hits - s0.memcached_hits, 1);
+
+    // A new version: within `fresh` the pinned one is served without asking memcached...
+    support::write_origin(dir.path(), 2, 100);
+    push::push(dir.path(), &cluster, &PushOptions::default()).unwrap();
+    let reads = store.stats().pointer_reads;
+    assert_eq!(store.pin("en").unwrap().hash(), v1.hash());
+    assert_eq!(store.stats().pointer_reads, reads);
+    // ... after it, the next request revalidates and sees the new one, whose hot set is
+    // read for it (video:0 changed in v2).
+    std::thread::sleep(Duration::from_millis(350));
+    let v2 = store.pin("en").unwrap();
+    assert_ne!(v2.hash(), v1.hash());
+    let r = store.get_many_in(&v2, &["video:0"]).unwrap();
+    assert_eq!(
+        r[0].as_ref()
+            .unwrap()
+            .record()
+            .get("title")
+            .unwrap()
+            .as_str(),
+        Some("Video 0, revised v2")
+    );
+    // The hot set serves even with memcached gone.
+    drop(mcs);
+    let before = store.stats();
+    let r = store.get_many_in(&v2, &["video:0", "video:1"]).unwrap();
+    assert!(r.iter().all(Option::is_some));
+    assert_eq!(store.stats().origin_fetches, before.origin_fetches);
+}
