@@ -76,6 +76,26 @@ fn every_record_of_every_tree_reads_back_and_pushes_dedup() {
     let upd = push::push(dir.path(), &cluster, &PushOptions::default()).unwrap();
     assert!(upd.items_sent > 0 && upd.items_sent <= 3 * 8, "{upd:?}");
     assert_eq!(upd.pointers_flipped, 3);
+    // en's new manifest is an overlay over its previous one: only what changed.
+    assert!(upd.locales[0].overlay);
+    assert!(
+        upd.locales[0].manifest_bytes * 4 < rep.locales[0].manifest_bytes,
+        "{} vs {}",
+        upd.locales[0].manifest_bytes,
+        rep.locales[0].manifest_bytes
+    );
+    let fresh = RemoteStore::new(cluster.clone(), dir.path(), RemoteConfig::default()).unwrap();
+    for l in ["en", "es", "pt"] {
+        check_all(&fresh, dir.path(), l);
+    }
+    // Updates stack, then the chain is rewritten in full; every version reads back.
+    for v in 3..9 {
+        support::write_origin(dir.path(), v, 400);
+        let r = push::push(dir.path(), &cluster, &PushOptions::default()).unwrap();
+        assert!(r.locales.iter().all(|l| l.records == 400));
+        let fresh = RemoteStore::new(cluster.clone(), dir.path(), RemoteConfig::default()).unwrap();
+        check_all(&fresh, dir.path(), "pt");
+    }
 }
 
 #[test]

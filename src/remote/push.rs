@@ -20,6 +20,10 @@ use super::pointer;
 use super::pool::{Cluster, Route};
 use crate::{ContentHash, Manifest, Snapshot, SnapshotBuilder, Store, TupleMap, Value};
 
+/// How many overlay levels a default locale's record manifest may stack over earlier
+/// versions before push writes it in full again.
+pub const MAX_MANIFEST_CHAIN: u32 = 4;
+
 /// Knobs of a push.
 #[derive(Clone, Debug)]
 pub struct PushOptions {
@@ -51,7 +55,8 @@ pub struct LocaleReport {
     pub manifest: ContentHash,
     /// The manifest file's size.
     pub manifest_bytes: u64,
-    /// Whether the manifest is an overlay (over the default locale's).
+    /// Whether the manifest is an overlay (a locale's over the default locale's, the
+    /// default locale's over its previous version).
     pub overlay: bool,
     /// Records in its tree.
     pub records: u64,
@@ -154,15 +159,32 @@ pub fn prepare<'c>(
         default_locale: default.clone(),
         locales: BTreeMap::new(),
     };
+    // The default locale's previous manifest (if this origin wrote it): the new one is
+    // an overlay over it, so a content update writes only what changed. Past
+    // MAX_MANIFEST_CHAIN levels it is written in full again (overlays stack at most 8
+    // deep, and each locale's manifest adds one level).
+    let previous = match &seen[&default] {
+        pointer::Read::Found { hash, .. } => origin.version(*hash).ok(),
+        pointer::Read::Absent => None,
+    };
     let mut default_manifest: Option<Arc<Snapshot>> = None;
-    let mut by_tree: HashMap<ContentHash, (ContentHash, bool, u64)> = HashMap::new();
+    let mut by_tree: HashMap<ContentHash, (Arc<Snapshot>, u64)> = HashMap::new();
     for (locale, tree) in &locales {
         pointer::key(locale)?;
         let chain = tree_chain(tree, &path_of, dir)?;
-        let (mhash, overlay, mbytes) = match by_tree.get(&tree.hash()) {
-            Some(&done) => done,
+        let is_default = default_manifest.is_none();
+        let (snap, mbytes) = match by_tree.get(&tree.hash()) {
+            Some(done) => done.clone(),
             None => {
-                let mut b = match &default_manifest {
+                let base: Option<Arc<Snapshot>> = if is_default {
+                    previous
+                        .as_ref()
+                        .map(|v| v.manifest().clone())
+                        .filter(|m| m.depth() < MAX_MANIFEST_CHAIN)
+                } else {
+                    default_manifest.clone()
+                };
+                let mut b = match &base {
                     None => SnapshotBuilder::new(),
                     Some(base) => SnapshotBuilder::with_base(base),
                 };
@@ -183,42 +205,51 @@ pub fn prepare<'c>(
                     shipper.add(it)?;
                 }
                 shipper.report.records += tree.len() as u64;
-                if default_manifest.is_some() {
-                    b.remove_absent()?;
-                }
-                let bytes = b.to_bytes()?;
-                let snap = match &default_manifest {
-                    None => Snapshot::from_bytes(bytes.clone())?,
-                    Some(base) => Snapshot::overlay_from_bytes(bytes.clone(), base.clone())?,
+                let unchanged = is_default
+                    && previous
+                        .as_ref()
+                        .is_some_and(|v| v.info().tree == tree.hash().to_string());
+                let done = if unchanged {
+                    // Same tree as the version published: keep its manifest (a rebuilt
+                    // overlay over it would be a new version with the same content).
+                    let m = previous.as_ref().expect("checked").manifest().clone();
+                    let n = m.as_bytes().len() as u64;
+                    (m, n)
+                } else {
+                    if base.is_some() {
+                        b.remove_absent()?;
+                    }
+                    let bytes = b.to_bytes()?;
+                    let snap = match &base {
+                        None => Snapshot::from_bytes(bytes.clone())?,
+                        Some(base) => Snapshot::overlay_from_bytes(bytes.clone(), base.clone())?,
+                    };
+                    let path = origin.manifest_path(snap.hash());
+                    crate::write_file_atomically(&path, |w| {
+                        w.write_all(&bytes).map_err(|e| crate::Error::Io {
+                            path: path.clone(),
+                            source: e,
+                        })
+                    })?;
+                    (Arc::new(snap), bytes.len() as u64)
                 };
-                let mhash = snap.hash();
-                let path = origin.manifest_path(mhash);
-                crate::write_file_atomically(&path, |w| {
-                    w.write_all(&bytes).map_err(|e| crate::Error::Io {
-                        path: path.clone(),
-                        source: e,
-                    })
-                })?;
-                let overlay = default_manifest.is_some();
-                if default_manifest.is_none() {
-                    default_manifest = Some(Arc::new(snap));
-                }
-                let done = (mhash, overlay, bytes.len() as u64);
-                by_tree.insert(tree.hash(), done);
+                by_tree.insert(tree.hash(), done.clone());
                 done
             }
         };
-        let mut manifests = Vec::new();
-        if overlay {
-            manifests.push(
-                default_manifest
-                    .as_ref()
-                    .expect("an overlay has the default's manifest")
-                    .hash()
-                    .to_string(),
-            );
+        if is_default {
+            default_manifest = Some(snap.clone());
         }
-        manifests.push(mhash.to_string());
+        let mhash = snap.hash();
+        let overlay = snap.is_overlay();
+        // The manifest chain, base first.
+        let mut manifests = Vec::new();
+        let mut cur = Some(&snap);
+        while let Some(s) = cur {
+            manifests.push(s.hash().to_string());
+            cur = s.base();
+        }
+        manifests.reverse();
         origin.write_info(
             mhash,
             &VersionInfo {
