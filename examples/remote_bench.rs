@@ -89,9 +89,12 @@ fn arg(name: &str, default: f64) -> f64 {
         .unwrap_or(default)
 }
 
-fn build_origin(dir: &Path, cfg: &CorpusConfig) -> u64 {
+/// Writes the origin; returns (bytes of the snapshot files, bytes of the trees as JSONL).
+fn build_origin(dir: &Path, cfg: &CorpusConfig) -> (u64, u64) {
+    let mut jsonl = 0u64;
     let mut b = SnapshotBuilder::new();
     for (id, rec) in corpus::records(cfg, 0) {
+        jsonl += corpus::jsonl_line(&id, &rec).len() as u64 + 1;
         b.insert(&id, &rec).unwrap();
     }
     b.write_to_path(dir.join("en.fms")).unwrap();
@@ -101,6 +104,7 @@ fn build_origin(dir: &Path, cfg: &CorpusConfig) -> u64 {
     for (i, code) in cfg.locale_codes().iter().enumerate().skip(1) {
         let mut b = SnapshotBuilder::with_base(&en);
         for (id, rec) in corpus::records(cfg, i) {
+            jsonl += corpus::jsonl_line(&id, &rec).len() as u64 + 1;
             b.insert(&id, &rec).unwrap();
         }
         b.remove_absent().unwrap();
@@ -109,7 +113,7 @@ fn build_origin(dir: &Path, cfg: &CorpusConfig) -> u64 {
         m = m.locale(code, format!("{code}.fms"));
     }
     m.write(dir.join("manifest.json")).unwrap();
-    bytes
+    (bytes, jsonl)
 }
 
 /// The content update of `fms demo`: 1% of en's records changed, 0.1% removed, 0.1% added.
@@ -158,9 +162,9 @@ fn main() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let t = Instant::now();
-    let tree_bytes = build_origin(dir, &cfg);
+    let (tree_bytes, jsonl_bytes) = build_origin(dir, &cfg);
     println!(
-        "origin: en + {n_locales} locale overlays at scale {scale}: {tree_bytes} bytes of snapshot files, built in {:.1?}",
+        "origin: en + {n_locales} locale overlays at scale {scale}: {tree_bytes} bytes of snapshot files, {jsonl_bytes} bytes as JSONL, built in {:.1?}",
         t.elapsed()
     );
 
@@ -219,13 +223,27 @@ fn main() {
     let upd = push::push(dir, &cluster, &PushOptions::default()).unwrap();
     let en = &upd.locales[0];
     println!(
-        "content update (1% of en changed, 0.1% removed, 0.1% added): shipped {} items, {} bytes in {:.1?}; {} pointers flipped; new en manifest {} bytes",
+        "content update (1% of en changed, 0.1% removed, 0.1% added): shipped {} items, {} bytes in {:.1?}; {} pointers flipped; new en manifest {} bytes ({}, {:.2} bytes/id)",
         upd.items_sent,
         upd.bytes_sent,
         t.elapsed(),
         upd.pointers_flipped,
-        en.manifest_bytes
+        en.manifest_bytes,
+        if en.overlay {
+            "an overlay over the previous one"
+        } else {
+            "full"
+        },
+        en.manifest_bytes as f64 / en.records as f64
     );
+    for l in &upd.locales[1..2] {
+        println!(
+            "  then {}: manifest {} bytes ({:.2} bytes/id)",
+            l.locale,
+            l.manifest_bytes,
+            l.manifest_bytes as f64 / l.records as f64
+        );
+    }
 
     // get_many of 50 ids, in-process hits from the hot set, the rest through memcached.
     let tree = fms::Store::open_manifest(dir.join("manifest.json"))

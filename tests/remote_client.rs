@@ -133,7 +133,7 @@ fn a_hung_server_costs_at_most_the_deadline() {
         return;
     };
     let mut c = Conn::connect(&mc.addr(), Duration::from_secs(1), soon()).unwrap();
-    mc.signal("STOP");
+    mc.hang();
     let start = Instant::now();
     let r = c.batch(
         &[Op::Get {

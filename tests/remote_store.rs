@@ -325,7 +325,7 @@ fn the_hot_set_and_stale_while_revalidate() {
     let cluster = support::cluster(&addrs, &[]);
     push::push(dir.path(), &cluster, &PushOptions::default()).unwrap();
     let cfg = RemoteConfig {
-        fresh: Duration::from_millis(300),
+        fresh: Duration::from_millis(1500),
         expire: Duration::from_secs(5),
         cache_bytes: 1,
         hot_ids: vec!["video:0".into(), "video:1".into()],
@@ -350,7 +350,7 @@ fn the_hot_set_and_stale_while_revalidate() {
     assert_eq!(store.stats().pointer_reads, reads);
     // ... after it, the next request revalidates and sees the new one, whose hot set is
     // read for it (video:0 changed in v2).
-    std::thread::sleep(Duration::from_millis(350));
+    std::thread::sleep(Duration::from_millis(1600));
     let v2 = store.pin("en").unwrap();
     assert_ne!(v2.hash(), v1.hash());
     let r = store.get_many_in(&v2, &["video:0"]).unwrap();

@@ -63,6 +63,33 @@ impl Proc {
     }
 }
 
+impl Proc {
+    /// SIGSTOP, then waits (up to 2 s) until every thread of the process is stopped:
+    /// the signal is asynchronous, and a thread still running would answer.
+    pub fn hang(&self) {
+        self.signal("STOP");
+        let tasks = format!("/proc/{}/task", self.pid());
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(2) {
+            let all_stopped = std::fs::read_dir(&tasks)
+                .map(|d| {
+                    d.flatten().all(|t| {
+                        std::fs::read_to_string(t.path().join("stat"))
+                            .ok()
+                            .and_then(|s| s.rsplit_once(") ").map(|(_, r)| r.starts_with('T')))
+                            .unwrap_or(true)
+                    })
+                })
+                .unwrap_or(true);
+            if all_stopped {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        panic!("process {} did not stop", self.pid());
+    }
+}
+
 impl Drop for Proc {
     fn drop(&mut self) {
         self.signal("CONT");
