@@ -36,7 +36,7 @@ fn start_memcached(mb: u32) -> Memcached {
         .local_addr()
         .unwrap()
         .port();
-    let child = Command::new("memcached")
+    let mut child = Command::new("memcached")
         .args([
             "-l",
             "127.0.0.1",
@@ -58,6 +58,8 @@ fn start_memcached(mb: u32) -> Memcached {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("memcached did not start");
 }
 

@@ -15,6 +15,9 @@
 //!   versions with one atomic swap, and starts from a [`Manifest`].
 //! * **Safe on any bytes**: every read is bounds-checked; malformed files give `None` or
 //!   `Err`, never a panic. [`Snapshot::verify`] is the explicit full check.
+//! * **Beyond one host** (feature `remote`): `remote::RemoteStore` reads records from
+//!   memcached by content hash (ketama-sharded as twemproxy does), with the trees in a
+//!   durable origin directory as the fallback; `remote::push` publishes them.
 //!
 //! ## Quickstart
 //!

@@ -11,7 +11,7 @@
 //! * [`item`]: the bytes of a record in memcached (envelope, content hash, verification);
 //! * [`flight`]: in-process single-flight;
 //! * [`origin`]: the durable origin directory (trees, record manifests, pointers);
-//! * [`pointer`]: the per-locale version pointer, flipped with CAS;
+//! * [`pointer`](mod@pointer): the per-locale version pointer, flipped with CAS;
 //! * [`push`]: publishing an origin to memcached;
 //! * [`store`]: [`RemoteStore`], the read path;
 //! * [`error`]: the tier's error type, [`RemoteError`].
