@@ -10,16 +10,7 @@ use fms::remote::ketama::{Ring, Server};
 
 /// A twemproxy server line `host:port:weight [name]` as a ring server.
 fn parse_server(line: &str) -> Server {
-    let (spec, name) = match line.split_once(' ') {
-        Some((s, n)) => (s, Some(n)),
-        None => (line, None),
-    };
-    let (addr, weight) = spec.rsplit_once(':').unwrap();
-    let weight: u32 = weight.parse().unwrap();
-    match name {
-        Some(n) => Server::named(addr, n, weight),
-        None => Server::weighted(addr, weight),
-    }
+    Server::parse(line).unwrap()
 }
 
 fn golden_keys() -> Vec<String> {
@@ -114,6 +105,37 @@ fn live_nutcracker_agrees_with_the_ring() {
         "{wrong} of {} keys placed differently",
         keys.len()
     );
+    // The other way round: keys written by an fms Cluster configured with the same
+    // server lines are found by nutcracker.
+    let cluster = fms::remote::Cluster::new(fms::remote::ClusterConfig::new(&lines)).unwrap();
+    let fresh: Vec<String> = (0..500).map(|i| format!("fms-written:{i}")).collect();
+    let ops: Vec<fms::remote::client::Op<'_>> = fresh
+        .iter()
+        .map(|k| fms::remote::client::Op::Set {
+            key: k,
+            value: b"v",
+            ttl: 0,
+            cas: None,
+            add: false,
+            quiet: true,
+        })
+        .collect();
+    let replies = cluster.run(
+        &ops,
+        std::time::Instant::now() + std::time::Duration::from_secs(5),
+    );
+    assert!(
+        replies
+            .iter()
+            .all(|r| *r == Some(fms::remote::client::Reply::Done))
+    );
+    for k in &fresh {
+        let r = support::raw(&proxy.addr(), format!("get {k}\r\n").as_bytes(), b"END\r\n");
+        assert!(
+            r.starts_with(b"VALUE "),
+            "nutcracker does not find {k}, which fms wrote"
+        );
+    }
     // Each server got a share (the weights are visible).
     let mut counts = [0; 4];
     for i in owner.values() {

@@ -55,6 +55,36 @@ impl Server {
         }
     }
 
+    /// Parses a twemproxy server line: `host:port`, `host:port:weight` or
+    /// `host:port:weight name` (the name then places the server on the ring instead of
+    /// its address, so servers can move without moving their keys).
+    pub fn parse(spec: &str) -> Result<Server, String> {
+        let spec = spec.trim();
+        let (addr_part, name) = match spec.split_once(' ') {
+            Some((a, n)) if !n.trim().is_empty() => (a, Some(n.trim())),
+            _ => (spec, None),
+        };
+        let bad = || format!("{spec:?} is not host:port[:weight [name]]");
+        let parts: Vec<&str> = addr_part.split(':').collect();
+        let (host, port, weight) = match parts.as_slice() {
+            [h, p] => (*h, *p, 1),
+            [h, p, w] => (
+                *h,
+                *p,
+                w.parse::<u32>().ok().filter(|&w| w > 0).ok_or_else(bad)?,
+            ),
+            _ => return Err(bad()),
+        };
+        if host.is_empty() || port.parse::<u16>().is_err() {
+            return Err(bad());
+        }
+        let addr = format!("{host}:{port}");
+        Ok(match name {
+            Some(n) => Server::named(&addr, n, weight),
+            None => Server::weighted(&addr, weight),
+        })
+    }
+
     /// A server with an explicit name (twemproxy's `host:port:weight name`).
     pub fn named(addr: &str, name: &str, weight: u32) -> Server {
         Server {
@@ -148,6 +178,19 @@ mod tests {
         assert_eq!(Server::new("10.0.0.1:11211").name, "10.0.0.1");
         assert_eq!(Server::new("10.0.0.1:11212").name, "10.0.0.1:11212");
         assert_eq!(Server::named("10.0.0.1:11211", "a", 1).name, "a");
+    }
+
+    #[test]
+    fn parses_twemproxy_server_lines() {
+        assert_eq!(Server::parse("h:11211").unwrap(), Server::new("h:11211"));
+        assert_eq!(Server::parse("h:1:3").unwrap(), Server::weighted("h:1", 3));
+        assert_eq!(
+            Server::parse("h:1:2 alpha").unwrap(),
+            Server::named("h:1", "alpha", 2)
+        );
+        for bad in ["h", "h:x", ":1", "h:1:0", "h:1:2:3", "h:1:w name"] {
+            assert!(Server::parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

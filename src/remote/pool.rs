@@ -22,9 +22,11 @@ pub const INLINE_REQUEST_BYTES: usize = 32 << 10;
 /// How to reach and judge the servers.
 #[derive(Clone, Debug)]
 pub struct ClusterConfig {
-    /// Primary servers, `host:port`, in ring order.
+    /// Primary servers in ring order, as twemproxy server lines: `host:port`,
+    /// `host:port:weight` or `host:port:weight name` ([`Server::parse`]).
     pub servers: Vec<String>,
-    /// Gutter servers for the keys of primaries that are down (may be empty).
+    /// Gutter servers for the keys of primaries that are down (may be empty), in the
+    /// same syntax.
     pub gutter: Vec<String>,
     /// Connect and batch deadlines.
     pub timeouts: Timeouts,
@@ -49,7 +51,7 @@ impl ClusterConfig {
         }
     }
 
-    /// Parses `host:port,host:port,...`.
+    /// Parses a comma-separated list of server lines (`host:port[:weight [name]]`).
     pub fn parse_list(list: &str) -> RemoteResult<Vec<String>> {
         let v: Vec<String> = list
             .split(',')
@@ -58,10 +60,7 @@ impl ClusterConfig {
             .map(str::to_owned)
             .collect();
         for s in &v {
-            match s.rsplit_once(':') {
-                Some((h, p)) if !h.is_empty() && p.parse::<u16>().is_ok() => {}
-                _ => return Err(RemoteError::Config(format!("{s:?} is not host:port"))),
-            }
+            Server::parse(s).map_err(RemoteError::Config)?;
         }
         Ok(v)
     }
@@ -191,13 +190,17 @@ impl Cluster {
         if cfg.servers.is_empty() {
             return Err(RemoteError::Config("no memcached servers".into()));
         }
-        let ring = Ring::new(cfg.servers.iter().map(|s| Server::new(s)).collect());
-        let gutter_ring = Ring::new(cfg.gutter.iter().map(|s| Server::new(s)).collect());
+        let parse = |list: &[String]| -> RemoteResult<Vec<Server>> {
+            list.iter()
+                .map(|s| Server::parse(s).map_err(RemoteError::Config))
+                .collect()
+        };
+        let (servers, gutter) = (parse(&cfg.servers)?, parse(&cfg.gutter)?);
         Ok(Cluster {
-            primaries: cfg.servers.iter().map(|s| Endpoint::new(s)).collect(),
-            gutters: cfg.gutter.iter().map(|s| Endpoint::new(s)).collect(),
-            ring,
-            gutter_ring,
+            primaries: servers.iter().map(|s| Endpoint::new(&s.addr)).collect(),
+            gutters: gutter.iter().map(|s| Endpoint::new(&s.addr)).collect(),
+            ring: Ring::new(servers),
+            gutter_ring: Ring::new(gutter),
             cfg,
         })
     }

@@ -16,7 +16,8 @@ pub struct Args {
     field: Option<String>,
     #[command(flatten)]
     bases: crate::Bases,
-    /// Read through the memcached tier: its servers, `host:port,...` (needs --origin).
+    /// Read through the memcached tier: its servers, `host:port[:weight [name]],...`
+    /// (twemproxy server lines; needs --origin).
     #[arg(long, value_name = "HOST:PORT,...", requires = "origin")]
     memcached: Option<String>,
     /// Gutter servers for keys of servers that are down, `host:port,...`.

@@ -11,7 +11,8 @@ use crate::CliResult;
 pub struct Args {
     /// The origin directory: a store manifest (manifest.json) and its snapshots.
     dir: PathBuf,
-    /// The memcached servers, `host:port,...` (ketama order, as in twemproxy's pool).
+    /// The memcached servers, `host:port[:weight [name]],...`: twemproxy server lines, in
+    /// its pool order (a name or weight changes placement exactly as in twemproxy).
     #[arg(long, value_name = "HOST:PORT,...")]
     memcached: String,
     /// Gutter servers, `host:port,...` (used only while a primary is down).
