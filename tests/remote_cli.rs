@@ -74,3 +74,30 @@ fn push_then_get_through_the_tier() {
     let o = fms(&["push", d, "--memcached", &servers]);
     assert!(String::from_utf8_lossy(&o.stdout).contains("sent 0 items, 0 bytes"));
 }
+
+#[test]
+fn demo_remote_serves_through_the_tier() {
+    if support::binary("memcached").is_none() {
+        return;
+    }
+    let o = fms(&[
+        "demo",
+        "--scale",
+        "0.02",
+        "--locales",
+        "2",
+        "--seconds",
+        "0.5",
+        "--threads",
+        "2",
+        "--remote",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("the memcached tier: 4 memcached servers"),
+        "{out}"
+    );
+    assert!(out.contains("0 corrupt items"), "{out}");
+    assert!(out.contains("get_many of 50 ids"), "{out}");
+}

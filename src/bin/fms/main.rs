@@ -5,6 +5,7 @@
 
 mod build;
 mod demo;
+mod demo_remote;
 mod diff;
 mod export;
 mod generate;
