@@ -370,3 +370,40 @@ fn the_hot_set_and_stale_while_revalidate() {
     assert!(r.iter().all(Option::is_some));
     assert_eq!(store.stats().origin_fetches, before.origin_fetches);
 }
+
+#[test]
+fn an_update_of_the_default_tree_leaves_unchanged_locales_alone() {
+    let Some(mcs) = support::memcacheds(2) else {
+        return;
+    };
+    let addrs: Vec<String> = mcs.iter().map(|m| m.addr()).collect();
+    let dir = tempfile::tempdir().unwrap();
+    support::write_origin(dir.path(), 1, 100);
+    let cluster = support::cluster(&addrs, &[]);
+    let first = push::push(dir.path(), &cluster, &PushOptions::default()).unwrap();
+    // en changes one record; es and pt (overlays over en v1) do not change.
+    let en = Arc::new(fms::Snapshot::open(dir.path().join("en-v1.fms")).unwrap());
+    let mut b = fms::SnapshotBuilder::with_base(&en);
+    b.upsert("video:7", &serde_json::json!({"title": "seven, updated"}))
+        .unwrap();
+    b.write_to_path(dir.path().join("en-v1b.fms")).unwrap();
+    let mut m = fms::Manifest::read(dir.path().join("manifest.json")).unwrap();
+    m.locales.insert("en".into(), "en-v1b.fms".into());
+    m.bases.push("en-v1.fms".into());
+    m.write(dir.path().join("manifest.json")).unwrap();
+    let upd = push::push(dir.path(), &cluster, &PushOptions::default()).unwrap();
+    assert_eq!(upd.pointers_flipped, 1, "{upd:?}");
+    assert_eq!(upd.items_sent, 1);
+    for (a, b) in first.locales.iter().zip(&upd.locales).skip(1) {
+        assert_eq!(a.manifest, b.manifest, "{} kept its manifest", a.locale);
+    }
+    let store = RemoteStore::new(cluster.clone(), dir.path(), RemoteConfig::default()).unwrap();
+    for l in ["en", "es", "pt"] {
+        check_all(&store, dir.path(), l);
+    }
+    let r = store.get("en", "video:7").unwrap().unwrap();
+    assert_eq!(
+        r.record().get("title").unwrap().as_str(),
+        Some("seven, updated")
+    );
+}

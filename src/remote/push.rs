@@ -163,16 +163,26 @@ pub fn prepare<'c>(
     // an overlay over it, so a content update writes only what changed. Past
     // MAX_MANIFEST_CHAIN levels it is written in full again (overlays stack at most 8
     // deep, and each locale's manifest adds one level).
-    let previous = match &seen[&default] {
-        pointer::Read::Found { hash, .. } => origin.version(*hash).ok(),
-        pointer::Read::Absent => None,
+    //
+    // Any locale whose tree is the one its published version was pushed from keeps that
+    // version's manifest: no rewrite, no pointer flip (a content update of the default
+    // tree does not re-base the locales' manifests).
+    let previous_of = |locale: &str| match seen.get(locale) {
+        Some(pointer::Read::Found { hash, .. }) => origin.version(*hash).ok(),
+        _ => None,
     };
+    let previous = previous_of(&default);
     let mut default_manifest: Option<Arc<Snapshot>> = None;
     let mut by_tree: HashMap<ContentHash, (Arc<Snapshot>, u64)> = HashMap::new();
     for (locale, tree) in &locales {
         pointer::key(locale)?;
         let chain = tree_chain(tree, &path_of, dir)?;
         let is_default = default_manifest.is_none();
+        let own_previous = if is_default {
+            previous.clone()
+        } else {
+            previous_of(locale)
+        };
         let (snap, mbytes) = match by_tree.get(&tree.hash()) {
             Some(done) => done.clone(),
             None => {
@@ -205,14 +215,13 @@ pub fn prepare<'c>(
                     shipper.add(it)?;
                 }
                 shipper.report.records += tree.len() as u64;
-                let unchanged = is_default
-                    && previous
-                        .as_ref()
-                        .is_some_and(|v| v.info().tree == tree.hash().to_string());
+                let unchanged = own_previous
+                    .as_ref()
+                    .is_some_and(|v| v.info().tree == tree.hash().to_string());
                 let done = if unchanged {
                     // Same tree as the version published: keep its manifest (a rebuilt
-                    // overlay over it would be a new version with the same content).
-                    let m = previous.as_ref().expect("checked").manifest().clone();
+                    // one would be a new version with the same content).
+                    let m = own_previous.as_ref().expect("checked").manifest().clone();
                     let n = m.as_bytes().len() as u64;
                     (m, n)
                 } else {
