@@ -73,7 +73,9 @@ pub struct PushReport {
     pub records: u64,
     /// Distinct items among them.
     pub unique_items: u64,
-    /// Bytes of the distinct items.
+    /// Bytes of the distinct items this push encoded (items of unchanged trees are
+    /// known by hash from their published manifest, and encoded only if memcached lost
+    /// them).
     pub unique_item_bytes: u64,
     /// Distinct items memcached already held.
     pub items_present: u64,
@@ -183,41 +185,49 @@ pub fn prepare<'c>(
         } else {
             previous_of(locale)
         };
+        let mut built: Option<(SnapshotBuilder, Option<Arc<Snapshot>>)> = None;
         let (snap, mbytes) = match by_tree.get(&tree.hash()) {
             Some(done) => done.clone(),
             None => {
-                let base: Option<Arc<Snapshot>> = if is_default {
-                    previous
-                        .as_ref()
-                        .map(|v| v.manifest().clone())
-                        .filter(|m| m.depth() < MAX_MANIFEST_CHAIN)
-                } else {
-                    default_manifest.clone()
-                };
-                let mut b = match &base {
-                    None => SnapshotBuilder::new(),
-                    Some(base) => SnapshotBuilder::with_base(base),
-                };
-                for (id, rec) in tree.iter() {
-                    let it = item::encode(&rec)?;
-                    if it.bytes.len() > opts.item_limit {
-                        return Err(RemoteError::TooLarge {
-                            id: id.to_owned(),
-                            bytes: it.bytes.len(),
-                            limit: opts.item_limit,
-                        });
-                    }
-                    let entry = TupleMap::from_pairs([(
-                        HASH_FIELD,
-                        Value::Bytes(it.hash.to_bytes().to_vec()),
-                    )]);
-                    b.insert(id, &entry)?;
-                    shipper.add(it)?;
-                }
-                shipper.report.records += tree.len() as u64;
                 let unchanged = own_previous
                     .as_ref()
                     .is_some_and(|v| v.info().tree == tree.hash().to_string());
+                if unchanged {
+                    // The published manifest already names every item: check memcached
+                    // for them by hash, and encode only those it lost.
+                    let v = own_previous.as_ref().expect("checked");
+                    for id in tree.ids() {
+                        let hash = v.item_hash(id).ok_or_else(|| RemoteError::Origin {
+                            dir: dir.to_owned(),
+                            what: format!("manifest {} lacks {id:?} of its tree", v.hash()),
+                        })?;
+                        shipper.add_lazy(hash, id, tree)?;
+                    }
+                } else {
+                    let base: Option<Arc<Snapshot>> = if is_default {
+                        previous
+                            .as_ref()
+                            .map(|v| v.manifest().clone())
+                            .filter(|m| m.depth() < MAX_MANIFEST_CHAIN)
+                    } else {
+                        default_manifest.clone()
+                    };
+                    let mut b = match &base {
+                        None => SnapshotBuilder::new(),
+                        Some(base) => SnapshotBuilder::with_base(base),
+                    };
+                    for (id, rec) in tree.iter() {
+                        let it = encode_checked(id, &rec, opts)?;
+                        let entry = TupleMap::from_pairs([(
+                            HASH_FIELD,
+                            Value::Bytes(it.hash.to_bytes().to_vec()),
+                        )]);
+                        b.insert(id, &entry)?;
+                        shipper.add(it)?;
+                    }
+                    built = Some((b, base));
+                }
+                shipper.report.records += tree.len() as u64;
                 let done = if unchanged {
                     // Same tree as the version published: keep its manifest (a rebuilt
                     // one would be a new version with the same content).
@@ -225,6 +235,7 @@ pub fn prepare<'c>(
                     let n = m.as_bytes().len() as u64;
                     (m, n)
                 } else {
+                    let (mut b, base) = built.take().expect("built when changed");
                     if base.is_some() {
                         b.remove_absent()?;
                     }
@@ -345,12 +356,45 @@ fn tree_chain(
     Ok(chain)
 }
 
+/// Encodes a record as an item, refusing one over the item limit.
+fn encode_checked(id: &str, rec: &crate::Record<'_>, opts: &PushOptions) -> RemoteResult<Item> {
+    let it = item::encode(rec)?;
+    if it.bytes.len() > opts.item_limit {
+        return Err(RemoteError::TooLarge {
+            id: id.to_owned(),
+            bytes: it.bytes.len(),
+            limit: opts.item_limit,
+        });
+    }
+    Ok(it)
+}
+
+/// An item to make sure memcached has: encoded already, or known by hash and encoded
+/// from its tree only if memcached lacks it.
+enum Pending {
+    Encoded(Item),
+    Lazy {
+        hash: ItemHash,
+        id: String,
+        tree: Arc<Snapshot>,
+    },
+}
+
+impl Pending {
+    fn hash(&self) -> ItemHash {
+        match self {
+            Pending::Encoded(it) => it.hash,
+            Pending::Lazy { hash, .. } => *hash,
+        }
+    }
+}
+
 /// Sends distinct items in batches: an existence check, then the missing ones.
 struct Shipper<'a> {
     cluster: &'a Cluster,
     opts: &'a PushOptions,
     sent: HashSet<ItemHash>,
-    pending: Vec<Item>,
+    pending: Vec<Pending>,
     report: PushReport,
 }
 
@@ -361,7 +405,23 @@ impl Shipper<'_> {
         }
         self.report.unique_items += 1;
         self.report.unique_item_bytes += it.bytes.len() as u64;
-        self.pending.push(it);
+        self.push(Pending::Encoded(it))
+    }
+
+    fn add_lazy(&mut self, hash: ItemHash, id: &str, tree: &Arc<Snapshot>) -> RemoteResult<()> {
+        if !self.sent.insert(hash) {
+            return Ok(());
+        }
+        self.report.unique_items += 1;
+        self.push(Pending::Lazy {
+            hash,
+            id: id.to_owned(),
+            tree: tree.clone(),
+        })
+    }
+
+    fn push(&mut self, p: Pending) -> RemoteResult<()> {
+        self.pending.push(p);
         if self.pending.len() >= self.opts.batch {
             self.flush()?;
         }
@@ -372,8 +432,8 @@ impl Shipper<'_> {
         if self.pending.is_empty() {
             return Ok(());
         }
-        let items = std::mem::take(&mut self.pending);
-        let keys: Vec<String> = items.iter().map(|i| i.hash.key()).collect();
+        let pending = std::mem::take(&mut self.pending);
+        let keys: Vec<String> = pending.iter().map(|p| p.hash().key()).collect();
         for k in &keys {
             if let Route::Nowhere = self.cluster.route(k) {
                 return Err(RemoteError::Unavailable {
@@ -394,11 +454,35 @@ impl Shipper<'_> {
                 None => return Err(unavailable(self.cluster, &keys[i])),
             }
         }
+        // The bytes of what memcached lacks; items known only by hash are encoded from
+        // their tree now, and must still have that hash.
+        let mut bytes: Vec<Vec<u8>> = Vec::with_capacity(missing.len());
+        for &i in &missing {
+            match &pending[i] {
+                Pending::Encoded(it) => bytes.push(it.bytes.clone()),
+                Pending::Lazy { hash, id, tree } => {
+                    let rec = tree.get(id).ok_or_else(|| {
+                        RemoteError::Fms(crate::Error::UnknownId { id: id.clone() })
+                    })?;
+                    let it = encode_checked(id, &rec, self.opts)?;
+                    if it.hash != *hash {
+                        return Err(RemoteError::Fms(crate::Error::InvalidInput(format!(
+                            "record {id:?} of tree {} is item {}, but its published manifest says {hash}",
+                            tree.hash(),
+                            it.hash
+                        ))));
+                    }
+                    self.report.unique_item_bytes += it.bytes.len() as u64;
+                    bytes.push(it.bytes);
+                }
+            }
+        }
         let ops: Vec<Op<'_>> = missing
             .iter()
-            .map(|&i| Op::Set {
+            .zip(&bytes)
+            .map(|(&i, b)| Op::Set {
                 key: &keys[i],
-                value: &items[i].bytes,
+                value: b,
                 ttl: 0,
                 cas: None,
                 add: false,
@@ -408,11 +492,11 @@ impl Shipper<'_> {
         let replies = self
             .cluster
             .run(&ops, Instant::now() + self.opts.batch_timeout);
-        for (r, &i) in replies.into_iter().zip(&missing) {
+        for ((r, &i), b) in replies.into_iter().zip(&missing).zip(&bytes) {
             match r {
                 Some(Reply::Done) => {
                     self.report.items_sent += 1;
-                    self.report.bytes_sent += items[i].bytes.len() as u64;
+                    self.report.bytes_sent += b.len() as u64;
                 }
                 Some(other) => {
                     return Err(RemoteError::Protocol {
