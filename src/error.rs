@@ -153,8 +153,9 @@ pub enum Error {
     /// Text that should be JSON is not (a JSONL line; see [`Error::Jsonl`]).
     #[error("invalid JSON: {0}")]
     Json(#[source] serde_json::Error),
-    /// A store manifest could not be used: unreadable JSON, unknown fields, a path that
-    /// leaves the manifest's directory, a default locale other than the store's.
+    /// A store manifest (or a JSON file of the remote tier's origin) could not be used:
+    /// unreadable JSON, unknown fields, a path that leaves the manifest's directory, a
+    /// default locale other than the store's.
     #[error("{}: bad manifest: {what}", path.display())]
     Manifest {
         /// The manifest file.

@@ -17,6 +17,9 @@
 //!   `Err`, never a panic. [`Snapshot::verify`] is the explicit full check.
 //! * **HTTP** (feature `http`): `fms::http::router` serves a [`Store`] as JSON from an
 //!   axum router to merge into a frontend's own (`fms serve` runs it as a sidecar).
+//! * **Beyond one host** (feature `remote`): `remote::RemoteStore` reads records from
+//!   memcached by content hash (ketama-sharded as twemproxy does), with the trees in a
+//!   durable origin directory as the fallback; `remote::push` publishes them.
 //!
 //! ## Quickstart
 //!
@@ -131,6 +134,8 @@ mod format;
 pub mod http;
 mod io;
 mod read;
+#[cfg(feature = "remote")]
+pub mod remote;
 mod serde;
 mod store;
 mod tuplemap;

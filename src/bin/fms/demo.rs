@@ -63,6 +63,10 @@ pub struct Args {
     /// afterwards).
     #[arg(long)]
     dir: Option<PathBuf>,
+    /// Then serve the same trees through the memcached tier: start 4 memcached servers on
+    /// loopback (memcached must be installed), push, and serve 50-id get_many requests.
+    #[arg(long)]
+    remote: bool,
 }
 
 /// Bytes in MB (kB below 0.1 MB, so that a small overlay does not read as 0.0 MB).
@@ -321,6 +325,9 @@ pub fn run(a: Args) -> CliResult {
     }
     if a.threads == 0 || !a.seconds.is_finite() || a.seconds <= 0.0 {
         return Err("--threads and --seconds must be positive".into());
+    }
+    if a.remote && crate::demo_remote::memcached_binary().is_none() {
+        return Err(crate::demo_remote::missing());
     }
     let mut codes = vec!["en".to_owned()];
     codes.extend(CODES[..a.locales].iter().map(|c| c.to_string()));
@@ -707,6 +714,9 @@ pub fn run(a: Args) -> CliResult {
         verify_secs,
         t0.elapsed().as_secs_f64()
     );
+    if a.remote {
+        crate::demo_remote::run(&dir, a.threads, a.seconds)?;
+    }
     if a.dir.is_none() {
         println!("(written to a temporary directory and removed; pass --dir to keep it)");
     }

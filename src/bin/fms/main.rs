@@ -5,12 +5,14 @@
 
 mod build;
 mod demo;
+mod demo_remote;
 mod diff;
 mod export;
 mod generate;
 mod get;
 mod heap;
 mod inspect;
+mod push;
 mod serve;
 
 use std::path::{Path, PathBuf};
@@ -38,7 +40,8 @@ struct Cli {
 enum Command {
     /// Build a snapshot from JSONL files (one JSON object per line).
     Build(build::Args),
-    /// Print one record as pretty JSON.
+    /// Print records as pretty JSON: one from a snapshot file, or several through the
+    /// memcached tier (--memcached, --origin).
     Get(get::Args),
     /// Write a snapshot back as JSONL (id first), in insertion order.
     Export(export::Args),
@@ -59,6 +62,9 @@ enum Command {
     Demo(demo::Args),
     /// Serve a manifest's trees over HTTP (JSON), reloading when the manifest changes.
     Serve(serve::Args),
+    /// Publish an origin directory (manifest.json and its snapshots) to memcached: record
+    /// items by content hash, record manifests, version pointers flipped with CAS.
+    Push(push::Args),
 }
 
 fn main() -> ExitCode {
@@ -73,6 +79,7 @@ fn main() -> ExitCode {
         Command::Verify { snapshot, bases } => verify(&snapshot, &bases.bases),
         Command::Demo(a) => demo::run(a),
         Command::Serve(a) => serve::run(a),
+        Command::Push(a) => push::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

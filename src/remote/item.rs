@@ -1,0 +1,219 @@
+//! The bytes of a record stored in memcached (an *item*), and its key. The one place that
+//! knows them, so that the tier can move to another record encoding (format v2) by
+//! changing this module and the key prefix.
+//!
+//! An item is a 28-byte envelope around a single-record fms snapshot (FORMAT.md, "Remote
+//! items"):
+//!
+//! | offset | bytes | field |
+//! |---|---|---|
+//! | 0 | 4 | magic `FMSR` |
+//! | 4 | 1 | envelope version (1) |
+//! | 5 | 1 | payload kind (1: a single-record fms snapshot whose record id is `r`) |
+//! | 6 | 2 | reserved, 0 |
+//! | 8 | 4 | payload length, u32 LE |
+//! | 12 | 16 | content hash: xxh3-128 of the payload, LE |
+//! | 28 | n | payload |
+//!
+//! The payload is built deterministically from the record's fields, so equal records (in
+//! any locale or version) have equal payloads, hence one hash and one memcached key:
+//! `fms1:r:<32 hex digits of the hash>`.
+//!
+//! Reading verifies everything before a record is served: envelope, length, the hash
+//! against the key's, the snapshot's full structure and checksums ([`Snapshot::verify`]),
+//! and that it holds exactly the one record. Anything else is [`RemoteError::Corrupt`].
+
+use xxhash_rust::xxh3::xxh3_128;
+
+use super::error::{RemoteError, RemoteResult};
+use crate::{Record, Snapshot, SnapshotBuilder};
+
+/// The envelope's magic bytes.
+pub const MAGIC: [u8; 4] = *b"FMSR";
+/// The envelope version this build writes and reads.
+pub const VERSION: u8 = 1;
+/// Payload kind: a single-record fms snapshot.
+pub const KIND_SNAPSHOT: u8 = 1;
+/// Envelope bytes before the payload.
+pub const HEADER_BYTES: usize = 28;
+/// The record id inside the payload snapshot.
+pub const RECORD_ID: &str = "r";
+/// The prefix of record keys; the `1` names this encoding.
+pub const KEY_PREFIX: &str = "fms1:r:";
+
+/// The content hash of a record's item: xxh3-128 of its payload.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ItemHash(pub u128);
+
+impl ItemHash {
+    /// The memcached key of the item: `fms1:r:` and 32 lowercase hex digits.
+    pub fn key(&self) -> String {
+        format!("{KEY_PREFIX}{:032x}", self.0)
+    }
+
+    /// The 16 little-endian bytes (as manifests store them).
+    pub fn to_bytes(self) -> [u8; 16] {
+        self.0.to_le_bytes()
+    }
+
+    /// From 16 little-endian bytes; `None` for another length.
+    pub fn from_bytes(b: &[u8]) -> Option<ItemHash> {
+        Some(ItemHash(u128::from_le_bytes(b.try_into().ok()?)))
+    }
+}
+
+impl std::fmt::Display for ItemHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:032x}", self.0)
+    }
+}
+
+/// An encoded item: its hash and its bytes (envelope and payload).
+#[derive(Clone, Debug)]
+pub struct Item {
+    /// The content hash.
+    pub hash: ItemHash,
+    /// The bytes to store.
+    pub bytes: Vec<u8>,
+}
+
+/// Encodes one record as an item. Deterministic: equal records give equal bytes.
+pub fn encode(rec: &Record<'_>) -> RemoteResult<Item> {
+    let mut b = SnapshotBuilder::new();
+    b.insert(RECORD_ID, rec)?;
+    let payload = b.to_bytes()?;
+    Ok(wrap(payload))
+}
+
+/// Wraps a payload in the envelope.
+fn wrap(payload: Vec<u8>) -> Item {
+    let hash = ItemHash(xxh3_128(&payload));
+    let mut bytes = Vec::with_capacity(HEADER_BYTES + payload.len());
+    bytes.extend_from_slice(&MAGIC);
+    bytes.push(VERSION);
+    bytes.push(KIND_SNAPSHOT);
+    bytes.extend_from_slice(&[0, 0]);
+    bytes.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    bytes.extend_from_slice(&hash.to_bytes());
+    bytes.extend_from_slice(&payload);
+    Item { hash, bytes }
+}
+
+/// A verified record read from an item: a single-record snapshot.
+#[derive(Debug)]
+pub struct RemoteRecord {
+    snap: Snapshot,
+}
+
+impl RemoteRecord {
+    /// The record, read like any snapshot's (zero-copy from the item's bytes).
+    pub fn record(&self) -> Record<'_> {
+        self.snap
+            .get(RECORD_ID)
+            .expect("verified at decode: the item holds its record")
+    }
+
+    /// The bytes the record's item holds in memory (for the byte-bounded cache).
+    pub fn weight(&self) -> usize {
+        self.snap.as_bytes().len() + 64
+    }
+}
+
+/// Checks and opens an item read under the key of `expected`. Any failure is
+/// [`RemoteError::Corrupt`]; nothing unverified is returned. O(item size).
+pub fn decode(expected: ItemHash, bytes: &[u8]) -> RemoteResult<RemoteRecord> {
+    let corrupt = |what: &str| RemoteError::Corrupt {
+        key: expected.key(),
+        what: what.to_owned(),
+    };
+    if bytes.len() < HEADER_BYTES {
+        return Err(corrupt("shorter than the envelope"));
+    }
+    if bytes[0..4] != MAGIC {
+        return Err(corrupt("bad magic"));
+    }
+    if bytes[4] != VERSION {
+        return Err(corrupt(&format!(
+            "envelope version {} (reads {VERSION})",
+            bytes[4]
+        )));
+    }
+    if bytes[5] != KIND_SNAPSHOT || bytes[6..8] != [0, 0] {
+        return Err(corrupt("unknown payload kind"));
+    }
+    let len = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize;
+    let payload = &bytes[HEADER_BYTES..];
+    if payload.len() != len {
+        return Err(corrupt(&format!(
+            "payload is {} bytes, envelope says {len}",
+            payload.len()
+        )));
+    }
+    let stated = ItemHash::from_bytes(&bytes[12..28]).expect("16 bytes");
+    if stated != expected {
+        return Err(corrupt(&format!("item of {stated} stored under this key")));
+    }
+    if ItemHash(xxh3_128(payload)) != expected {
+        return Err(corrupt("payload does not match its hash"));
+    }
+    let snap = Snapshot::from_bytes(payload.to_vec()).map_err(|e| corrupt(&e.to_string()))?;
+    snap.verify().map_err(|e| corrupt(&e.to_string()))?;
+    if snap.len() != 1 || snap.get(RECORD_ID).is_none() {
+        return Err(corrupt("payload is not a single record"));
+    }
+    Ok(RemoteRecord { snap })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item_of(v: serde_json::Value) -> Item {
+        let mut b = SnapshotBuilder::new();
+        b.insert("x", &v).unwrap();
+        let s = Snapshot::from_bytes(b.to_bytes().unwrap()).unwrap();
+        encode(&s.get("x").unwrap()).unwrap()
+    }
+
+    #[test]
+    fn round_trip_and_dedup() {
+        let a = item_of(serde_json::json!({"title": "Intro", "n": 3}));
+        let b = item_of(serde_json::json!({"title": "Intro", "n": 3}));
+        assert_eq!(a.hash, b.hash);
+        assert_eq!(a.bytes, b.bytes);
+        let r = decode(a.hash, &a.bytes).unwrap();
+        assert_eq!(
+            serde_json::to_string(&r.record()).unwrap(),
+            r#"{"n":3,"title":"Intro"}"# // json! sorts keys; the item keeps the record's order
+        );
+        assert_ne!(
+            a.hash,
+            item_of(serde_json::json!({"title": "Intro", "n": 4})).hash
+        );
+    }
+
+    #[test]
+    fn every_corruption_is_rejected() {
+        let a = item_of(serde_json::json!({"title": "Intro", "body": "x".repeat(300)}));
+        assert!(decode(a.hash, &a.bytes[..a.bytes.len() - 1]).is_err());
+        assert!(decode(ItemHash(a.hash.0 ^ 1), &a.bytes).is_err());
+        for i in 0..a.bytes.len() {
+            let mut b = a.bytes.clone();
+            b[i] ^= 0x40;
+            assert!(decode(a.hash, &b).is_err(), "flip at byte {i} accepted");
+        }
+        let other = item_of(serde_json::json!({"title": "Other"}));
+        assert!(
+            decode(a.hash, &other.bytes).is_err(),
+            "another item under this key"
+        );
+    }
+
+    #[test]
+    fn envelope_overhead() {
+        let a = item_of(serde_json::json!({"title": "Intro"}));
+        // Printed for FORMAT.md; bounded so a format change that bloats items is noticed.
+        eprintln!("item of a one-field record: {} bytes", a.bytes.len());
+        assert!(a.bytes.len() < 400, "{}", a.bytes.len());
+    }
+}
