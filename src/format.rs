@@ -460,15 +460,20 @@ pub fn slot_at(slots: &[u8], n: usize, i: usize) -> Option<(u8, &[u8; 4])> {
         return None;
     }
     let t = *slots.get(i)?;
-    // i < n, so 4 * i cannot overflow where n came from a slice length.
-    let at = n.checked_add(i.checked_mul(4)?)?;
-    Some((t, slots.get(at..at.checked_add(4)?)?.try_into().ok()?))
+    // Callers pass arrays of `n` slots (`5n` bytes), so this does not wrap; if it did, the
+    // checked `get` below would only miss.
+    let at = n.wrapping_add(i.wrapping_mul(4));
+    let payload = slots.get(at..at.wrapping_add(4))?.try_into().ok()?;
+    Some((t, payload))
 }
 
 /// [`slot_at`] where the caller has checked the bounds: `(NULL, 0)` past them.
-#[inline]
+#[inline(always)]
 pub fn slot_or_null(slots: &[u8], n: usize, i: usize) -> (u8, [u8; 4]) {
-    slot_at(slots, n, i).map_or((tag::NULL, [0; 4]), |(t, p)| (t, *p))
+    match slot_at(slots, n, i) {
+        Some((t, p)) => (t, *p),
+        None => (tag::NULL, [0; 4]),
+    }
 }
 
 /// A pool entry (`varint len ++ bytes`) starting at `off`.

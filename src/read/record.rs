@@ -410,6 +410,7 @@ impl<'a> Record<'a> {
     }
 
     /// The name of field `i`.
+    #[inline]
     fn key_at(&self, i: usize) -> Option<&'a str> {
         let c = self.keys.get(i * SHAPE_KEY_LEN..(i + 1) * SHAPE_KEY_LEN)?;
         self.raw
@@ -417,6 +418,7 @@ impl<'a> Record<'a> {
     }
 
     /// Field `i` as `(name, value)`, or an error naming what is corrupt.
+    #[inline]
     pub(crate) fn entry(&self, i: usize) -> Result<(&'a str, ValueRef<'a>)> {
         let name = self.key_at(i).ok_or_else(|| Error::Corrupt {
             what: format!("key of field {i} of a record"),

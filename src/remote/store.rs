@@ -492,17 +492,7 @@ impl RemoteStore {
         for (i, r) in replies.into_iter().enumerate() {
             match r {
                 Some(Reply::Value { value, .. }) if !value.is_empty() => {
-                    match item::decode(want[i].0, &value) {
-                        Ok(rec) => {
-                            self.stats.memcached_hits.fetch_add(1, Ordering::Relaxed);
-                            out[i] = Some(Ok(Arc::new(rec)));
-                        }
-                        Err(_) => {
-                            // Never served; replaced by the origin's.
-                            self.stats.corrupt.fetch_add(1, Ordering::Relaxed);
-                            from_origin.push((i, true));
-                        }
-                    }
+                    self.accept(want[i].0, &value, i, &mut out, &mut from_origin)
                 }
                 Some(Reply::Value {
                     win: false,
@@ -554,16 +544,7 @@ impl RemoteStore {
             for (&i, r) in wait.iter().zip(replies) {
                 match r {
                     Some(Reply::Value { value, .. }) if !value.is_empty() => {
-                        match item::decode(want[i].0, &value) {
-                            Ok(rec) => {
-                                self.stats.memcached_hits.fetch_add(1, Ordering::Relaxed);
-                                out[i] = Some(Ok(Arc::new(rec)));
-                            }
-                            Err(_) => {
-                                self.stats.corrupt.fetch_add(1, Ordering::Relaxed);
-                                from_origin.push((i, true));
-                            }
-                        }
+                        self.accept(want[i].0, &value, i, &mut out, &mut from_origin)
                     }
                     Some(Reply::Value { .. }) => still.push(i),
                     // Gone (the winner died and the placeholder expired) or unreachable.
@@ -587,6 +568,29 @@ impl RemoteStore {
 
     /// Reads `from_origin` (positions in `want`, with whether to write the item back)
     /// from the origin into `out`, then writes back in one batch per server.
+    /// A value memcached returned for position `i` (item `hash`): decoded, verified and
+    /// counted as a hit, or, if corrupt, never served: queued for the origin, whose copy
+    /// is then written over it.
+    fn accept(
+        &self,
+        hash: ItemHash,
+        value: &[u8],
+        i: usize,
+        out: &mut [Option<RemoteResult<Arc<RemoteRecord>>>],
+        from_origin: &mut Vec<(usize, bool)>,
+    ) {
+        match item::decode(hash, value) {
+            Ok(rec) => {
+                self.stats.memcached_hits.fetch_add(1, Ordering::Relaxed);
+                out[i] = Some(Ok(Arc::new(rec)));
+            }
+            Err(_) => {
+                self.stats.corrupt.fetch_add(1, Ordering::Relaxed);
+                from_origin.push((i, true));
+            }
+        }
+    }
+
     fn fill_from_origin(
         &self,
         pinned: &Pinned,
