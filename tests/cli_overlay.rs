@@ -514,3 +514,52 @@ fn build_quiet_and_without_a_terminal_prints_only_the_summary() {
         assert!(out.starts_with("a.fms: 1 records"), "{out}");
     }
 }
+
+/// A `--base` chain already at the depth limit: `fms build` says so before reading its
+/// input (not as an error at line 1 of the input), and writes nothing.
+#[test]
+fn a_chain_at_the_depth_limit_is_refused_before_reading_the_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let version = |v: usize| {
+        vec![
+            serde_json::json!({"id": "a", "title": format!("version {v}")}),
+            serde_json::json!({"id": "b", "title": "stays"}),
+        ]
+    };
+    write_jsonl(d, "v0.jsonl", &version(0));
+    ok(&["build", "v0.jsonl", "-o", "v0.fms"], d);
+    let max = fms::limits::MAX_OVERLAY_DEPTH as usize;
+    for v in 1..=max {
+        write_jsonl(d, &format!("v{v}.jsonl"), &version(v));
+        let mut args = vec![
+            "build".to_owned(),
+            format!("v{v}.jsonl"),
+            "-o".to_owned(),
+            format!("v{v}.fms"),
+        ];
+        for b in 0..v {
+            args.extend(["--base".to_owned(), format!("v{b}.fms")]);
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        ok(&args, d);
+    }
+    let next = max + 1;
+    write_jsonl(d, &format!("v{next}.jsonl"), &version(next));
+    let mut args = vec![
+        "build".to_owned(),
+        format!("v{next}.jsonl"),
+        "-o".to_owned(),
+        format!("v{next}.fms"),
+    ];
+    for b in 0..next {
+        args.extend(["--base".to_owned(), format!("v{b}.fms")]);
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let err = fails(&args, d);
+    assert!(
+        err.contains("already 8 overlays deep") && !err.contains(".jsonl:1"),
+        "{err}"
+    );
+    assert!(!d.join(format!("v{next}.fms")).exists());
+}

@@ -132,6 +132,19 @@ pub fn run(a: Args) -> CliResult {
     } else {
         Some(chain_tip(&a.bases.bases)?)
     };
+    // A base chain already at the depth limit cannot take another overlay: say so before
+    // reading any input (the builder would refuse the first record, which reads as if
+    // line 1 were at fault).
+    if let Some(base) = &base
+        && base.depth() >= fms::limits::MAX_OVERLAY_DEPTH
+    {
+        return Err(format!(
+            "the --base chain is already {} overlays deep, the most a chain may stack \
+             (fms::limits::MAX_OVERLAY_DEPTH): build a full snapshot of the new tree (no \
+             --base), or an overlay over an earlier version",
+            base.depth()
+        ));
+    }
     let b = match &base {
         None => fms::SnapshotBuilder::new(),
         Some(base) => fms::SnapshotBuilder::with_base(base),
