@@ -475,6 +475,7 @@ fn verify_data(c: &Chain<'_, '_>, pool: &Pool, shapes: &[ShapeInfo]) -> Result<N
     })?;
     let base = raw.l.data.start;
     let start = raw.l.starts.data;
+    let limit = raw.l.walk_limit();
     let mut nodes = Nodes(Vec::new());
     let mut at = 0usize;
     while at < data.len() {
@@ -553,7 +554,6 @@ fn verify_data(c: &Chain<'_, '_>, pool: &Pool, shapes: &[ShapeInfo]) -> Result<N
                 ));
             }
         };
-        let limit = c.raw.l.walk_limit;
         if weight > limit {
             return Err(err(
                 abs,

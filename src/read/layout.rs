@@ -65,9 +65,6 @@ pub(crate) struct Layout {
     pub key_tag: u64,
     /// Bytes of this file and its bases' (set when an overlay is joined to its base).
     pub chain_bytes: u64,
-    /// The walk limit of every record read through this file: [`format::walk_limit`] of
-    /// `chain_bytes`.
-    pub walk_limit: u64,
 }
 
 fn bad(offset: usize, kind: FormatKind, what: impl Into<String>) -> Error {
@@ -281,7 +278,6 @@ impl Layout {
             starts,
             overlay,
             chain_bytes: b.len() as u64,
-            walk_limit: format::walk_limit(b.len() as u64),
         };
         layout.totals().ok_or_else(|| {
             bad(
@@ -310,10 +306,15 @@ impl Layout {
         })
     }
 
-    /// Joins this (overlay) layout to its base's: the chain's bytes and walk limit.
+    /// Joins this (overlay) layout to its base's: the chain's bytes.
     pub fn over(&mut self, base: &Layout) {
         self.chain_bytes = self.chain_bytes.saturating_add(base.chain_bytes);
-        self.walk_limit = format::walk_limit(self.chain_bytes);
+    }
+
+    /// The walk limit of every record read through this file: [`format::walk_limit`] of
+    /// its chain's bytes.
+    pub fn walk_limit(&self) -> u64 {
+        format::walk_limit(self.chain_bytes)
     }
 
     /// 0 for a full snapshot, 1 + the base's depth for an overlay.
