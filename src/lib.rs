@@ -123,6 +123,7 @@ pub mod check;
 #[cfg(feature = "corpus")]
 pub mod corpus;
 mod error;
+mod fsst;
 // The layout internals: public (and hidden) only for the tests and fuzz targets that craft
 // or corrupt files, with no stability promise.
 #[cfg(feature = "fuzzing")]
