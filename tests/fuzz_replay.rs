@@ -359,14 +359,15 @@ fn roundtrip(bytes: &[u8]) {
 /// replays `fuzz/corpus/<target>/` and `fuzz/regressions/<target>/`.
 type Check = fn(&[u8]);
 
-const OTHER_TARGETS: [(&str, Check); 3] = [
+const OTHER_TARGETS: [(&str, Check); 4] = [
     ("overlay", fms::check::overlay),
     ("roundtrip", roundtrip),
     ("jsonl", fms::check::jsonl),
+    ("fsst", fms::check::fsst),
 ];
 
 #[test]
-fn replay_overlay_roundtrip_and_jsonl_corpora() {
+fn replay_overlay_roundtrip_jsonl_and_fsst_corpora() {
     let mut failures = Vec::new();
     for (target, check) in OTHER_TARGETS {
         let mut files = files_in(&fuzz_dir().join("corpus").join(target));
@@ -449,10 +450,24 @@ fn other_seeds() -> Vec<(&'static str, String, Vec<u8>)> {
             .collect();
         out.push(("roundtrip", format!("random-{n}.bin"), bytes));
     }
+    // fsst: a mode byte (bit 0: sanitize the table; also the separator the training input
+    // is split at), a table (n, n lengths, n zero-padded symbols), then codes.
+    let mut table = vec![3u8, 2, 1, 8];
+    table.extend_from_slice(b"ab\0\0\0\0\0\0c\0\0\0\0\0\0\0hello!!!");
+    let mut valid = vec![b'\n'];
+    valid.extend_from_slice(&table);
+    valid.extend_from_slice(&[0, 1, 2, 255, 0xc3, 255, 0xa9, 2, 0]);
+    out.push(("fsst", "table-and-codes.bin".into(), valid));
+    let mut sanitized = vec![1u8, 4, 0, 9, 200, 3];
+    sanitized.extend_from_slice(&[b'x'; 32]);
+    sanitized.extend_from_slice(&[0, 1, 2, 3, 4, 255]);
+    out.push(("fsst", "sanitized-bad-lengths.bin".into(), sanitized));
+    let text = "\nIntroduction to algebra\nWhat a variable is, and why we use letters for numbers.\nПривет, мир\n日本語のテキスト\nemoji 😀🎉\n\n";
+    out.push(("fsst", "text-lines.bin".into(), text.as_bytes().to_vec()));
     out
 }
 
-/// Writes the seed corpora of the overlay, roundtrip and jsonl targets.
+/// Writes the seed corpora of the overlay, roundtrip, jsonl and fsst targets.
 #[test]
 #[ignore = "writes the fuzz seed corpus; run by hand after a format change"]
 fn write_other_seed_corpora() {
