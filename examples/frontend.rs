@@ -35,8 +35,8 @@ async fn page(State(app): State<App>, Path((locale, id)): Path<(String, String)>
     };
     let text = |name: &str| {
         rec.get(name)
-            .and_then(|v| v.as_str())
-            .map(escape)
+            .and_then(|v| v.to_str())
+            .map(|s| escape(&s))
             .unwrap_or_default()
     };
     let mut html = format!(
@@ -46,13 +46,13 @@ async fn page(State(app): State<App>, Path((locale, id)): Path<(String, String)>
     );
     // Related records come from the same pinned tree.
     if let Some(children) = rec.get("children").and_then(|v| v.as_list()) {
-        for child in children.iter().filter_map(|c| c.as_str()) {
+        for child in children.iter().filter_map(|c| c.to_str()) {
             let title = tree
-                .get(child)
+                .get(&child)
                 .and_then(|r| r.get("title"))
-                .and_then(|v| v.as_str())
-                .unwrap_or("(missing)");
-            html.push_str(&format!("<li>{}</li>", escape(title)));
+                .and_then(|v| v.to_str())
+                .unwrap_or("(missing)".into());
+            html.push_str(&format!("<li>{}</li>", escape(&title)));
         }
     }
     html.push_str("</ul>");

@@ -168,7 +168,7 @@ fn main() {
         title_bytes += rec
             .get_key(title)
             .and_then(|v| v.as_str())
-            .map_or(0, str::len);
+            .map_or(0, |s| s.len());
     }
     let r1 = dhat::HeapStats::get();
     let read_allocs = r1.total_blocks - r0.total_blocks;

@@ -235,6 +235,16 @@ fn read_map(snap: &Snapshot, rec: Record<'_>, depth: usize, budget: &Budget) {
 fn read_value(snap: &Snapshot, v: ValueRef<'_>, depth: usize, budget: &Budget) {
     let _ = (v.kind(), v.is_null(), v.as_bool(), v.as_i64(), v.as_u64());
     let _ = (v.as_f64(), v.as_str(), v.as_bytes());
+    if let Some(s) = v.as_str() {
+        // Every decoder of a string (FSST codes, cold frames): errors, never panics.
+        let _ = (s.len(), s.as_plain(), s.is_cold(), s == "title");
+        let cow = s.to_cow();
+        let shown = s.to_string();
+        if let Ok(text) = cow {
+            assert_eq!(shown, text, "Display and to_cow disagree");
+            assert!(s == *text, "a string is unequal to its own text");
+        }
+    }
     if depth >= MAX_HEIGHT as usize {
         return;
     }
@@ -361,6 +371,7 @@ pub fn overlay_base() -> Arc<Snapshot> {
     static BASE: OnceLock<Arc<Snapshot>> = OnceLock::new();
     BASE.get_or_init(|| {
         let mut b = SnapshotBuilder::new();
+        b.eager_compression();
         for (id, m) in base_records() {
             b.insert(&id, &m).expect("fixed base record");
         }
@@ -379,6 +390,7 @@ pub fn overlay_seeds() -> Vec<(&'static str, Vec<u8>)> {
     let recs = base_records();
     let build = |f: &dyn Fn(&mut SnapshotBuilder)| {
         let mut b = SnapshotBuilder::with_base(&base);
+        b.eager_compression();
         f(&mut b);
         b.to_bytes().expect("seed overlay")
     };
@@ -445,6 +457,7 @@ pub fn stacked_seeds() -> Vec<(&'static str, Vec<u8>)> {
     let under = stacked_base();
     let recs = base_records();
     let mut b = SnapshotBuilder::with_base(&under);
+    b.eager_compression();
     b.insert("r:3", &recs[3].1).expect("re-add");
     let mut m = recs[1].1.clone();
     m.insert("title", "Título");
@@ -515,6 +528,7 @@ pub fn overlay(data: &[u8]) {
 /// every record over the snapshot of the first half (the merged tree must read the same).
 pub fn roundtrip(records: &[(String, TupleMap)]) {
     let mut b = SnapshotBuilder::new();
+    b.eager_compression();
     let mut kept: Vec<&(String, TupleMap)> = Vec::new();
     for r in records {
         if b.insert(&r.0, &r.1).is_ok() {
@@ -529,6 +543,7 @@ pub fn roundtrip(records: &[(String, TupleMap)]) {
     // The same records as an overlay over a snapshot of the first half.
     let half = kept.len() / 2;
     let mut b = SnapshotBuilder::new();
+    b.eager_compression();
     for (id, m) in &kept[..half] {
         b.insert(id, m).expect("re-insert");
     }
@@ -552,6 +567,7 @@ pub fn roundtrip(records: &[(String, TupleMap)]) {
         })
         .collect();
     let mut o = SnapshotBuilder::with_base(&base);
+    o.eager_compression();
     for (id, m) in changed.iter().rev() {
         o.insert(id, m).expect("overlay insert");
     }
@@ -591,6 +607,7 @@ fn assert_round_trip(snap: &Snapshot, kept: &[&(String, TupleMap)]) {
 /// assertions), with as many records as it accepted.
 pub fn jsonl(data: &[u8]) {
     let mut b = SnapshotBuilder::new();
+    b.eager_compression();
     let res = b.extend_jsonl(data, "fuzz.jsonl", "id");
     if let Err(e) = &res {
         let msg = e.to_string();
@@ -876,7 +893,8 @@ pub fn amplifying_snapshot(width: u32, levels: u8) -> Vec<u8> {
     let mut id_entry = id_at.to_le_bytes().to_vec();
     id_entry.extend_from_slice(&record_at.to_le_bytes());
     let ids = index(b"r", &id_entry);
-    let parts: [&[u8]; 5] = [&pool, &data, &shapes, &keys, &ids];
+    // No compressed strings: empty SYMBOLS and COLD sections.
+    let parts: [&[u8]; 7] = [&pool, &data, &shapes, &keys, &ids, &[], &[]];
     let mut header = Header {
         version: VERSION,
         flags: 0,

@@ -68,11 +68,13 @@ pub enum Error {
         end: u64,
     },
     /// The file is a snapshot of a format version this build cannot read.
-    #[error("unsupported snapshot format version {found} (this build reads version {supported})")]
+    #[error(
+        "unsupported snapshot format version {found} (this build reads versions 1 to {supported}; rebuild the snapshot with it)"
+    )]
     Version {
         /// The version in the file.
         found: u16,
-        /// The version this build reads.
+        /// The newest version this build reads (it reads every version from 1 up).
         supported: u16,
     },
     /// An overlay was opened over a base other than the one it was built on.

@@ -18,8 +18,12 @@ use std::fmt;
 
 /// The eight bytes every snapshot starts with.
 pub const MAGIC: [u8; 8] = *b"\x89FMS\r\n\x1a\n";
-/// The container format version this crate writes and reads.
-pub const VERSION: u16 = 1;
+/// The container format version this crate writes. It also reads version 1 files (the
+/// same layout without the SYMBOLS and COLD sections: no compressed strings).
+pub const VERSION: u16 = 2;
+
+/// The oldest container format version this crate reads.
+pub const MIN_VERSION: u16 = 1;
 
 /// Header flag: the snapshot is an overlay over the snapshot named by `base_hash`.
 pub const FLAG_OVERLAY: u16 = 1;
@@ -59,11 +63,30 @@ pub mod section {
     pub const IDS: u32 = 5;
     /// Overlays only: where this file's address spaces start, the merged record count.
     pub const OVERLAY: u32 = 6;
+    /// Version 2: the FSST symbol tables of this file's compressed strings.
+    pub const SYMBOLS: u32 = 7;
+    /// Version 2: long strings, one zstd frame each, and their dictionary.
+    pub const COLD: u32 = 8;
 
     /// All kinds a version-1 full snapshot contains, in file order.
-    pub const ALL: [u32; 5] = [POOL, DATA, SHAPES, KEYS, IDS];
+    pub const ALL_V1: [u32; 5] = [POOL, DATA, SHAPES, KEYS, IDS];
     /// All kinds a version-1 overlay contains, in file order.
-    pub const ALL_OVERLAY: [u32; 6] = [POOL, DATA, SHAPES, KEYS, IDS, OVERLAY];
+    pub const ALL_OVERLAY_V1: [u32; 6] = [POOL, DATA, SHAPES, KEYS, IDS, OVERLAY];
+    /// All kinds a version-2 full snapshot contains, in file order.
+    pub const ALL: [u32; 7] = [POOL, DATA, SHAPES, KEYS, IDS, SYMBOLS, COLD];
+    /// All kinds a version-2 overlay contains, in file order.
+    pub const ALL_OVERLAY: [u32; 8] = [POOL, DATA, SHAPES, KEYS, IDS, OVERLAY, SYMBOLS, COLD];
+
+    /// The kinds a file of `version` contains, in order (`None` for an unknown version).
+    pub fn kinds(version: u16, overlay: bool) -> Option<&'static [u32]> {
+        Some(match (version, overlay) {
+            (1, false) => &ALL_V1,
+            (1, true) => &ALL_OVERLAY_V1,
+            (2, false) => &ALL,
+            (2, true) => &ALL_OVERLAY,
+            _ => return None,
+        })
+    }
 
     /// The human name of a section kind, for errors and `inspect`.
     pub fn name(kind: u32) -> &'static str {
@@ -74,6 +97,8 @@ pub mod section {
             KEYS => "keys",
             IDS => "ids",
             OVERLAY => "overlay",
+            SYMBOLS => "symbols",
+            COLD => "cold",
             _ => "unknown",
         }
     }
@@ -104,6 +129,13 @@ pub mod tag {
     pub const LIST: u8 = 9;
     /// A nested map: the payload is a data offset of a map node.
     pub const MAP: u8 = 10;
+    /// Version 2: an FSST-compressed string: the payload is a pool offset of an entry
+    /// `varint table ++ codes`; the table is in the SYMBOLS section of the file whose
+    /// pool holds the entry.
+    pub const FSST: u8 = 11;
+    /// Version 2: a long string in the COLD section: the payload is a pool offset of an
+    /// entry `varint offset` into the COLD section of the file whose pool holds it.
+    pub const COLD: u8 = 12;
     /// A string of 0..=4 bytes stored in the payload itself: tag `STR_INLINE + len`.
     pub const STR_INLINE: u8 = 16;
     /// Longest string stored inline.
@@ -133,6 +165,34 @@ pub const MAX_OVERLAY_DEPTH: u32 = 8;
 /// Most slots of a map node a patch node may patch (so finding a patched slot, which counts
 /// the mask bits before it, costs at most 32 byte popcounts; records have 10–40 fields).
 pub const MAX_PATCH_SLOTS: usize = 256;
+
+/// Most FSST symbol tables in one file's SYMBOLS section.
+pub const MAX_SYMBOL_TABLES: u32 = 1 << 16;
+
+/// Longest string the COLD section holds (a cold read allocates at most this).
+pub const MAX_COLD_LEN: usize = crate::cold::MAX_COLD_LEN;
+
+/// Most a cold entry may expand: its string is at most this many times the entry's bytes
+/// (the builder keeps strings that compress more in the pool). With FSST's inherent
+/// bound (a code byte decodes to at most 8 bytes) this bounds a file's decoded size.
+pub const MAX_COLD_RATIO: usize = 64;
+
+/// Most an FSST code byte decodes to.
+pub const FSST_MAX_RATIO: u64 = 8;
+
+/// The size the walk limit is computed from, for a file of `file` bytes whose pool
+/// is `pool` bytes (FSST-coded when `symbols`) and whose COLD section is `cold` bytes:
+/// each counted at its greatest expansion, so that compression does not shrink what a
+/// walk may produce below what the file can hold decoded.
+pub fn expanded_bytes(file: u64, pool: u64, symbols: bool, cold: u64) -> u64 {
+    let fsst = if symbols {
+        (FSST_MAX_RATIO - 1) * pool
+    } else {
+        0
+    };
+    file.saturating_add(fsst)
+        .saturating_add((MAX_COLD_RATIO as u64 - 1).saturating_mul(cold))
+}
 
 /// Length of the OVERLAY section: eight `u32`s (see FORMAT.md).
 pub const OVERLAY_SECTION_LEN: usize = 32;

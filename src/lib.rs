@@ -44,9 +44,9 @@
 //! let snap = Snapshot::open(&path)?;
 //! assert_eq!(snap.hash(), info.hash);
 //! let rec = snap.get("video:intro").unwrap();
-//! assert_eq!(rec.get("title").and_then(|v| v.as_str()), Some("Intro"));
+//! assert_eq!(rec.get("title").and_then(|v| v.to_str()).as_deref(), Some("Intro"));
 //! let title = snap.key("title").unwrap();      // resolve a key once...
-//! assert_eq!(rec.get_key(title).and_then(|v| v.as_str()), Some("Intro")); // ...reuse it
+//! assert_eq!(rec.get_key(title).and_then(|v| v.to_str()).as_deref(), Some("Intro")); // ...reuse it
 //!
 //! // serde both ways: fields are matched by name.
 //! let v: Video = rec.deserialize()?;
@@ -120,6 +120,7 @@ mod build;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod check;
+mod cold;
 #[cfg(feature = "corpus")]
 pub mod corpus;
 mod error;
@@ -142,7 +143,7 @@ mod store;
 mod tuplemap;
 mod verify;
 
-pub use build::{BuildInfo, OverlayInfo, SnapshotBuilder};
+pub use build::{BuildInfo, Compression, OverlayInfo, SnapshotBuilder};
 pub use error::{Error, FormatKind, Result};
 pub use format::{ContentHash, MAGIC, VERSION as FORMAT_VERSION};
 
@@ -159,7 +160,7 @@ pub mod limits {
 }
 pub use io::write_file_atomically;
 pub use read::{
-    Ids, Iter, Key, Keys, List, ListIter, Record, RecordIter, SectionInfo, Snapshot, Stats,
+    Ids, Iter, Key, Keys, List, ListIter, Record, RecordIter, SectionInfo, Snapshot, Stats, Str,
     ValueRef, Values,
 };
 pub use serde::{from_map, from_value, to_map, to_value};

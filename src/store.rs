@@ -44,7 +44,7 @@ type Published = HashMap<String, Arc<Snapshot>>;
 /// let pt = store.add(fms::Snapshot::overlay_from_bytes(o.to_bytes()?, en.clone())?);
 /// store.publish("pt", pt.hash())?;
 /// let tree = store.current("pt").unwrap();
-/// assert_eq!(tree.get("video:1").unwrap().get("title").unwrap().as_str(), Some("Introdução"));
+/// assert_eq!(tree.get("video:1").unwrap().get("title").unwrap().to_str().as_deref(), Some("Introdução"));
 /// # Ok(()) }
 /// ```
 pub struct Store {

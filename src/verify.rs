@@ -32,6 +32,10 @@ impl Bits {
 struct Pool {
     starts: Bits,
     utf8: Bits,
+    /// Pool entries already decoded as FSST strings of this file (checked on first use).
+    fsst_ok: std::cell::RefCell<Bits>,
+    /// Where the cold section's entries start (each decoded and checked once).
+    cold_starts: Bits,
 }
 
 fn err(offset: usize, kind: FormatKind, what: impl Into<String>) -> Error {
@@ -123,6 +127,7 @@ fn verify_level<'a>(c: Chain<'_, 'a>) -> Result<Level<'a>> {
             });
         }
     }
+    verify_symbols(c.raw)?;
     let pool = verify_pool(c.raw)?;
     let key_lens = verify_keys(&c, &pool)?;
     let shapes = verify_shapes(&c, &key_lens)?;
@@ -149,6 +154,8 @@ fn verify_pool(raw: Raw<'_>) -> Result<Pool> {
     let mut p = Pool {
         starts: Bits::new(pool.len()),
         utf8: Bits::new(pool.len()),
+        fsst_ok: std::cell::RefCell::new(Bits::new(pool.len())),
+        cold_starts: verify_cold(raw)?,
     };
     for entry in format::pool_entries(pool) {
         let (at, entry) = entry.map_err(|at| {
@@ -164,6 +171,139 @@ fn verify_pool(raw: Raw<'_>) -> Result<Pool> {
         }
     }
     Ok(p)
+}
+
+/// Checks the SYMBOLS section (FORMAT.md "SYMBOLS"): the tables tile it in order after
+/// the offsets, each valid (symbol lengths 1..=8, zero padding).
+fn verify_symbols(raw: Raw<'_>) -> Result<()> {
+    let l = raw.l;
+    let sec = raw.b.get(l.symbols.clone()).unwrap_or_default();
+    let mut at = if sec.is_empty() {
+        0
+    } else {
+        4 + 4 * l.symbol_count as usize
+    };
+    for t in 0..l.symbol_count {
+        let where_ = l.symbols.start + 4 + 4 * t as usize;
+        if format::u32_at(sec, 4 + 4 * t as usize).map(|o| o as usize) != Some(at) {
+            return Err(err(
+                where_,
+                FormatKind::BadEncoding,
+                format!(
+                    "symbol table {t} does not start where table {} ends",
+                    t.wrapping_sub(1)
+                ),
+            ));
+        }
+        let table = raw
+            .symbol_table(u64::from(t))
+            .filter(|tb| tb.validate())
+            .ok_or_else(|| {
+                err(
+                    l.symbols.start + at,
+                    FormatKind::BadEncoding,
+                    format!("symbol table {t} is cut or has a symbol length outside 1..=8"),
+                )
+            })?;
+        at += table.encoded_len();
+    }
+    if at != sec.len() {
+        return Err(err(
+            l.symbols.start + at,
+            FormatKind::BadEncoding,
+            "symbols section has bytes after its last table",
+        ));
+    }
+    Ok(())
+}
+
+/// Checks the COLD section (FORMAT.md "COLD"): after the dictionary, entries
+/// `varint len ++ varint frame_len ++ frame` tile it; each frame decodes to exactly `len`
+/// bytes of UTF-8. Returns where the entries start.
+fn verify_cold(raw: Raw<'_>) -> Result<Bits> {
+    let l = raw.l;
+    let sec = raw.b.get(l.cold.clone()).unwrap_or_default();
+    let mut starts = Bits::new(sec.len());
+    if sec.is_empty() {
+        return Ok(starts);
+    }
+    let dict = raw.b.get(l.cold_dict.clone()).unwrap_or_default();
+    let mut at = 4 + dict.len();
+    let mut buf = Vec::new();
+    while at < sec.len() {
+        let bad = |what: &str| {
+            err(
+                l.cold.start + at,
+                FormatKind::BadEncoding,
+                format!("cold entry: {what}"),
+            )
+        };
+        let (len, u1) = format::varint_at(sec, at).ok_or_else(|| bad("cut length"))?;
+        let (flen, u2) = format::varint_at(sec, at + u1).ok_or_else(|| bad("cut frame length"))?;
+        let len = usize::try_from(len)
+            .ok()
+            .filter(|&n| n <= format::MAX_COLD_LEN)
+            .ok_or_else(|| bad("string longer than the cold limit"))?;
+        let frame = usize::try_from(flen)
+            .ok()
+            .and_then(|f| format::slice_at(sec, at + u1 + u2, f))
+            .ok_or_else(|| bad("frame overruns the section"))?;
+        if len > format::MAX_COLD_RATIO.saturating_mul(u1 + u2 + frame.len()) {
+            return Err(bad("string longer than 64 times its entry"));
+        }
+        buf.clear();
+        crate::cold::decompress(dict, &l.cold_cache, frame, len, &mut buf)
+            .ok_or_else(|| bad("frame does not decode to its stated length"))?;
+        if std::str::from_utf8(&buf).is_err() {
+            return Err(err(
+                l.cold.start + at,
+                FormatKind::BadUtf8,
+                "cold string is not UTF-8",
+            ));
+        }
+        starts.set(at);
+        at += u1 + u2 + frame.len();
+    }
+    Ok(starts)
+}
+
+/// Checks a compressed string slot (tag FSST or COLD) with payload `off`; returns its
+/// decoded length.
+fn check_compressed(c: &Chain<'_, '_>, pool: &Pool, t: u8, off: u32, at: usize) -> Result<u64> {
+    let what = if t == tag::FSST {
+        "compressed string"
+    } else {
+        "cold string"
+    };
+    check_pool_ref(c, pool, off, false, false, at, what)?;
+    let (p, o) = c
+        .resolve(off, |s| s.pool, pool, |l| &l.pool)
+        .unwrap_or((pool, u32::MAX));
+    let bad = |kind, why: &str| err(at, kind, format!("{what} at pool offset {off}: {why}"));
+    if t == tag::COLD {
+        let (_, _, len, cold_at) = c
+            .raw
+            .cold_entry(off)
+            .ok_or_else(|| bad(FormatKind::OutOfBounds, "not a cold section offset"))?;
+        if !p.cold_starts.get(cold_at) {
+            return Err(bad(
+                FormatKind::OutOfBounds,
+                "not the start of a cold entry",
+            ));
+        }
+        return Ok(len as u64);
+    }
+    let s = c
+        .raw
+        .fsst_str(off)
+        .ok_or_else(|| bad(FormatKind::OutOfBounds, "no such symbol table"))?;
+    if !p.fsst_ok.borrow().get(o as usize) {
+        let mut text = String::new();
+        s.write_into(&mut text)
+            .map_err(|_| bad(FormatKind::BadEncoding, "codes do not decode to UTF-8"))?;
+        p.fsst_ok.borrow_mut().set(o as usize);
+    }
+    Ok(s.len() as u64)
 }
 
 /// Checks that `off` is the start of a pool entry (and UTF-8 if `utf8`, 8 bytes if `wide`)
@@ -408,6 +548,7 @@ impl DataCtx<'_, '_, '_> {
                 check_pool_ref(self.c, self.pool, pv, false, true, slot_at, "wide number")?;
                 (0, 0)
             }
+            tag::FSST | tag::COLD => (check_compressed(self.c, self.pool, t, pv, slot_at)?, 0),
             tag::STR | tag::BYTES => {
                 let what = if t == tag::STR { "string" } else { "bytes" };
                 check_pool_ref(self.c, self.pool, pv, t == tag::STR, false, slot_at, what)?;

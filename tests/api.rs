@@ -26,7 +26,7 @@ fn snapshot_is_send_and_sync_and_shareable() {
                     .get("title")
                     .unwrap()
                     .as_str()
-                    .map(str::len)
+                    .map(|s| s.len())
             })
         })
         .collect();
@@ -40,7 +40,10 @@ fn a_key_from_another_snapshot_finds_nothing() {
     let a = snap(serde_json::json!({"title": "a", "other": 1}));
     let b = snap(serde_json::json!({"other": 2, "title": "b"}));
     let ka = a.key("title").unwrap();
-    assert_eq!(a.get("x").unwrap().get_key(ka).unwrap().as_str(), Some("a"));
+    assert_eq!(
+        a.get("x").unwrap().get_key(ka).unwrap().to_str().as_deref(),
+        Some("a")
+    );
     assert!(b.get("x").unwrap().get_key(ka).is_none());
     assert!(a.key("missing").is_none());
 }
@@ -109,7 +112,10 @@ fn from_static_bytes() {
     b.insert("x", &serde_json::json!({"a": "b"})).unwrap();
     let bytes: &'static [u8] = Box::leak(b.to_bytes().unwrap().into_boxed_slice());
     let s = Snapshot::from_bytes(bytes).unwrap();
-    assert_eq!(s.get("x").unwrap().get("a").unwrap().as_str(), Some("b"));
+    assert_eq!(
+        s.get("x").unwrap().get("a").unwrap().to_str().as_deref(),
+        Some("b")
+    );
 }
 
 /// A key cached across a reload belongs to the old version: `get_key` finds nothing,
@@ -146,7 +152,10 @@ fn a_key_from_another_version_is_detectable() {
     let title = v2.key("title").unwrap();
     assert!(v2.owns_key(title));
     assert_eq!(
-        rec.try_get_key(title).unwrap().and_then(|v| v.as_str()),
+        rec.try_get_key(title)
+            .unwrap()
+            .and_then(|v| v.to_str())
+            .as_deref(),
         Some("Introduction")
     );
     // A key of the snapshot that the record lacks: Ok(None), not an error.
@@ -329,6 +338,8 @@ fn stats_describe_sections_counts_and_overlays() {
     assert_eq!(st.id_entries, 4);
     assert_eq!(
         st.sections.iter().map(|s| s.name).collect::<Vec<_>>(),
-        ["pool", "data", "shapes", "keys", "ids", "overlay"]
+        [
+            "pool", "data", "shapes", "keys", "ids", "overlay", "symbols", "cold"
+        ]
     );
 }

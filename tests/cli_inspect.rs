@@ -90,14 +90,19 @@ fn inspect_json_reports_sections_shapes_fields_records_and_pool() {
     assert_eq!(r["record_shapes"], 2);
     assert_eq!(r["hash"].as_str().unwrap().len(), 32);
 
-    // Sections: the header and table, then the five sections in file order, tiling the file.
+    // Sections: the header and table, then the seven sections in file order, tiling the file.
     let sections = r["sections"].as_array().unwrap();
     let names: Vec<&str> = sections
         .iter()
         .map(|s| s["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["header", "pool", "data", "shapes", "keys", "ids"]);
-    assert_eq!(sections[0]["bytes"], 48 + 5 * 32);
+    assert_eq!(
+        names,
+        [
+            "header", "pool", "data", "shapes", "keys", "ids", "symbols", "cold"
+        ]
+    );
+    assert_eq!(sections[0]["bytes"], 48 + 7 * 32);
     let mut end = 0;
     for s in sections {
         assert_eq!(s["offset"], end, "{s}");
@@ -190,7 +195,7 @@ fn inspect_text_shows_the_same_numbers_and_top_limits_the_lists() {
     for needle in [
         format!("small.fms: {file_len} bytes, hash "),
         "records: 5,".to_string(),
-        "  header              0          208".to_string(),
+        "  header              0          272".to_string(),
         format!("  total                 {file_len:>12}  100.0%"),
         "  S1           3        0".to_string(),
         "title, n\n".to_string(),

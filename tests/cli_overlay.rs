@@ -221,7 +221,9 @@ fn inspect_of_an_overlay_shows_its_own_sections_and_what_it_stores() {
         .collect();
     assert_eq!(
         names,
-        ["header", "pool", "data", "shapes", "keys", "ids", "overlay"]
+        [
+            "header", "pool", "data", "shapes", "keys", "ids", "overlay", "symbols", "cold"
+        ]
     );
     let total: u64 = r["sections"]
         .as_array()

@@ -106,7 +106,7 @@ fn field_order_does_not_matter_for_dict_access() {
     assert_eq!(bb.keys().collect::<Vec<_>>(), ["y", "x"]);
     for r in [a, bb] {
         assert_eq!(r.get("x").unwrap().as_i64(), Some(1));
-        assert_eq!(r.get("y").unwrap().as_str(), Some("two"));
+        assert_eq!(r.get("y").unwrap().to_str().as_deref(), Some("two"));
         assert!(r.get("z").is_none());
     }
     assert_eq!(a.to_owned().unwrap(), bb.to_owned().unwrap());

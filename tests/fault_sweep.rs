@@ -198,7 +198,11 @@ fn every_fault_in_a_real_overlay_is_rejected_without_panic() {
         let at = head + i * step;
         let mut bad = f.base_bytes.to_vec();
         bad[at] ^= 1 << (i % 8);
-        let base = Arc::new(Snapshot::from_bytes(bad).unwrap());
+        // A flip in a section header that open checks (an index's counts) fails open.
+        let Ok(base) = Snapshot::from_bytes(bad) else {
+            continue;
+        };
+        let base = Arc::new(base);
         let over = Snapshot::overlay_from_bytes(f.overlay_bytes, base).unwrap();
         read(&over);
         assert!(over.verify().is_err(), "damaged base byte {at} accepted");

@@ -183,18 +183,24 @@ fn seed_bit_flips() {
 }
 
 /// Number of seed snapshots `write_seed_corpus` writes (into each target's directory).
-const SEEDS_PER_TARGET: usize = 8;
+const SEEDS_PER_TARGET: usize = 9;
 
 /// The seed snapshots: small, valid, and together touching every slot tag, nesting,
 /// sharing, wide shapes and the empty snapshot.
 fn seed_snapshots() -> Vec<(&'static str, Vec<u8>)> {
-    let build = |records: Vec<(String, TupleMap)>| {
+    let build_with = |records: Vec<(String, TupleMap)>, eager: bool| {
         let mut b = SnapshotBuilder::new();
+        if eager {
+            // Small inputs too get symbol tables and cold frames.
+            b.eager_compression();
+        }
         for (id, rec) in &records {
             b.insert(id, rec).unwrap();
         }
         b.to_bytes().unwrap()
     };
+    let build = |records| build_with(records, false);
+    let compressed = |records| build_with(records, true);
     let map = |v: serde_json::Value| TupleMap::try_from(v).unwrap();
 
     // Every scalar kind and width: inline (0..=4 bytes) and pooled strings, i32 and i64
@@ -287,11 +293,22 @@ fn seed_snapshots() -> Vec<(&'static str, Vec<u8>)> {
         "views": 12_345_678_901_i64,
     }));
 
+    // Long texts (cold frames) beside short ones (FSST), in several scripts.
+    let cold: Vec<(String, TupleMap)> = (0..6)
+        .map(|i| {
+            let body = format!(
+                "Paragraph {i}: a long article body, with words repeated so that zstd has something to find. Заголовок {i}, 标题 {i}. "
+            )
+            .repeat(3);
+            let rec = json!({"title": format!("Article number {i}"), "body": body, "blocks": [{"text": body}]});
+            (format!("article:{i}"), map(rec))
+        })
+        .collect();
     vec![
         ("empty.fms", build(Vec::new())),
         (
             "scalars.fms",
-            build(vec![
+            compressed(vec![
                 ("scalars".into(), scalars),
                 ("plain".into(), no_bytes),
             ]),
@@ -303,8 +320,12 @@ fn seed_snapshots() -> Vec<(&'static str, Vec<u8>)> {
         ("deep.fms", build(vec![("deep".into(), deep)])),
         ("shared.fms", build(vec![("shared".into(), shared)])),
         ("wide.fms", build(vec![("wide".into(), wide)])),
-        ("many.fms", build(many)),
-        ("content.fms", build(vec![("video:intro".into(), video)])),
+        ("many.fms", compressed(many)),
+        (
+            "content.fms",
+            compressed(vec![("video:intro".into(), video)]),
+        ),
+        ("cold.fms", compressed(cold)),
     ]
 }
 

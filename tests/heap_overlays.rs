@@ -80,7 +80,9 @@ fn loading_overlays_costs_heap_independent_of_their_size() {
     eprintln!("heap of a base + {LOCALES} overlays: small {s:?}, large {l:?} (blocks, bytes)");
     dhat::assert_eq!(s, l);
     dhat::assert!(
-        l.1 < 512 * (LOCALES as u64 + 1),
+        // Format v2's layout knows two more sections (and the cold dictionary's cache):
+        // about 600 bytes per file.
+        l.1 < 768 * (LOCALES as u64 + 1),
         "loading allocated {} bytes",
         l.1
     );

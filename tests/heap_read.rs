@@ -25,19 +25,19 @@ fn reads_allocate_nothing() {
         checksum += rec
             .get("title")
             .and_then(|v| v.as_str())
-            .map_or(0, str::len);
+            .map_or(0, |s| s.len());
         checksum += rec
             .get_key(title)
             .and_then(|v| v.as_str())
-            .map_or(0, str::len);
+            .map_or(0, |s| s.len());
         checksum += rec.get("n").and_then(|v| v.as_i64()).unwrap_or(0) as usize;
         let tags = rec.get("tags").and_then(|v| v.as_list()).unwrap();
         checksum += tags
             .iter()
             .filter_map(|t| t.as_str())
-            .map(str::len)
+            .map(|s| s.len())
             .sum::<usize>();
-        checksum += rec.iter().count() + rec.keys().map(str::len).sum::<usize>();
+        checksum += rec.iter().count() + rec.keys().map(|s| s.len()).sum::<usize>();
     }
     let after = dhat::HeapStats::get();
     assert!(checksum > 0);

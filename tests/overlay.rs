@@ -347,7 +347,10 @@ fn an_overlay_stores_only_what_differs() {
     let over = Snapshot::overlay_from_bytes(bytes, base.clone()).unwrap();
     over.verify().unwrap();
     let rec = over.get("a:5").unwrap();
-    assert_eq!(rec.get("title").unwrap().as_str(), Some("Título 5"));
+    assert_eq!(
+        rec.get("title").unwrap().to_str().as_deref(),
+        Some("Título 5")
+    );
     assert_eq!(
         rec.get("children").unwrap().as_list().unwrap().len(),
         5,
@@ -406,7 +409,12 @@ fn builder_errors_on_unknown_and_duplicate_ids() {
     let over = Snapshot::overlay_from_bytes(b.to_bytes().unwrap(), base).unwrap();
     assert_eq!(over.ids().collect::<Vec<_>>(), ["a:0", "a:1"]);
     assert_eq!(
-        over.get("a:1").unwrap().get("title").unwrap().as_str(),
+        over.get("a:1")
+            .unwrap()
+            .get("title")
+            .unwrap()
+            .to_str()
+            .as_deref(),
         Some("back")
     );
 }
@@ -459,7 +467,12 @@ fn overlays_stack_to_the_depth_limit_and_no_further() {
     }
     assert_eq!(top.len(), 2 + fms::limits::MAX_OVERLAY_DEPTH as usize);
     assert_eq!(
-        top.get("a:0").unwrap().get("title").unwrap().as_str(),
+        top.get("a:0")
+            .unwrap()
+            .get("title")
+            .unwrap()
+            .to_str()
+            .as_deref(),
         Some("level 8")
     );
     let mut b = SnapshotBuilder::with_base(&top);

@@ -122,9 +122,9 @@ fn an_update_switches_atomically_and_pinned_requests_keep_their_version() {
             .record()
             .get("title")
             .unwrap()
-            .as_str()
+            .to_str()
             .unwrap()
-            .to_owned()
+            .into_owned()
     };
     assert_eq!(title(&old), "Video 0");
 
@@ -146,18 +146,18 @@ fn an_update_switches_atomically_and_pinned_requests_keep_their_version() {
                         .record()
                         .get("title")
                         .unwrap()
-                        .as_str()
+                        .to_str()
                         .unwrap()
-                        .to_owned();
+                        .into_owned();
                     let b = r[1]
                         .as_ref()
                         .unwrap()
                         .record()
                         .get("title")
                         .unwrap()
-                        .as_str()
+                        .to_str()
                         .unwrap()
-                        .to_owned();
+                        .into_owned();
                     assert_eq!(
                         a.contains("revised"),
                         b.contains("revised"),
@@ -360,7 +360,8 @@ fn the_hot_set_and_stale_while_revalidate() {
             .record()
             .get("title")
             .unwrap()
-            .as_str(),
+            .to_str()
+            .as_deref(),
         Some("Video 0, revised v2")
     );
     // The hot set serves even with memcached gone.
@@ -403,7 +404,7 @@ fn an_update_of_the_default_tree_leaves_unchanged_locales_alone() {
     }
     let r = store.get("en", "video:7").unwrap().unwrap();
     assert_eq!(
-        r.record().get("title").unwrap().as_str(),
+        r.record().get("title").unwrap().to_str().as_deref(),
         Some("seven, updated")
     );
 

@@ -351,7 +351,12 @@ fn overlays_load_over_their_base_in_any_order() {
     assert_eq!(store.evict_unpublished(), 2);
     // The pinned tree still reads (it holds its base).
     assert_eq!(
-        tree.get("r:3").unwrap().get("title").unwrap().as_str(),
+        tree.get("r:3")
+            .unwrap()
+            .get("title")
+            .unwrap()
+            .to_str()
+            .as_deref(),
         Some("t3")
     );
 }

@@ -115,6 +115,27 @@ impl Pool {
     pub fn len(&self) -> usize {
         self.dedup.len()
     }
+
+    /// Where this file's pool starts in the combined space.
+    pub fn start(&self) -> u32 {
+        self.start
+    }
+
+    /// The combined offset of an entry holding `b`, in the base chain (when `base`) or in
+    /// this file, without adding one.
+    pub fn find(&self, b: &[u8], base: bool) -> Option<u32> {
+        let hash = h(b);
+        if let (true, Some((snap, index))) = (base, &self.base) {
+            let raw = snap.raw();
+            if let Some(&off) = index.find(hash, |&o| raw.pool_bytes(o) == Some(b)) {
+                return Some(off);
+            }
+        }
+        let pool = &self.bytes;
+        self.dedup
+            .find(hash, |&o| format::pool_entry(pool, o as usize) == Some(b))
+            .map(|&off| self.start + off)
+    }
 }
 
 /// One encoded slot and what its parent needs to know about it.
@@ -139,6 +160,10 @@ impl Slot {
         }
     }
 }
+
+/// The tag of a slot whose string is pending (its payload is the pending string's number):
+/// never in a finished file, where [`Strings::finish`] has replaced it by STR, FSST or COLD.
+pub(crate) const PENDING: u8 = 0xfe;
 
 /// An encoded node: where it is and what its parent needs to know about it.
 #[derive(Clone, Copy)]
@@ -169,6 +194,11 @@ pub(crate) struct Encoder {
     /// Per `TupleMap` shape hash: the shape id it encodes to (saves the per-key lookups).
     shape_cache: hashbrown::HashMap<u64, Vec<(u32, Vec<String>)>>,
     scratch: Vec<u8>,
+    /// String values, encoded when the file is written (their symbol tables are trained
+    /// on all of them).
+    pub strings: super::strings::Strings,
+    /// Where pending slots are in `data`: `(tag position, payload position)`.
+    pub fixups: Vec<(u32, u32)>,
 }
 
 impl Encoder {
@@ -241,8 +271,14 @@ impl Encoder {
         Ok(id)
     }
 
-    /// Appends (or finds) a node whose bytes are in `self.scratch`.
-    fn commit_node(&mut self, height: u8, weight: u64) -> Result<NodeRef> {
+    /// Appends (or finds) a node whose bytes are in `self.scratch`; `pending` are the
+    /// scratch positions `(tag, payload)` of its pending string slots.
+    fn commit_node(
+        &mut self,
+        height: u8,
+        weight: u64,
+        pending: &[(usize, usize)],
+    ) -> Result<NodeRef> {
         let bytes = &self.scratch;
         let hash = h(bytes);
         let data = &self.data;
@@ -264,6 +300,9 @@ impl Encoder {
             "data bytes (with the base's)",
         )?;
         let len = bytes.len() as u32;
+        for &(t, p) in pending {
+            self.fixups.push((offset + t as u32, offset + p as u32));
+        }
         let data = &self.data;
         self.data_dedup
             .insert_unique(hash, (offset, len), |&(o, l)| {
@@ -291,11 +330,13 @@ impl Encoder {
         self.scratch
             .push(height | if is_list { node::LIST_BIT } else { 0 });
         format::put_varint(&mut self.scratch, head);
+        let tags_at = self.scratch.len();
         self.scratch.extend(slots.iter().map(|s| s.tag));
         for s in slots {
             self.scratch.extend_from_slice(&s.payload);
         }
-        self.commit_node(height, weight)
+        let pending = pending_positions(slots, tags_at);
+        self.commit_node(height, weight, &pending)
     }
 
     /// Encodes a map (a record or a nested map).
@@ -315,7 +356,8 @@ impl Encoder {
         let slots = m
             .iter()
             .map(|(k, v)| {
-                let s = self.slot_against(v, old.and_then(|o| o.get(k)), depth)?;
+                let field = self.key_ids.get(k).copied().unwrap_or(u32::MAX);
+                let s = self.slot_against(v, old.and_then(|o| o.get(k)), depth, field)?;
                 Ok(Slot {
                     weight: s.weight + k.len() as u64,
                     ..s
@@ -331,8 +373,9 @@ impl Encoder {
         let values: Vec<(&str, &Value)> = m.iter().collect();
         let mut slots = Vec::with_capacity(diffs.len());
         for &i in diffs {
-            let (_, v) = values[i];
-            slots.push(self.slot_against(v, plain.value_at(i), 0)?);
+            let (k, v) = values[i];
+            let field = self.key_ids.get(k).copied().unwrap_or(u32::MAX);
+            slots.push(self.slot_against(v, plain.value_at(i), 0, field)?);
         }
         let height = slots
             .iter()
@@ -351,23 +394,33 @@ impl Encoder {
         self.scratch
             .extend_from_slice(&plain.node_offset().to_le_bytes());
         self.scratch.extend_from_slice(&mask);
+        let tags_at = self.scratch.len();
         self.scratch.extend(slots.iter().map(|s| s.tag));
         for s in &slots {
             self.scratch.extend_from_slice(&s.payload);
         }
-        Ok(self.commit_node(height, 0)?.offset)
+        let pending = pending_positions(&slots, tags_at);
+        Ok(self.commit_node(height, 0, &pending)?.offset)
     }
 
     /// Encodes a value; if it equals `old` (the base's value at the same place) and that
     /// is a node, the base's node is reused.
-    fn slot_against(&mut self, v: &Value, old: Option<ValueRef<'_>>, depth: u8) -> Result<Slot> {
+    /// `field` is the key id of the map slot the value is in (list elements: their
+    /// list's), which picks its string's symbol table.
+    fn slot_against(
+        &mut self,
+        v: &Value,
+        old: Option<ValueRef<'_>>,
+        depth: u8,
+        field: u32,
+    ) -> Result<Slot> {
         match (v, old) {
             (Value::List(items), Some(ValueRef::List(l))) => {
                 if same(ValueRef::List(l), v) {
                     let (offset, height) = l.node();
                     return Ok(node_slot(tag::LIST, offset, height, weight_of(v)));
                 }
-                let r = self.nested(depth, |e, d| e.list_against(items, Some(l), d))?;
+                let r = self.nested(depth, |e, d| e.list_against(items, Some(l), d, field))?;
                 Ok(node_slot(tag::LIST, r.offset, r.height, r.weight))
             }
             (Value::Map(m), Some(ValueRef::Map(r))) => {
@@ -382,11 +435,11 @@ impl Encoder {
                 let r = self.nested(depth, |e, d| e.map_against(m, Some(r), d))?;
                 Ok(node_slot(tag::MAP, r.offset, r.height, r.weight))
             }
-            _ => self.slot(v, depth),
+            _ => self.slot(v, depth, field),
         }
     }
 
-    fn slot(&mut self, v: &Value, depth: u8) -> Result<Slot> {
+    fn slot(&mut self, v: &Value, depth: u8, field: u32) -> Result<Slot> {
         Ok(match v {
             Value::Null => Slot::scalar(tag::NULL, 0),
             Value::Bool(false) => Slot::scalar(tag::FALSE, 0),
@@ -415,14 +468,14 @@ impl Encoder {
             }
             Value::Str(s) => Slot {
                 weight: s.len() as u64,
-                ..Slot::scalar(tag::STR, self.pool.intern(s.as_bytes())?)
+                ..Slot::scalar(PENDING, self.strings.add(s, field)?)
             },
             Value::Bytes(b) => Slot {
                 weight: b.len() as u64,
                 ..Slot::scalar(tag::BYTES, self.pool.intern(b)?)
             },
             Value::List(items) => {
-                let r = self.list(items, depth)?;
+                let r = self.list(items, depth, field)?;
                 Slot {
                     tag: tag::LIST,
                     payload: r.offset.to_le_bytes(),
@@ -442,15 +495,21 @@ impl Encoder {
         })
     }
 
-    fn list(&mut self, items: &[Value], depth: u8) -> Result<NodeRef> {
-        self.nested(depth, |e, d| e.list_against(items, None, d))
+    fn list(&mut self, items: &[Value], depth: u8, field: u32) -> Result<NodeRef> {
+        self.nested(depth, |e, d| e.list_against(items, None, d, field))
     }
 
-    fn list_against(&mut self, items: &[Value], old: Option<List<'_>>, d: u8) -> Result<NodeRef> {
+    fn list_against(
+        &mut self,
+        items: &[Value],
+        old: Option<List<'_>>,
+        d: u8,
+        field: u32,
+    ) -> Result<NodeRef> {
         let slots = items
             .iter()
             .enumerate()
-            .map(|(i, v)| self.slot_against(v, old.and_then(|o| o.get(i)), d))
+            .map(|(i, v)| self.slot_against(v, old.and_then(|o| o.get(i)), d, field))
             .collect::<Result<Vec<Slot>>>()?;
         self.node(true, slots.len() as u64, &slots)
     }
@@ -518,6 +577,18 @@ impl Encoder {
         out.extend_from_slice(&bodies);
         Ok(out)
     }
+}
+
+/// The scratch positions `(tag, payload)` of the pending slots among `slots`, whose tags
+/// start at `tags_at` (payloads follow the tags, 4 bytes each).
+fn pending_positions(slots: &[Slot], tags_at: usize) -> Vec<(usize, usize)> {
+    let n = slots.len();
+    slots
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.tag == PENDING)
+        .map(|(i, _)| (tags_at + i, tags_at + n + 4 * i))
+        .collect()
 }
 
 fn node_slot(tag: u8, offset: u32, height: u8, weight: u64) -> Slot {

@@ -2,6 +2,9 @@
 //! nodes, and writes the file atomically.
 
 mod encode;
+mod strings;
+
+pub use strings::Compression;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -120,6 +123,10 @@ pub struct SnapshotBuilder {
     entries: Vec<Entry>,
     /// Id -> entry number, to detect duplicates.
     id_pos: hashbrown::HashMap<Box<str>, usize>,
+    /// How string values are stored.
+    compression: Compression,
+    /// The thresholds of `Compression::Auto`.
+    policy: strings::Policy,
 }
 
 impl SnapshotBuilder {
@@ -143,6 +150,28 @@ impl SnapshotBuilder {
             base: Some(base.clone()),
             ..SnapshotBuilder::default()
         }
+    }
+
+    /// How string values are stored ([`Compression::Auto`] unless set): decided when the
+    /// file is written, so it may be set at any time before.
+    pub fn set_compression(&mut self, c: Compression) -> &mut Self {
+        self.compression = c;
+        self
+    }
+
+    /// How string values are stored.
+    pub fn compression(&self) -> Compression {
+        self.compression
+    }
+
+    /// Compresses strings whatever their amount (`Auto` otherwise leaves fields with
+    /// little text plain): so that small test and fuzz inputs reach every string codec.
+    /// No stability promise.
+    #[cfg(feature = "fuzzing")]
+    #[doc(hidden)]
+    pub fn eager_compression(&mut self) -> &mut Self {
+        self.policy = strings::Policy::eager();
+        self
     }
 
     /// The base of an overlay builder.
@@ -506,8 +535,11 @@ impl SnapshotBuilder {
     /// Encodes header and sections; calls `sink` with each part in file order.
     fn emit(&self, mut sink: impl FnMut(&[u8]) -> Result<()>) -> Result<BuildInfo> {
         let tail = self.sections()?;
-        let mut parts: Vec<&[u8]> = vec![&self.enc.pool.bytes, &self.enc.data];
+        let fin = strings::finish(&self.enc, self.compression, self.policy)?;
+        let mut parts: Vec<&[u8]> = vec![&fin.pool, &fin.data];
         parts.extend(tail.iter().map(Vec::as_slice));
+        parts.push(&fin.symbols);
+        parts.push(&fin.cold);
         let kinds: &[u32] = if self.base.is_some() {
             &section::ALL_OVERLAY
         } else {
@@ -537,7 +569,13 @@ impl SnapshotBuilder {
         // Every node must be within the walk limit of the file it ends up in (what `verify`
         // checks and reads enforce): a record that expands far beyond the file's size
         // through shared values is refused here, not after it is written.
-        let chain = at.saturating_add(self.base.as_ref().map_or(0, |b| b.layout().chain_bytes));
+        let own = format::expanded_bytes(
+            at,
+            fin.pool.len() as u64,
+            !fin.symbols.is_empty(),
+            fin.cold.len() as u64,
+        );
+        let chain = own.saturating_add(self.base.as_ref().map_or(0, |b| b.layout().chain_bytes));
         let limit = format::walk_limit(chain);
         if self.enc.max_weight > limit {
             return Err(Error::Limit {
@@ -557,7 +595,7 @@ impl SnapshotBuilder {
             records: self.len(),
             shapes: self.enc.shapes.len(),
             keys: self.enc.keys.len(),
-            strings: self.enc.pool.len(),
+            strings: fin.pool_entries,
             nodes: self.enc.nodes,
             bytes: at,
             sections,

@@ -2,6 +2,7 @@
 
 use std::ops::Range;
 
+use crate::cold::ColdCache;
 use crate::error::{Error, FormatKind, Result};
 use crate::format::{self, Header};
 
@@ -63,7 +64,19 @@ pub(crate) struct Layout {
     /// A tag derived from the content hash that `Key`s carry, so a key resolved in one
     /// snapshot is not silently used with another.
     pub key_tag: u64,
-    /// Bytes of this file and its bases' (set when an overlay is joined to its base).
+    /// The SYMBOLS section (empty in a version-1 file).
+    pub symbols: Range<usize>,
+    /// Number of symbol tables in it.
+    pub symbol_count: u32,
+    /// The COLD section (empty in a version-1 file).
+    pub cold: Range<usize>,
+    /// The COLD section's zstd dictionary (empty for none).
+    pub cold_dict: Range<usize>,
+    /// The digested dictionary, built on the first cold read.
+    pub cold_cache: ColdCache,
+    /// Bytes of this file and its bases' (added when an overlay is joined to its base),
+    /// compressed sections counted at their greatest expansion
+    /// ([`format::expanded_bytes`]): what the walk limit is computed from.
     pub chain_bytes: u64,
 }
 
@@ -94,7 +107,7 @@ impl Layout {
             ));
         }
         let version = u16_at(b, OFF_VERSION).unwrap_or(0);
-        if version != VERSION {
+        if !(MIN_VERSION..=VERSION).contains(&version) {
             return Err(Error::Version {
                 found: version,
                 supported: VERSION,
@@ -156,11 +169,8 @@ impl Layout {
             ));
         }
         let is_overlay = flags & FLAG_OVERLAY != 0;
-        let kinds: &[u32] = if is_overlay {
-            &section::ALL_OVERLAY
-        } else {
-            &section::ALL
-        };
+        // In range: the version was checked above.
+        let kinds: &[u32] = section::kinds(version, is_overlay).unwrap_or_default();
 
         let mut sections = Vec::with_capacity(count);
         let mut expect_at = table_end as u64;
@@ -260,6 +270,19 @@ impl Layout {
         } else {
             (Starts::default(), None)
         };
+        // Version 2's string sections come last (after OVERLAY in an overlay); a version-1
+        // file has neither (empty ranges: no compressed string can be read).
+        let (symbols, symbol_count, cold, cold_dict) = if version >= 2 {
+            let first = if is_overlay { 6 } else { 5 };
+            let symbols = range(first);
+            let symbol_count = symbols_header(b, &symbols)?;
+            let cold = range(first + 1);
+            let cold_dict = cold_header(b, &cold)?;
+            (symbols, symbol_count, cold, cold_dict)
+        } else {
+            let end = b.len();
+            (end..end, 0, end..end, end..end)
+        };
         let layout = Layout {
             header: Header {
                 version,
@@ -277,8 +300,20 @@ impl Layout {
             key_tag,
             starts,
             overlay,
-            chain_bytes: b.len() as u64,
+            symbols,
+            symbol_count,
+            cold,
+            cold_dict,
+            cold_cache: ColdCache::default(),
+            chain_bytes: 0,
         };
+        let mut layout = layout;
+        layout.chain_bytes = format::expanded_bytes(
+            b.len() as u64,
+            layout.pool.len() as u64,
+            layout.symbol_count > 0,
+            layout.cold.len() as u64,
+        );
         layout.totals().ok_or_else(|| {
             bad(
                 layout.pool.start,
@@ -367,6 +402,64 @@ fn overlay_section(b: &[u8], r: Range<usize>, ids: u32) -> Result<(Starts, Overl
         ));
     }
     Ok((starts, o))
+}
+
+/// Checks the SYMBOLS section's header (FORMAT.md "SYMBOLS"): a `u32` table count and
+/// that many `u32` table offsets, all inside the section; returns the count. An empty
+/// section holds no table.
+fn symbols_header(b: &[u8], r: &Range<usize>) -> Result<u32> {
+    use format::*;
+    if r.is_empty() {
+        return Ok(0);
+    }
+    let count = u32_at(b, r.start).filter(|_| r.len() >= 4).ok_or_else(|| {
+        bad(
+            r.start,
+            FormatKind::Truncated,
+            "symbols section has no count",
+        )
+    })?;
+    if count > MAX_SYMBOL_TABLES {
+        return Err(bad(
+            r.start,
+            FormatKind::Limit,
+            format!("{count} symbol tables (at most {MAX_SYMBOL_TABLES})"),
+        ));
+    }
+    if 4 + 4 * count as u64 > r.len() as u64 {
+        return Err(bad(
+            r.start,
+            FormatKind::Truncated,
+            format!("symbols section too short for {count} table offsets"),
+        ));
+    }
+    Ok(count)
+}
+
+/// Checks the COLD section's header (FORMAT.md "COLD"): a `u32` dictionary length and the
+/// dictionary inside the section; returns the dictionary's range. An empty section holds
+/// no string.
+fn cold_header(b: &[u8], r: &Range<usize>) -> Result<Range<usize>> {
+    use format::*;
+    if r.is_empty() {
+        return Ok(r.end..r.end);
+    }
+    let len = u32_at(b, r.start).filter(|_| r.len() >= 4).ok_or_else(|| {
+        bad(
+            r.start,
+            FormatKind::Truncated,
+            "cold section has no dictionary length",
+        )
+    })?;
+    let start = r.start + 4;
+    match start.checked_add(len as usize).filter(|&e| e <= r.end) {
+        Some(end) => Ok(start..end),
+        None => Err(bad(
+            r.start,
+            FormatKind::Truncated,
+            format!("cold dictionary of {len} bytes overruns its section"),
+        )),
+    }
 }
 
 fn index_layout(b: &[u8], r: Range<usize>, entry_len: usize, what: &str) -> Result<IndexLayout> {

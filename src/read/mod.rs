@@ -8,6 +8,7 @@
 mod layout;
 mod record;
 mod stats;
+mod text;
 
 use std::fmt;
 use std::path::Path;
@@ -17,6 +18,9 @@ pub(crate) use layout::{Layout, Starts};
 pub(crate) use record::{Compare, compare, compare_map};
 pub use record::{Keys, List, ListIter, Record, RecordIter, ValueRef, Values};
 pub use stats::{SectionInfo, Stats};
+pub use text::Str;
+
+use crate::fsst::Table;
 
 use crate::error::{Error, FormatKind, Result};
 use crate::format::{self, ContentHash, MAX_OVERLAY_DEPTH, TOMBSTONE, node, tag};
@@ -59,7 +63,7 @@ impl Key {
 /// b.insert("video:1", &serde_json::json!({"title": "Intro", "duration": 42}))?;
 /// let snap = fms::Snapshot::from_bytes(b.to_bytes()?)?;
 /// let rec = snap.get("video:1").unwrap();
-/// assert_eq!(rec.get("title").and_then(|v| v.as_str()), Some("Intro"));
+/// assert_eq!(rec.get("title").and_then(|v| v.to_str()).as_deref(), Some("Intro"));
 /// # Ok(()) }
 /// ```
 pub struct Snapshot {
@@ -143,7 +147,7 @@ impl Snapshot {
     ///
     /// let snap = fms::Snapshot::open_in_memory(&path)?;
     /// std::fs::write(&path, b"").unwrap();                // truncated behind our back: fine
-    /// assert_eq!(snap.get("video:1").unwrap().get("title").unwrap().as_str(), Some("Intro"));
+    /// assert_eq!(snap.get("video:1").unwrap().get("title").unwrap().to_str().as_deref(), Some("Intro"));
     /// # Ok(()) }
     /// ```
     pub fn open_in_memory(path: impl AsRef<Path>) -> Result<Snapshot> {
@@ -177,7 +181,7 @@ impl Snapshot {
     /// o.insert("v:1", &serde_json::json!({"title": "Introducción", "duration": 42}))?;
     /// o.remove("v:2")?;
     /// let es = fms::Snapshot::overlay_from_bytes(o.to_bytes()?, en.clone())?;
-    /// assert_eq!(es.get("v:1").unwrap().get("title").unwrap().as_str(), Some("Introducción"));
+    /// assert_eq!(es.get("v:1").unwrap().get("title").unwrap().to_str().as_deref(), Some("Introducción"));
     /// assert_eq!(es.get("v:1").unwrap().get("duration").unwrap().as_i64(), Some(42)); // from the base
     /// assert!(es.get("v:2").is_none());
     /// assert_eq!(es.len(), 1);
@@ -205,7 +209,7 @@ impl Snapshot {
     /// o.write_to_path(dir.path().join("es.fms"))?;
     ///
     /// let es = fms::Snapshot::open_overlay_in_memory(dir.path().join("es.fms"), en)?;
-    /// assert_eq!(es.get("v:1").unwrap().get("title").unwrap().as_str(), Some("Introducción"));
+    /// assert_eq!(es.get("v:1").unwrap().get("title").unwrap().to_str().as_deref(), Some("Introducción"));
     /// # Ok(()) }
     /// ```
     pub fn open_overlay_in_memory(path: impl AsRef<Path>, base: Arc<Snapshot>) -> Result<Snapshot> {
@@ -658,6 +662,69 @@ impl<'a> Raw<'a> {
         }
     }
 
+    /// The file holding the pool entry at `off`, and the entry's bytes.
+    #[inline]
+    pub fn pool_level(&self, off: u32) -> Option<(Raw<'a>, &'a [u8])> {
+        match off.checked_sub(self.l.starts.pool) {
+            Some(o) => Some((*self, format::pool_entry(self.pool()?, o as usize)?)),
+            None => self.below(|d| d.pool_level(off)),
+        }
+    }
+
+    /// Symbol table `t` of this file's SYMBOLS section (bounds checked only; its symbol
+    /// lengths are checked as codes use them, and all of them by `verify`).
+    #[inline]
+    pub fn symbol_table(&self, t: u64) -> Option<Table<'a>> {
+        if t >= u64::from(self.l.symbol_count) {
+            return None;
+        }
+        let sec = self.b.get(self.l.symbols.clone())?;
+        let at = format::u32_at(sec, 4 + 4 * t as usize)?;
+        Table::parse(sec, at as usize)
+    }
+
+    /// The FSST string whose entry (`varint table ++ codes`) is at pool offset `off`.
+    #[inline]
+    pub fn fsst_str(&self, off: u32) -> Option<Str<'a>> {
+        let (level, entry) = self.pool_level(off)?;
+        let (t, used) = format::varint_at(entry, 0)?;
+        Some(Str::fsst(level.symbol_table(t)?, entry.get(used..)?))
+    }
+
+    /// Where the cold string whose pool entry (`varint offset`) is at `off` lives:
+    /// `(its file, frame, decoded length, offset of its cold entry in the section)`.
+    pub fn cold_entry(&self, off: u32) -> Option<(Raw<'a>, &'a [u8], usize, usize)> {
+        let (level, entry) = self.pool_level(off)?;
+        let (at, used) = format::varint_at(entry, 0)?;
+        if used != entry.len() {
+            return None;
+        }
+        let sec = level.b.get(level.l.cold.clone())?;
+        let at = usize::try_from(at).ok()?;
+        // Entries follow the dictionary.
+        if at < 4 + level.l.cold_dict.len() {
+            return None;
+        }
+        let (len, u1) = format::varint_at(sec, at)?;
+        let (flen, u2) = format::varint_at(sec, at + u1)?;
+        let len = usize::try_from(len)
+            .ok()
+            .filter(|&l| l <= format::MAX_COLD_LEN)?;
+        let frame = format::slice_at(sec, at + u1 + u2, usize::try_from(flen).ok()?)?;
+        if len > format::MAX_COLD_RATIO.saturating_mul(u1 + u2 + frame.len()) {
+            return None;
+        }
+        Some((level, frame, len, at))
+    }
+
+    /// The cold string whose pool entry is at `off`.
+    #[inline]
+    pub fn cold_str(&self, off: u32) -> Option<Str<'a>> {
+        let (level, frame, len, _) = self.cold_entry(off)?;
+        let dict = level.b.get(level.l.cold_dict.clone())?;
+        Some(Str::cold(frame, len, dict, &level.l.cold_cache))
+    }
+
     #[inline]
     pub fn pool_str(&self, off: u32) -> Option<&'a str> {
         std::str::from_utf8(self.pool_bytes(off)?).ok()
@@ -928,13 +995,15 @@ impl<'a> Raw<'a> {
             tag::F32 => ValueRef::Float(f32::from_bits(p) as f64),
             tag::INT64 => ValueRef::Int(i64::from_le_bytes(self.pool_bytes(p)?.try_into().ok()?)),
             tag::F64 => ValueRef::Float(f64::from_le_bytes(self.pool_bytes(p)?.try_into().ok()?)),
-            tag::STR => ValueRef::Str(self.pool_str(p)?),
+            tag::STR => ValueRef::Str(Str::plain(self.pool_str(p)?)),
+            tag::FSST => ValueRef::Str(self.fsst_str(p)?),
+            tag::COLD => ValueRef::Str(self.cold_str(p)?),
             tag::BYTES => ValueRef::Bytes(self.pool_bytes(p)?),
             tag::LIST => ValueRef::List(self.list_at(p, height)?),
             tag::MAP => ValueRef::Map(self.map_at(p, height)?),
             t if (tag::STR_INLINE..=tag::STR_INLINE + tag::STR_INLINE_MAX).contains(&t) => {
                 let n = (t - tag::STR_INLINE) as usize;
-                ValueRef::Str(std::str::from_utf8(payload_at.get(..n)?).ok()?)
+                ValueRef::Str(Str::plain(std::str::from_utf8(payload_at.get(..n)?).ok()?))
             }
             _ => return None,
         })

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use super::{Key, Raw, Shape};
+use super::{Key, Raw, Shape, Str};
 use crate::error::{Error, Result};
 use crate::format::{self, SHAPE_KEY_LEN, SLOT_LEN};
 use crate::tuplemap::{TupleMap, Value};
@@ -19,8 +19,9 @@ pub enum ValueRef<'a> {
     Int(i64),
     /// A float.
     Float(f64),
-    /// A string, borrowed from the snapshot.
-    Str(&'a str),
+    /// A string: a handle that borrows the snapshot ([`Str::as_plain`] gives the `&str`
+    /// of a string stored plain; a compressed one decodes on demand).
+    Str(Str<'a>),
     /// A byte string, borrowed from the snapshot.
     Bytes(&'a [u8]),
     /// A list.
@@ -73,12 +74,20 @@ impl<'a> ValueRef<'a> {
             _ => None,
         }
     }
-    /// The string, borrowed from the snapshot, if this is one.
-    pub fn as_str(&self) -> Option<&'a str> {
+    /// The string, if this is one: a handle that compares with `&str`, displays, writes
+    /// into a buffer or becomes a `Cow<str>` ([`Str`]).
+    pub fn as_str(&self) -> Option<Str<'a>> {
         match *self {
             ValueRef::Str(s) => Some(s),
             _ => None,
         }
+    }
+
+    /// The string as a `Cow`, if this is one: borrowed when stored plain, decoded
+    /// otherwise. `None` if this is not a string or (on a damaged file) it does not
+    /// decode; [`as_str`](Self::as_str) tells the two apart.
+    pub fn to_str(&self) -> Option<std::borrow::Cow<'a, str>> {
+        self.as_str()?.to_cow().ok()
     }
     /// The bytes, borrowed from the snapshot, if this is a byte string.
     pub fn as_bytes(&self) -> Option<&'a [u8]> {
@@ -144,7 +153,7 @@ pub(crate) fn compare(r: ValueRef<'_>, v: &Value, mode: Compare) -> bool {
             Compare::Equal => crate::tuplemap::floats_equal(a, *b),
             Compare::Identical => a.to_bits() == b.to_bits(),
         },
-        (ValueRef::Str(a), Value::Str(b)) => a == b,
+        (ValueRef::Str(a), Value::Str(b)) => a == *b,
         (ValueRef::Bytes(a), Value::Bytes(b)) => a == &b[..],
         (ValueRef::List(a), Value::List(b)) => {
             a.len() == b.len()
@@ -372,7 +381,7 @@ impl<'a> Record<'a> {
     /// assert!(rec.get_key(title).is_none());                    // looks like "no such field"
     /// assert!(matches!(rec.try_get_key(title), Err(fms::Error::ForeignKey { .. })));
     /// let title = new.key("title").unwrap();                    // resolve it again
-    /// assert_eq!(rec.try_get_key(title)?.unwrap().as_str(), Some("Introduction"));
+    /// assert_eq!(rec.try_get_key(title)?.unwrap().to_str().as_deref(), Some("Introduction"));
     /// # Ok(()) }
     /// ```
     #[inline]

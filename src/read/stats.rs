@@ -9,7 +9,7 @@ use crate::format::{self, ContentHash, TOMBSTONE, node, section};
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct SectionInfo {
-    /// The section's name: `pool`, `data`, `shapes`, `keys`, `ids` or `overlay`.
+    /// The section's name: `pool`, `data`, `shapes`, `keys`, `ids`, `overlay`, `symbols` or `cold`.
     pub name: &'static str,
     /// Where it starts, from the start of the file.
     pub offset: u64,
@@ -78,7 +78,7 @@ impl Snapshot {
     /// let stats = snap.stats();
     /// assert_eq!((stats.records, stats.keys, stats.shapes), (1, 2, 1));
     /// let names: Vec<_> = stats.sections.iter().map(|s| s.name).collect();
-    /// assert_eq!(names, ["pool", "data", "shapes", "keys", "ids"]);
+    /// assert_eq!(names, ["pool", "data", "shapes", "keys", "ids", "symbols", "cold"]);
     /// assert!(stats.overlay.is_none());
     /// # Ok(()) }
     /// ```

@@ -23,7 +23,12 @@ impl<'de, N: Node<'de>> de::Deserializer<'de> for NodeDe<N> {
             Unpacked::Bool(b) => visitor.visit_bool(b),
             Unpacked::Int(i) => visitor.visit_i64(i),
             Unpacked::Float(f) => visitor.visit_f64(f),
-            Unpacked::Str(s) => visitor.visit_borrowed_str(s),
+            Unpacked::Str(s) => match s.as_plain() {
+                Some(p) => visitor.visit_borrowed_str(p),
+                // A compressed string is decoded for the visitor: `String` and `Cow<str>`
+                // fields take it; a borrowed `&str` field cannot, and says so.
+                None => s.with_str(|v| visitor.visit_str(v))?,
+            },
             Unpacked::Bytes(b) => visitor.visit_borrowed_bytes(b),
             Unpacked::List(items, len) => {
                 let mut seq = SeqDe {
@@ -65,7 +70,10 @@ impl<'de, N: Node<'de>> de::Deserializer<'de> for NodeDe<N> {
         visitor: V,
     ) -> Result<V::Value> {
         match self.0.unpack() {
-            Unpacked::Str(s) => visitor.visit_enum(s.into_deserializer()),
+            Unpacked::Str(s) => match s.as_plain() {
+                Some(p) => visitor.visit_enum(p.into_deserializer()),
+                None => visitor.visit_enum(s.to_cow()?.into_owned().into_deserializer()),
+            },
             Unpacked::Map(mut entries, 1) => {
                 let (variant, value) = entries
                     .next()
@@ -133,14 +141,15 @@ impl<'de, N: Node<'de>, L: Iterator<Item = Result<N>>> de::SeqAccess<'de> for &m
     }
 }
 
-struct MapDe<N, M> {
+struct MapDe<'de, N, M> {
     entries: M,
     left: usize,
-    value: Option<N>,
+    /// The value of the key just read, with the key (to name it in errors).
+    value: Option<(&'de str, N)>,
 }
 
 impl<'de, N: Node<'de>, M: Iterator<Item = Result<(&'de str, N)>>> de::MapAccess<'de>
-    for MapDe<N, M>
+    for MapDe<'de, N, M>
 {
     type Error = Error;
     fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>> {
@@ -149,17 +158,22 @@ impl<'de, N: Node<'de>, M: Iterator<Item = Result<(&'de str, N)>>> de::MapAccess
             Some(e) => {
                 let (k, v) = e?;
                 self.left = self.left.saturating_sub(1);
-                self.value = Some(v);
+                self.value = Some((k, v));
                 seed.deserialize(KeyDe(k)).map(Some)
             }
         }
     }
     fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value> {
-        let v = self
+        let (k, v) = self
             .value
             .take()
             .ok_or_else(|| Error::Value("map value requested before its key".into()))?;
-        seed.deserialize(NodeDe(v))
+        // A value's own error (a wrong type, a borrowed `&str` field that meets a
+        // compressed string) names the field it is in: `field "a": field "b": ...`.
+        seed.deserialize(NodeDe(v)).map_err(|e| match e {
+            Error::Value(msg) => Error::Value(format!("field {k:?}: {msg}")),
+            other => other,
+        })
     }
     fn size_hint(&self) -> Option<usize> {
         Some(self.left)

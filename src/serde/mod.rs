@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize, Serializer};
 
 use crate::error::{Error, Result};
 use crate::format::slot_walk_cost;
-use crate::read::{List, Record, ValueRef};
+use crate::read::{List, Record, Str, ValueRef};
 use crate::tuplemap::{TupleMap, Value};
 
 pub(crate) use de::NodeDe;
@@ -40,7 +40,7 @@ pub(crate) enum Unpacked<'de, M, L> {
     Bool(bool),
     Int(i64),
     Float(f64),
-    Str(&'de str),
+    Str(Str<'de>),
     Bytes(&'de [u8]),
     List(L, usize),
     Map(M, usize),
@@ -96,7 +96,7 @@ impl<'de> Node<'de> for Owned<'de> {
             Value::Bool(b) => Unpacked::Bool(*b),
             Value::Int(i) => Unpacked::Int(*i),
             Value::Float(f) => Unpacked::Float(*f),
-            Value::Str(s) => Unpacked::Str(s),
+            Value::Str(s) => Unpacked::Str(Str::plain(s)),
             Value::Bytes(b) => Unpacked::Bytes(b),
             Value::List(l) => Unpacked::List(OwnedListIter(l.iter()), l.len()),
             Value::Map(m) => Unpacked::Map(OwnedMapIter { map: m, i: 0 }, m.len()),
@@ -246,7 +246,7 @@ impl<'de, N: Node<'de>> Serialize for Ser<N> {
             Unpacked::Bool(b) => s.serialize_bool(b),
             Unpacked::Int(i) => s.serialize_i64(i),
             Unpacked::Float(f) => s.serialize_f64(f),
-            Unpacked::Str(v) => s.serialize_str(v),
+            Unpacked::Str(v) => v.serialize(s),
             Unpacked::Bytes(b) => s.serialize_bytes(b),
             Unpacked::List(items, len) => {
                 let mut seq = s.serialize_seq(Some(len))?;
@@ -376,7 +376,7 @@ fn owned(v: ValueRef<'_>, budget: &Budget) -> Result<Value> {
         ValueRef::Bool(b) => Value::Bool(b),
         ValueRef::Int(i) => Value::Int(i),
         ValueRef::Float(f) => Value::Float(f),
-        ValueRef::Str(s) => Value::Str(s.to_owned()),
+        ValueRef::Str(s) => Value::Str(s.to_cow()?.into_owned()),
         ValueRef::Bytes(b) => Value::Bytes(b.to_vec()),
         ValueRef::List(list) => {
             let mut items = Vec::with_capacity(list.len().min(4096));
@@ -470,7 +470,7 @@ impl fmt::Debug for DebugNode<'_, '_> {
             ValueRef::Bool(b) => fmt::Debug::fmt(&b, f),
             ValueRef::Int(i) => fmt::Debug::fmt(&i, f),
             ValueRef::Float(x) => fmt::Debug::fmt(&x, f),
-            ValueRef::Str(s) => fmt::Debug::fmt(s, f),
+            ValueRef::Str(s) => fmt::Debug::fmt(&s, f),
             ValueRef::Bytes(b) => write!(f, "b\"{}\"", b.escape_ascii()),
             ValueRef::List(list) => {
                 let mut d = f.debug_list();

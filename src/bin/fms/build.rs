@@ -30,10 +30,19 @@ pub struct Args {
     id_field: String,
     #[command(flatten)]
     bases: crate::Bases,
+    /// How string values are stored: `none` (plain), `auto` (FSST symbol tables per field,
+    /// long fields in the cold section with zstd level 3), or a zstd level 1..=22 for the
+    /// cold section.
+    #[arg(long, default_value = "auto", value_parser = parse_compression)]
+    compress: fms::Compression,
     /// No progress bar (it is drawn on stderr only when stderr is a terminal; the summary
     /// always goes to stdout).
     #[arg(short, long)]
     quiet: bool,
+}
+
+fn parse_compression(s: &str) -> Result<fms::Compression, String> {
+    s.parse().map_err(|e: fms::Error| e.to_string())
 }
 
 /// Counts the bytes read through it into a progress bar.
@@ -145,10 +154,11 @@ pub fn run(a: Args) -> CliResult {
             base.depth()
         ));
     }
-    let b = match &base {
+    let mut b = match &base {
         None => fms::SnapshotBuilder::new(),
         Some(base) => fms::SnapshotBuilder::with_base(base),
     };
+    b.set_compression(a.compress);
     // Open every input first: a missing one fails before any work.
     let mut files = Vec::with_capacity(a.inputs.len());
     let mut total = 0u64;

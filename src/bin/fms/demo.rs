@@ -94,7 +94,7 @@ fn next(x: &mut u64) -> u64 {
 fn read_fms(rec: &fms::Record<'_>) -> usize {
     FIELDS
         .iter()
-        .map(|f| rec.get(f).and_then(|v| v.as_str()).map_or(0, str::len))
+        .map(|f| rec.get(f).and_then(|v| v.as_str()).map_or(0, |s| s.len()))
         .sum()
 }
 
@@ -538,7 +538,11 @@ pub fn run(a: Args) -> CliResult {
     let probe = changed.first().ok_or("demo: the update changed nothing")?;
     let title = |tree: &Snapshot| -> String {
         tree.get(probe)
-            .and_then(|r| r.get("title").and_then(|v| v.as_str()).map(str::to_owned))
+            .and_then(|r| {
+                r.get("title")
+                    .and_then(|v| v.to_str())
+                    .map(|s| s.into_owned())
+            })
             .unwrap_or_default()
     };
     if !title(&en_now).ends_with("(updated)") {

@@ -222,7 +222,8 @@ struct FieldAcc {
 /// Walks values, counting pool references and nested shapes, with the format's walk
 /// budget so that a crafted file of shared references cannot make it run away.
 struct Walker<'a> {
-    pooled: HashMap<&'a [u8], u32>,
+    /// Distinct string and byte values (decoded: a compressed string counts by its text).
+    pooled: HashMap<std::borrow::Cow<'a, [u8]>, u32>,
     inline: u64,
     shapes: HashMap<Vec<&'a str>, ShapeAcc>,
     keybuf: Vec<&'a str>,
@@ -257,13 +258,25 @@ impl<'a> Walker<'a> {
                 if s.len() <= STR_INLINE_MAX {
                     self.inline += 1;
                 } else {
-                    *self.pooled.entry(s.as_bytes()).or_insert(0) += 1;
+                    let text = match s.as_plain() {
+                        Some(p) => std::borrow::Cow::Borrowed(p.as_bytes()),
+                        None => std::borrow::Cow::Owned(
+                            s.to_cow()
+                                .map_err(|_| OverBudget)?
+                                .into_owned()
+                                .into_bytes(),
+                        ),
+                    };
+                    *self.pooled.entry(text).or_insert(0) += 1;
                 }
                 Ok(s.len() as u64)
             }
             ValueRef::Bytes(b) => {
                 self.spend(b.len())?;
-                *self.pooled.entry(b).or_insert(0) += 1;
+                *self
+                    .pooled
+                    .entry(std::borrow::Cow::Borrowed(b))
+                    .or_insert(0) += 1;
                 Ok(b.len() as u64)
             }
             ValueRef::List(l) => {

@@ -1,0 +1,400 @@
+//! String values: collected while records are encoded, then stored when the file is
+//! written — plain, FSST-coded with a symbol table trained per field, or in the cold
+//! section as zstd frames — as [`Compression`] says.
+//!
+//! Records are encoded eagerly, but a symbol table can only be trained once the strings
+//! it serves are known. So a string value longer than an inline one gets a *pending*
+//! slot (tag [`PENDING`], payload = its number here), and [`finish`] decides each
+//! string's encoding, lays out the pool entries and rewrites the pending slots of a copy
+//! of the data section. The builder itself is left as it was (it can write again).
+
+use std::collections::BTreeMap;
+
+use hashbrown::HashTable;
+
+use super::encode::{Encoder, PENDING};
+use crate::cold::ColdEncoder;
+use crate::error::{Error, Result};
+use crate::format::{self, MAX_SECTION_LEN, tag};
+use crate::fsst::Trained;
+
+/// How the builder stores string values (longer than the 4 bytes stored inline).
+///
+/// `Auto` (the default) chooses per field, by the field's strings in this file:
+///
+/// - a field whose strings average at least 512 bytes (article bodies) goes to
+///   the **cold** section: one zstd frame per string, with a dictionary trained on them,
+///   so reading other fields never touches its pages;
+/// - a field with at least 16 KiB of strings gets its own **FSST**
+///   symbol table; the other fields share one table (if they have that much together);
+/// - a string is stored compressed only where that is shorter; otherwise, and for fields
+///   with too little text to train on, it stays **plain** (zero-copy `&str`).
+///
+/// The output stays deterministic: the same records give the same bytes.
+///
+/// ```
+/// # fn main() -> fms::Result<()> {
+/// let mut b = fms::SnapshotBuilder::new();
+/// b.set_compression(fms::Compression::None); // every string plain
+/// b.insert("v:1", &serde_json::json!({"title": "Intro to loops"}))?;
+/// let snap = fms::Snapshot::from_bytes(b.to_bytes()?)?;
+/// let title = snap.get("v:1").unwrap().get("title").unwrap().as_str().unwrap();
+/// assert_eq!(title.as_plain(), Some("Intro to loops"));
+/// assert_eq!("auto".parse::<fms::Compression>()?, fms::Compression::Auto);
+/// assert_eq!("19".parse::<fms::Compression>()?, fms::Compression::Level(19));
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Compression {
+    /// Every string plain: the fastest build and reads, the largest file.
+    None,
+    /// FSST per field, long fields cold with zstd level 3.
+    #[default]
+    Auto,
+    /// As `Auto`, with this zstd level (1..=22) for the cold section.
+    Level(i32),
+}
+
+/// The zstd level of the cold section under [`Compression::Auto`].
+pub(crate) const DEFAULT_LEVEL: i32 = 3;
+
+/// A field whose strings average at least this many bytes goes to the cold section.
+pub(crate) const COLD_MEAN: usize = 200;
+
+/// Strings of a cold field shorter than this stay in the pool (a frame would not pay).
+pub(crate) const COLD_MIN: usize = 64;
+
+/// A field with at least this many bytes of strings gets its own symbol table.
+pub(crate) const FSST_FIELD_MIN: usize = 16 * 1024;
+
+/// The thresholds of [`Compression::Auto`].
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Policy {
+    pub cold_mean: usize,
+    pub cold_min: usize,
+    pub fsst_field_min: usize,
+}
+
+impl Default for Policy {
+    fn default() -> Policy {
+        Policy {
+            cold_mean: COLD_MEAN,
+            cold_min: COLD_MIN,
+            fsst_field_min: FSST_FIELD_MIN,
+        }
+    }
+}
+
+impl Policy {
+    /// Compresses even tiny inputs (for the fuzz targets and tests: every decoder is
+    /// reached by small files).
+    pub fn eager() -> Policy {
+        Policy {
+            cold_mean: 40,
+            cold_min: 8,
+            fsst_field_min: 0,
+        }
+    }
+}
+
+/// Most symbol tables per file (one per field, plus the shared one).
+const MAX_TABLES: usize = 255;
+
+impl std::str::FromStr for Compression {
+    type Err = Error;
+    /// `none`, `auto`, or a zstd level `1`..=`22`.
+    fn from_str(s: &str) -> Result<Compression> {
+        match s {
+            "none" => Ok(Compression::None),
+            "auto" => Ok(Compression::Auto),
+            _ => match s.parse::<i32>() {
+                Ok(l) if (1..=22).contains(&l) => Ok(Compression::Level(l)),
+                _ => Err(Error::InvalidInput(format!(
+                    "compression {s:?}: expected none, auto or a zstd level 1..=22"
+                ))),
+            },
+        }
+    }
+}
+
+impl std::fmt::Display for Compression {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Compression::None => f.write_str("none"),
+            Compression::Auto => f.write_str("auto"),
+            Compression::Level(l) => write!(f, "{l}"),
+        }
+    }
+}
+
+/// The string values of a build, each distinct one once, in first-seen order.
+#[derive(Default)]
+pub(crate) struct Strings {
+    arena: Vec<u8>,
+    /// Start in `arena` and length of each string.
+    spans: Vec<(usize, u32)>,
+    /// The key id of the field each was first seen in (`u32::MAX`: none).
+    fields: Vec<u32>,
+    dedup: HashTable<u32>,
+}
+
+impl Strings {
+    /// The number of `s` (a new one if it was not seen before).
+    pub fn add(&mut self, s: &str, field: u32) -> Result<u32> {
+        let b = s.as_bytes();
+        let hash = xxhash_rust::xxh3::xxh3_64(b);
+        let (arena, spans) = (&self.arena, &self.spans);
+        let get = |i: u32| {
+            let (at, len) = spans[i as usize];
+            &arena[at..at + len as usize]
+        };
+        if let Some(&i) = self.dedup.find(hash, |&i| get(i) == b) {
+            return Ok(i);
+        }
+        let len = u32::try_from(b.len()).map_err(|_| Error::Limit {
+            what: "string length",
+            limit: u32::MAX as u64,
+        })?;
+        let i = u32::try_from(self.spans.len())
+            .ok()
+            .filter(|&i| i < u32::MAX)
+            .ok_or(Error::Limit {
+                what: "distinct strings",
+                limit: u32::MAX as u64,
+            })?;
+        self.spans.push((self.arena.len(), len));
+        self.arena.extend_from_slice(b);
+        self.fields.push(field);
+        let (arena, spans) = (&self.arena, &self.spans);
+        self.dedup.insert_unique(hash, i, |&i| {
+            let (at, len) = spans[i as usize];
+            xxhash_rust::xxh3::xxh3_64(&arena[at..at + len as usize])
+        });
+        Ok(i)
+    }
+
+    fn get(&self, i: usize) -> &[u8] {
+        let (at, len) = self.spans[i];
+        &self.arena[at..at + len as usize]
+    }
+
+    fn len(&self) -> usize {
+        self.spans.len()
+    }
+}
+
+/// How one string is to be stored.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Plain,
+    Fsst(u32),
+    Cold,
+}
+
+/// What the builder writes for pool and data, and the string sections.
+pub(crate) struct Finished {
+    pub pool: Vec<u8>,
+    pub data: Vec<u8>,
+    pub symbols: Vec<u8>,
+    pub cold: Vec<u8>,
+    /// Pool entries this file stores.
+    pub pool_entries: usize,
+}
+
+/// Chooses each string's mode (see [`Compression`]) and trains the symbol tables.
+fn plan(strings: &Strings, c: Compression, policy: Policy) -> (Vec<Mode>, Vec<Trained>) {
+    let n = strings.len();
+    let mut modes = vec![Mode::Plain; n];
+    let mut tables = Vec::new();
+    if c == Compression::None {
+        return (modes, tables);
+    }
+    let mut by_field: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
+    for (i, &f) in strings.fields.iter().enumerate() {
+        by_field.entry(f).or_default().push(i);
+    }
+    let bytes = |ids: &[usize]| ids.iter().map(|&i| strings.get(i).len()).sum::<usize>();
+    let mut shared = Vec::new();
+    for ids in by_field.values() {
+        let total = bytes(ids);
+        if total / ids.len().max(1) >= policy.cold_mean {
+            for &i in ids {
+                let len = strings.get(i).len();
+                if len >= policy.cold_min && len <= crate::cold::MAX_COLD_LEN {
+                    modes[i] = Mode::Cold;
+                } else {
+                    shared.push(i);
+                }
+            }
+        } else if total >= policy.fsst_field_min && tables.len() < MAX_TABLES - 1 {
+            let samples: Vec<&[u8]> = ids.iter().map(|&i| strings.get(i)).collect();
+            for &i in ids {
+                modes[i] = Mode::Fsst(tables.len() as u32);
+            }
+            tables.push(Trained::train(&samples));
+        } else {
+            shared.extend_from_slice(ids);
+        }
+    }
+    if !shared.is_empty() && bytes(&shared) >= policy.fsst_field_min {
+        shared.sort_unstable();
+        let samples: Vec<&[u8]> = shared.iter().map(|&i| strings.get(i)).collect();
+        for &i in &shared {
+            modes[i] = Mode::Fsst(tables.len() as u32);
+        }
+        tables.push(Trained::train(&samples));
+    }
+    (modes, tables)
+}
+
+/// Stores the pending strings of `enc` and resolves its pending slots.
+pub(crate) fn finish(enc: &Encoder, c: Compression, policy: Policy) -> Result<Finished> {
+    let strings = &enc.strings;
+    let (mut modes, tables) = plan(strings, c, policy);
+
+    // The cold frames, in string order.
+    let cold_ids: Vec<usize> = (0..strings.len())
+        .filter(|&i| modes[i] == Mode::Cold)
+        .collect();
+    let level = match c {
+        Compression::Level(l) => l,
+        _ => DEFAULT_LEVEL,
+    };
+    let mut cold = Vec::new();
+    let mut cold_at = vec![None; strings.len()];
+    if !cold_ids.is_empty() {
+        let raw: Vec<&[u8]> = cold_ids.iter().map(|&i| strings.get(i)).collect();
+        let encoder = ColdEncoder::train(&raw, level);
+        let frames = encoder.compress_all(&raw).ok_or_else(|| Error::Corrupt {
+            what: "zstd failed to compress a cold string".into(),
+        })?;
+        let dict = encoder.dict();
+        cold.extend_from_slice(&(dict.len() as u32).to_le_bytes());
+        cold.extend_from_slice(dict);
+        for ((&i, s), frame) in cold_ids.iter().zip(&raw).zip(&frames) {
+            let mut entry = Vec::with_capacity(frame.len() + 8);
+            format::put_varint(&mut entry, s.len() as u64);
+            format::put_varint(&mut entry, frame.len() as u64);
+            entry.extend_from_slice(frame);
+            // A frame that does not save the bytes of its entries stays in the pool.
+            if entry.len() + 4 < s.len() && s.len() <= format::MAX_COLD_RATIO * entry.len() {
+                cold_at[i] = Some(cold.len() as u64);
+                cold.extend_from_slice(&entry);
+            } else {
+                modes[i] = Mode::Plain;
+            }
+        }
+        if cold_at.iter().all(Option::is_none) {
+            cold.clear();
+        }
+    }
+
+    let mut symbols = Vec::new();
+    if !tables.is_empty() {
+        symbols.extend_from_slice(&(tables.len() as u32).to_le_bytes());
+        let mut bodies = Vec::new();
+        let head = 4 + 4 * tables.len();
+        for t in &tables {
+            let at = u32::try_from(head + bodies.len()).map_err(|_| Error::Limit {
+                what: "symbols section bytes",
+                limit: u32::MAX as u64,
+            })?;
+            symbols.extend_from_slice(&at.to_le_bytes());
+            t.write_table(&mut bodies);
+        }
+        symbols.extend_from_slice(&bodies);
+    }
+
+    // Pool entries: plain strings reuse any equal entry of the chain; FSST and cold
+    // entries only this file's (their table and frame are this file's).
+    let mut pool = enc.pool.bytes.clone();
+    let mut added: HashTable<u32> = HashTable::new();
+    let start = enc.pool.start();
+    let mut resolved = Vec::with_capacity(strings.len());
+    let mut entry = Vec::new();
+    let mut new_entries = 0usize;
+    for i in 0..strings.len() {
+        let s = strings.get(i);
+        entry.clear();
+        let (t, base) = match modes[i] {
+            Mode::Plain => (tag::STR, true),
+            Mode::Fsst(table) => {
+                format::put_varint(&mut entry, table as u64);
+                tables[table as usize].compress_into(s, &mut entry);
+                if entry.len() < s.len() {
+                    (tag::FSST, false)
+                } else {
+                    entry.clear();
+                    (tag::STR, true)
+                }
+            }
+            Mode::Cold => match cold_at[i] {
+                Some(at) => {
+                    format::put_varint(&mut entry, at);
+                    (tag::COLD, false)
+                }
+                None => (tag::STR, true),
+            },
+        };
+        let bytes: &[u8] = if t == tag::STR { s } else { &entry };
+        let hash = xxhash_rust::xxh3::xxh3_64(bytes);
+        let found = enc.pool.find(bytes, base).or_else(|| {
+            added
+                .find(hash, |&o| {
+                    format::pool_entry(&pool, o as usize) == Some(bytes)
+                })
+                .map(|&o| start + o)
+        });
+        let off = match found {
+            Some(off) => off,
+            None => {
+                let own = u32::try_from(pool.len())
+                    .ok()
+                    .filter(|&o| u64::from(start) + u64::from(o) < MAX_SECTION_LEN)
+                    .ok_or(Error::Limit {
+                        what: "pool bytes (with the base's)",
+                        limit: MAX_SECTION_LEN,
+                    })?;
+                format::put_varint(&mut pool, bytes.len() as u64);
+                pool.extend_from_slice(bytes);
+                let p = &pool;
+                added.insert_unique(hash, own, |&o| {
+                    xxhash_rust::xxh3::xxh3_64(
+                        format::pool_entry(p, o as usize).unwrap_or_default(),
+                    )
+                });
+                new_entries += 1;
+                start + own
+            }
+        };
+        resolved.push((t, off));
+    }
+    if u64::from(start) + pool.len() as u64 >= MAX_SECTION_LEN {
+        return Err(Error::Limit {
+            what: "pool bytes (with the base's)",
+            limit: MAX_SECTION_LEN,
+        });
+    }
+
+    let mut data = enc.data.clone();
+    for &(t, p) in &enc.fixups {
+        let (t, p) = (t as usize, p as usize);
+        let id = format::u32_at(&data, p).ok_or_else(|| Error::Corrupt {
+            what: format!("pending slot at data offset {p}"),
+        })?;
+        let (stored, off) = *resolved.get(id as usize).ok_or_else(|| Error::Corrupt {
+            what: format!("pending string {id}"),
+        })?;
+        debug_assert_eq!(data[t], PENDING);
+        data[t] = stored;
+        data[p..p + 4].copy_from_slice(&off.to_le_bytes());
+    }
+    Ok(Finished {
+        pool,
+        data,
+        symbols,
+        cold,
+        pool_entries: enc.pool.len() + new_entries,
+    })
+}

@@ -1,0 +1,215 @@
+//! The cold section's codec: long strings compressed one zstd frame each, with a
+//! dictionary trained per snapshot (FORMAT.md "COLD").
+//!
+//! The frames are decoded by libzstd (through the `zstd` crate), which is written and
+//! fuzzed for untrusted input; fms bounds every call: a frame is decoded into a buffer of
+//! exactly the length its entry states (at most [`MAX_COLD_LEN`]), and anything else —
+//! a frame that is longer, shorter, or malformed, or a dictionary zstd refuses — is a
+//! decode failure (`None`), never a panic.
+//!
+//! The digested dictionary a reader needs is built on the first cold read of a file and
+//! kept with it ([`ColdCache`]): its heap is what zstd's `ZSTD_sizeof_DDict` reports (the
+//! dictionary's bytes plus ~27 KiB of tables). Each reading thread keeps one zstd
+//! decompression context (~95 KiB) for all snapshots.
+
+use std::cell::RefCell;
+use std::sync::OnceLock;
+
+use zstd::zstd_safe::{self, CParameter, DCtx, DDict};
+
+/// Longest string the cold section holds (and so the most one cold read allocates).
+pub const MAX_COLD_LEN: usize = 1 << 24;
+
+/// Largest dictionary the builder trains.
+pub const DICT_SIZE: usize = 64 * 1024;
+
+/// Most sample bytes the dictionary is trained on (taken in order from the cold strings).
+const DICT_SAMPLE_BYTES: usize = 8 << 20;
+
+/// The digested dictionary of one file, built on its first cold read.
+#[derive(Default)]
+pub(crate) struct ColdCache(OnceLock<Option<DDict<'static>>>);
+
+impl ColdCache {
+    /// Bytes of heap the digested dictionary holds (0 before the first cold read).
+    pub fn heap_bytes(&self) -> usize {
+        self.0
+            .get()
+            .and_then(|d| d.as_ref())
+            .map_or(0, DDict::sizeof)
+    }
+}
+
+impl Clone for ColdCache {
+    /// A fresh, empty cache (the dictionary is rebuilt on demand).
+    fn clone(&self) -> Self {
+        ColdCache::default()
+    }
+}
+
+impl std::fmt::Debug for ColdCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ColdCache({} bytes)", self.heap_bytes())
+    }
+}
+
+thread_local! {
+    static DCTX: RefCell<Option<DCtx<'static>>> = const { RefCell::new(None) };
+}
+
+/// Decodes `frame` (compressed with the dictionary `dict`, empty for none) and appends
+/// exactly `raw_len` bytes to `out`; `None` (and `out` as it was) if the frame does not
+/// decode to exactly that many bytes.
+pub(crate) fn decompress(
+    dict: &[u8],
+    cache: &ColdCache,
+    frame: &[u8],
+    raw_len: usize,
+    out: &mut Vec<u8>,
+) -> Option<()> {
+    if raw_len > MAX_COLD_LEN {
+        return None;
+    }
+    let ddict = if dict.is_empty() {
+        None
+    } else {
+        Some(cache.0.get_or_init(|| DDict::try_create(dict)).as_ref()?)
+    };
+    let start = out.len();
+    out.try_reserve_exact(raw_len).ok()?;
+    // zstd writes past the cursor, into the spare capacity (about `raw_len` bytes) and
+    // no further: a frame that needs more is an error.
+    let mut cursor = std::io::Cursor::new(std::mem::take(out));
+    cursor.set_position(start as u64);
+    let n = DCTX.with(|cell| {
+        let mut slot = cell.try_borrow_mut().ok()?;
+        if slot.is_none() {
+            *slot = Some(DCtx::try_create()?);
+        }
+        let dctx = slot.as_mut()?;
+        match ddict {
+            Some(d) => dctx.decompress_using_ddict(&mut cursor, frame, d),
+            None => dctx.decompress(&mut cursor, frame),
+        }
+        .ok()
+    });
+    *out = cursor.into_inner();
+    if n != Some(raw_len) || out.len() != start + raw_len {
+        out.truncate(start);
+        return None;
+    }
+    Some(())
+}
+
+/// The build side: a dictionary trained on the cold strings and a compressor using it.
+pub(crate) struct ColdEncoder {
+    dict: Vec<u8>,
+    level: i32,
+}
+
+impl ColdEncoder {
+    /// Trains a dictionary of at most [`DICT_SIZE`] bytes on `samples` (the first
+    /// [`DICT_SAMPLE_BYTES`] of them, in order, so the build stays deterministic). Too
+    /// few samples for zstd's trainer give no dictionary (plain frames).
+    pub fn train(samples: &[&[u8]], level: i32) -> ColdEncoder {
+        let mut taken = Vec::new();
+        let mut total = 0usize;
+        for s in samples {
+            if total + s.len() > DICT_SAMPLE_BYTES {
+                break;
+            }
+            total += s.len();
+            taken.push(*s);
+        }
+        // zstd's trainer wants many samples and ~100x the dictionary size of input; with
+        // less, a dictionary does not pay for itself.
+        let dict = if taken.len() >= 64 && total >= 4 * DICT_SIZE {
+            zstd::dict::from_samples(&taken, DICT_SIZE.min(total / 16)).unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        ColdEncoder { dict, level }
+    }
+
+    /// The dictionary (empty for none).
+    pub fn dict(&self) -> &[u8] {
+        &self.dict
+    }
+
+    /// Compresses each of `strings` into one frame; `None` if zstd fails.
+    pub fn compress_all(&self, strings: &[&[u8]]) -> Option<Vec<Vec<u8>>> {
+        let mut cctx = zstd_safe::CCtx::try_create()?;
+        let cdict;
+        if !self.dict.is_empty() {
+            cdict = zstd_safe::CDict::try_create(&self.dict, self.level)?;
+            cctx.ref_cdict(&cdict).ok()?;
+        }
+        for p in [
+            CParameter::CompressionLevel(self.level),
+            CParameter::ContentSizeFlag(false),
+            CParameter::ChecksumFlag(false),
+            CParameter::DictIdFlag(false),
+        ] {
+            cctx.set_parameter(p).ok()?;
+        }
+        let mut out = Vec::with_capacity(strings.len());
+        for s in strings {
+            let mut frame = Vec::with_capacity(zstd_safe::compress_bound(s.len()));
+            cctx.compress2(&mut frame, s).ok()?;
+            out.push(frame);
+        }
+        Some(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(i: usize) -> Vec<u8> {
+        format!(
+            "Article {i}: the quick brown fox jumps over the lazy dog, number {}. ",
+            i * 7
+        )
+        .repeat(20)
+        .into_bytes()
+    }
+
+    #[test]
+    fn frames_round_trip_with_and_without_a_dictionary() {
+        let owned: Vec<Vec<u8>> = (0..400).map(text).collect();
+        let samples: Vec<&[u8]> = owned.iter().map(Vec::as_slice).collect();
+        for enc in [
+            ColdEncoder::train(&samples, 3),
+            ColdEncoder::train(&samples[..2], 3),
+        ] {
+            let frames = enc.compress_all(&samples).unwrap();
+            let cache = ColdCache::default();
+            for (s, f) in samples.iter().zip(&frames) {
+                let mut out = b"x".to_vec();
+                decompress(enc.dict(), &cache, f, s.len(), &mut out).unwrap();
+                assert_eq!(&out[1..], *s);
+                // A wrong stated length fails and leaves the buffer as it was.
+                let mut out = b"x".to_vec();
+                assert!(decompress(enc.dict(), &cache, f, s.len() - 1, &mut out).is_none());
+                assert!(decompress(enc.dict(), &cache, f, s.len() + 1, &mut out).is_none());
+                assert_eq!(out, b"x");
+            }
+        }
+        assert!(!ColdEncoder::train(&samples, 3).dict().is_empty());
+    }
+
+    #[test]
+    fn garbage_frames_and_dictionaries_fail_cleanly() {
+        let cache = ColdCache::default();
+        let mut out = Vec::new();
+        for frame in [&b""[..], b"\x28\xb5\x2f\xfd", b"garbage", &[0xff; 64]] {
+            assert!(decompress(b"", &cache, frame, 10, &mut out).is_none());
+            assert!(
+                decompress(&[0x37, 0xa4, 0x30, 0xec, 1, 2], &cache, frame, 10, &mut out).is_none()
+            );
+        }
+        assert!(out.is_empty());
+        assert!(decompress(b"", &cache, b"", MAX_COLD_LEN + 1, &mut out).is_none());
+    }
+}

@@ -1,0 +1,320 @@
+//! [`Str`]: a string value as stored — plain (borrowed), FSST-compressed, or cold.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use crate::cold::{self, ColdCache};
+use crate::error::{Error, Result};
+use crate::fsst::Table;
+
+/// A string value of a snapshot: a cheap `Copy` handle, like `&str`.
+///
+/// A plain string borrows the snapshot's bytes ([`as_plain`](Self::as_plain) gives the
+/// `&str` with no copy). A compressed one (FORMAT.md: FSST-coded in the pool, or a
+/// zstd frame in the cold section) is decoded only when asked:
+///
+/// | call | heap | cost |
+/// |---|---|---|
+/// | `==` with a `&str` / `String` / `Str` | none | decodes until the first difference |
+/// | [`write_into`](Self::write_into) a caller's `String` | none (the buffer grows if it must) | FSST: a few ns per byte; cold: a zstd frame |
+/// | `Display` (`{}`), [`len`](Self::len) | none, except for a cold string | as above |
+/// | [`to_cow`](Self::to_cow) | none for plain, one `String` otherwise | as above |
+///
+/// On a file that passed [`verify`](crate::Snapshot::verify) every string decodes. On a
+/// damaged file a string that does not decode (bad codes, bad UTF-8, a bad frame) is an
+/// [`Error::Corrupt`] from the fallible calls, unequal to every string, and shown as
+/// `U+FFFD` by `Display`.
+///
+/// ```
+/// # fn main() -> fms::Result<()> {
+/// let mut b = fms::SnapshotBuilder::new();
+/// b.insert("v:1", &serde_json::json!({"title": "Intro to loops"}))?;
+/// let snap = fms::Snapshot::from_bytes(b.to_bytes()?)?;
+/// let title = snap.get("v:1").unwrap().get("title").unwrap().as_str().unwrap();
+/// assert_eq!(title, "Intro to loops");
+/// let mut buf = String::new();
+/// title.write_into(&mut buf)?;
+/// assert_eq!(title.to_cow()?, buf);
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Copy)]
+pub struct Str<'a>(Repr<'a>);
+
+#[derive(Clone, Copy)]
+enum Repr<'a> {
+    Plain(&'a str),
+    Fsst {
+        table: Table<'a>,
+        codes: &'a [u8],
+    },
+    Cold {
+        frame: &'a [u8],
+        len: usize,
+        dict: &'a [u8],
+        cache: &'a ColdCache,
+    },
+}
+
+/// Strings up to this many bytes are decoded on the stack where a `&str` is needed whole
+/// (serde); longer ones into a `String`.
+pub(crate) const STACK_DECODE: usize = 512;
+
+impl<'a> Str<'a> {
+    /// A plain string.
+    pub(crate) fn plain(s: &'a str) -> Str<'a> {
+        Str(Repr::Plain(s))
+    }
+
+    /// An FSST-coded string.
+    pub(crate) fn fsst(table: Table<'a>, codes: &'a [u8]) -> Str<'a> {
+        Str(Repr::Fsst { table, codes })
+    }
+
+    /// A cold string: `frame` decodes (with `dict`) to `len` bytes.
+    pub(crate) fn cold(
+        frame: &'a [u8],
+        len: usize,
+        dict: &'a [u8],
+        cache: &'a ColdCache,
+    ) -> Str<'a> {
+        Str(Repr::Cold {
+            frame,
+            len,
+            dict,
+            cache,
+        })
+    }
+
+    /// The string itself if it is stored plain: zero-copy, no decoding.
+    #[inline]
+    pub fn as_plain(&self) -> Option<&'a str> {
+        match self.0 {
+            Repr::Plain(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// Whether the string is stored compressed (FSST or cold).
+    pub fn is_compressed(&self) -> bool {
+        !matches!(self.0, Repr::Plain(_))
+    }
+
+    /// Whether the string is stored in the cold section (a zstd frame).
+    pub fn is_cold(&self) -> bool {
+        matches!(self.0, Repr::Cold { .. })
+    }
+
+    /// Length in bytes of the decoded string (0 if it does not decode). Plain and cold
+    /// strings know it; an FSST string is scanned (no decoding, no heap).
+    pub fn len(&self) -> usize {
+        match self.0 {
+            Repr::Plain(s) => s.len(),
+            Repr::Fsst { table, codes } => table.decoded_len(codes).unwrap_or(0),
+            Repr::Cold { len, .. } => len,
+        }
+    }
+
+    /// Whether the string is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Appends the string to `out`. No heap allocation beyond `out` growing (a cold
+    /// string is decoded straight into it). On a string that does not decode,
+    /// [`Error::Corrupt`] and `out` as it was.
+    pub fn write_into(&self, out: &mut String) -> Result<()> {
+        if let Repr::Plain(s) = self.0 {
+            out.push_str(s);
+            return Ok(());
+        }
+        let mut bytes = std::mem::take(out).into_bytes();
+        let start = bytes.len();
+        let ok =
+            self.decode_bytes(&mut bytes).is_some() && std::str::from_utf8(&bytes[start..]).is_ok();
+        if !ok {
+            bytes.truncate(start);
+        }
+        // Valid: `bytes` is the old string plus, if `ok`, a valid UTF-8 tail.
+        *out = String::from_utf8(bytes).unwrap_or_default();
+        if ok { Ok(()) } else { Err(self.corrupt()) }
+    }
+
+    /// The string as a `Cow`: borrowed when plain, decoded into a new `String` otherwise.
+    pub fn to_cow(&self) -> Result<Cow<'a, str>> {
+        match self.0 {
+            Repr::Plain(s) => Ok(Cow::Borrowed(s)),
+            _ => {
+                let mut s = String::with_capacity(self.len());
+                self.write_into(&mut s)?;
+                Ok(Cow::Owned(s))
+            }
+        }
+    }
+
+    /// Appends the decoded bytes (not checked as UTF-8) to `out`; `None` if they do not
+    /// decode (then `out` is as it was).
+    fn decode_bytes(&self, out: &mut Vec<u8>) -> Option<()> {
+        match self.0 {
+            Repr::Plain(s) => {
+                out.extend_from_slice(s.as_bytes());
+                Some(())
+            }
+            Repr::Fsst { table, codes } => table.decode_into(codes, out),
+            Repr::Cold {
+                frame,
+                len,
+                dict,
+                cache,
+            } => cold::decompress(dict, cache, frame, len, out),
+        }
+    }
+
+    /// Calls `f` with the string in valid UTF-8 pieces (one piece for a plain string),
+    /// without heap allocation for plain and FSST strings. `Ok(false)` if the string does
+    /// not decode (some pieces may have been passed already).
+    pub(crate) fn for_each_piece<E>(
+        &self,
+        mut f: impl FnMut(&str) -> std::result::Result<(), E>,
+    ) -> std::result::Result<bool, E> {
+        match self.0 {
+            Repr::Plain(s) => f(s).map(|()| true),
+            Repr::Fsst { table, codes } => table.decode_str_chunks(codes, f),
+            Repr::Cold { .. } => {
+                let mut s = String::new();
+                match self.write_into(&mut s) {
+                    Ok(()) => f(&s).map(|()| true),
+                    Err(_) => Ok(false),
+                }
+            }
+        }
+    }
+
+    /// Calls `f` with the whole string as one `&str`: borrowed when plain, decoded on the
+    /// stack when short, into a `String` otherwise. `Err(Corrupt)` if it does not decode.
+    pub(crate) fn with_str<T>(&self, f: impl FnOnce(&str) -> T) -> Result<T> {
+        if let Repr::Plain(s) = self.0 {
+            return Ok(f(s));
+        }
+        if let Repr::Fsst { table, codes } = self.0 {
+            let mut buf = [0u8; STACK_DECODE];
+            if let Some(n) = table.decode_to_slice(codes, &mut buf) {
+                return match std::str::from_utf8(&buf[..n]) {
+                    Ok(s) => Ok(f(s)),
+                    Err(_) => Err(self.corrupt()),
+                };
+            }
+        }
+        let mut s = String::new();
+        self.write_into(&mut s)?;
+        Ok(f(&s))
+    }
+
+    /// Whether the decoded string is `other`, without heap allocation for plain and FSST
+    /// strings (a cold string is decoded).
+    fn eq_bytes(&self, other: &[u8]) -> bool {
+        match self.0 {
+            Repr::Plain(s) => s.as_bytes() == other,
+            Repr::Fsst { table, codes } => table.eq_bytes(codes, other),
+            Repr::Cold { len, .. } => {
+                if len != other.len() {
+                    return false;
+                }
+                let mut out = Vec::new();
+                self.decode_bytes(&mut out).is_some() && out == other
+            }
+        }
+    }
+
+    fn corrupt(&self) -> Error {
+        Error::Corrupt {
+            what: format!(
+                "a {} string does not decode",
+                if self.is_cold() { "cold" } else { "compressed" }
+            ),
+        }
+    }
+}
+
+impl PartialEq<str> for Str<'_> {
+    fn eq(&self, other: &str) -> bool {
+        self.eq_bytes(other.as_bytes())
+    }
+}
+
+impl PartialEq<&str> for Str<'_> {
+    fn eq(&self, other: &&str) -> bool {
+        self.eq_bytes(other.as_bytes())
+    }
+}
+
+impl PartialEq<String> for Str<'_> {
+    fn eq(&self, other: &String) -> bool {
+        self.eq_bytes(other.as_bytes())
+    }
+}
+
+impl PartialEq<Str<'_>> for str {
+    fn eq(&self, other: &Str<'_>) -> bool {
+        other == self
+    }
+}
+
+impl PartialEq<Str<'_>> for &str {
+    fn eq(&self, other: &Str<'_>) -> bool {
+        other == *self
+    }
+}
+
+impl PartialEq<Str<'_>> for String {
+    fn eq(&self, other: &Str<'_>) -> bool {
+        other == self
+    }
+}
+
+/// Two strings are equal when their decoded texts are (however each is stored).
+impl PartialEq for Str<'_> {
+    fn eq(&self, other: &Str<'_>) -> bool {
+        match other.0 {
+            Repr::Plain(s) => self.eq_bytes(s.as_bytes()),
+            _ => other
+                .with_str(|o| self.eq_bytes(o.as_bytes()))
+                .unwrap_or(false),
+        }
+    }
+}
+
+/// The text itself (`U+FFFD` for a string that does not decode, so that `to_string`
+/// never panics on a damaged file).
+impl fmt::Display for Str<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if !self.for_each_piece(|s| f.write_str(s))? {
+            f.write_str("\u{FFFD}")?;
+        }
+        Ok(())
+    }
+}
+
+/// As `&str`'s `Debug` (quoted and escaped).
+impl fmt::Debug for Str<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.with_str(|s| fmt::Debug::fmt(s, f)) {
+            Ok(r) => r,
+            Err(_) => f.write_str("<corrupt string>"),
+        }
+    }
+}
+
+/// Serializes as a string (decoded on the stack when short).
+impl serde::Serialize for Str<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::Error as _;
+        self.with_str(|v| s.serialize_str(v))
+            .map_err(S::Error::custom)?
+    }
+}
+
+impl<'a> From<&'a str> for Str<'a> {
+    fn from(s: &'a str) -> Str<'a> {
+        Str::plain(s)
+    }
+}

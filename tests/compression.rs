@@ -1,0 +1,302 @@
+//! Format version 2's compressed strings: FSST symbol tables per field, the cold section,
+//! the `Str` handle, serde through them, overlays over them, damage to them, and reading
+//! version-1 files.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use fms::{Compression, Error, Snapshot, SnapshotBuilder, Str, TupleMap, ValueRef};
+use serde_json::json;
+
+/// Records with a short field (titles), a mid-length one (descriptions) and a long one
+/// (bodies): enough text per field for `Auto` to train tables and go cold.
+fn records(n: usize) -> Vec<(String, serde_json::Value)> {
+    (0..n)
+        .map(|i| {
+            let body = format!(
+                "Paragraph {i} of the article. Fractions name parts of a whole; the bottom number says how many equal parts, the top how many are taken. Example {}: {}/{} of a pizza. ",
+                i * 7,
+                i % 9 + 1,
+                i % 11 + 2
+            )
+            .repeat(4);
+            (
+                format!("article:{i:05}"),
+                json!({
+                    "title": format!("Introduction to fractions, part {i}"),
+                    "slug": format!("intro-to-fractions-{i}"),
+                    "description": format!("Learn what the numerator and denominator of a fraction mean, with worked example number {i}."),
+                    "body": body,
+                    "tags": ["math", "fractions", format!("lesson-{}", i % 17)],
+                    "n": i,
+                }),
+            )
+        })
+        .collect()
+}
+
+fn build(recs: &[(String, serde_json::Value)], c: Compression) -> Vec<u8> {
+    let mut b = SnapshotBuilder::new();
+    b.set_compression(c);
+    for (id, r) in recs {
+        b.insert(id, r).unwrap();
+    }
+    b.to_bytes().unwrap()
+}
+
+fn str_of<'a>(snap: &'a Snapshot, id: &str, field: &str) -> Str<'a> {
+    snap.get(id).unwrap().get(field).unwrap().as_str().unwrap()
+}
+
+#[test]
+fn auto_compresses_per_field_and_reads_back_exactly() {
+    let recs = records(600);
+    let plain = Snapshot::from_bytes(build(&recs, Compression::None)).unwrap();
+    let auto = Snapshot::from_bytes(build(&recs, Compression::Auto)).unwrap();
+    let max = Snapshot::from_bytes(build(&recs, Compression::Level(19))).unwrap();
+    for s in [&plain, &auto, &max] {
+        s.verify().unwrap();
+    }
+    assert!(
+        auto.as_bytes().len() * 2 < plain.as_bytes().len(),
+        "{} vs {}",
+        auto.as_bytes().len(),
+        plain.as_bytes().len()
+    );
+    assert!(max.as_bytes().len() <= auto.as_bytes().len());
+
+    // None: every string plain; Auto: bodies cold, descriptions FSST.
+    assert!(str_of(&plain, "article:00007", "body").as_plain().is_some());
+    let body = str_of(&auto, "article:00007", "body");
+    assert!(body.is_cold(), "a long field goes cold");
+    let desc = str_of(&auto, "article:00007", "description");
+    assert!(
+        desc.is_compressed() && !desc.is_cold(),
+        "a mid-length field is FSST-coded"
+    );
+
+    // Every record reads the same, through every path.
+    for (id, want) in &recs {
+        let (a, p) = (auto.get(id).unwrap(), plain.get(id).unwrap());
+        assert_eq!(serde_json::to_value(a).unwrap(), *want);
+        assert_eq!(
+            serde_json::to_string(&a).unwrap(),
+            serde_json::to_string(&p).unwrap()
+        );
+        assert_eq!(a.to_string(), p.to_string());
+        assert_eq!(format!("{a:?}"), format!("{p:?}"));
+        assert!(a == TupleMap::try_from(want.clone()).unwrap());
+        for field in ["title", "slug", "description", "body"] {
+            let (x, y) = (str_of(&auto, id, field), str_of(&plain, id, field));
+            let text = y.as_plain().unwrap();
+            assert_eq!(x, text);
+            assert_eq!(x, y);
+            assert_eq!(x.len(), text.len());
+            assert_eq!(x.to_string(), text);
+            assert_eq!(x.to_cow().unwrap(), text);
+            let mut buf = String::from(">");
+            x.write_into(&mut buf).unwrap();
+            assert_eq!(&buf[1..], text);
+            // Unequal to a neighbour and to a prefix.
+            assert!(x != text[..text.len() - 1]);
+            assert!(x != format!("{text}!"));
+        }
+    }
+}
+
+#[test]
+fn builds_are_deterministic() {
+    let recs = records(300);
+    assert_eq!(
+        build(&recs, Compression::Auto),
+        build(&recs, Compression::Auto)
+    );
+}
+
+#[test]
+fn compression_parses_like_the_cli_flag() {
+    assert_eq!("none".parse::<Compression>().unwrap(), Compression::None);
+    assert_eq!("auto".parse::<Compression>().unwrap(), Compression::Auto);
+    assert_eq!("7".parse::<Compression>().unwrap(), Compression::Level(7));
+    for bad in ["0", "23", "fast", ""] {
+        let e = bad.parse::<Compression>().unwrap_err();
+        assert!(matches!(e, Error::InvalidInput(_)), "{e:?}");
+    }
+    assert_eq!(Compression::Level(7).to_string(), "7");
+}
+
+#[derive(serde::Deserialize)]
+struct Owned {
+    title: String,
+    body: String,
+}
+
+#[derive(serde::Deserialize)]
+struct Cows<'a> {
+    #[serde(borrow)]
+    title: Cow<'a, str>,
+    #[serde(borrow)]
+    slug: Cow<'a, str>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[allow(dead_code)]
+struct Borrowed<'a> {
+    description: &'a str,
+}
+
+#[test]
+fn serde_fields_take_compressed_strings() {
+    let recs = records(600);
+    let auto = Snapshot::from_bytes(build(&recs, Compression::Auto)).unwrap();
+    let plain = Snapshot::from_bytes(build(&recs, Compression::None)).unwrap();
+    let rec = auto.get("article:00042").unwrap();
+    let o: Owned = rec.deserialize().unwrap();
+    assert_eq!(o.title, "Introduction to fractions, part 42");
+    assert_eq!(o.body, recs[42].1["body"].as_str().unwrap());
+    let c: Cows = rec.deserialize().unwrap();
+    assert_eq!(c.title, "Introduction to fractions, part 42");
+    assert_eq!(c.slug, "intro-to-fractions-42");
+    // A borrowed &str works on a plain string, and fails naming the field otherwise.
+    let b: Borrowed = plain.get("article:00042").unwrap().deserialize().unwrap();
+    assert!(b.description.starts_with("Learn"));
+    let e = rec.deserialize::<Borrowed>().unwrap_err().to_string();
+    assert!(e.contains("description"), "{e}");
+}
+
+#[test]
+fn locale_overlays_over_a_compressed_base() {
+    let recs = records(1200);
+    let base = Arc::new(Snapshot::from_bytes(build(&recs, Compression::Auto)).unwrap());
+    let mut o = SnapshotBuilder::with_base(&base);
+    let mut want = recs.clone();
+    for (i, (id, r)) in want.iter_mut().enumerate() {
+        if i % 3 == 0 {
+            r["title"] = json!(format!("Введение в дроби, часть {i}"));
+            r["body"] = json!(format!("Абзац {i}. Дроби называют части целого. ").repeat(12));
+            o.insert(id, r).unwrap();
+        }
+    }
+    let over = Snapshot::overlay_from_bytes(o.to_bytes().unwrap(), base.clone()).unwrap();
+    over.verify().unwrap();
+    for (id, r) in &want {
+        assert_eq!(
+            serde_json::to_value(over.get(id).unwrap()).unwrap(),
+            *r,
+            "{id}"
+        );
+    }
+    // The overlay's own text is compressed with its own tables.
+    assert!(str_of(&over, "article:00003", "title").is_compressed());
+    assert!(str_of(&over, "article:00003", "body").is_cold());
+    // Unchanged fields still read through to the base.
+    assert_eq!(
+        str_of(&over, "article:00003", "slug"),
+        "intro-to-fractions-3"
+    );
+}
+
+/// The sections of a file: `(kind name, offset, len)`.
+fn sections(bytes: &[u8]) -> Vec<(String, usize, usize)> {
+    let snap = Snapshot::from_bytes(bytes.to_vec()).unwrap();
+    snap.sections()
+        .iter()
+        .map(|s| (s.name.to_string(), s.offset as usize, s.len as usize))
+        .collect()
+}
+
+#[test]
+fn damaged_tables_and_frames_fail_verify_and_never_panic() {
+    let recs = records(200);
+    let good = build(&recs, Compression::Auto);
+    for (name, at, len) in sections(&good) {
+        if name != "symbols" && name != "cold" {
+            continue;
+        }
+        assert!(len > 0, "{name} is empty");
+        let mut failures = 0;
+        for k in (0..len).step_by(len / 97 + 1) {
+            let mut bad = good.clone();
+            bad[at + k] ^= 0x5a;
+            let bad = fms::check::fix_checksums(&bad).unwrap();
+            let snap = Snapshot::from_bytes(bad).unwrap();
+            let verified = snap.verify().is_ok();
+            failures += usize::from(!verified);
+            // Reads never panic; a string that does not decode is an error, not text.
+            for (_, rec) in snap.iter() {
+                for (_, v) in rec.iter() {
+                    if let ValueRef::Str(s) = v {
+                        let r = s.to_cow();
+                        if verified {
+                            r.unwrap();
+                        }
+                        let _ = s.to_string();
+                        let _ = s.len();
+                    }
+                }
+                let _ = serde_json::to_string(&rec);
+            }
+        }
+        assert!(failures > 0, "no flip in {name} was caught");
+    }
+}
+
+/// Files written by version 1 of the format (committed fixtures) are still read.
+#[test]
+fn version_1_files_are_read() {
+    for name in ["content.fms", "scalars.fms"] {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data/v1")
+            .join(name);
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(
+            u16::from_le_bytes([bytes[8], bytes[9]]),
+            1,
+            "{name} is a v1 file"
+        );
+        let snap = Snapshot::open(&path).unwrap();
+        snap.verify().unwrap();
+        assert!(!snap.is_empty());
+        for (_, rec) in snap.iter() {
+            serde_json::to_string(&rec).unwrap();
+        }
+    }
+    let snap = Snapshot::open(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/v1/content.fms"),
+    )
+    .unwrap();
+    assert_eq!(
+        str_of(&snap, "video:intro", "title"),
+        "Introduction to algebra"
+    );
+    // An overlay built on a v1 base is a v2 file that reads through it.
+    let base = Arc::new(snap);
+    let mut o = SnapshotBuilder::with_base(&base);
+    o.insert("video:new", &json!({"title": "New video"}))
+        .unwrap();
+    let over = Snapshot::overlay_from_bytes(o.to_bytes().unwrap(), base).unwrap();
+    over.verify().unwrap();
+    assert_eq!(str_of(&over, "video:new", "title"), "New video");
+    assert_eq!(
+        str_of(&over, "video:intro", "title"),
+        "Introduction to algebra"
+    );
+}
+
+#[test]
+fn unknown_versions_say_to_rebuild() {
+    let mut bytes = build(&records(3), Compression::Auto);
+    bytes[8] = 3;
+    let e = Snapshot::from_bytes(bytes).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::Version {
+                found: 3,
+                supported: 2
+            }
+        ),
+        "{e:?}"
+    );
+    assert!(e.to_string().contains("rebuild"), "{e}");
+}
