@@ -89,6 +89,7 @@ impl Default for Policy {
 impl Policy {
     /// Compresses even tiny inputs (for the fuzz targets and tests: every decoder is
     /// reached by small files).
+    #[cfg(feature = "fuzzing")]
     pub fn eager() -> Policy {
         Policy {
             cold_mean: 40,
