@@ -26,8 +26,8 @@
 //! let store = RemoteStore::new(cluster, "origin/", RemoteConfig::default())?;   // frontend
 //! let recs = store.get_many("es", &["video:1", "video:2"])?;
 //! if let Some(r) = &recs[0] {
-//!     println!("{}", r.record().get("title").and_then(|v| v.as_str()).unwrap_or(""));
 //!     println!("{}", r.record().get("title").and_then(|v| v.to_str()).unwrap_or_default());
+//! }
 //! # Ok(()) }
 //! ```
 
