@@ -134,14 +134,28 @@ fn main() {
         plain.as_bytes().len(),
         auto.as_bytes().len()
     );
-    println!("| read (get id + field, then the string into a reused String) | per op | allocations per op |");
+    println!(
+        "| read (get id + field, then the string into a reused String) | per op | allocations per op |"
+    );
     println!("|---|---:|---:|");
     let mut buf = String::with_capacity(1 << 16);
-    for (snap, want, max) in [(&plain, "plain", 64), (&auto, "fsst", 64), (&auto, "fsst", 1 << 20)] {
+    for (snap, want, max) in [
+        (&plain, "plain", 64),
+        (&auto, "fsst", 64),
+        (&auto, "fsst", 1 << 20),
+    ] {
         let list = strings_of(snap, want, max, 20_000);
         let bytes: usize = list
             .iter()
-            .map(|(id, f)| snap.get(id).unwrap().get(f).unwrap().as_str().unwrap().len())
+            .map(|(id, f)| {
+                snap.get(id)
+                    .unwrap()
+                    .get(f)
+                    .unwrap()
+                    .as_str()
+                    .unwrap()
+                    .len()
+            })
             .sum();
         time(
             &format!(
