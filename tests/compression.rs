@@ -300,3 +300,32 @@ fn unknown_versions_say_to_rebuild() {
     );
     assert!(e.to_string().contains("rebuild"), "{e}");
 }
+
+/// An overlay refers to the base's compressed strings (FSST or cold) wherever it stores an
+/// equal string, instead of compressing it again with its own tables.
+#[test]
+fn overlays_reuse_the_base_chain_compressed_strings() {
+    let recs = records(600);
+    let base = Arc::new(Snapshot::from_bytes(build(&recs, Compression::Auto)).unwrap());
+    assert!(str_of(&base, "article:00005", "description").is_compressed());
+    assert!(str_of(&base, "article:00006", "body").is_cold());
+    let mut o = SnapshotBuilder::with_base(&base);
+    let reused = json!({
+        "title": recs[5].1["description"],
+        "body": recs[6].1["body"],
+        "tags": [recs[7].1["description"]],
+    });
+    let info = {
+        o.insert("article:new", &reused).unwrap();
+        o.to_bytes_with_info().unwrap().1
+    };
+    // The only new pool entry is the new id.
+    assert_eq!(info.strings, 1, "{info:?}");
+    let over = Snapshot::overlay_from_bytes(o.to_bytes().unwrap(), base).unwrap();
+    over.verify().unwrap();
+    assert_eq!(
+        serde_json::to_value(over.get("article:new").unwrap()).unwrap(),
+        reused
+    );
+    assert!(str_of(&over, "article:new", "body").is_cold());
+}

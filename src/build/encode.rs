@@ -199,6 +199,65 @@ pub(crate) struct Encoder {
     pub strings: super::strings::Strings,
     /// Where pending slots are in `data`: `(tag position, payload position)`.
     pub fixups: Vec<(u32, u32)>,
+    /// An overlay's base chain's compressed strings, by the hash of their text:
+    /// `(hash, tag, pool offset)`, so that an equal string refers to the base's entry
+    /// (plain ones are found through the pool's index).
+    base_strings: HashTable<(u64, u8, u32)>,
+}
+
+/// The compressed string stored with `tag` at pool offset `off` of `raw`'s chain.
+fn stored_str<'a>(raw: crate::read::Raw<'a>, tag: u8, off: u32) -> Option<crate::Str<'a>> {
+    match tag {
+        tag::FSST => raw.fsst_str(off),
+        tag::COLD => raw.cold_str(off),
+        _ => None,
+    }
+}
+
+/// Indexes every compressed string value of `base`'s merged tree by its text (each nested
+/// list or map node visited once, however often it is shared).
+fn index_base_strings(base: &Snapshot) -> HashTable<(u64, u8, u32)> {
+    let raw = base.raw();
+    let mut index: HashTable<(u64, u8, u32)> = HashTable::new();
+    let mut seen = hashbrown::HashSet::new();
+    let mut text = String::new();
+    let mut stack = Vec::new();
+    for (_, rec) in base.iter() {
+        stack.push(ValueRef::Map(rec));
+        let mut top = true;
+        while let Some(v) = stack.pop() {
+            match v {
+                ValueRef::Str(s) => {
+                    let Some((t, off)) = s.stored() else { continue };
+                    text.clear();
+                    if s.write_into(&mut text).is_err() {
+                        continue;
+                    }
+                    let hash = h(text.as_bytes());
+                    let known = index.find(hash, |&(hh, t2, o2)| {
+                        hh == hash && stored_str(raw, t2, o2).is_some_and(|x| x == text.as_str())
+                    });
+                    if known.is_none() {
+                        index.insert_unique(hash, (hash, t, off), |e| e.0);
+                    }
+                }
+                ValueRef::List(l) => {
+                    if seen.insert((true, l.node().0)) {
+                        stack.extend(l.iter());
+                    }
+                }
+                // A top-level record may be a patch over a shared node: always walked.
+                ValueRef::Map(m) => {
+                    if top || seen.insert((false, m.node_offset())) {
+                        stack.extend(m.values());
+                    }
+                }
+                _ => {}
+            }
+            top = false;
+        }
+    }
+    index
 }
 
 impl Encoder {
@@ -212,6 +271,7 @@ impl Encoder {
         let mut enc = Encoder {
             starts,
             pool: Pool::over(base, starts.pool),
+            base_strings: index_base_strings(base),
             ..Encoder::default()
         };
         let raw = base.raw();
@@ -231,6 +291,20 @@ impl Encoder {
             }
         }
         Ok(enc)
+    }
+
+    /// The tag and pool offset of a compressed string of the base chain equal to `s`.
+    fn base_string(&self, s: &str) -> Option<(u8, u32)> {
+        if self.base_strings.is_empty() {
+            return None;
+        }
+        let raw = self.pool.base.as_ref()?.0.raw();
+        let hash = h(s.as_bytes());
+        self.base_strings
+            .find(hash, |&(hh, t, o)| {
+                hh == hash && stored_str(raw, t, o).is_some_and(|x| x == s)
+            })
+            .map(|&(_, t, o)| (t, o))
     }
 
     fn key_id(&mut self, name: &str) -> Result<u32> {
@@ -466,9 +540,16 @@ impl Encoder {
                     weight: s.len() as u64,
                 }
             }
-            Value::Str(s) => Slot {
-                weight: s.len() as u64,
-                ..Slot::scalar(PENDING, self.strings.add(s, field)?)
+            Value::Str(s) => match self.base_string(s) {
+                // The base chain stores it compressed: refer to its entry.
+                Some((t, off)) => Slot {
+                    weight: s.len() as u64,
+                    ..Slot::scalar(t, off)
+                },
+                None => Slot {
+                    weight: s.len() as u64,
+                    ..Slot::scalar(PENDING, self.strings.add(s, field)?)
+                },
             },
             Value::Bytes(b) => Slot {
                 weight: b.len() as u64,

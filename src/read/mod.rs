@@ -688,7 +688,7 @@ impl<'a> Raw<'a> {
     pub fn fsst_str(&self, off: u32) -> Option<Str<'a>> {
         let (level, entry) = self.pool_level(off)?;
         let (t, used) = format::varint_at(entry, 0)?;
-        Some(Str::fsst(level.symbol_table(t)?, entry.get(used..)?))
+        Some(Str::fsst(level.symbol_table(t)?, entry.get(used..)?, off))
     }
 
     /// Where the cold string whose pool entry (`varint offset`) is at `off` lives:
@@ -722,7 +722,7 @@ impl<'a> Raw<'a> {
     pub fn cold_str(&self, off: u32) -> Option<Str<'a>> {
         let (level, frame, len, _) = self.cold_entry(off)?;
         let dict = level.b.get(level.l.cold_dict.clone())?;
-        Some(Str::cold(frame, len, dict, &level.l.cold_cache))
+        Some(Str::cold(frame, len, dict, &level.l.cold_cache, off))
     }
 
     #[inline]

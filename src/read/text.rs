@@ -46,12 +46,16 @@ enum Repr<'a> {
     Fsst {
         table: Table<'a>,
         codes: &'a [u8],
+        /// The (combined) pool offset of its entry.
+        at: u32,
     },
     Cold {
         frame: &'a [u8],
         len: usize,
         dict: &'a [u8],
         cache: &'a ColdCache,
+        /// The (combined) pool offset of its pool entry.
+        at: u32,
     },
 }
 
@@ -65,24 +69,37 @@ impl<'a> Str<'a> {
         Str(Repr::Plain(s))
     }
 
-    /// An FSST-coded string.
-    pub(crate) fn fsst(table: Table<'a>, codes: &'a [u8]) -> Str<'a> {
-        Str(Repr::Fsst { table, codes })
+    /// An FSST-coded string whose entry is at pool offset `at`.
+    pub(crate) fn fsst(table: Table<'a>, codes: &'a [u8], at: u32) -> Str<'a> {
+        Str(Repr::Fsst { table, codes, at })
     }
 
-    /// A cold string: `frame` decodes (with `dict`) to `len` bytes.
+    /// A cold string: `frame` decodes (with `dict`) to `len` bytes; its pool entry is at
+    /// `at`.
     pub(crate) fn cold(
         frame: &'a [u8],
         len: usize,
         dict: &'a [u8],
         cache: &'a ColdCache,
+        at: u32,
     ) -> Str<'a> {
         Str(Repr::Cold {
             frame,
             len,
             dict,
             cache,
+            at,
         })
+    }
+
+    /// How a compressed string is stored: its slot tag and pool offset (what a builder
+    /// writes to refer to the same string). `None` for a plain string.
+    pub(crate) fn stored(&self) -> Option<(u8, u32)> {
+        match self.0 {
+            Repr::Plain(_) => None,
+            Repr::Fsst { at, .. } => Some((crate::format::tag::FSST, at)),
+            Repr::Cold { at, .. } => Some((crate::format::tag::COLD, at)),
+        }
     }
 
     /// The string itself if it is stored plain: zero-copy, no decoding.
@@ -109,7 +126,7 @@ impl<'a> Str<'a> {
     pub fn len(&self) -> usize {
         match self.0 {
             Repr::Plain(s) => s.len(),
-            Repr::Fsst { table, codes } => table.decoded_len(codes).unwrap_or(0),
+            Repr::Fsst { table, codes, .. } => table.decoded_len(codes).unwrap_or(0),
             Repr::Cold { len, .. } => len,
         }
     }
@@ -159,12 +176,13 @@ impl<'a> Str<'a> {
                 out.extend_from_slice(s.as_bytes());
                 Some(())
             }
-            Repr::Fsst { table, codes } => table.decode_into(codes, out),
+            Repr::Fsst { table, codes, .. } => table.decode_into(codes, out),
             Repr::Cold {
                 frame,
                 len,
                 dict,
                 cache,
+                ..
             } => cold::decompress(dict, cache, frame, len, out),
         }
     }
@@ -178,7 +196,7 @@ impl<'a> Str<'a> {
     ) -> std::result::Result<bool, E> {
         match self.0 {
             Repr::Plain(s) => f(s).map(|()| true),
-            Repr::Fsst { table, codes } => table.decode_str_chunks(codes, f),
+            Repr::Fsst { table, codes, .. } => table.decode_str_chunks(codes, f),
             Repr::Cold { .. } => {
                 let mut s = String::new();
                 match self.write_into(&mut s) {
@@ -195,7 +213,7 @@ impl<'a> Str<'a> {
         if let Repr::Plain(s) = self.0 {
             return Ok(f(s));
         }
-        if let Repr::Fsst { table, codes } = self.0 {
+        if let Repr::Fsst { table, codes, .. } = self.0 {
             let mut buf = [0u8; STACK_DECODE];
             if let Some(n) = table.decode_to_slice(codes, &mut buf) {
                 return match std::str::from_utf8(&buf[..n]) {
@@ -214,7 +232,7 @@ impl<'a> Str<'a> {
     fn eq_bytes(&self, other: &[u8]) -> bool {
         match self.0 {
             Repr::Plain(s) => s.as_bytes() == other,
-            Repr::Fsst { table, codes } => table.eq_bytes(codes, other),
+            Repr::Fsst { table, codes, .. } => table.eq_bytes(codes, other),
             Repr::Cold { len, .. } => {
                 if len != other.len() {
                     return false;
