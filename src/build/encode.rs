@@ -241,16 +241,12 @@ fn index_base_strings(base: &Snapshot) -> HashTable<(u64, u8, u32)> {
                         index.insert_unique(hash, (hash, t, off), |e| e.0);
                     }
                 }
-                ValueRef::List(l) => {
-                    if seen.insert((true, l.node().0)) {
-                        stack.extend(l.iter());
-                    }
+                ValueRef::List(l) if seen.insert((true, l.node().0)) => {
+                    stack.extend(l.iter());
                 }
                 // A top-level record may be a patch over a shared node: always walked.
-                ValueRef::Map(m) => {
-                    if top || seen.insert((false, m.node_offset())) {
-                        stack.extend(m.values());
-                    }
+                ValueRef::Map(m) if top || seen.insert((false, m.node_offset())) => {
+                    stack.extend(m.values());
                 }
                 _ => {}
             }
