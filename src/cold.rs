@@ -17,8 +17,13 @@ use std::sync::OnceLock;
 
 use zstd::zstd_safe::{self, CParameter, DCtx, DDict};
 
-/// Longest string the cold section holds (and so the most one cold read allocates).
+/// Longest block (and so string) the cold section holds: the most one cold read decodes
+/// and allocates.
 pub const MAX_COLD_LEN: usize = 1 << 24;
+
+/// Blocks the builder writes are at most this long (a string longer than the block
+/// target is a block of its own, up to [`MAX_COLD_LEN`]).
+pub const MAX_BLOCK: usize = 1 << 20;
 
 /// Largest dictionary the builder trains.
 pub const DICT_SIZE: usize = 64 * 1024;

@@ -175,7 +175,7 @@ pub const MAX_COLD_LEN: usize = crate::cold::MAX_COLD_LEN;
 /// Most a cold entry may expand: its string is at most this many times the entry's bytes
 /// (the builder keeps strings that compress more in the pool). With FSST's inherent
 /// bound (a code byte decodes to at most 8 bytes) this bounds a file's decoded size.
-pub const MAX_COLD_RATIO: usize = 64;
+pub const MAX_COLD_RATIO: usize = 256;
 
 /// Most an FSST code byte decodes to.
 pub const FSST_MAX_RATIO: u64 = 8;

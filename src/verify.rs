@@ -34,8 +34,13 @@ struct Pool {
     utf8: Bits,
     /// Pool entries already decoded as FSST strings of this file (checked on first use).
     fsst_ok: std::cell::RefCell<Bits>,
-    /// Where the cold section's entries start (each decoded and checked once).
+    /// Where the cold section's blocks start (each decoded once, checked for length).
     cold_starts: Bits,
+    /// Pool entries already checked as cold strings of this file (a UTF-8 slice of a
+    /// block).
+    cold_ok: std::cell::RefCell<Bits>,
+    /// The cold block decoded last: `(its offset, its bytes)`.
+    last_block: std::cell::RefCell<(Option<usize>, Vec<u8>)>,
 }
 
 fn err(offset: usize, kind: FormatKind, what: impl Into<String>) -> Error {
@@ -156,6 +161,8 @@ fn verify_pool(raw: Raw<'_>) -> Result<Pool> {
         utf8: Bits::new(pool.len()),
         fsst_ok: std::cell::RefCell::new(Bits::new(pool.len())),
         cold_starts: verify_cold(raw)?,
+        cold_ok: std::cell::RefCell::new(Bits::new(pool.len())),
+        last_block: std::cell::RefCell::new((None, Vec::new())),
     };
     for entry in format::pool_entries(pool) {
         let (at, entry) = entry.map_err(|at| {
@@ -217,9 +224,9 @@ fn verify_symbols(raw: Raw<'_>) -> Result<()> {
     Ok(())
 }
 
-/// Checks the COLD section (FORMAT.md "COLD"): after the dictionary, entries
+/// Checks the COLD section (FORMAT.md "COLD"): after the dictionary, blocks
 /// `varint len ++ varint frame_len ++ frame` tile it; each frame decodes to exactly `len`
-/// bytes of UTF-8. Returns where the entries start.
+/// bytes of UTF-8 (the concatenation of its strings). Returns where the blocks start.
 fn verify_cold(raw: Raw<'_>) -> Result<Bits> {
     let l = raw.l;
     let sec = raw.b.get(l.cold.clone()).unwrap_or_default();
@@ -235,7 +242,7 @@ fn verify_cold(raw: Raw<'_>) -> Result<Bits> {
             err(
                 l.cold.start + at,
                 FormatKind::BadEncoding,
-                format!("cold entry: {what}"),
+                format!("cold block: {what}"),
             )
         };
         let (len, u1) = format::varint_at(sec, at).ok_or_else(|| bad("cut length"))?;
@@ -243,13 +250,13 @@ fn verify_cold(raw: Raw<'_>) -> Result<Bits> {
         let len = usize::try_from(len)
             .ok()
             .filter(|&n| n <= format::MAX_COLD_LEN)
-            .ok_or_else(|| bad("string longer than the cold limit"))?;
+            .ok_or_else(|| bad("longer than the cold limit"))?;
         let frame = usize::try_from(flen)
             .ok()
             .and_then(|f| format::slice_at(sec, at + u1 + u2, f))
             .ok_or_else(|| bad("frame overruns the section"))?;
         if len > format::MAX_COLD_RATIO.saturating_mul(u1 + u2 + frame.len()) {
-            return Err(bad("string longer than 64 times its entry"));
+            return Err(bad("decodes to more than 256 times its entry"));
         }
         buf.clear();
         crate::cold::decompress(dict, &l.cold_cache, frame, len, &mut buf)
@@ -258,7 +265,7 @@ fn verify_cold(raw: Raw<'_>) -> Result<Bits> {
             return Err(err(
                 l.cold.start + at,
                 FormatKind::BadUtf8,
-                "cold string is not UTF-8",
+                "cold block is not UTF-8",
             ));
         }
         starts.set(at);
@@ -281,17 +288,46 @@ fn check_compressed(c: &Chain<'_, '_>, pool: &Pool, t: u8, off: u32, at: usize) 
         .unwrap_or((pool, u32::MAX));
     let bad = |kind, why: &str| err(at, kind, format!("{what} at pool offset {off}: {why}"));
     if t == tag::COLD {
-        let (_, _, len, cold_at) = c
+        let cr = c
             .raw
             .cold_entry(off)
-            .ok_or_else(|| bad(FormatKind::OutOfBounds, "not a cold section offset"))?;
-        if !p.cold_starts.get(cold_at) {
+            .ok_or_else(|| bad(FormatKind::OutOfBounds, "not a slice of a cold block"))?;
+        if !p.cold_starts.get(cr.block_at) {
             return Err(bad(
                 FormatKind::OutOfBounds,
-                "not the start of a cold entry",
+                "not the start of a cold block",
             ));
         }
-        return Ok(len as u64);
+        if !p.cold_ok.borrow().get(o as usize) {
+            // Strings of one block are usually checked one after another: the last
+            // decoded block is kept.
+            let mut last = p.last_block.borrow_mut();
+            if last.0 != Some(cr.block_at) {
+                last.1.clear();
+                let dict = cr
+                    .level
+                    .b
+                    .get(cr.level.l.cold_dict.clone())
+                    .unwrap_or_default();
+                crate::cold::decompress(
+                    dict,
+                    &cr.level.l.cold_cache,
+                    cr.frame,
+                    cr.block_len,
+                    &mut last.1,
+                )
+                .ok_or_else(|| bad(FormatKind::BadEncoding, "its block does not decode"))?;
+                last.0 = Some(cr.block_at);
+            }
+            if std::str::from_utf8(&last.1[cr.start..cr.start + cr.len]).is_err() {
+                return Err(bad(
+                    FormatKind::BadUtf8,
+                    "not UTF-8 (or cut inside a character)",
+                ));
+            }
+            p.cold_ok.borrow_mut().set(o as usize);
+        }
+        return Ok(cr.len as u64);
     }
     let s = c
         .raw

@@ -65,6 +65,10 @@ pub(crate) const COLD_MEAN: usize = 200;
 /// Strings of a cold field shorter than this stay in the pool (a frame would not pay).
 pub(crate) const COLD_MIN: usize = 64;
 
+/// Cold strings are compressed in blocks of about this many bytes (a read decodes its
+/// block: at this size a few microseconds).
+pub(crate) const COLD_BLOCK: usize = 4096;
+
 /// A field with at least this many bytes of strings gets its own symbol table.
 pub(crate) const FSST_FIELD_MIN: usize = 16 * 1024;
 
@@ -263,27 +267,63 @@ pub(crate) fn finish(enc: &Encoder, c: Compression, policy: Policy) -> Result<Fi
         _ => DEFAULT_LEVEL,
     };
     let mut cold = Vec::new();
-    let mut cold_at = vec![None; strings.len()];
+    // Per string: `(block offset, start in the block, length)`.
+    let mut cold_at: Vec<Option<(u64, u64, u64)>> = vec![None; strings.len()];
     if !cold_ids.is_empty() {
         let raw: Vec<&[u8]> = cold_ids.iter().map(|&i| strings.get(i)).collect();
         let encoder = ColdEncoder::train(&raw, level);
-        let frames = encoder.compress_all(&raw).ok_or_else(|| Error::Corrupt {
-            what: "zstd failed to compress a cold string".into(),
-        })?;
+        // Consecutive cold strings (in first-seen order: one record's text together) form
+        // blocks of about COLD_BLOCK bytes, one frame each.
+        let mut blocks: Vec<std::ops::Range<usize>> = Vec::new();
+        let mut from = 0;
+        let mut size = 0;
+        for (k, s) in raw.iter().enumerate() {
+            if size > 0 && size + s.len() > crate::cold::MAX_BLOCK {
+                blocks.push(from..k);
+                (from, size) = (k, 0);
+            }
+            size += s.len();
+            if size >= COLD_BLOCK {
+                blocks.push(from..k + 1);
+                (from, size) = (k + 1, 0);
+            }
+        }
+        if from < raw.len() {
+            blocks.push(from..raw.len());
+        }
+        let joined: Vec<Vec<u8>> = blocks.iter().map(|r| raw[r.clone()].concat()).collect();
+        let inputs: Vec<&[u8]> = joined.iter().map(Vec::as_slice).collect();
+        let frames = encoder
+            .compress_all(&inputs)
+            .ok_or_else(|| Error::Corrupt {
+                what: "zstd failed to compress a cold block".into(),
+            })?;
         let dict = encoder.dict();
         cold.extend_from_slice(&(dict.len() as u32).to_le_bytes());
         cold.extend_from_slice(dict);
-        for ((&i, s), frame) in cold_ids.iter().zip(&raw).zip(&frames) {
+        for ((r, block), frame) in blocks.iter().zip(&joined).zip(&frames) {
             let mut entry = Vec::with_capacity(frame.len() + 8);
-            format::put_varint(&mut entry, s.len() as u64);
+            format::put_varint(&mut entry, block.len() as u64);
             format::put_varint(&mut entry, frame.len() as u64);
             entry.extend_from_slice(frame);
-            // A frame that does not save the bytes of its entries stays in the pool.
-            if entry.len() + 4 < s.len() && s.len() <= format::MAX_COLD_RATIO * entry.len() {
-                cold_at[i] = Some(cold.len() as u64);
+            // A block that does not save the bytes of its entries (and their pool
+            // pointers), or expands past the format's bound, stays in the pool.
+            let pointers = 8 * r.len();
+            if entry.len() + pointers < block.len()
+                && block.len() <= format::MAX_COLD_RATIO * entry.len()
+            {
+                let at = cold.len() as u64;
+                let mut start = 0u64;
+                for k in r.clone() {
+                    let len = raw[k].len() as u64;
+                    cold_at[cold_ids[k]] = Some((at, start, len));
+                    start += len;
+                }
                 cold.extend_from_slice(&entry);
             } else {
-                modes[i] = Mode::Plain;
+                for k in r.clone() {
+                    modes[cold_ids[k]] = Mode::Plain;
+                }
             }
         }
         if cold_at.iter().all(Option::is_none) {
@@ -331,8 +371,10 @@ pub(crate) fn finish(enc: &Encoder, c: Compression, policy: Policy) -> Result<Fi
                 }
             }
             Mode::Cold => match cold_at[i] {
-                Some(at) => {
-                    format::put_varint(&mut entry, at);
+                Some((block, start, len)) => {
+                    format::put_varint(&mut entry, block);
+                    format::put_varint(&mut entry, start);
+                    format::put_varint(&mut entry, len);
                     (tag::COLD, false)
                 }
                 None => (tag::STR, true),

@@ -599,6 +599,21 @@ impl<'a> Iterator for Entries<'a> {
     }
 }
 
+/// Where a cold string is: a slice of a block of the COLD section of `level`.
+#[derive(Clone, Copy)]
+pub(crate) struct ColdRef<'a> {
+    pub level: Raw<'a>,
+    /// The block's zstd frame.
+    pub frame: &'a [u8],
+    /// The block's decoded length.
+    pub block_len: usize,
+    /// Where the block's entry starts in the section.
+    pub block_at: usize,
+    /// The string: `start..start + len` of the decoded block.
+    pub start: usize,
+    pub len: usize,
+}
+
 /// A shape as stored: key ids (`u32` LE each) and the slot table (slot + 1 per key id
 /// from `base`; empty when the shape has none).
 #[derive(Clone, Copy)]
@@ -691,12 +706,14 @@ impl<'a> Raw<'a> {
         Some(Str::fsst(level.symbol_table(t)?, entry.get(used..)?, off))
     }
 
-    /// Where the cold string whose pool entry (`varint offset`) is at `off` lives:
-    /// `(its file, frame, decoded length, offset of its cold entry in the section)`.
-    pub fn cold_entry(&self, off: u32) -> Option<(Raw<'a>, &'a [u8], usize, usize)> {
+    /// Where the cold string whose pool entry (`varint block, varint start, varint len`)
+    /// is at `off` lives.
+    pub fn cold_entry(&self, off: u32) -> Option<ColdRef<'a>> {
         let (level, entry) = self.pool_level(off)?;
-        let (at, used) = format::varint_at(entry, 0)?;
-        if used != entry.len() {
+        let (at, u0) = format::varint_at(entry, 0)?;
+        let (start, u1) = format::varint_at(entry, u0)?;
+        let (slen, u2) = format::varint_at(entry, u0 + u1)?;
+        if u0 + u1 + u2 != entry.len() {
             return None;
         }
         let sec = level.b.get(level.l.cold.clone())?;
@@ -714,15 +731,28 @@ impl<'a> Raw<'a> {
         if len > format::MAX_COLD_RATIO.saturating_mul(u1 + u2 + frame.len()) {
             return None;
         }
-        Some((level, frame, len, at))
+        // The string is a slice of the block.
+        let start = usize::try_from(start).ok()?;
+        let slen = usize::try_from(slen).ok()?;
+        if start.checked_add(slen)? > len {
+            return None;
+        }
+        Some(ColdRef {
+            level,
+            frame,
+            block_len: len,
+            block_at: at,
+            start,
+            len: slen,
+        })
     }
 
     /// The cold string whose pool entry is at `off`.
     #[inline]
     pub fn cold_str(&self, off: u32) -> Option<Str<'a>> {
-        let (level, frame, len, _) = self.cold_entry(off)?;
-        let dict = level.b.get(level.l.cold_dict.clone())?;
-        Some(Str::cold(frame, len, dict, &level.l.cold_cache, off))
+        let c = self.cold_entry(off)?;
+        let dict = c.level.b.get(c.level.l.cold_dict.clone())?;
+        Some(Str::cold(c, dict, off))
     }
 
     #[inline]

@@ -50,7 +50,11 @@ enum Repr<'a> {
         at: u32,
     },
     Cold {
+        /// The frame of the block holding the string, and the block's decoded length.
         frame: &'a [u8],
+        block_len: usize,
+        /// The string: `start..start + len` of the decoded block.
+        start: usize,
         len: usize,
         dict: &'a [u8],
         cache: &'a ColdCache,
@@ -74,20 +78,16 @@ impl<'a> Str<'a> {
         Str(Repr::Fsst { table, codes, at })
     }
 
-    /// A cold string: `frame` decodes (with `dict`) to `len` bytes; its pool entry is at
-    /// `at`.
-    pub(crate) fn cold(
-        frame: &'a [u8],
-        len: usize,
-        dict: &'a [u8],
-        cache: &'a ColdCache,
-        at: u32,
-    ) -> Str<'a> {
+    /// A cold string (`c`: its block and place in it; `dict`: the file's dictionary);
+    /// its pool entry is at `at`.
+    pub(crate) fn cold(c: super::ColdRef<'a>, dict: &'a [u8], at: u32) -> Str<'a> {
         Str(Repr::Cold {
-            frame,
-            len,
+            frame: c.frame,
+            block_len: c.block_len,
+            start: c.start,
+            len: c.len,
             dict,
-            cache,
+            cache: &c.level.l.cold_cache,
             at,
         })
     }
@@ -179,11 +179,21 @@ impl<'a> Str<'a> {
             Repr::Fsst { table, codes, .. } => table.decode_into(codes, out),
             Repr::Cold {
                 frame,
+                block_len,
+                start,
                 len,
                 dict,
                 cache,
                 ..
-            } => cold::decompress(dict, cache, frame, len, out),
+            } => {
+                // The block is decoded at the end of `out`; the string is moved to where
+                // the block starts, and the rest cut off.
+                let at = out.len();
+                cold::decompress(dict, cache, frame, block_len, out)?;
+                out.copy_within(at + start..at + start + len, at);
+                out.truncate(at + len);
+                Some(())
+            }
         }
     }
 
