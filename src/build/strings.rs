@@ -207,8 +207,9 @@ pub(crate) struct Finished {
     pub pool_entries: usize,
 }
 
-/// Chooses each string's mode (see [`Compression`]) and trains the symbol tables.
-fn plan(strings: &Strings, c: Compression, policy: Policy) -> (Vec<Mode>, Vec<Trained>) {
+/// Chooses each string's mode (see [`Compression`]); returns the modes and, per symbol
+/// table, the strings it is trained on.
+fn plan(strings: &Strings, c: Compression, policy: Policy) -> (Vec<Mode>, Vec<Vec<usize>>) {
     let n = strings.len();
     let mut modes = vec![Mode::Plain; n];
     let mut tables = Vec::new();
@@ -233,103 +234,92 @@ fn plan(strings: &Strings, c: Compression, policy: Policy) -> (Vec<Mode>, Vec<Tr
                 }
             }
         } else if total >= policy.fsst_field_min && tables.len() < MAX_TABLES - 1 {
-            let samples: Vec<&[u8]> = ids.iter().map(|&i| strings.get(i)).collect();
             for &i in ids {
                 modes[i] = Mode::Fsst(tables.len() as u32);
             }
-            tables.push(Trained::train(&samples));
+            tables.push(ids.clone());
         } else {
             shared.extend_from_slice(ids);
         }
     }
     if !shared.is_empty() && bytes(&shared) >= policy.fsst_field_min {
         shared.sort_unstable();
-        let samples: Vec<&[u8]> = shared.iter().map(|&i| strings.get(i)).collect();
         for &i in &shared {
             modes[i] = Mode::Fsst(tables.len() as u32);
         }
-        tables.push(Trained::train(&samples));
+        tables.push(shared);
     }
     (modes, tables)
+}
+
+/// `f` of every item, in order, computed on up to `available_parallelism` threads.
+fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if threads <= 1 || items.len() <= 1 {
+        return items.iter().map(&f).collect();
+    }
+    let chunk = items.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = items
+            .chunks(chunk)
+            .map(|c| s.spawn(|| c.iter().map(&f).collect::<Vec<R>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    })
 }
 
 /// Stores the pending strings of `enc` and resolves its pending slots.
 pub(crate) fn finish(enc: &Encoder, c: Compression, policy: Policy) -> Result<Finished> {
     let strings = &enc.strings;
-    let (mut modes, tables) = plan(strings, c, policy);
-
-    // The cold frames, in string order.
-    let cold_ids: Vec<usize> = (0..strings.len())
-        .filter(|&i| modes[i] == Mode::Cold)
-        .collect();
+    let (mut modes, groups) = plan(strings, c, policy);
     let level = match c {
         Compression::Level(l) => l,
         _ => DEFAULT_LEVEL,
     };
-    let mut cold = Vec::new();
-    // Per string: `(block offset, start in the block, length)`.
-    let mut cold_at: Vec<Option<(u64, u64, u64)>> = vec![None; strings.len()];
-    if !cold_ids.is_empty() {
-        let raw: Vec<&[u8]> = cold_ids.iter().map(|&i| strings.get(i)).collect();
-        let encoder = ColdEncoder::train(&raw, level);
-        // Consecutive cold strings (in first-seen order: one record's text together) form
-        // blocks of about COLD_BLOCK bytes, one frame each.
-        let mut blocks: Vec<std::ops::Range<usize>> = Vec::new();
-        let mut from = 0;
-        let mut size = 0;
-        for (k, s) in raw.iter().enumerate() {
-            if size > 0 && size + s.len() > crate::cold::MAX_BLOCK {
-                blocks.push(from..k);
-                (from, size) = (k, 0);
-            }
-            size += s.len();
-            if size >= COLD_BLOCK {
-                blocks.push(from..k + 1);
-                (from, size) = (k + 1, 0);
-            }
-        }
-        if from < raw.len() {
-            blocks.push(from..raw.len());
-        }
-        let joined: Vec<Vec<u8>> = blocks.iter().map(|r| raw[r.clone()].concat()).collect();
-        let inputs: Vec<&[u8]> = joined.iter().map(Vec::as_slice).collect();
-        let frames = encoder
-            .compress_all(&inputs)
-            .ok_or_else(|| Error::Corrupt {
-                what: "zstd failed to compress a cold block".into(),
-            })?;
-        let dict = encoder.dict();
-        cold.extend_from_slice(&(dict.len() as u32).to_le_bytes());
-        cold.extend_from_slice(dict);
-        for ((r, block), frame) in blocks.iter().zip(&joined).zip(&frames) {
-            let mut entry = Vec::with_capacity(frame.len() + 8);
-            format::put_varint(&mut entry, block.len() as u64);
-            format::put_varint(&mut entry, frame.len() as u64);
-            entry.extend_from_slice(frame);
-            // A block that does not save the bytes of its entries (and their pool
-            // pointers), or expands past the format's bound, stays in the pool.
-            let pointers = 8 * r.len();
-            if entry.len() + pointers < block.len()
-                && block.len() <= format::MAX_COLD_RATIO * entry.len()
-            {
-                let at = cold.len() as u64;
-                let mut start = 0u64;
-                for k in r.clone() {
-                    let len = raw[k].len() as u64;
-                    cold_at[cold_ids[k]] = Some((at, start, len));
-                    start += len;
+    // The cold section is built on its own thread while the symbol tables are trained and
+    // the FSST strings compressed on the others (every step is deterministic, so the
+    // output does not depend on the threads).
+    let ids: Vec<usize> = (0..strings.len()).collect();
+    let chunks: Vec<&[usize]> = ids.chunks(CODE_CHUNK).collect();
+    let (cold, tables, codes) = std::thread::scope(|s| {
+        let cold_job = s.spawn(|| cold_section(strings, &modes, level));
+        let tables = parallel_map(&groups, |ids| {
+            let samples: Vec<&[u8]> = ids.iter().map(|&i| strings.get(i)).collect();
+            Trained::train(&samples)
+        });
+        let codes = parallel_map(&chunks, |chunk| {
+            let mut buf = Vec::new();
+            let mut ends = Vec::with_capacity(chunk.len());
+            for &i in *chunk {
+                if let Mode::Fsst(t) = modes[i] {
+                    format::put_varint(&mut buf, t as u64);
+                    tables[t as usize].compress_into(strings.get(i), &mut buf);
                 }
-                cold.extend_from_slice(&entry);
-            } else {
-                for k in r.clone() {
-                    modes[cold_ids[k]] = Mode::Plain;
-                }
+                ends.push(buf.len());
             }
-        }
-        if cold_at.iter().all(Option::is_none) {
-            cold.clear();
+            (buf, ends)
+        });
+        let cold = cold_job
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p));
+        (cold, tables, codes)
+    });
+    let (cold, cold_at) = cold?;
+    for (m, at) in modes.iter_mut().zip(&cold_at) {
+        if *m == Mode::Cold && at.is_none() {
+            *m = Mode::Plain;
         }
     }
+    // The FSST entry (`varint table ++ codes`) of string `i`.
+    let fsst_entry = |i: usize| -> &[u8] {
+        let (buf, ends) = &codes[i / CODE_CHUNK];
+        let k = i % CODE_CHUNK;
+        let from = if k == 0 { 0 } else { ends[k - 1] };
+        &buf[from..ends[k]]
+    };
 
     let mut symbols = Vec::new();
     if !tables.is_empty() {
@@ -360,9 +350,8 @@ pub(crate) fn finish(enc: &Encoder, c: Compression, policy: Policy) -> Result<Fi
         entry.clear();
         let (t, base) = match modes[i] {
             Mode::Plain => (tag::STR, true),
-            Mode::Fsst(table) => {
-                format::put_varint(&mut entry, table as u64);
-                tables[table as usize].compress_into(s, &mut entry);
+            Mode::Fsst(_) => {
+                entry.extend_from_slice(fsst_entry(i));
                 if entry.len() < s.len() {
                     (tag::FSST, false)
                 } else {
@@ -440,4 +429,80 @@ pub(crate) fn finish(enc: &Encoder, c: Compression, policy: Policy) -> Result<Fi
         cold,
         pool_entries: enc.pool.len() + new_entries,
     })
+}
+
+/// A cold string's place: `(block offset, start in the block, length)`.
+type ColdAt = Option<(u64, u64, u64)>;
+
+/// Strings per chunk of FSST compression work.
+const CODE_CHUNK: usize = 4096;
+
+/// The COLD section (empty if no string goes cold) and each string's place in it (`None`
+/// where the string is not cold, or its block did not pay).
+fn cold_section(strings: &Strings, modes: &[Mode], level: i32) -> Result<(Vec<u8>, Vec<ColdAt>)> {
+    let cold_ids: Vec<usize> = (0..strings.len())
+        .filter(|&i| modes[i] == Mode::Cold)
+        .collect();
+    let mut cold = Vec::new();
+    // Per string: `(block offset, start in the block, length)`.
+    let mut cold_at: Vec<Option<(u64, u64, u64)>> = vec![None; strings.len()];
+    if !cold_ids.is_empty() {
+        let raw: Vec<&[u8]> = cold_ids.iter().map(|&i| strings.get(i)).collect();
+        let encoder = ColdEncoder::train(&raw, level);
+        // Consecutive cold strings (in first-seen order: one record's text together) form
+        // blocks of about COLD_BLOCK bytes, one frame each.
+        let mut blocks: Vec<std::ops::Range<usize>> = Vec::new();
+        let mut from = 0;
+        let mut size = 0;
+        for (k, s) in raw.iter().enumerate() {
+            if size > 0 && size + s.len() > crate::cold::MAX_BLOCK {
+                blocks.push(from..k);
+                (from, size) = (k, 0);
+            }
+            size += s.len();
+            if size >= COLD_BLOCK {
+                blocks.push(from..k + 1);
+                (from, size) = (k + 1, 0);
+            }
+        }
+        if from < raw.len() {
+            blocks.push(from..raw.len());
+        }
+        let joined: Vec<Vec<u8>> = blocks.iter().map(|r| raw[r.clone()].concat()).collect();
+        let inputs: Vec<&[u8]> = joined.iter().map(Vec::as_slice).collect();
+        let frames = encoder
+            .compress_all(&inputs)
+            .ok_or_else(|| Error::Corrupt {
+                what: "zstd failed to compress a cold block".into(),
+            })?;
+        let dict = encoder.dict();
+        cold.extend_from_slice(&(dict.len() as u32).to_le_bytes());
+        cold.extend_from_slice(dict);
+        for ((r, block), frame) in blocks.iter().zip(&joined).zip(&frames) {
+            let mut entry = Vec::with_capacity(frame.len() + 8);
+            format::put_varint(&mut entry, block.len() as u64);
+            format::put_varint(&mut entry, frame.len() as u64);
+            entry.extend_from_slice(frame);
+            // A block that does not save the bytes of its entries (and their pool
+            // pointers), or expands past the format's bound, stays in the pool.
+            let pointers = 8 * r.len();
+            if entry.len() + pointers < block.len()
+                && block.len() <= format::MAX_COLD_RATIO * entry.len()
+            {
+                let at = cold.len() as u64;
+                let mut start = 0u64;
+                for k in r.clone() {
+                    let len = raw[k].len() as u64;
+                    cold_at[cold_ids[k]] = Some((at, start, len));
+                    start += len;
+                }
+                cold.extend_from_slice(&entry);
+            }
+            // Otherwise its strings stay in the pool (`cold_at` is `None` for them).
+        }
+        if cold_at.iter().all(Option::is_none) {
+            cold.clear();
+        }
+    }
+    Ok((cold, cold_at))
 }
