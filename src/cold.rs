@@ -62,6 +62,16 @@ thread_local! {
     static DCTX: RefCell<Option<DCtx<'static>>> = const { RefCell::new(None) };
 }
 
+/// Bytes of this thread's decompression context (0 before its first cold read).
+pub(crate) fn context_bytes() -> usize {
+    DCTX.with(|cell| {
+        cell.try_borrow()
+            .ok()
+            .and_then(|c| c.as_ref().map(DCtx::sizeof))
+            .unwrap_or(0)
+    })
+}
+
 /// Decodes `frame` (compressed with the dictionary `dict`, empty for none) and appends
 /// exactly `raw_len` bytes to `out`; `None` (and `out` as it was) if the frame does not
 /// decode to exactly that many bytes.

@@ -1,6 +1,8 @@
 //! Heap (dhat): opening a 10-record and a 100,000-record snapshot costs the same heap,
-//! and only a few hundred bytes of it. One dhat profiler per process: this file holds
-//! exactly one test.
+//! and only a few hundred bytes of it; the first cold (zstd) read of a snapshot builds its
+//! decoder dictionary, a bounded, one-time cost, and later cold reads into a caller's
+//! buffer allocate nothing. One dhat profiler per process: this file holds exactly one
+//! test.
 
 mod common;
 
@@ -28,10 +30,88 @@ fn open_heap_is_independent_of_record_count() {
         std::fs::metadata(&large).unwrap().len() > 100 * std::fs::metadata(&small).unwrap().len()
     );
 
+    // Two snapshots with a cold section (long varied texts: a trained dictionary).
+    let cold: Vec<_> = (0..2)
+        .map(|k| {
+            let path = dir.path().join(format!("cold{k}.fms"));
+            let mut b = fms::SnapshotBuilder::new();
+            for i in 0..2_000u64 {
+                let body = prose(i * 2 + k, 100);
+                b.insert(&format!("a:{i}"), &serde_json::json!({ "body": body }))
+                    .unwrap();
+            }
+            b.write_to_path(&path).unwrap();
+            fms::Snapshot::open(&path).unwrap()
+        })
+        .collect();
+    let mut buf = String::with_capacity(1 << 16);
+
     let _profiler = dhat::Profiler::builder().testing().build();
     let s = heap_of_open(&small);
     let l = heap_of_open(&large);
     eprintln!("open heap: small {s:?}, large {l:?} (blocks, bytes)");
     dhat::assert_eq!(s, l);
     dhat::assert!(l.1 < 1024, "open allocated {} bytes", l.1);
+
+    // Cold reads: the first one on this thread also makes the thread's zstd context; the
+    // first one of the second snapshot costs its dictionary only; then nothing.
+    let mut cold_read = |snap: &fms::Snapshot, id: &str| {
+        let before = dhat::HeapStats::get();
+        let body = snap.get(id).unwrap().get("body").unwrap().as_str().unwrap();
+        assert!(body.is_cold());
+        buf.clear();
+        body.write_into(&mut buf).unwrap();
+        let after = dhat::HeapStats::get();
+        after.total_bytes - before.total_bytes
+    };
+    assert_eq!(
+        cold[0].decoder_heap_bytes(),
+        0,
+        "nothing before the first cold read"
+    );
+    let first = cold_read(&cold[0], "a:7") + cold_read(&cold[1], "a:7");
+    let again = cold_read(&cold[1], "a:1999") + cold_read(&cold[0], "a:3");
+    // libzstd allocates with C's malloc, which dhat does not see: its own sizes.
+    let (dict, ctx) = (
+        cold[1].decoder_heap_bytes(),
+        fms::Snapshot::cold_context_bytes(),
+    );
+    eprintln!(
+        "cold reads: Rust heap {first} B for the first ones, {again} B after; zstd dictionary {dict} B per snapshot, context {ctx} B per thread"
+    );
+    dhat::assert_eq!(first + again, 0);
+    dhat::assert!(dict > 0 && dict <= 256 * 1024, "{dict} B");
+    dhat::assert!(ctx > 0 && ctx <= 256 * 1024, "{ctx} B");
+}
+
+/// `n` words of varied prose (a different text for every seed).
+fn prose(seed: u64, n: usize) -> String {
+    const WORDS: [&str; 16] = [
+        "fraction",
+        "numerator",
+        "denominator",
+        "part",
+        "whole",
+        "example",
+        "equal",
+        "share",
+        "pizza",
+        "half",
+        "third",
+        "quarter",
+        "sum",
+        "difference",
+        "answer",
+        "problem",
+    ];
+    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    let mut out = String::new();
+    for k in 0..n {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.push_str(WORDS[(x % 16) as usize]);
+        out.push_str(if k % 9 == 8 { ". " } else { " " });
+    }
+    out
 }

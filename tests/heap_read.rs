@@ -1,5 +1,8 @@
-//! Heap (dhat): 100,000 lookups and field reads allocate nothing. One dhat profiler per
-//! process: this file holds exactly one test.
+//! Heap (dhat): 100,000 lookups and field reads allocate nothing — also for compressed
+//! (FSST) strings: comparing, measuring, decoding into a reused buffer and formatting.
+//! One dhat profiler per process: this file holds exactly one test.
+
+use std::fmt::Write as _;
 
 mod common;
 
@@ -16,6 +19,16 @@ fn reads_allocate_nothing() {
         .collect();
     let snap = fms::Snapshot::open(&path).unwrap();
     let title = snap.key("title").unwrap();
+    // The titles (~1.2 MB of text) are FSST-coded by the default compression.
+    let first = snap
+        .get("r:1")
+        .unwrap()
+        .get("title")
+        .unwrap()
+        .as_str()
+        .unwrap();
+    assert!(first.is_compressed() && first.as_plain().is_none());
+    let mut buf = String::with_capacity(4096);
 
     let _profiler = dhat::Profiler::builder().testing().build();
     let before = dhat::HeapStats::get();
@@ -31,6 +44,15 @@ fn reads_allocate_nothing() {
             .and_then(|v| v.as_str())
             .map_or(0, |s| s.len());
         checksum += rec.get("n").and_then(|v| v.as_i64()).unwrap_or(0) as usize;
+        // A compressed string: compared, decoded into the caller's buffer, formatted.
+        let t = rec.get("title").and_then(|v| v.as_str()).unwrap();
+        checksum += usize::from(t == "Record 7") + usize::from(t == *id);
+        buf.clear();
+        t.write_into(&mut buf).unwrap();
+        checksum += buf.len();
+        buf.clear();
+        write!(buf, "{t}").unwrap();
+        checksum += buf.len();
         let tags = rec.get("tags").and_then(|v| v.as_list()).unwrap();
         checksum += tags
             .iter()

@@ -356,6 +356,22 @@ impl Snapshot {
         self.base.is_some()
     }
 
+    /// Bytes this file's string decoders hold outside Rust's allocator (so dhat does not
+    /// see them): the digested zstd dictionary of its cold section, built on its first
+    /// cold read (0 before, and for a file without one). Each thread that reads cold
+    /// strings also keeps one zstd context for all snapshots ([`cold_context_bytes`]).
+    ///
+    /// [`cold_context_bytes`]: Snapshot::cold_context_bytes
+    pub fn decoder_heap_bytes(&self) -> usize {
+        self.layout.cold_cache.heap_bytes()
+    }
+
+    /// Bytes of the calling thread's zstd decompression context (0 until it read a cold
+    /// string); shared by every snapshot.
+    pub fn cold_context_bytes() -> usize {
+        crate::cold::context_bytes()
+    }
+
     /// 0 for a full snapshot; for an overlay, 1 + its base's depth (at most
     /// [`format::MAX_OVERLAY_DEPTH`]).
     pub fn depth(&self) -> u32 {
