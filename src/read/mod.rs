@@ -408,8 +408,9 @@ impl Snapshot {
         (self.layout.starts.key + self.layout.keys.count) as usize
     }
 
-    /// The record with this id. O(1) expected: one hash, a few probes (one more index per
-    /// overlay level it falls through); allocation-free.
+    /// The record with this id. O(1) expected: one hash, a few probes (for an overlay: of
+    /// each level's index from the top down to the id's home, then one bit test per
+    /// level above the home); allocation-free.
     #[inline]
     pub fn get(&self, id: &str) -> Option<Record<'_>> {
         self.raw()
