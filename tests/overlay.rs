@@ -800,3 +800,87 @@ fn records_wider_than_the_patch_limit_are_stored_whole() {
         assert!(over.get("w").unwrap() == wide(n, "after"));
     }
 }
+
+/// Version-1 overlays (made from version-2 ones by `fms::check::overlay_as_v1`: this
+/// crate writes none) read as before, alone and inside chains with version-2 levels
+/// above and below them, and verify.
+#[test]
+fn version_1_overlays_read_the_old_way_also_in_mixed_chains() {
+    let none = |o: &mut SnapshotBuilder| {
+        o.set_compression(fms::Compression::None);
+    };
+    let mut b = SnapshotBuilder::new();
+    for id in ["a", "b", "c", "d", "e"] {
+        b.insert(id, &rec(id, 0)).unwrap();
+    }
+    let l0 = Arc::new(Snapshot::from_bytes(b.to_bytes().unwrap()).unwrap());
+    let owned = |m: &[(&str, TupleMap)]| -> Vec<(String, TupleMap)> {
+        m.iter().map(|(i, r)| (i.to_string(), r.clone())).collect()
+    };
+    // Level 1, version 1: change a, remove b and c, add f.
+    let mut o = SnapshotBuilder::with_base(&l0);
+    none(&mut o);
+    o.insert("a", &rec("a", 1)).unwrap();
+    o.remove("b").unwrap();
+    o.remove("c").unwrap();
+    o.insert("f", &rec("f", 1)).unwrap();
+    let v2 = o.to_bytes().unwrap();
+    let v1 = fms::check::overlay_as_v1(&v2, &l0).expect("a version-1 form");
+    assert_eq!(u16::from_le_bytes([v1[8], v1[9]]), 1);
+    let l1 = Arc::new(Snapshot::overlay_from_bytes(v1, l0.clone()).unwrap());
+    let l1v2 = Snapshot::overlay_from_bytes(v2, l0.clone()).unwrap();
+    assert_eq!(l1.stats().overlay, l1v2.stats().overlay);
+    assert_eq!(l1.stats().id_entries, 4);
+    assert_eq!(l1.sections().len(), 6);
+    let merged1 = [
+        ("a", rec("a", 1)),
+        ("d", rec("d", 0)),
+        ("e", rec("e", 0)),
+        ("f", rec("f", 1)),
+    ];
+    let gone1: Vec<String> = vec!["b".into(), "c".into()];
+    check_equivalent(&l1, &owned(&merged1), &gone1);
+    check_equivalent(&l1v2, &owned(&merged1), &gone1);
+    // Level 2, version 2 over the version-1 level: add b back, change f (home: level 1,
+    // whose ordinals start after the root's 5), remove d, add g.
+    let mut o = SnapshotBuilder::with_base(&l1);
+    none(&mut o);
+    o.insert("b", &rec("b", 2)).unwrap();
+    o.insert("f", &rec("f", 2)).unwrap();
+    o.remove("d").unwrap();
+    o.insert("g", &rec("g", 2)).unwrap();
+    let v2 = o.to_bytes().unwrap();
+    let l2 = Arc::new(Snapshot::overlay_from_bytes(v2.clone(), l1.clone()).unwrap());
+    let merged2 = [
+        ("a", rec("a", 1)),
+        ("e", rec("e", 0)),
+        ("f", rec("f", 2)),
+        ("b", rec("b", 2)),
+        ("g", rec("g", 2)),
+    ];
+    check_equivalent(&l2, &owned(&merged2), &["c".into(), "d".into()]);
+    // The same level as version 1 too, then a version-2 level 3 over two version-1
+    // levels: change b (re-added at level 2), remove a, add c back, change e, remove g.
+    let l2v1 = Arc::new(
+        Snapshot::overlay_from_bytes(fms::check::overlay_as_v1(&v2, &l1).unwrap(), l1.clone())
+            .unwrap(),
+    );
+    check_equivalent(&l2v1, &owned(&merged2), &["c".into(), "d".into()]);
+    let merged3 = [
+        ("e", rec("e", 3)),
+        ("f", rec("f", 2)),
+        ("b", rec("b", 3)),
+        ("c", rec("c", 3)),
+    ];
+    let gone3: Vec<String> = ["a", "d", "g"].iter().map(|s| s.to_string()).collect();
+    for l2 in [&l2, &l2v1] {
+        let mut o = SnapshotBuilder::with_base(l2);
+        o.insert("b", &rec("b", 3)).unwrap();
+        o.remove("a").unwrap();
+        o.insert("c", &rec("c", 3)).unwrap();
+        o.insert("e", &rec("e", 3)).unwrap();
+        o.remove("g").unwrap();
+        let l3 = Snapshot::overlay_from_bytes(o.to_bytes().unwrap(), l2.clone()).unwrap();
+        check_equivalent(&l3, &owned(&merged3), &gone3);
+    }
+}

@@ -6,6 +6,9 @@ mod strings;
 
 pub use strings::Compression;
 
+#[cfg(feature = "fuzzing")]
+pub(crate) use encode::index_section;
+
 use std::path::Path;
 use std::sync::Arc;
 
