@@ -691,7 +691,7 @@ impl<'a> Raw<'a> {
     }
 
     /// The entry number of `id` (of hash `h`) among this file's own entries.
-    #[inline]
+    #[inline(always)]
     fn find_own_id(&self, id: &[u8], h: u64) -> Option<u32> {
         self.find_id_hashed(id, h)
             .filter(|&e| e >= self.l.own_first())
@@ -860,7 +860,7 @@ impl<'a> Raw<'a> {
 
     /// Probes a hash index of this file for a key of hash `h`; `eq(entry)` confirms a
     /// candidate.
-    #[inline]
+    #[inline(always)]
     fn lookup(&self, idx: &layout::IndexLayout, h: u64, eq: impl Fn(u32) -> bool) -> Option<u32> {
         let want = format::index_tag(h);
         let mask = idx.slots.wrapping_sub(1);
