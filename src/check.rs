@@ -919,6 +919,100 @@ pub fn amplifying_snapshot(width: u32, levels: u8) -> Vec<u8> {
     out
 }
 
+/// The version-1 form of a version-2 overlay `bytes` over `base` that stores no
+/// compressed string (built with `Compression::None`): the same pool, data, shapes and
+/// keys; an id index whose first entries change or remove base ids (one per CHANGES bit,
+/// the home entry's id) and whose others are the added ids; a 32-byte OVERLAY section; no
+/// CHANGES, SYMBOLS or COLD. For the tests of the version-1 read path (this crate writes
+/// no version-1 file). `None` if `bytes` is not such an overlay.
+pub fn overlay_as_v1(bytes: &[u8], base: &Arc<Snapshot>) -> Option<Vec<u8>> {
+    use crate::format::{
+        FLAG_OVERLAY, Header, SectionEntry, TOMBSTONE, index_hash, section, section_checksum,
+        u32_at,
+    };
+    let snap = Snapshot::overlay_from_bytes(bytes.to_vec(), base.clone()).ok()?;
+    let l = snap.layout();
+    let c = l.changes?;
+    if l.symbol_count != 0 || !l.cold.is_empty() {
+        return None;
+    }
+    let raw = snap.raw();
+    let mut entries: Vec<(u32, u32)> = Vec::new();
+    let mut names: Vec<&[u8]> = Vec::new();
+    // The changes, in ordinal order: the id of each set bit's home entry.
+    let below = raw.down()?;
+    for o in 0..c.ordinal_end {
+        let Some(rec) = raw.changed_ordinal(o) else {
+            continue;
+        };
+        let mut level = below;
+        while level.l.ordinal_start > o {
+            level = level.down()?;
+        }
+        let e = o - level.l.ordinal_start + level.l.own_first();
+        let at = level.l.ids.entries_at + 8 * e as usize;
+        let id_off = u32_at(level.b, at)?;
+        entries.push((id_off, rec));
+        names.push(level.pool_bytes(id_off)?);
+    }
+    let changed = entries.len() as u32;
+    let removed = entries.iter().filter(|e| e.1 == TOMBSTONE).count() as u32;
+    for e in 0..l.ids.count {
+        let at = l.ids.entries_at + 8 * e as usize;
+        let id_off = u32_at(raw.b, at)?;
+        entries.push((id_off, raw.id_record_offset(e)?));
+        names.push(raw.pool_bytes(id_off)?);
+    }
+    let mut flat = Vec::new();
+    for (id, rec) in &entries {
+        flat.extend_from_slice(&id.to_le_bytes());
+        flat.extend_from_slice(&rec.to_le_bytes());
+    }
+    let ids = crate::build::index_section(entries.len(), |i| index_hash(names[i]), &flat).ok()?;
+    let o = l.overlay?;
+    let mut overlay = Vec::new();
+    for f in [
+        o.depth,
+        l.starts.pool,
+        l.starts.data,
+        l.starts.shape,
+        l.starts.key,
+        o.records,
+        changed,
+        removed,
+    ] {
+        overlay.extend_from_slice(&f.to_le_bytes());
+    }
+    let sec = |i: usize| {
+        bytes
+            .get(l.header.sections[i].offset as usize..)
+            .and_then(|b| b.get(..l.header.sections[i].len as usize))
+    };
+    let parts: [&[u8]; 6] = [sec(0)?, sec(1)?, sec(2)?, sec(3)?, &ids, &overlay];
+    let mut header = Header {
+        version: 1,
+        flags: FLAG_OVERLAY,
+        content_hash: ContentHash::default(),
+        base_hash: base.hash(),
+        sections: Vec::new(),
+    };
+    let mut at = SectionEntry::at(parts.len()) as u64;
+    for (kind, part) in section::ALL_OVERLAY_V1.iter().zip(parts) {
+        header.sections.push(SectionEntry {
+            kind: *kind,
+            offset: at,
+            len: part.len() as u64,
+            checksum: section_checksum(part),
+        });
+        at += part.len() as u64;
+    }
+    let mut out = header.encode();
+    for p in parts {
+        out.extend_from_slice(p);
+    }
+    Some(out)
+}
+
 /// The `fsst` fuzz target: every FSST table method on any bytes agrees with the others and
 /// never panics; trained tables round-trip their samples (see `fsst::fuzz_check`).
 pub fn fsst(data: &[u8]) {

@@ -67,6 +67,9 @@ pub mod section {
     pub const SYMBOLS: u32 = 7;
     /// Version 2: long strings, one zstd frame each, and their dictionary.
     pub const COLD: u32 = 8;
+    /// Version-2 overlays only: which base ids (by home ordinal) this overlay changes or
+    /// removes, and their record references.
+    pub const CHANGES: u32 = 9;
 
     /// All kinds a version-1 full snapshot contains, in file order.
     pub const ALL_V1: [u32; 5] = [POOL, DATA, SHAPES, KEYS, IDS];
@@ -75,7 +78,9 @@ pub mod section {
     /// All kinds a version-2 full snapshot contains, in file order.
     pub const ALL: [u32; 7] = [POOL, DATA, SHAPES, KEYS, IDS, SYMBOLS, COLD];
     /// All kinds a version-2 overlay contains, in file order.
-    pub const ALL_OVERLAY: [u32; 8] = [POOL, DATA, SHAPES, KEYS, IDS, OVERLAY, SYMBOLS, COLD];
+    pub const ALL_OVERLAY: [u32; 9] = [
+        POOL, DATA, SHAPES, KEYS, IDS, OVERLAY, CHANGES, SYMBOLS, COLD,
+    ];
 
     /// The kinds a file of `version` contains, in order (`None` for an unknown version).
     pub fn kinds(version: u16, overlay: bool) -> Option<&'static [u32]> {
@@ -99,6 +104,7 @@ pub mod section {
             OVERLAY => "overlay",
             SYMBOLS => "symbols",
             COLD => "cold",
+            CHANGES => "changes",
             _ => "unknown",
         }
     }
@@ -194,8 +200,27 @@ pub fn expanded_bytes(file: u64, pool: u64, symbols: bool, cold: u64) -> u64 {
         .saturating_add((MAX_COLD_RATIO as u64 - 1).saturating_mul(cold))
 }
 
-/// Length of the OVERLAY section: eight `u32`s (see FORMAT.md).
-pub const OVERLAY_SECTION_LEN: usize = 32;
+/// Length of a version-2 OVERLAY section: nine `u32`s, the ninth the ordinal start (see
+/// FORMAT.md).
+pub const OVERLAY_SECTION_LEN: usize = 36;
+
+/// Length of a version-1 OVERLAY section: eight `u32`s (no ordinal start).
+pub const OVERLAY_SECTION_LEN_V1: usize = 32;
+
+/// Length of the CHANGES section's header: `count u32`, `ordinal_end u32`.
+pub const CHANGES_HEADER_LEN: usize = 8;
+
+/// Bitset words per entry of the CHANGES section's rank directory (512 bits a block).
+pub const RANK_BLOCK_WORDS: usize = 8;
+
+/// The layout of a CHANGES section covering ordinals `0..ordinal_end` with `count` set
+/// bits: `(bitset words, rank directory entries, total length in bytes)`.
+pub fn changes_layout(ordinal_end: u32, count: u32) -> (u64, u64, u64) {
+    let words = u64::from(ordinal_end).div_ceil(64);
+    let ranks = words.div_ceil(RANK_BLOCK_WORDS as u64);
+    let len = CHANGES_HEADER_LEN as u64 + 8 * words + 4 * ranks + 4 * u64::from(count);
+    (words, ranks, len)
+}
 
 /// Bytes per slot: one tag byte and a 4-byte payload.
 pub const SLOT_LEN: usize = 5;

@@ -879,13 +879,27 @@ fn verify_patch(
     Ok((weight, own_at + own.len()))
 }
 
+/// Checks that record reference `rec` (of an id entry or a change, at byte `at`) is the
+/// start of a map or patch node of this file or one below.
+fn check_record_ref(c: &Chain<'_, '_>, nodes: &Nodes, rec: u32, at: usize) -> Result<()> {
+    let kind = node_at(c, nodes, rec).map(|(h, _)| h & (node::LIST_BIT | node::PATCH_BIT));
+    if !matches!(kind, Some(0 | node::PATCH_BIT)) || c.raw.record_at(rec).is_none() {
+        return Err(err(
+            at,
+            FormatKind::OutOfBounds,
+            format!("record offset {rec} is not the start of a map or patch node"),
+        ));
+    }
+    Ok(())
+}
+
 fn verify_ids(c: &Chain<'_, '_>, pool: &Pool, nodes: &Nodes) -> Result<()> {
     let raw = c.raw;
     let ids = &raw.l.ids;
-    let (changed, base) = match raw.l.overlay {
-        Some(o) => (o.changed, raw.down()),
-        None => (0, None),
-    };
+    // A version-1 overlay's first `changed` entries change base ids; a version-2
+    // overlay's entries all add ids (its changes are in CHANGES).
+    let changed = raw.l.own_first();
+    let base = raw.l.overlay.and(raw.down());
     let mut removed = 0u32;
     for e in 0..ids.count {
         let at = ids.entries_at + e as usize * format::ID_ENTRY_LEN;
@@ -933,14 +947,10 @@ fn verify_ids(c: &Chain<'_, '_>, pool: &Pool, nodes: &Nodes) -> Result<()> {
                 continue;
             }
         }
-        let kind = node_at(c, nodes, rec).map(|(h, _)| h & (node::LIST_BIT | node::PATCH_BIT));
-        if !matches!(kind, Some(0 | node::PATCH_BIT)) || raw.record_at(rec).is_none() {
-            return Err(err(
-                at + 4,
-                FormatKind::OutOfBounds,
-                format!("record offset {rec} is not the start of a map or patch node"),
-            ));
-        }
+        check_record_ref(c, nodes, rec, at + 4)?;
+    }
+    if let Some(base) = base {
+        removed += verify_changes(c, nodes, base)?;
     }
     if let (Some(o), Some(base)) = (raw.l.overlay, raw.base) {
         let expect = (base.len() as u64 + (ids.count - changed) as u64).checked_sub(removed as u64);
@@ -956,4 +966,114 @@ fn verify_ids(c: &Chain<'_, '_>, pool: &Pool, nodes: &Nodes) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Checks a version-2 overlay's CHANGES section (FORMAT.md "CHANGES"): no bit set past
+/// `ordinal_end`, the rank directory, the count; each set bit is the home ordinal of an id
+/// the base has (and whose home it is), and its reference a map or patch node or a
+/// tombstone. Returns the number of tombstones. Nothing for other files.
+fn verify_changes(c: &Chain<'_, '_>, nodes: &Nodes, base: Raw<'_>) -> Result<u32> {
+    let raw = c.raw;
+    let Some(ch) = raw.l.changes else {
+        return Ok(0);
+    };
+    let word = |i: usize| {
+        let at = ch.words_at + 8 * i;
+        format::u64_at(raw.b, at)
+            .ok_or_else(|| err(at, FormatKind::Truncated, "changes bitset out of bounds"))
+    };
+    let words = ch.words as usize;
+    if ch.ordinal_end % 64 != 0 && words > 0 {
+        let last = word(words - 1)?;
+        if last >> (ch.ordinal_end % 64) != 0 {
+            return Err(err(
+                ch.words_at + 8 * (words - 1),
+                FormatKind::BadOverlay,
+                format!(
+                    "changes bitset has bits set at or past its end, ordinal {}",
+                    ch.ordinal_end
+                ),
+            ));
+        }
+    }
+    let mut rank = 0u32;
+    let mut removed = 0u32;
+    for i in 0..words {
+        if i % format::RANK_BLOCK_WORDS == 0 {
+            let at = ch.ranks_at + 4 * (i / format::RANK_BLOCK_WORDS);
+            let stored = format::u32_at(raw.b, at)
+                .ok_or_else(|| err(at, FormatKind::Truncated, "rank directory out of bounds"))?;
+            if stored != rank {
+                return Err(err(
+                    at,
+                    FormatKind::BadOverlay,
+                    format!(
+                        "rank directory says {stored} changes before word {i}, the bitset {rank}"
+                    ),
+                ));
+            }
+        }
+        let mut w = word(i)?;
+        while w != 0 {
+            let o = (i * 64) as u32 + w.trailing_zeros();
+            w &= w - 1;
+            if rank >= ch.count {
+                return Err(err(
+                    ch.words_at + 8 * i,
+                    FormatKind::BadOverlay,
+                    format!("changes bitset has more than its {} set bits", ch.count),
+                ));
+            }
+            let ref_at = ch.refs_at + 4 * rank as usize;
+            rank += 1;
+            // The id whose home ordinal `o` is: an own entry of a level below.
+            let id = c
+                .below
+                .iter()
+                .rev()
+                .find(|l| l.raw.l.ordinal_start <= o)
+                .and_then(|l| {
+                    let e = (o - l.raw.l.ordinal_start).checked_add(l.raw.l.own_first())?;
+                    l.raw.id_at(e)
+                })
+                .ok_or_else(|| {
+                    err(
+                        ch.words_at + 8 * i,
+                        FormatKind::BadOverlay,
+                        format!("changes ordinal {o}, which no id of the base has"),
+                    )
+                })?;
+            let h = format::index_hash(id.as_bytes());
+            let home = base
+                .home(id.as_bytes(), h)
+                .and_then(|(l, e)| l.own_ordinal(e));
+            if home != Some(o) || !base.contains(id) {
+                return Err(err(
+                    ch.words_at + 8 * i,
+                    FormatKind::BadOverlay,
+                    format!(
+                        "overlay changes or removes {id:?} (ordinal {o}), which its base does not have there"
+                    ),
+                ));
+            }
+            let rec = format::u32_at(raw.b, ref_at)
+                .ok_or_else(|| err(ref_at, FormatKind::Truncated, "change out of bounds"))?;
+            if rec == TOMBSTONE {
+                removed += 1;
+            } else {
+                check_record_ref(c, nodes, rec, ref_at)?;
+            }
+        }
+    }
+    if rank != ch.count {
+        return Err(err(
+            ch.words_at,
+            FormatKind::BadOverlay,
+            format!(
+                "changes bitset has {rank} set bits, the section counts {}",
+                ch.count
+            ),
+        ));
+    }
+    Ok(removed)
 }

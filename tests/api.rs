@@ -335,11 +335,12 @@ fn stats_describe_sections_counts_and_overlays() {
     );
     assert_eq!((o.base, o.depth), (base.hash(), 1));
     assert_eq!(st.records, 10);
-    assert_eq!(st.id_entries, 4);
+    // The id index holds only the added id; the three changes are in CHANGES.
+    assert_eq!(st.id_entries, 1);
     assert_eq!(
         st.sections.iter().map(|s| s.name).collect::<Vec<_>>(),
         [
-            "pool", "data", "shapes", "keys", "ids", "overlay", "symbols", "cold"
+            "pool", "data", "shapes", "keys", "ids", "overlay", "changes", "symbols", "cold"
         ]
     );
 }

@@ -222,7 +222,8 @@ fn inspect_of_an_overlay_shows_its_own_sections_and_what_it_stores() {
     assert_eq!(
         names,
         [
-            "header", "pool", "data", "shapes", "keys", "ids", "overlay", "symbols", "cold"
+            "header", "pool", "data", "shapes", "keys", "ids", "overlay", "changes", "symbols",
+            "cold"
         ]
     );
     let total: u64 = r["sections"]

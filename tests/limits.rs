@@ -44,6 +44,13 @@ fn with_u32(bytes: &[u8], at: isize, v: u32) -> Vec<u8> {
     common::rechecksum(b)
 }
 
+/// Where the OVERLAY section of an overlay file starts (the sixth section).
+fn overlay_at(bytes: &[u8]) -> isize {
+    let (e, _) = format::SectionEntry::read(bytes, 5).unwrap();
+    assert_eq!(e.kind, format::section::OVERLAY);
+    e.offset as isize
+}
+
 /// The kind of the format error `r` must be.
 fn format_error(r: fms::Result<Snapshot>) -> FormatKind {
     match r {
@@ -56,8 +63,8 @@ fn format_error(r: fms::Result<Snapshot>) -> FormatKind {
 fn overlay_depth_is_checked_at_open() {
     let base = base();
     let good = overlay_over(&base);
-    // The OVERLAY section is the last 32 bytes; depth is its first field.
-    let depth_at = -32;
+    // Depth is the OVERLAY section's first field.
+    let depth_at = overlay_at(&good);
     Snapshot::overlay_from_bytes(good.clone(), base.clone()).unwrap();
     for depth in [0, MAX_OVERLAY_DEPTH + 1, u32::MAX] {
         let bad = with_u32(&good, depth_at, depth);
@@ -76,23 +83,61 @@ fn overlay_address_spaces_must_continue_the_base_and_fit_32_bits() {
     let good = overlay_over(&base);
     // pool start (second field): one byte off, and so large that the overlay's own pool
     // would end past 2^32 - 1.
-    let real = u32::from_le_bytes(good[good.len() - 28..good.len() - 24].try_into().unwrap());
+    let ov = overlay_at(&good);
+    let at = ov as usize + 4;
+    let real = u32::from_le_bytes(good[at..at + 4].try_into().unwrap());
     let kind = format_error(Snapshot::overlay_from_bytes(
-        with_u32(&good, -28, real + 1),
+        with_u32(&good, ov + 4, real + 1),
         base.clone(),
     ));
     assert_eq!(kind, FormatKind::BadOverlay);
     let kind = format_error(Snapshot::overlay_from_bytes(
-        with_u32(&good, -28, u32::MAX - 2),
+        with_u32(&good, ov + 4, u32::MAX - 2),
         base.clone(),
     ));
     assert_eq!(kind, FormatKind::Limit);
-    // Counts that do not fit the id entries: `changed` past the entry count.
+    // Counts that do not fit: `removed` past `changed`, and a `changed` other than the
+    // CHANGES section's count.
     let kind = format_error(Snapshot::overlay_from_bytes(
-        with_u32(&good, -8, 2),
+        with_u32(&good, ov + 28, 2),
         base.clone(),
     ));
     assert_eq!(kind, FormatKind::BadOverlay);
+    let kind = format_error(Snapshot::overlay_from_bytes(
+        with_u32(&good, ov + 24, 2),
+        base.clone(),
+    ));
+    assert_eq!(kind, FormatKind::BadOverlay);
+}
+
+#[test]
+fn overlay_ordinal_start_must_continue_the_base_and_fit_32_bits() {
+    let base = base();
+    let good = overlay_over(&base);
+    // The ordinal start is the OVERLAY section's ninth field: the base's 4 ids.
+    let at = overlay_at(&good) + 32;
+    assert_eq!(good[at as usize..at as usize + 4], 4u32.to_le_bytes());
+    // Off by one: the CHANGES section no longer covers it (its ordinal end is the base's)...
+    let kind = format_error(Snapshot::overlay_from_bytes(
+        with_u32(&good, at, 5),
+        base.clone(),
+    ));
+    assert_eq!(kind, FormatKind::BadOverlay);
+    // ...and with the CHANGES section's ordinal end moved along (same bitset length),
+    // it does not continue the base.
+    let changes = format::SectionEntry::read(&good, 6).unwrap().0;
+    assert_eq!(changes.kind, format::section::CHANGES);
+    let moved = with_u32(&with_u32(&good, at, 5), changes.offset as isize + 4, 5);
+    let kind = format_error(Snapshot::overlay_from_bytes(moved, base.clone()));
+    assert_eq!(kind, FormatKind::BadOverlay);
+    // Ordinals past 2^32 - 1 (with the overlay's own id entry): refused at open.
+    let huge = u32::MAX - 1;
+    let big = with_u32(&good, at, huge);
+    let kind = format_error(Snapshot::overlay_from_bytes(big, base.clone()));
+    assert!(
+        matches!(kind, FormatKind::BadOverlay | FormatKind::Limit),
+        "{kind:?}"
+    );
 }
 
 #[test]

@@ -288,6 +288,226 @@ proptest! {
         prop_assert_eq!(o2.depth(), 2);
         check_equivalent(&o2, &merged2, &removed2);
     }
+
+    #[test]
+    fn three_stacked_overlays_read_as_the_merged_tree(
+        t in tree(),
+        e1 in prop::collection::vec(edit(), 0..12),
+        e2 in prop::collection::vec(edit(), 0..12),
+        e3 in prop::collection::vec(edit(), 0..12),
+    ) {
+        let base = Arc::new(full(&t));
+        let mut m1 = Model::of(&t);
+        let (o1, merged1, _) = overlay(&base, &mut m1, &e1);
+        let mut m2 = Model::of(&merged1);
+        let (o2, merged2, _) = overlay(&Arc::new(o1), &mut m2, &e2);
+        let mut m3 = Model::of(&merged2);
+        let (o3, merged3, removed3) = overlay(&Arc::new(o2), &mut m3, &e3);
+        prop_assert_eq!(o3.depth(), 3);
+        check_equivalent(&o3, &merged3, &removed3);
+    }
+}
+
+fn rec(title: &str, n: i64) -> TupleMap {
+    TupleMap::from_pairs([
+        ("title".to_string(), Value::Str(title.into())),
+        ("n".to_string(), Value::Int(n)),
+        (
+            "tags".to_string(),
+            Value::List(vec![Value::Str("a".into()), Value::Int(n)]),
+        ),
+    ])
+}
+
+/// Changes, removals and re-additions at every level of a depth-3 chain, through the
+/// ordinals of ids whose homes are at different levels: the chain reads (get, contains,
+/// ids, iter, serde) as a full snapshot of the merged tree, in the documented order.
+#[test]
+fn a_depth_3_chain_with_changes_removals_and_readditions_reads_as_the_merged_tree() {
+    let mut b = SnapshotBuilder::new();
+    for id in ["a", "b", "c", "d", "e"] {
+        b.insert(id, &rec(id, 0)).unwrap();
+    }
+    let l0 = Arc::new(Snapshot::from_bytes(b.to_bytes().unwrap()).unwrap());
+    // Level 1: change a (a patch), remove b and c, add f.
+    let mut o = SnapshotBuilder::with_base(&l0);
+    o.insert("a", &rec("a", 1)).unwrap();
+    o.remove("b").unwrap();
+    o.remove("c").unwrap();
+    o.insert("f", &rec("f", 1)).unwrap();
+    let l1 = Arc::new(Snapshot::overlay_from_bytes(o.to_bytes().unwrap(), l0).unwrap());
+    // Level 2: add b back, change f (whose home is level 1), remove d, add g.
+    let mut o = SnapshotBuilder::with_base(&l1);
+    o.insert("b", &rec("b", 2)).unwrap();
+    o.insert("f", &rec("f", 2)).unwrap();
+    o.remove("d").unwrap();
+    o.insert("g", &rec("g", 2)).unwrap();
+    let l2 = Arc::new(Snapshot::overlay_from_bytes(o.to_bytes().unwrap(), l1).unwrap());
+    let merged2 = [
+        ("a", rec("a", 1)),
+        ("e", rec("e", 0)),
+        ("f", rec("f", 2)),
+        ("b", rec("b", 2)),
+        ("g", rec("g", 2)),
+    ];
+    let owned = |m: &[(&str, TupleMap)]| -> Vec<(String, TupleMap)> {
+        m.iter().map(|(i, r)| (i.to_string(), r.clone())).collect()
+    };
+    check_equivalent(&l2, &owned(&merged2), &["c".into(), "d".into()]);
+    // Level 3: change b (re-added at level 2: its new home), remove a (changed at level
+    // 1), add c back (removed at level 1), change e (untouched since level 0), remove g.
+    let mut o = SnapshotBuilder::with_base(&l2);
+    o.insert("b", &rec("b", 3)).unwrap();
+    o.remove("a").unwrap();
+    o.insert("c", &rec("c", 3)).unwrap();
+    o.insert("e", &rec("e", 3)).unwrap();
+    o.remove("g").unwrap();
+    let bytes = o.to_bytes().unwrap();
+    let l3 = Snapshot::overlay_from_bytes(bytes, l2.clone()).unwrap();
+    assert_eq!(l3.depth(), 3);
+    let merged3 = [
+        ("e", rec("e", 3)),
+        ("f", rec("f", 2)),
+        ("b", rec("b", 3)),
+        ("c", rec("c", 3)),
+    ];
+    let gone: Vec<String> = ["a", "d", "g"].iter().map(|s| s.to_string()).collect();
+    check_equivalent(&l3, &owned(&merged3), &gone);
+    // What each level stores: level 3 adds one id (c) and changes four.
+    let o = l3.stats().overlay.unwrap();
+    assert_eq!(
+        (o.added, o.replaced + o.patched, o.removed),
+        (1, 2, 2),
+        "{o:?}"
+    );
+    assert_eq!(l3.stats().id_entries, 1);
+}
+
+/// The CHANGES section of `bytes` (an overlay): `(its offset, its length)`.
+fn changes_at(bytes: &[u8]) -> (usize, usize) {
+    let (e, _) = fms::format::SectionEntry::read(bytes, 6).unwrap();
+    assert_eq!(e.kind, fms::format::section::CHANGES);
+    (e.offset as usize, e.len as usize)
+}
+
+/// `bytes` with `f` applied and the checksums fixed, so that only `verify`'s structural
+/// checks can reject it; it must open, read without panicking, and fail `verify`.
+fn must_fail_verify(bytes: &[u8], base: &Arc<Snapshot>, what: &str, f: impl Fn(&mut Vec<u8>)) {
+    let mut bad = bytes.to_vec();
+    f(&mut bad);
+    let bad = common::rechecksum(bad);
+    match Snapshot::overlay_from_bytes(bad, base.clone()) {
+        Ok(snap) => {
+            common::read_everything(&snap);
+            assert!(snap.verify().is_err(), "verify accepted {what}");
+        }
+        Err(e) => panic!("{what}: should open (only verify can tell), got {e}"),
+    }
+}
+
+#[test]
+fn verify_rejects_bad_changes_bitsets_ranks_and_references() {
+    // 600 base records: 10 bitset words, two rank blocks, a partial last word.
+    let mut b = SnapshotBuilder::new();
+    for i in 0..600 {
+        b.insert(&format!("r:{i}"), &rec("x", i)).unwrap();
+    }
+    let base = Arc::new(Snapshot::from_bytes(b.to_bytes().unwrap()).unwrap());
+    let mut o = SnapshotBuilder::with_base(&base);
+    o.insert("r:5", &rec("changed", 5)).unwrap();
+    o.insert("r:550", &rec("changed", 550)).unwrap();
+    o.remove("r:7").unwrap();
+    o.insert("new", &rec("new", 1)).unwrap();
+    let good = o.to_bytes().unwrap();
+    let snap = Snapshot::overlay_from_bytes(good.clone(), base.clone()).unwrap();
+    snap.verify().unwrap();
+    assert_eq!(
+        snap.get("r:5")
+            .unwrap()
+            .get("title")
+            .unwrap()
+            .to_str()
+            .as_deref(),
+        Some("changed")
+    );
+    assert!(snap.get("r:7").is_none());
+    let (at, len) = changes_at(&good);
+    let u32_at = |b: &[u8], i: usize| u32::from_le_bytes(b[i..i + 4].try_into().unwrap());
+    assert_eq!((u32_at(&good, at), u32_at(&good, at + 4)), (3, 600));
+    let words = at + 8;
+    let ranks = words + 8 * 10;
+    let refs = ranks + 4 * 2;
+    assert_eq!(refs + 4 * 3, at + len);
+    assert_eq!((u32_at(&good, ranks), u32_at(&good, ranks + 4)), (0, 2));
+    let flip = |bit: usize| move |b: &mut Vec<u8>| b[words + bit / 8] ^= 1 << (bit % 8);
+    // A flipped bit: one change more or one fewer than counted.
+    must_fail_verify(&good, &base, "a set bit added", flip(6));
+    must_fail_verify(&good, &base, "a set bit cleared", flip(5));
+    must_fail_verify(&good, &base, "a bit past the ordinal end", flip(601));
+    let set = |b: &mut Vec<u8>, i: usize, v: u32| b[i..i + 4].copy_from_slice(&v.to_le_bytes());
+    must_fail_verify(&good, &base, "a wrong rank", |b| set(b, ranks + 4, 1));
+    must_fail_verify(&good, &base, "a nonzero first rank", |b| set(b, ranks, 1));
+    must_fail_verify(&good, &base, "a reference into a node", |b| {
+        let r = u32_at(b, refs);
+        set(b, refs, r + 1)
+    });
+    must_fail_verify(&good, &base, "a reference past the data", |b| {
+        set(b, refs, u32::MAX - 1)
+    });
+    // Data offset 0: the first record's tags list (children are written first).
+    must_fail_verify(&good, &base, "a reference to a list", |b| set(b, refs, 0));
+    // The tombstone count in the OVERLAY section must match the references': r:7's
+    // tombstone (the second reference) turned into a change.
+    must_fail_verify(&good, &base, "a tombstone turned into a change", |b| {
+        let r = u32_at(b, refs);
+        set(b, refs + 4, r)
+    });
+    assert_eq!(u32_at(&good, refs + 4), u32::MAX);
+}
+
+/// A CHANGES bit may only name an id the base has, at the ordinal of its home: not an id
+/// removed below (it must be added again, as an own entry), nor the old home of an id
+/// removed and added back.
+#[test]
+fn verify_rejects_changes_of_ids_the_base_lacks_or_has_elsewhere() {
+    let mut b = SnapshotBuilder::new();
+    for id in ["x", "y", "z"] {
+        b.insert(id, &rec(id, 0)).unwrap();
+    }
+    let l0 = Arc::new(Snapshot::from_bytes(b.to_bytes().unwrap()).unwrap());
+    // Level 1 removes x (ordinal 0); level 2 adds it back (ordinal 3, level 2's first).
+    let mut o = SnapshotBuilder::with_base(&l0);
+    o.remove("x").unwrap();
+    let l1 = Arc::new(Snapshot::overlay_from_bytes(o.to_bytes().unwrap(), l0).unwrap());
+    // Level 2 changes y (ordinal 1): moving its bit to ordinal 0 names the removed x.
+    let mut o = SnapshotBuilder::with_base(&l1);
+    o.insert("y", &rec("y", 2)).unwrap();
+    let good = o.to_bytes().unwrap();
+    Snapshot::overlay_from_bytes(good.clone(), l1.clone())
+        .unwrap()
+        .verify()
+        .unwrap();
+    let (at, _) = changes_at(&good);
+    assert_eq!(good[at + 8], 0b010);
+    must_fail_verify(&good, &l1, "a change of a removed id", |b| {
+        b[at + 8] = 0b001
+    });
+    // Level 2 adds x back; level 3 changes it (ordinal 3) and z (ordinal 2). Moving x's
+    // bit to its old home (ordinal 0) must fail.
+    let mut o = SnapshotBuilder::with_base(&l1);
+    o.insert("x", &rec("x", 2)).unwrap();
+    let l2 = Arc::new(Snapshot::overlay_from_bytes(o.to_bytes().unwrap(), l1).unwrap());
+    let mut o = SnapshotBuilder::with_base(&l2);
+    o.insert("x", &rec("x", 3)).unwrap();
+    let good = o.to_bytes().unwrap();
+    let l3 = Snapshot::overlay_from_bytes(good.clone(), l2.clone()).unwrap();
+    l3.verify().unwrap();
+    assert_eq!(l3.get("x").unwrap().get("n").unwrap().as_i64(), Some(3));
+    let (at, _) = changes_at(&good);
+    assert_eq!(good[at + 8], 0b1000);
+    must_fail_verify(&good, &l2, "a change of an id's old home", |b| {
+        b[at + 8] = 0b0001
+    });
 }
 
 fn article(i: usize, title: &str) -> TupleMap {
@@ -578,5 +798,89 @@ fn records_wider_than_the_patch_limit_are_stored_whole() {
         let over = Snapshot::overlay_from_bytes(bytes, base).unwrap();
         over.verify().unwrap();
         assert!(over.get("w").unwrap() == wide(n, "after"));
+    }
+}
+
+/// Version-1 overlays (made from version-2 ones by `fms::check::overlay_as_v1`: this
+/// crate writes none) read as before, alone and inside chains with version-2 levels
+/// above and below them, and verify.
+#[test]
+fn version_1_overlays_read_the_old_way_also_in_mixed_chains() {
+    let none = |o: &mut SnapshotBuilder| {
+        o.set_compression(fms::Compression::None);
+    };
+    let mut b = SnapshotBuilder::new();
+    for id in ["a", "b", "c", "d", "e"] {
+        b.insert(id, &rec(id, 0)).unwrap();
+    }
+    let l0 = Arc::new(Snapshot::from_bytes(b.to_bytes().unwrap()).unwrap());
+    let owned = |m: &[(&str, TupleMap)]| -> Vec<(String, TupleMap)> {
+        m.iter().map(|(i, r)| (i.to_string(), r.clone())).collect()
+    };
+    // Level 1, version 1: change a, remove b and c, add f.
+    let mut o = SnapshotBuilder::with_base(&l0);
+    none(&mut o);
+    o.insert("a", &rec("a", 1)).unwrap();
+    o.remove("b").unwrap();
+    o.remove("c").unwrap();
+    o.insert("f", &rec("f", 1)).unwrap();
+    let v2 = o.to_bytes().unwrap();
+    let v1 = fms::check::overlay_as_v1(&v2, &l0).expect("a version-1 form");
+    assert_eq!(u16::from_le_bytes([v1[8], v1[9]]), 1);
+    let l1 = Arc::new(Snapshot::overlay_from_bytes(v1, l0.clone()).unwrap());
+    let l1v2 = Snapshot::overlay_from_bytes(v2, l0.clone()).unwrap();
+    assert_eq!(l1.stats().overlay, l1v2.stats().overlay);
+    assert_eq!(l1.stats().id_entries, 4);
+    assert_eq!(l1.sections().len(), 6);
+    let merged1 = [
+        ("a", rec("a", 1)),
+        ("d", rec("d", 0)),
+        ("e", rec("e", 0)),
+        ("f", rec("f", 1)),
+    ];
+    let gone1: Vec<String> = vec!["b".into(), "c".into()];
+    check_equivalent(&l1, &owned(&merged1), &gone1);
+    check_equivalent(&l1v2, &owned(&merged1), &gone1);
+    // Level 2, version 2 over the version-1 level: add b back, change f (home: level 1,
+    // whose ordinals start after the root's 5), remove d, add g.
+    let mut o = SnapshotBuilder::with_base(&l1);
+    none(&mut o);
+    o.insert("b", &rec("b", 2)).unwrap();
+    o.insert("f", &rec("f", 2)).unwrap();
+    o.remove("d").unwrap();
+    o.insert("g", &rec("g", 2)).unwrap();
+    let v2 = o.to_bytes().unwrap();
+    let l2 = Arc::new(Snapshot::overlay_from_bytes(v2.clone(), l1.clone()).unwrap());
+    let merged2 = [
+        ("a", rec("a", 1)),
+        ("e", rec("e", 0)),
+        ("f", rec("f", 2)),
+        ("b", rec("b", 2)),
+        ("g", rec("g", 2)),
+    ];
+    check_equivalent(&l2, &owned(&merged2), &["c".into(), "d".into()]);
+    // The same level as version 1 too, then a version-2 level 3 over two version-1
+    // levels: change b (re-added at level 2), remove a, add c back, change e, remove g.
+    let l2v1 = Arc::new(
+        Snapshot::overlay_from_bytes(fms::check::overlay_as_v1(&v2, &l1).unwrap(), l1.clone())
+            .unwrap(),
+    );
+    check_equivalent(&l2v1, &owned(&merged2), &["c".into(), "d".into()]);
+    let merged3 = [
+        ("e", rec("e", 3)),
+        ("f", rec("f", 2)),
+        ("b", rec("b", 3)),
+        ("c", rec("c", 3)),
+    ];
+    let gone3: Vec<String> = ["a", "d", "g"].iter().map(|s| s.to_string()).collect();
+    for l2 in [&l2, &l2v1] {
+        let mut o = SnapshotBuilder::with_base(l2);
+        o.insert("b", &rec("b", 3)).unwrap();
+        o.remove("a").unwrap();
+        o.insert("c", &rec("c", 3)).unwrap();
+        o.insert("e", &rec("e", 3)).unwrap();
+        o.remove("g").unwrap();
+        let l3 = Snapshot::overlay_from_bytes(o.to_bytes().unwrap(), l2.clone()).unwrap();
+        check_equivalent(&l3, &owned(&merged3), &gone3);
     }
 }

@@ -6,6 +6,9 @@ mod strings;
 
 pub use strings::Compression;
 
+#[cfg(feature = "fuzzing")]
+pub(crate) use encode::index_section;
+
 use std::path::Path;
 use std::sync::Arc;
 
@@ -439,20 +442,83 @@ impl SnapshotBuilder {
         self.live(id)
     }
 
-    /// The id entries to write, with their record references: for an overlay, those that
-    /// change or remove a base record first, then those it adds; each in insertion order.
+    /// The record reference an entry writes.
+    fn rec_ref(e: &Entry) -> u32 {
+        match e.rec {
+            Rec::Node(o) | Rec::Patch(o) => o,
+            _ => TOMBSTONE,
+        }
+    }
+
+    /// Whether an entry is written (it changes, removes or adds a record).
+    fn written(e: &Entry) -> bool {
+        matches!(e.rec, Rec::Node(_) | Rec::Patch(_) | Rec::Tombstone)
+    }
+
+    /// The id entries of the IDS section, with their record references, in insertion
+    /// order: every record of a full snapshot; the ids an overlay adds (those it changes
+    /// or removes go to CHANGES).
     fn id_entries(&self) -> Vec<(u32, u32)> {
-        let write = |e: &&Entry| matches!(e.rec, Rec::Node(_) | Rec::Patch(_) | Rec::Tombstone);
-        let entry = |e: &Entry| {
-            let r = match e.rec {
-                Rec::Node(o) | Rec::Patch(o) => o,
-                _ => TOMBSTONE,
-            };
-            (e.id, r)
+        self.entries
+            .iter()
+            .filter(|e| Self::written(e) && !e.in_base)
+            .map(|e| (e.id, Self::rec_ref(e)))
+            .collect()
+    }
+
+    /// An overlay's CHANGES section (FORMAT.md "CHANGES"): the home ordinal of every base
+    /// id it changes or removes, as a bitset over the base's ordinals with a rank
+    /// directory, then their record references in ordinal order.
+    fn changes_section(&self, base: &Snapshot) -> Result<Vec<u8>> {
+        let limit = || Error::Limit {
+            what: "id ordinals of an overlay chain",
+            limit: format::MAX_SECTION_LEN,
         };
-        let first = self.entries.iter().filter(write).filter(|e| e.in_base);
-        let then = self.entries.iter().filter(write).filter(|e| !e.in_base);
-        first.chain(then).map(entry).collect()
+        let ordinal_end = base.layout().ordinal_end().ok_or_else(limit)?;
+        let raw = base.raw();
+        let mut changes: Vec<(u32, u32)> = Vec::new();
+        for (id, &pos) in &self.id_pos {
+            let e = &self.entries[pos];
+            if !(e.in_base && Self::written(e)) {
+                continue;
+            }
+            let h = format::index_hash(id.as_bytes());
+            let o = raw
+                .home(id.as_bytes(), h)
+                .and_then(|(level, entry)| level.own_ordinal(entry))
+                .filter(|&o| o < ordinal_end)
+                .ok_or_else(|| {
+                    Error::InvalidInput(format!("base id {id:?} has no home in the base chain"))
+                })?;
+            changes.push((o, Self::rec_ref(e)));
+        }
+        changes.sort_unstable();
+        let count = u32::try_from(changes.len()).map_err(|_| limit())?;
+        let (words, ranks, len) = format::changes_layout(ordinal_end, count);
+        let mut bits = vec![0u64; words as usize];
+        for &(o, _) in &changes {
+            bits[(o / 64) as usize] |= 1 << (o % 64);
+        }
+        let mut out = Vec::with_capacity(len as usize);
+        out.extend_from_slice(&count.to_le_bytes());
+        out.extend_from_slice(&ordinal_end.to_le_bytes());
+        for w in &bits {
+            out.extend_from_slice(&w.to_le_bytes());
+        }
+        let mut before = 0u32;
+        for block in bits.chunks(format::RANK_BLOCK_WORDS) {
+            out.extend_from_slice(&before.to_le_bytes());
+            before += block.iter().map(|w| w.count_ones()).sum::<u32>();
+        }
+        debug_assert_eq!(
+            ranks as usize,
+            bits.len().div_ceil(format::RANK_BLOCK_WORDS)
+        );
+        for &(_, rec) in &changes {
+            out.extend_from_slice(&rec.to_le_bytes());
+        }
+        debug_assert_eq!(out.len() as u64, len);
+        Ok(out)
     }
 
     /// The encoded sections after the pool and data, in file order.
@@ -485,6 +551,7 @@ impl SnapshotBuilder {
             let info = self.overlay_info();
             let s = self.enc.starts;
             let changed = info.replaced + info.patched + info.removed;
+            let ordinal_start = base.layout().ordinal_end().unwrap_or(u32::MAX);
             let fields = [
                 info.depth as usize,
                 s.pool as usize,
@@ -494,6 +561,7 @@ impl SnapshotBuilder {
                 self.len(),
                 changed,
                 info.removed,
+                ordinal_start as usize,
             ];
             let mut sec = Vec::with_capacity(format::OVERLAY_SECTION_LEN);
             for f in fields {
@@ -504,6 +572,7 @@ impl SnapshotBuilder {
                 sec.extend_from_slice(&f.to_le_bytes());
             }
             out.push(sec);
+            out.push(self.changes_section(base)?);
         }
         Ok(out)
     }

@@ -46,6 +46,24 @@ pub(crate) struct OverlaySection {
     pub removed: u32,
 }
 
+/// Where a version-2 overlay's CHANGES section keeps its parts, checked at open so that
+/// every word, rank and reference read later is in the file (see FORMAT.md "CHANGES").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ChangesLayout {
+    /// Number of changed base ids (set bits, record references).
+    pub count: u32,
+    /// The bitset covers ordinals `0..ordinal_end` (= this overlay's ordinal start).
+    pub ordinal_end: u32,
+    /// Number of bitset words.
+    pub words: u32,
+    /// Absolute offset of the first bitset word.
+    pub words_at: usize,
+    /// Absolute offset of the rank directory.
+    pub ranks_at: usize,
+    /// Absolute offset of the first record reference.
+    pub refs_at: usize,
+}
+
 /// The parsed header: section ranges and the sub-headers of the fixed-layout sections.
 /// Everything in here was bounds-checked against the file at open.
 #[derive(Clone, Debug)]
@@ -61,6 +79,11 @@ pub(crate) struct Layout {
     pub shape_count: u32,
     pub keys: IndexLayout,
     pub ids: IndexLayout,
+    /// The ordinal of this file's first own id entry in the chain's combined ordinal space
+    /// (0 for a full snapshot; a version-1 overlay's is set when it is joined to its base).
+    pub ordinal_start: u32,
+    /// The CHANGES section of a version-2 overlay.
+    pub changes: Option<ChangesLayout>,
     /// A tag derived from the content hash that `Key`s carry, so a key resolved in one
     /// snapshot is not silently used with another.
     pub key_tag: u64,
@@ -264,16 +287,21 @@ impl Layout {
         let keys_l = index_layout(b, keys, KEY_ENTRY_LEN, "key table")?;
         let ids_l = index_layout(b, ids, ID_ENTRY_LEN, "id index")?;
         let key_tag = u64::from_le_bytes(content_hash.0[..8].try_into().unwrap_or_default());
-        let (starts, overlay) = if is_overlay {
-            let (s, o) = overlay_section(b, range(5), ids_l.count)?;
-            (s, Some(o))
+        let (starts, overlay, ordinal_start, changes) = if is_overlay {
+            let (s, o, ordinal_start) = overlay_section(b, range(5), ids_l.count, version)?;
+            let changes = if version >= 2 {
+                Some(changes_section(b, range(6), &o, ordinal_start)?)
+            } else {
+                None
+            };
+            (s, Some(o), ordinal_start, changes)
         } else {
-            (Starts::default(), None)
+            (Starts::default(), None, 0, None)
         };
-        // Version 2's string sections come last (after OVERLAY in an overlay); a version-1
-        // file has neither (empty ranges: no compressed string can be read).
+        // Version 2's string sections come last (after OVERLAY and CHANGES in an overlay);
+        // a version-1 file has neither (empty ranges: no compressed string can be read).
         let (symbols, symbol_count, cold, cold_dict) = if version >= 2 {
-            let first = if is_overlay { 6 } else { 5 };
+            let first = if is_overlay { 7 } else { 5 };
             let symbols = range(first);
             let symbol_count = symbols_header(b, &symbols)?;
             let cold = range(first + 1);
@@ -297,6 +325,8 @@ impl Layout {
             shape_count,
             keys: keys_l,
             ids: ids_l,
+            ordinal_start,
+            changes,
             key_tag,
             starts,
             overlay,
@@ -321,7 +351,32 @@ impl Layout {
                 "overlay address spaces overflow 32 bits (base plus this file)",
             )
         })?;
+        layout.ordinal_end().ok_or_else(|| {
+            bad(
+                layout.ids.entries_at,
+                FormatKind::Limit,
+                "overlay id ordinals overflow 32 bits (base plus this file)",
+            )
+        })?;
         Ok(layout)
+    }
+
+    /// The first id entry that is this file's own (has a home ordinal here): 0, except in
+    /// a version-1 overlay, whose first `changed` entries change base ids.
+    pub fn own_first(&self) -> u32 {
+        match (self.overlay, self.changes) {
+            (Some(o), None) => o.changed.min(self.ids.count),
+            _ => 0,
+        }
+    }
+
+    /// Where an overlay over this snapshot starts its ordinals: this file's ordinal start
+    /// plus its own id entries. `None` if that reaches `2^32 - 1` (checked at open).
+    pub fn ordinal_end(&self) -> Option<u32> {
+        let own = self.ids.count - self.own_first();
+        self.ordinal_start
+            .checked_add(own)
+            .filter(|&e| u64::from(e) < format::MAX_SECTION_LEN)
     }
 
     /// Where an overlay over this snapshot starts its address spaces: this file's starts
@@ -358,15 +413,26 @@ impl Layout {
     }
 }
 
-/// Parses the OVERLAY section (eight `u32`s) of an overlay with `ids` id entries.
-fn overlay_section(b: &[u8], r: Range<usize>, ids: u32) -> Result<(Starts, OverlaySection)> {
+/// Parses the OVERLAY section (eight `u32`s; nine in version 2, the ninth the ordinal
+/// start) of an overlay with `ids` id entries: `(starts, section, ordinal start)`.
+fn overlay_section(
+    b: &[u8],
+    r: Range<usize>,
+    ids: u32,
+    version: u16,
+) -> Result<(Starts, OverlaySection, u32)> {
     use format::*;
-    if r.end - r.start != OVERLAY_SECTION_LEN {
+    let want = if version >= 2 {
+        OVERLAY_SECTION_LEN
+    } else {
+        OVERLAY_SECTION_LEN_V1
+    };
+    if r.end - r.start != want {
         return Err(bad(
             r.start,
             FormatKind::BadEncoding,
             format!(
-                "overlay section is {} bytes, expected {OVERLAY_SECTION_LEN}",
+                "overlay section is {} bytes, expected {want}",
                 r.end - r.start
             ),
         ));
@@ -391,7 +457,9 @@ fn overlay_section(b: &[u8], r: Range<usize>, ids: u32) -> Result<(Starts, Overl
             format!("overlay depth {} out of 1..={MAX_OVERLAY_DEPTH}", o.depth),
         ));
     }
-    if o.changed > ids || o.removed > o.changed {
+    // Version 1: the first `changed` id entries change base ids. Version 2: `changed`
+    // counts the CHANGES section's references (checked with it).
+    if (version < 2 && o.changed > ids) || o.removed > o.changed {
         return Err(bad(
             r.start + 24,
             FormatKind::BadOverlay,
@@ -401,7 +469,61 @@ fn overlay_section(b: &[u8], r: Range<usize>, ids: u32) -> Result<(Starts, Overl
             ),
         ));
     }
-    Ok((starts, o))
+    let ordinal_start = if version >= 2 { f(8) } else { 0 };
+    Ok((starts, o, ordinal_start))
+}
+
+/// Checks the CHANGES section of a version-2 overlay (FORMAT.md "CHANGES") against its
+/// OVERLAY section: it covers exactly the base's ordinals, holds `changed` references,
+/// and its length is exactly that of its parts.
+fn changes_section(
+    b: &[u8],
+    r: Range<usize>,
+    o: &OverlaySection,
+    ordinal_start: u32,
+) -> Result<ChangesLayout> {
+    use format::*;
+    let hdr = |i: usize| u32_at(b, r.start + 4 * i).filter(|_| r.len() >= CHANGES_HEADER_LEN);
+    let (Some(count), Some(ordinal_end)) = (hdr(0), hdr(1)) else {
+        return Err(bad(
+            r.start,
+            FormatKind::Truncated,
+            "changes section header is truncated",
+        ));
+    };
+    if count != o.changed || ordinal_end != ordinal_start || count > ordinal_end {
+        return Err(bad(
+            r.start,
+            FormatKind::BadOverlay,
+            format!(
+                "changes section holds {count} changes of ordinals below {ordinal_end}, \
+                 but the overlay section says {} changes over a base of {ordinal_start} ordinals",
+                o.changed
+            ),
+        ));
+    }
+    let (words, ranks, len) = changes_layout(ordinal_end, count);
+    if r.len() as u64 != len {
+        return Err(bad(
+            r.start,
+            FormatKind::BadEncoding,
+            format!(
+                "changes section is {} bytes, expected {len} for {count} changes of {ordinal_end} ordinals",
+                r.len()
+            ),
+        ));
+    }
+    // In range: the section (of exactly this length) is inside the file.
+    let words_at = r.start + CHANGES_HEADER_LEN;
+    let ranks_at = words_at + 8 * words as usize;
+    Ok(ChangesLayout {
+        count,
+        ordinal_end,
+        words: words as u32,
+        words_at,
+        ranks_at,
+        refs_at: ranks_at + 4 * ranks as usize,
+    })
 }
 
 /// Checks the SYMBOLS section's header (FORMAT.md "SYMBOLS"): a `u32` table count and

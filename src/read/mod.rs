@@ -309,6 +309,29 @@ impl Snapshot {
             ));
         }
         let mut layout = layout;
+        let base_ordinals = base.layout.ordinal_end();
+        if layout.changes.is_some() {
+            if base_ordinals != Some(layout.ordinal_start) {
+                return Err(Error::format(
+                    at + 32,
+                    FormatKind::BadOverlay,
+                    format!(
+                        "overlay ordinals start at {}, but its base's end at {base_ordinals:?}",
+                        layout.ordinal_start
+                    ),
+                ));
+            }
+        } else {
+            // A version-1 overlay does not store its ordinal start: it continues its base's.
+            layout.ordinal_start = base_ordinals.unwrap_or(u32::MAX);
+        }
+        if layout.ordinal_end().is_none() {
+            return Err(Error::format(
+                at,
+                FormatKind::Limit,
+                "overlay id ordinals overflow 32 bits (base plus this file)",
+            ));
+        }
         layout.over(&base.layout);
         Ok(Snapshot {
             buf,
@@ -401,8 +424,9 @@ impl Snapshot {
         (self.layout.starts.key + self.layout.keys.count) as usize
     }
 
-    /// The record with this id. O(1) expected: one hash, a few probes (one more index per
-    /// overlay level it falls through); allocation-free.
+    /// The record with this id. O(1) expected: one hash, a few probes (for an overlay: of
+    /// each level's index from the top down to the id's home, then one bit test per
+    /// level above the home); allocation-free.
     #[inline]
     pub fn get(&self, id: &str) -> Option<Record<'_>> {
         self.raw()
@@ -530,10 +554,11 @@ impl<'a> IntoIterator for &'a Snapshot {
     }
 }
 
-/// Walks an overlay chain's id entries in merged order: the root's entries, then each
-/// overlay's added entries (root side first). Each is followed up the chain, nearest level
-/// first: a level that replaces it supplies the record, one that removes it (or adds it
-/// again after a removal below) ends it there. Yields `(id, level, record ref)`.
+/// Walks an overlay chain's id entries in merged order: each level's own entries (a full
+/// snapshot's all, an overlay's added ones), root first. For each, the levels above it are
+/// asked from the top down: one that adds the id again (after a removal in between) ends
+/// the entry (its own walk yields the id); otherwise the first that changes the entry's
+/// home ordinal decides its record (a tombstone ends it). Yields `(id, level, record ref)`.
 #[derive(Clone)]
 struct Entries<'a> {
     /// Index 0 is the top (the snapshot iterated); the last is the full snapshot.
@@ -587,20 +612,23 @@ impl<'a> Iterator for Entries<'a> {
             let Some(id) = raw.id_at(e) else { continue };
             let mut found = (raw, raw.id_record_offset(e));
             if self.level > 0 {
-                // Up the chain, nearest level first: a level that changes the id replaces
-                // what was found so far; one that removes it, or adds it back after a
-                // level between removed it, ends this entry (that level's own walk yields
-                // a re-added id, at its place among its added entries).
+                // Down the chain from the top: a level that holds the id as its own (it was
+                // removed in between and added back there) ends this entry, as that level's
+                // walk yields it; otherwise the topmost level that changes the entry's
+                // ordinal decides its record.
                 let h = format::index_hash(id.as_bytes());
+                let Some(o) = raw.own_ordinal(e) else {
+                    continue;
+                };
                 let mut gone = false;
-                for up in self.levels[..self.level].iter().rev().flatten() {
-                    if let Some(e2) = up.find_id_hashed(id.as_bytes(), h) {
-                        let rec = up.id_record_offset(e2);
-                        if rec == Some(TOMBSTONE) || e2 >= up.own_entries().0 {
-                            gone = true;
-                            break;
-                        }
-                        found = (*up, rec);
+                for up in self.levels[..self.level].iter().flatten() {
+                    if up.find_own_id(id.as_bytes(), h).is_some() {
+                        gone = true;
+                        break;
+                    }
+                    if let Some(rec) = up.change_of(id.as_bytes(), h, o) {
+                        found = (*up, Some(rec));
+                        break;
                     }
                 }
                 if gone {
@@ -678,10 +706,110 @@ impl<'a> Raw<'a> {
         self.b.get(self.l.data.clone())
     }
 
-    /// This file's id entries that iteration walks: all of a full snapshot's, the added
-    /// ones of an overlay.
+    /// This file's own id entries (those whose home is here, which iteration walks): all
+    /// of a full snapshot's and of a version-2 overlay's, the added ones of a version-1
+    /// overlay.
     fn own_entries(&self) -> (u32, u32) {
-        (self.l.overlay.map_or(0, |o| o.changed), self.l.ids.count)
+        (self.l.own_first(), self.l.ids.count)
+    }
+
+    /// The home ordinal of own entry `e` (FORMAT.md "Ordinals").
+    #[inline]
+    pub fn own_ordinal(&self, e: u32) -> Option<u32> {
+        self.l
+            .ordinal_start
+            .checked_add(e.checked_sub(self.l.own_first())?)
+    }
+
+    /// The entry number of `id` (of hash `h`) among this file's own entries.
+    #[inline(always)]
+    fn find_own_id(&self, id: &[u8], h: u64) -> Option<u32> {
+        self.find_id_hashed(id, h)
+            .filter(|&e| e >= self.l.own_first())
+    }
+
+    /// The home of `id` in the chain this file reads: the topmost level whose own entries
+    /// hold it, and the entry number there. O(depth) probes; allocation-free.
+    #[inline]
+    pub fn home(&self, id: &[u8], h: u64) -> Option<(Raw<'a>, u32)> {
+        let mut cur = *self;
+        loop {
+            if let Some(e) = cur.find_own_id(id, h) {
+                return Some((cur, e));
+            }
+            cur = cur.down()?;
+        }
+    }
+
+    /// What this (overlay) level does to the id `id` (hash `h`) whose home, below it, has
+    /// ordinal `o`: `Some(record reference)` if it changes it ([`TOMBSTONE`]: removes it).
+    /// A version-2 overlay answers from its CHANGES bitset, a version-1 overlay from its
+    /// changing id entries.
+    #[inline]
+    fn change_of(&self, id: &[u8], h: u64, o: u32) -> Option<u32> {
+        if self.l.changes.is_some() {
+            return self.changed_ordinal(o);
+        }
+        let e = self.find_id_hashed(id, h)?;
+        (e < self.l.own_first()).then(|| self.id_record_offset(e).unwrap_or(TOMBSTONE))
+    }
+
+    /// The record reference the CHANGES section gives ordinal `o`, if its bit is set (an
+    /// unreadable one reads as a tombstone). One word test, then at most
+    /// [`format::RANK_BLOCK_WORDS`] popcounts.
+    #[inline]
+    pub fn changed_ordinal(&self, o: u32) -> Option<u32> {
+        let c = self.l.changes.as_ref()?;
+        if o >= c.ordinal_end {
+            return None;
+        }
+        let w = (o / 64) as usize;
+        let word = format::u64_at(self.b, c.words_at.checked_add(8 * w)?)?;
+        let bit = o % 64;
+        if (word >> bit) & 1 == 0 {
+            return None;
+        }
+        Some(
+            self.change_ref(c, w, word & ((1u64 << bit) - 1))
+                .unwrap_or(TOMBSTONE),
+        )
+    }
+
+    /// The record reference of the set bit in word `w` whose lower set bits in that word
+    /// are `low`: its rank (directory entry + popcounts) indexes the references.
+    fn change_ref(&self, c: &layout::ChangesLayout, w: usize, low: u64) -> Option<u32> {
+        let block = w / format::RANK_BLOCK_WORDS;
+        let mut rank = format::u32_at(self.b, c.ranks_at.checked_add(4 * block)?)?;
+        for i in block * format::RANK_BLOCK_WORDS..w {
+            let word = format::u64_at(self.b, c.words_at.checked_add(8 * i)?)?;
+            rank = rank.checked_add(word.count_ones())?;
+        }
+        rank = rank.checked_add(low.count_ones())?;
+        if rank >= c.count {
+            return None;
+        }
+        format::u32_at(self.b, c.refs_at.checked_add(4 * rank as usize)?)
+    }
+
+    /// The level that decides the record of `id` (hash `h`) in the merged tree this file
+    /// reads, and its record reference ([`TOMBSTONE`]: removed): the id's home, unless a
+    /// level above it changes the home's ordinal (the topmost such level decides).
+    /// O(depth); allocation-free.
+    #[inline]
+    fn resolve(&self, id: &[u8], h: u64) -> Option<(Raw<'a>, u32)> {
+        let (home, e) = self.home(id, h)?;
+        let depth = home.l.depth();
+        let mut cur = *self;
+        if cur.l.depth() > depth {
+            let o = home.own_ordinal(e)?;
+            while cur.l.depth() > depth {
+                if let Some(rec) = cur.change_of(id, h, o) {
+                    return Some((cur, rec));
+                }
+                cur = cur.down()?;
+            }
+        }
+        Some((home, home.id_record_offset(e)?))
     }
 
     /// The bytes of the pool entry at `off`.
@@ -778,7 +906,7 @@ impl<'a> Raw<'a> {
 
     /// Probes a hash index of this file for a key of hash `h`; `eq(entry)` confirms a
     /// candidate.
-    #[inline]
+    #[inline(always)]
     fn lookup(&self, idx: &layout::IndexLayout, h: u64, eq: impl Fn(u32) -> bool) -> Option<u32> {
         let want = format::index_tag(h);
         let mask = idx.slots.wrapping_sub(1);
@@ -867,20 +995,17 @@ impl<'a> Raw<'a> {
     /// The record with id `id` (of hash `h`) in the merged tree this file reads.
     #[inline]
     fn get_hashed(&self, id: &[u8], h: u64) -> Option<Record<'a>> {
-        match self.find_id_hashed(id, h) {
-            // A tombstone's reference (`u32::MAX`) is never a node: `None`.
-            Some(e) => self.record_at(self.id_record_offset(e)?),
-            None => self.below(|d| d.get_hashed(id, h)),
+        if self.base.is_none() {
+            return self.record_at(self.id_record_offset(self.find_id_hashed(id, h)?)?);
         }
+        // A tombstone's reference (`u32::MAX`) is never a node: `None`.
+        let (level, rec) = self.resolve(id, h)?;
+        level.record_at(rec)
     }
 
     fn contains_hashed(&self, id: &[u8], h: u64) -> bool {
-        match self.find_id_hashed(id, h) {
-            Some(e) => self
-                .id_record_offset(e)
-                .is_some_and(|r| r != TOMBSTONE || self.l.overlay.is_none()),
-            None => self.below(|d| Some(d.contains_hashed(id, h))) == Some(true),
-        }
+        self.resolve(id, h)
+            .is_some_and(|(level, r)| r != TOMBSTONE || level.l.overlay.is_none())
     }
 
     /// Whether the merged tree this file reads has a record `id` (for `verify`).

@@ -9,7 +9,8 @@ use crate::format::{self, ContentHash, TOMBSTONE, node, section};
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct SectionInfo {
-    /// The section's name: `pool`, `data`, `shapes`, `keys`, `ids`, `overlay`, `symbols` or `cold`.
+    /// The section's name: `pool`, `data`, `shapes`, `keys`, `ids`, `overlay`, `changes`,
+    /// `symbols` or `cold`.
     pub name: &'static str,
     /// Where it starts, from the start of the file.
     pub offset: u64,
@@ -37,7 +38,8 @@ pub struct Stats {
     pub shapes: usize,
     /// Keys, an overlay's base's included.
     pub keys: usize,
-    /// Entries of this file's id index (an overlay's: what it adds, changes or removes).
+    /// Entries of this file's id index (a version-2 overlay's: the ids it adds; a
+    /// version-1 overlay's: what it adds, changes or removes).
     pub id_entries: usize,
     /// Entries of this file's pool (strings, byte strings, wide scalars), and their
     /// bytes without the length prefixes. A malformed pool is counted up to where it
@@ -96,14 +98,22 @@ impl Snapshot {
                 let mut info = OverlayInfo {
                     base: base.hash(),
                     depth: o.depth,
-                    added: (l.ids.count - o.changed) as usize,
+                    added: (l.ids.count - l.own_first()) as usize,
                     replaced: 0,
                     patched: 0,
                     removed: 0,
                     unchanged: 0,
                 };
-                for e in 0..o.changed {
-                    match raw.id_record_offset(e) {
+                // Version 2: the CHANGES section's references; version 1: the leading
+                // id entries'.
+                let changes = l.changes.map_or(0, |c| c.count);
+                let refs = (0..changes)
+                    .map(|i| {
+                        format::u32_at(raw.b, l.changes.map_or(0, |c| c.refs_at) + 4 * i as usize)
+                    })
+                    .chain((0..l.own_first()).map(|e| raw.id_record_offset(e)));
+                for rec in refs {
+                    match rec {
                         Some(TOMBSTONE) => info.removed += 1,
                         Some(rec) if raw.node_kind(rec) == Some(node::PATCH_BIT) => {
                             info.patched += 1

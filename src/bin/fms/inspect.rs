@@ -122,7 +122,8 @@ struct OverlayRow {
     depth: u32,
     /// Bytes of the files below it (its base chain).
     base_bytes: u64,
-    /// Id entries in this file: added + replaced + patched + removed.
+    /// Ids this file stores something for: added + replaced + patched + removed (the
+    /// added ones in its id index, the others in CHANGES).
     entries: u64,
     /// Records the base lacks.
     added: u64,
@@ -354,7 +355,8 @@ fn overlay_row(snap: &fms::Snapshot, stats: &fms::Stats) -> Option<OverlayRow> {
         base: o.base.to_string(),
         depth: o.depth,
         base_bytes,
-        entries: stats.id_entries as u64,
+        // What it stores per id, wherever (IDS or, for changes, CHANGES).
+        entries: (o.added + o.replaced + o.patched + o.removed) as u64,
         added: o.added as u64,
         replaced: o.replaced as u64,
         patched: o.patched as u64,
