@@ -176,6 +176,27 @@ fn main() {
             },
         );
     }
+    // Decoding alone, with the handle in hand (no lookup): what a string costs to read
+    // out, by how it is stored.
+    for (snap, want) in [(&plain, "plain"), (&auto, "fsst")] {
+        let handles: Vec<fms::Str<'_>> = strings_of(snap, want, 64, 20_000)
+            .iter()
+            .map(|(id, f)| snap.get(id).unwrap().get(f).unwrap().as_str().unwrap())
+            .collect();
+        time(
+            &format!("decode only: {want} strings ≤ 64 B, handle in hand"),
+            handles.len(),
+            || {
+                let mut n = 0;
+                for s in &handles {
+                    buf.clear();
+                    s.write_into(&mut buf).unwrap();
+                    n += buf.len();
+                }
+                n
+            },
+        );
+    }
     // Long text: the first block of each article body.
     for (snap, name) in [(&plain, "plain"), (&auto, "auto")] {
         let list = bodies(snap, 2_000);

@@ -63,6 +63,11 @@ enum Repr<'a> {
     },
 }
 
+thread_local! {
+    /// Where cold blocks are decoded before their string is copied out.
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// Strings up to this many bytes are decoded on the stack where a `&str` is needed whole
 /// (serde); longer ones into a `String`.
 pub(crate) const STACK_DECODE: usize = 512;
@@ -140,20 +145,47 @@ impl<'a> Str<'a> {
     /// string is decoded straight into it). On a string that does not decode,
     /// [`Error::Corrupt`] and `out` as it was.
     pub fn write_into(&self, out: &mut String) -> Result<()> {
-        if let Repr::Plain(s) = self.0 {
-            out.push_str(s);
-            return Ok(());
+        match self.0 {
+            Repr::Plain(s) => {
+                out.push_str(s);
+                Ok(())
+            }
+            Repr::Fsst { table, codes, .. } => {
+                // Short strings (most) decode on the stack, are checked once and copied.
+                let mut buf = [0u8; 128];
+                if let Some(n) = table.decode_to_slice(codes, &mut buf) {
+                    let s = std::str::from_utf8(&buf[..n]).map_err(|_| self.corrupt())?;
+                    out.push_str(s);
+                    return Ok(());
+                }
+                // Longer ones in checked pieces; nothing is left behind on failure.
+                let start = out.len();
+                let done = table.decode_str_chunks(codes, |piece| {
+                    out.push_str(piece);
+                    Ok::<(), ()>(())
+                });
+                if done == Ok(true) {
+                    Ok(())
+                } else {
+                    out.truncate(start);
+                    Err(self.corrupt())
+                }
+            }
+            Repr::Cold { .. } => {
+                // The block is decoded into this thread's scratch buffer (it grows to the
+                // largest block read, then no read allocates).
+                SCRATCH.with(|cell| {
+                    let mut owned = Vec::new();
+                    let mut guard = cell.try_borrow_mut().ok();
+                    let scratch = guard.as_deref_mut().unwrap_or(&mut owned);
+                    scratch.clear();
+                    self.decode_bytes(scratch).ok_or_else(|| self.corrupt())?;
+                    let s = std::str::from_utf8(scratch).map_err(|_| self.corrupt())?;
+                    out.push_str(s);
+                    Ok(())
+                })
+            }
         }
-        let mut bytes = std::mem::take(out).into_bytes();
-        let start = bytes.len();
-        let ok =
-            self.decode_bytes(&mut bytes).is_some() && std::str::from_utf8(&bytes[start..]).is_ok();
-        if !ok {
-            bytes.truncate(start);
-        }
-        // Valid: `bytes` is the old string plus, if `ok`, a valid UTF-8 tail.
-        *out = String::from_utf8(bytes).unwrap_or_default();
-        if ok { Ok(()) } else { Err(self.corrupt()) }
     }
 
     /// The string as a `Cow`: borrowed when plain, decoded into a new `String` otherwise.
