@@ -53,8 +53,9 @@ fn open_heap_is_independent_of_record_count() {
     dhat::assert_eq!(s, l);
     dhat::assert!(l.1 < 1024, "open allocated {} bytes", l.1);
 
-    // Cold reads: the first one on this thread also makes the thread's zstd context; the
-    // first one of the second snapshot costs its dictionary only; then nothing.
+    // Cold reads: the first one on this thread also makes the thread's zstd context (and
+    // its scratch buffer); the first one of the second snapshot costs its dictionary only;
+    // then nothing.
     let mut cold_read = |snap: &fms::Snapshot, id: &str| {
         let before = dhat::HeapStats::get();
         let body = snap.get(id).unwrap().get("body").unwrap().as_str().unwrap();
@@ -79,7 +80,10 @@ fn open_heap_is_independent_of_record_count() {
     eprintln!(
         "cold reads: Rust heap {first} B for the first ones, {again} B after; zstd dictionary {dict} B per snapshot, context {ctx} B per thread"
     );
-    dhat::assert_eq!(first + again, 0);
+    // The first cold reads on a thread grow its scratch buffer (to the largest block
+    // read, ~4 KiB); after that, cold reads into a caller's buffer allocate nothing.
+    dhat::assert!(first <= 64 * 1024, "{first} B");
+    dhat::assert_eq!(again, 0);
     dhat::assert!(dict > 0 && dict <= 256 * 1024, "{dict} B");
     dhat::assert!(ctx > 0 && ctx <= 256 * 1024, "{ctx} B");
 }
