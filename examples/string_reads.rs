@@ -235,4 +235,9 @@ fn main() {
             },
         );
     }
+    println!(
+        "\nzstd dictionary of the auto snapshot (after its cold reads): {} B; this thread's zstd context: {} B",
+        auto.decoder_heap_bytes(),
+        Snapshot::cold_context_bytes()
+    );
 }
