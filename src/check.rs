@@ -835,8 +835,7 @@ fn same_scalar(a: ValueRef<'_>, b: ValueRef<'_>) -> bool {
 /// the walk limit of a file this size); this is what a malicious writer could send.
 pub fn amplifying_snapshot(width: u32, levels: u8) -> Vec<u8> {
     use crate::format::{
-        Header, SectionEntry, VERSION, index_hash, index_home, index_tag, node, put_varint,
-        section, section_checksum, tag,
+        VERSION, index_hash, index_home, index_tag, node, put_varint, section, tag,
     };
     let pool = [1u8, b'v', 1, b'r'];
     let (key_at, id_at) = (0u32, 2u32);
@@ -895,22 +894,35 @@ pub fn amplifying_snapshot(width: u32, levels: u8) -> Vec<u8> {
     let ids = index(b"r", &id_entry);
     // No compressed strings: empty SYMBOLS and COLD sections.
     let parts: [&[u8]; 7] = [&pool, &data, &shapes, &keys, &ids, &[], &[]];
+    assemble(VERSION, 0, ContentHash::default(), &section::ALL, &parts)
+}
+
+/// A whole file: the header (version, flags, base hash) and section table for `parts` of
+/// `kinds`, contiguous, with their checksums and the content hash, then the parts.
+fn assemble(
+    version: u16,
+    flags: u16,
+    base_hash: ContentHash,
+    kinds: &[u32],
+    parts: &[&[u8]],
+) -> Vec<u8> {
+    use crate::format::{Header, SectionEntry, section_checksum};
     let mut header = Header {
-        version: VERSION,
-        flags: 0,
+        version,
+        flags,
         content_hash: ContentHash::default(),
-        base_hash: ContentHash::default(),
+        base_hash,
         sections: Vec::new(),
     };
     let mut at = SectionEntry::at(parts.len()) as u64;
-    for (kind, bytes) in section::ALL.iter().zip(parts) {
+    for (kind, part) in kinds.iter().zip(parts) {
         header.sections.push(SectionEntry {
             kind: *kind,
             offset: at,
-            len: bytes.len() as u64,
-            checksum: section_checksum(bytes),
+            len: part.len() as u64,
+            checksum: section_checksum(part),
         });
-        at += bytes.len() as u64;
+        at += part.len() as u64;
     }
     let mut out = header.encode();
     for p in parts {
@@ -926,10 +938,7 @@ pub fn amplifying_snapshot(width: u32, levels: u8) -> Vec<u8> {
 /// CHANGES, SYMBOLS or COLD. For the tests of the version-1 read path (this crate writes
 /// no version-1 file). `None` if `bytes` is not such an overlay.
 pub fn overlay_as_v1(bytes: &[u8], base: &Arc<Snapshot>) -> Option<Vec<u8>> {
-    use crate::format::{
-        FLAG_OVERLAY, Header, SectionEntry, TOMBSTONE, index_hash, section, section_checksum,
-        u32_at,
-    };
+    use crate::format::{FLAG_OVERLAY, TOMBSTONE, index_hash, section, u32_at};
     let snap = Snapshot::overlay_from_bytes(bytes.to_vec(), base.clone()).ok()?;
     let l = snap.layout();
     let c = l.changes?;
@@ -989,28 +998,13 @@ pub fn overlay_as_v1(bytes: &[u8], base: &Arc<Snapshot>) -> Option<Vec<u8>> {
             .and_then(|b| b.get(..l.header.sections[i].len as usize))
     };
     let parts: [&[u8]; 6] = [sec(0)?, sec(1)?, sec(2)?, sec(3)?, &ids, &overlay];
-    let mut header = Header {
-        version: 1,
-        flags: FLAG_OVERLAY,
-        content_hash: ContentHash::default(),
-        base_hash: base.hash(),
-        sections: Vec::new(),
-    };
-    let mut at = SectionEntry::at(parts.len()) as u64;
-    for (kind, part) in section::ALL_OVERLAY_V1.iter().zip(parts) {
-        header.sections.push(SectionEntry {
-            kind: *kind,
-            offset: at,
-            len: part.len() as u64,
-            checksum: section_checksum(part),
-        });
-        at += part.len() as u64;
-    }
-    let mut out = header.encode();
-    for p in parts {
-        out.extend_from_slice(p);
-    }
-    Some(out)
+    Some(assemble(
+        1,
+        FLAG_OVERLAY,
+        base.hash(),
+        &section::ALL_OVERLAY_V1,
+        &parts,
+    ))
 }
 
 /// The `fsst` fuzz target: every FSST table method on any bytes agrees with the others and
