@@ -2,6 +2,8 @@
 //! the `Str` handle, serde through them, overlays over them, damage to them, and reading
 //! version-1 files.
 
+mod common;
+
 use std::borrow::Cow;
 use std::sync::Arc;
 
@@ -35,8 +37,7 @@ fn records(n: usize) -> Vec<(String, serde_json::Value)> {
         .collect()
 }
 
-/// `n` words of Russian-looking prose, different for every seed (text that compresses
-/// like text, not like a repeated sentence).
+/// Varied prose over a fixed vocabulary (see `common::prose`).
 fn prose(seed: u64, n: usize) -> String {
     const WORDS: [&str; 16] = [
         "дробь",
@@ -56,16 +57,7 @@ fn prose(seed: u64, n: usize) -> String {
         "ответ",
         "задача",
     ];
-    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    let mut out = String::new();
-    for k in 0..n {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        out.push_str(WORDS[(x % 16) as usize]);
-        out.push_str(if k % 9 == 8 { ". " } else { " " });
-    }
-    out
+    common::prose(&WORDS, seed, n)
 }
 
 fn build(recs: &[(String, serde_json::Value)], c: Compression) -> Vec<u8> {

@@ -88,7 +88,7 @@ fn open_heap_is_independent_of_record_count() {
     dhat::assert!(ctx > 0 && ctx <= 256 * 1024, "{ctx} B");
 }
 
-/// `n` words of varied prose (a different text for every seed).
+/// Varied prose over a fixed vocabulary (see `common::prose`).
 fn prose(seed: u64, n: usize) -> String {
     const WORDS: [&str; 16] = [
         "fraction",
@@ -108,14 +108,5 @@ fn prose(seed: u64, n: usize) -> String {
         "answer",
         "problem",
     ];
-    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    let mut out = String::new();
-    for k in 0..n {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        out.push_str(WORDS[(x % 16) as usize]);
-        out.push_str(if k % 9 == 8 { ". " } else { " " });
-    }
-    out
+    common::prose(&WORDS, seed, n)
 }

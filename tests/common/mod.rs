@@ -173,3 +173,18 @@ pub fn stdout(o: &std::process::Output) -> String {
 pub fn stderr(o: &std::process::Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
+
+/// `n` words drawn from `words` by a fixed-seed generator, a sentence every nine: text
+/// that compresses like text (not like a repeated sentence), different for every seed.
+pub fn prose(words: &[&str], seed: u64, n: usize) -> String {
+    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    let mut out = String::new();
+    for k in 0..n {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.push_str(words[(x % words.len() as u64) as usize]);
+        out.push_str(if k % 9 == 8 { ". " } else { " " });
+    }
+    out
+}
