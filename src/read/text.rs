@@ -15,9 +15,12 @@ use crate::fsst::Table;
 ///
 /// | call | heap | cost |
 /// |---|---|---|
-/// | `==` with a `&str` / `String` / `Str` | none | decodes until the first difference |
-/// | [`write_into`](Self::write_into) a caller's `String` | none (the buffer grows if it must) | FSST: a few ns per byte; cold: a zstd frame |
-/// | `Display` (`{}`), [`len`](Self::len) | none, except for a cold string | as above |
+/// | `==` with a `&str` / `String` / `Str` | none | FSST: decodes until the first difference; cold: its block |
+/// | [`write_into`](Self::write_into) a caller's `String` | none (the buffer grows if it must) | FSST: a few ns per byte; cold: its ~4 KiB zstd block |
+/// | `Display` (`{}`), [`len`](Self::len) | none | as above (`len` of an FSST string scans its codes) |
+///
+/// A cold block is decoded into a buffer each thread keeps (it grows to the largest
+/// block read, once).
 /// | [`to_cow`](Self::to_cow) | none for plain, one `String` otherwise | as above |
 ///
 /// On a file that passed [`verify`](crate::Snapshot::verify) every string decodes. On a
@@ -142,8 +145,8 @@ impl<'a> Str<'a> {
     }
 
     /// Appends the string to `out`. No heap allocation beyond `out` growing (a cold
-    /// string is decoded straight into it). On a string that does not decode,
-    /// [`Error::Corrupt`] and `out` as it was.
+    /// string's block is decoded into a per-thread buffer first). On a string that does
+    /// not decode, [`Error::Corrupt`] and `out` as it was.
     pub fn write_into(&self, out: &mut String) -> Result<()> {
         match self.0 {
             Repr::Plain(s) => {
@@ -172,18 +175,8 @@ impl<'a> Str<'a> {
                 }
             }
             Repr::Cold { .. } => {
-                // The block is decoded into this thread's scratch buffer (it grows to the
-                // largest block read, then no read allocates).
-                SCRATCH.with(|cell| {
-                    let mut owned = Vec::new();
-                    let mut guard = cell.try_borrow_mut().ok();
-                    let scratch = guard.as_deref_mut().unwrap_or(&mut owned);
-                    scratch.clear();
-                    self.decode_bytes(scratch).ok_or_else(|| self.corrupt())?;
-                    let s = std::str::from_utf8(scratch).map_err(|_| self.corrupt())?;
-                    out.push_str(s);
-                    Ok(())
-                })
+                let s = self.with_cold_str(|s| out.push_str(s));
+                s.ok_or_else(|| self.corrupt())
             }
         }
     }
@@ -200,37 +193,38 @@ impl<'a> Str<'a> {
         }
     }
 
-    /// Appends the decoded bytes (not checked as UTF-8) to `out`; `None` if they do not
-    /// decode (then `out` is as it was).
-    fn decode_bytes(&self, out: &mut Vec<u8>) -> Option<()> {
-        match self.0 {
-            Repr::Plain(s) => {
-                out.extend_from_slice(s.as_bytes());
-                Some(())
-            }
-            Repr::Fsst { table, codes, .. } => table.decode_into(codes, out),
-            Repr::Cold {
-                frame,
-                block_len,
-                start,
-                len,
-                dict,
-                cache,
-                ..
-            } => {
-                // The block is decoded at the end of `out`; the string is moved to where
-                // the block starts, and the rest cut off.
-                let at = out.len();
-                cold::decompress(dict, cache, frame, block_len, out)?;
-                out.copy_within(at + start..at + start + len, at);
-                out.truncate(at + len);
-                Some(())
-            }
-        }
+    /// Calls `f` with a cold string's text: its block is decoded into this thread's
+    /// scratch buffer (which grows to the largest block read; after that no cold read
+    /// allocates) and the string's slice checked as UTF-8. `None` if this is not a cold
+    /// string or it does not decode.
+    fn with_cold_str<T>(&self, f: impl FnOnce(&str) -> T) -> Option<T> {
+        let Repr::Cold {
+            frame,
+            block_len,
+            start,
+            len,
+            dict,
+            cache,
+            ..
+        } = self.0
+        else {
+            return None;
+        };
+        SCRATCH.with(|cell| {
+            // Taken by a caller up the stack (a callback that reads another cold
+            // string): a buffer of this call's own.
+            let mut owned = Vec::new();
+            let mut guard = cell.try_borrow_mut().ok();
+            let scratch = guard.as_deref_mut().unwrap_or(&mut owned);
+            scratch.clear();
+            cold::decompress(dict, cache, frame, block_len, scratch)?;
+            let text = std::str::from_utf8(scratch.get(start..start.checked_add(len)?)?).ok()?;
+            Some(f(text))
+        })
     }
 
-    /// Calls `f` with the string in valid UTF-8 pieces (one piece for a plain string),
-    /// without heap allocation for plain and FSST strings. `Ok(false)` if the string does
+    /// Calls `f` with the string in valid UTF-8 pieces (one piece for a plain or cold
+    /// string), without heap allocation. `Ok(false)` if the string does
     /// not decode (some pieces may have been passed already).
     pub(crate) fn for_each_piece<E>(
         &self,
@@ -239,48 +233,41 @@ impl<'a> Str<'a> {
         match self.0 {
             Repr::Plain(s) => f(s).map(|()| true),
             Repr::Fsst { table, codes, .. } => table.decode_str_chunks(codes, f),
-            Repr::Cold { .. } => {
-                let mut s = String::new();
-                match self.write_into(&mut s) {
-                    Ok(()) => f(&s).map(|()| true),
-                    Err(_) => Ok(false),
-                }
-            }
+            Repr::Cold { .. } => self
+                .with_cold_str(f)
+                .map_or(Ok(false), |r| r.map(|()| true)),
         }
     }
 
     /// Calls `f` with the whole string as one `&str`: borrowed when plain, decoded on the
     /// stack when short, into a `String` otherwise. `Err(Corrupt)` if it does not decode.
     pub(crate) fn with_str<T>(&self, f: impl FnOnce(&str) -> T) -> Result<T> {
-        if let Repr::Plain(s) = self.0 {
-            return Ok(f(s));
-        }
-        if let Repr::Fsst { table, codes, .. } = self.0 {
-            let mut buf = [0u8; STACK_DECODE];
-            if let Some(n) = table.decode_to_slice(codes, &mut buf) {
-                return match std::str::from_utf8(&buf[..n]) {
-                    Ok(s) => Ok(f(s)),
-                    Err(_) => Err(self.corrupt()),
-                };
+        match self.0 {
+            Repr::Plain(s) => Ok(f(s)),
+            Repr::Cold { .. } => self.with_cold_str(f).ok_or_else(|| self.corrupt()),
+            Repr::Fsst { table, codes, .. } => {
+                let mut buf = [0u8; STACK_DECODE];
+                if let Some(n) = table.decode_to_slice(codes, &mut buf) {
+                    return match std::str::from_utf8(&buf[..n]) {
+                        Ok(s) => Ok(f(s)),
+                        Err(_) => Err(self.corrupt()),
+                    };
+                }
+                let mut s = String::new();
+                self.write_into(&mut s)?;
+                Ok(f(&s))
             }
         }
-        let mut s = String::new();
-        self.write_into(&mut s)?;
-        Ok(f(&s))
     }
 
-    /// Whether the decoded string is `other`, without heap allocation for plain and FSST
-    /// strings (a cold string is decoded).
+    /// Whether the decoded string is `other`, without heap allocation (a cold string's
+    /// block is decoded into the thread's scratch buffer).
     fn eq_bytes(&self, other: &[u8]) -> bool {
         match self.0 {
             Repr::Plain(s) => s.as_bytes() == other,
             Repr::Fsst { table, codes, .. } => table.eq_bytes(codes, other),
             Repr::Cold { len, .. } => {
-                if len != other.len() {
-                    return false;
-                }
-                let mut out = Vec::new();
-                self.decode_bytes(&mut out).is_some() && out == other
+                len == other.len() && self.with_cold_str(|s| s.as_bytes() == other) == Some(true)
             }
         }
     }
