@@ -12,7 +12,7 @@
 
 use crate::error::{Error, FormatKind, Result};
 use crate::format::{self, MAX_HEIGHT, TOMBSTONE, node, section, slot_walk_cost, tag};
-use crate::read::{Raw, Snapshot, Starts};
+use crate::read::{ColdBlockCache, Raw, Snapshot, Starts};
 
 /// A set of byte offsets, one bit each.
 struct Bits(Vec<u64>);
@@ -39,8 +39,8 @@ struct Pool {
     /// Pool entries already checked as cold strings of this file (a UTF-8 slice of a
     /// block).
     cold_ok: std::cell::RefCell<Bits>,
-    /// The cold block decoded last: `(its offset, its bytes)`.
-    last_block: std::cell::RefCell<(Option<usize>, Vec<u8>)>,
+    /// The cold block decoded last.
+    last_block: std::cell::RefCell<ColdBlockCache>,
 }
 
 fn err(offset: usize, kind: FormatKind, what: impl Into<String>) -> Error {
@@ -162,7 +162,7 @@ fn verify_pool(raw: Raw<'_>) -> Result<Pool> {
         fsst_ok: std::cell::RefCell::new(Bits::new(pool.len())),
         cold_starts: verify_cold(raw)?,
         cold_ok: std::cell::RefCell::new(Bits::new(pool.len())),
-        last_block: std::cell::RefCell::new((None, Vec::new())),
+        last_block: std::cell::RefCell::new(ColdBlockCache::default()),
     };
     for entry in format::pool_entries(pool) {
         let (at, entry) = entry.map_err(|at| {
@@ -302,24 +302,10 @@ fn check_compressed(c: &Chain<'_, '_>, pool: &Pool, t: u8, off: u32, at: usize) 
             // Strings of one block are usually checked one after another: the last
             // decoded block is kept.
             let mut last = p.last_block.borrow_mut();
-            if last.0 != Some(cr.block_at) {
-                last.1.clear();
-                let dict = cr
-                    .level
-                    .b
-                    .get(cr.level.l.cold_dict.clone())
-                    .unwrap_or_default();
-                crate::cold::decompress(
-                    dict,
-                    &cr.level.l.cold_cache,
-                    cr.frame,
-                    cr.block_len,
-                    &mut last.1,
-                )
+            let text = last
+                .bytes(&cr)
                 .ok_or_else(|| bad(FormatKind::BadEncoding, "its block does not decode"))?;
-                last.0 = Some(cr.block_at);
-            }
-            if std::str::from_utf8(&last.1[cr.start..cr.start + cr.len]).is_err() {
+            if std::str::from_utf8(text).is_err() {
                 return Err(bad(
                     FormatKind::BadUtf8,
                     "not UTF-8 (or cut inside a character)",

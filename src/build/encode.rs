@@ -221,9 +221,9 @@ fn index_base_strings(base: &Snapshot) -> HashTable<(u64, u8, u32)> {
     let mut index: HashTable<(u64, u8, u32)> = HashTable::new();
     let mut seen = hashbrown::HashSet::new();
     let mut text = String::new();
-    // The cold block decoded last, `(its level's data pointer, its offset)`: the strings
-    // of one block are met one after another, so each block is decoded about once.
-    let mut block: (Option<(usize, usize)>, Vec<u8>) = (None, Vec::new());
+    // The strings of one cold block are met one after another: each block is decoded
+    // about once.
+    let mut block = crate::read::ColdBlockCache::default();
     let mut stack = Vec::new();
     for (_, rec) in base.iter() {
         stack.push(ValueRef::Map(rec));
@@ -236,29 +236,10 @@ fn index_base_strings(base: &Snapshot) -> HashTable<(u64, u8, u32)> {
                         let Some(c) = raw.cold_entry(off) else {
                             continue;
                         };
-                        let key = (c.level.b.as_ptr() as usize, c.block_at);
-                        if block.0 != Some(key) {
-                            block.0 = None;
-                            block.1.clear();
-                            let dict = c
-                                .level
-                                .b
-                                .get(c.level.l.cold_dict.clone())
-                                .unwrap_or_default();
-                            if crate::cold::decompress(
-                                dict,
-                                &c.level.l.cold_cache,
-                                c.frame,
-                                c.block_len,
-                                &mut block.1,
-                            )
-                            .is_none()
-                            {
-                                continue;
-                            }
-                            block.0 = Some(key);
-                        }
-                        &block.1[c.start..c.start + c.len]
+                        let Some(bytes) = block.bytes(&c) else {
+                            continue;
+                        };
+                        bytes
                     } else {
                         text.clear();
                         if s.write_into(&mut text).is_err() {
