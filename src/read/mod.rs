@@ -5,6 +5,7 @@
 //! every read is bounds-checked through the helpers in [`crate::format`], so any bytes give
 //! `None` or `Err`, never a panic.
 
+mod anchor;
 mod layout;
 mod record;
 mod stats;
@@ -14,6 +15,7 @@ use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
 
+pub use anchor::Anchor;
 pub(crate) use layout::{Layout, Starts};
 pub(crate) use record::{Compare, compare, compare_map};
 pub use record::{Keys, List, ListIter, Record, RecordIter, ValueRef, Values};
@@ -1033,6 +1035,15 @@ impl<'a> Raw<'a> {
         // A tombstone's reference (`u32::MAX`) is never a node: `None`.
         let (level, rec) = self.resolve(id, h)?;
         level.record_at(rec)
+    }
+
+    /// The file holding the record reference for `id` (its home, or the overlay above it
+    /// that changes it), and that reference: a data offset, or [`TOMBSTONE`].
+    fn locate(&self, id: &[u8], h: u64) -> Option<(Raw<'a>, u32)> {
+        if self.base.is_none() {
+            return Some((*self, self.id_record_offset(self.find_id_hashed(id, h)?)?));
+        }
+        self.resolve(id, h)
     }
 
     fn contains_hashed(&self, id: &[u8], h: u64) -> bool {

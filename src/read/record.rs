@@ -268,6 +268,12 @@ impl<'a> Record<'a> {
         self.raw.l.walk_limit()
     }
 
+    /// The reading core of the file this record was read from, and whether an overlay
+    /// patches it (for [`crate::Anchor`]).
+    pub(crate) fn origin(&self) -> (Raw<'a>, bool) {
+        (self.raw, !self.patch.is_empty())
+    }
+
     /// Number of fields. O(1).
     #[inline]
     pub fn len(&self) -> usize {
@@ -418,12 +424,41 @@ impl<'a> Record<'a> {
         RecordIter { rec: *self, i: 0 }
     }
 
+    /// The key id of field `i`.
+    #[inline]
+    fn key_id_at(&self, i: usize) -> Option<u32> {
+        let c = self.keys.get(i * SHAPE_KEY_LEN..(i + 1) * SHAPE_KEY_LEN)?;
+        Some(u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+    }
+
     /// The name of field `i`.
     #[inline]
     fn key_at(&self, i: usize) -> Option<&'a str> {
-        let c = self.keys.get(i * SHAPE_KEY_LEN..(i + 1) * SHAPE_KEY_LEN)?;
-        self.raw
-            .key_name(u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        self.raw.key_name(self.key_id_at(i)?)
+    }
+
+    /// The pre-resolved [`Key`] of field `i` (in field order): for caches indexed by
+    /// [`Key::id`], such as a binding's interned key names. O(1); no heap.
+    ///
+    /// ```
+    /// # fn main() -> fms::Result<()> {
+    /// let mut b = fms::SnapshotBuilder::new();
+    /// b.insert("v", &serde_json::json!({"title": "Intro", "views": 3}))?;
+    /// let snap = fms::Snapshot::from_bytes(b.to_bytes()?)?;
+    /// let rec = snap.get("v").unwrap();
+    /// assert_eq!(rec.field_key(1), snap.key("views"));
+    /// assert_eq!(rec.field_key(2), None);
+    /// # Ok(()) }
+    /// ```
+    pub fn field_key(&self, i: usize) -> Option<Key> {
+        if i >= self.len() {
+            return None;
+        }
+        let id = self.key_id_at(i)?;
+        Some(Key {
+            id,
+            tag: self.raw.key_tag_of(id),
+        })
     }
 
     /// Field `i` as `(name, value)`, or an error naming what is corrupt.
@@ -591,6 +626,11 @@ impl<'a> List<'a> {
     /// The data offset of the list node, and its height.
     pub(crate) fn node(&self) -> (u32, u8) {
         (self.off, self.height)
+    }
+
+    /// The reading core of the file this list was read from (for [`crate::Anchor`]).
+    pub(crate) fn origin(&self) -> Raw<'a> {
+        self.raw
     }
 
     /// Number of elements. O(1).
