@@ -160,8 +160,8 @@ pub mod limits {
 }
 pub use io::write_file_atomically;
 pub use read::{
-    Anchor, Ids, Iter, Key, Keys, List, ListIter, Record, RecordIter, SectionInfo, Snapshot, Stats,
-    Str, ValueRef, Values,
+    Anchor, IdCursor, Ids, Iter, Key, Keys, List, ListIter, Record, RecordIter, SectionInfo,
+    Snapshot, Stats, Str, ValueRef, Values,
 };
 pub use serde::{from_map, from_value, to_map, to_value};
 pub use store::{Loading, Manifest, Store};

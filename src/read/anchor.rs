@@ -115,3 +115,60 @@ impl List<'_> {
         Anchor::new(&self.origin(), self.node().0, Kind::List)
     }
 }
+
+/// Where a walk of a snapshot's ids ([`Snapshot::ids`]) stands: an owned, `Copy` token to
+/// resume it later with [`Snapshot::ids_from`], for code that cannot keep the borrowing
+/// iterator (a binding's iterator object).
+///
+/// ```
+/// # fn main() -> fms::Result<()> {
+/// let mut b = fms::SnapshotBuilder::new();
+/// for id in ["a", "b", "c"] {
+///     b.insert(id, &serde_json::json!({}))?;
+/// }
+/// let snap = fms::Snapshot::from_bytes(b.to_bytes()?)?;
+/// let mut ids = snap.ids();
+/// assert_eq!(ids.next(), Some("a"));
+/// let at = ids.cursor();
+/// drop(ids);
+/// assert_eq!(snap.ids_from(at).unwrap().collect::<Vec<_>>(), ["b", "c"]);
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct IdCursor {
+    top: ContentHash,
+    level: u8,
+    e: u32,
+    end: u32,
+    left: usize,
+}
+
+impl super::Ids<'_> {
+    /// Where this walk stands, to resume it with [`Snapshot::ids_from`]. O(1).
+    pub fn cursor(&self) -> IdCursor {
+        let top = self.entries.levels[0].map(|r| r.l.header.content_hash);
+        IdCursor {
+            top: top.unwrap_or_default(),
+            level: self.entries.level as u8,
+            e: self.entries.e,
+            end: self.entries.end,
+            left: self.left,
+        }
+    }
+}
+
+impl Snapshot {
+    /// The walk of [`ids`](Self::ids) resumed where `c` was taken; `None` if `c` was taken
+    /// on another snapshot. O(overlay depth).
+    pub fn ids_from(&self, c: IdCursor) -> Option<super::Ids<'_>> {
+        let mut ids = self.ids();
+        if c.top != self.hash() || usize::from(c.level) >= ids.entries.levels.len() {
+            return None;
+        }
+        ids.entries.level = usize::from(c.level);
+        ids.entries.e = c.e;
+        ids.entries.end = c.end;
+        ids.left = c.left;
+        Some(ids)
+    }
+}

@@ -15,7 +15,7 @@ use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
 
-pub use anchor::Anchor;
+pub use anchor::{Anchor, IdCursor};
 pub(crate) use layout::{Layout, Starts};
 pub(crate) use record::{Compare, compare, compare_map};
 pub use record::{Keys, List, ListIter, Record, RecordIter, ValueRef, Values};

@@ -437,6 +437,15 @@ impl<'a> Record<'a> {
         self.raw.key_name(self.key_id_at(i)?)
     }
 
+    /// The name of field `i` (in field order); `None` past the end or if a corrupt file
+    /// makes it unreadable. O(1); no heap.
+    pub fn field_name(&self, i: usize) -> Option<&'a str> {
+        if i >= self.len() {
+            return None;
+        }
+        self.key_at(i)
+    }
+
     /// The pre-resolved [`Key`] of field `i` (in field order): for caches indexed by
     /// [`Key::id`], such as a binding's interned key names. O(1); no heap.
     ///
@@ -447,10 +456,12 @@ impl<'a> Record<'a> {
     /// let snap = fms::Snapshot::from_bytes(b.to_bytes()?)?;
     /// let rec = snap.get("v").unwrap();
     /// assert_eq!(rec.field_key(1), snap.key("views"));
+    /// assert_eq!(rec.field_name(1), Some("views"));
     /// assert_eq!(rec.field_key(2), None);
     /// # Ok(()) }
     /// ```
     pub fn field_key(&self, i: usize) -> Option<Key> {
+        // (`i < len` keeps a caller from reading past the shape into another one's keys.)
         if i >= self.len() {
             return None;
         }
