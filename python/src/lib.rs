@@ -330,6 +330,21 @@ impl Snapshot {
         }
     }
 
+    /// A `KeysView` of the ids.
+    fn keys<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        abc(slf.py(), "KeysView")?.call1((slf,))
+    }
+
+    /// A `ValuesView` of the records.
+    fn values<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        abc(slf.py(), "ValuesView")?.call1((slf,))
+    }
+
+    /// An `ItemsView` of the `(id, record)` pairs.
+    fn items<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        abc(slf.py(), "ItemsView")?.call1((slf,))
+    }
+
     /// Checks every byte of the file (and of its bases): checksums, strings, nodes,
     /// indexes. Raises SnapshotError naming the first problem. Releases the GIL.
     fn verify(&self, py: Python<'_>) -> PyResult<()> {
@@ -432,6 +447,15 @@ impl Record {
     }
 }
 
+/// What `__reduce__` returns to pickle a view as the plain container `ty(copy)`.
+fn reduce_as<'py>(
+    ty: Bound<'py, pyo3::types::PyType>,
+    copy: Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyTuple>> {
+    let py = ty.py();
+    PyTuple::new(py, [ty.into_any(), PyTuple::new(py, [copy])?.into_any()])
+}
+
 /// `collections.abc` classes, imported once.
 fn abc<'py>(py: Python<'py>, name: &'static str) -> PyResult<Bound<'py, PyAny>> {
     static ABC: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
@@ -532,24 +556,9 @@ impl Record {
         Ok(py.NotImplemented())
     }
 
-    fn __ne__<'py>(&self, py: Python<'py>, other: &Bound<'py, PyAny>) -> PyResult<Py<PyAny>> {
-        let eq = self.__eq__(py, other)?;
-        if eq.is(py.NotImplemented()) {
-            return Ok(eq);
-        }
-        Ok((!eq.bind(py).is_truthy()?).into_bound_py_any(py)?.unbind())
-    }
-
     /// Pickles as a plain dict.
     fn __reduce__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
-        let dict = py.get_type::<PyDict>();
-        PyTuple::new(
-            py,
-            [
-                dict.into_any(),
-                PyTuple::new(py, [self.to_dict(py)?])?.into_any(),
-            ],
-        )
+        reduce_as(py.get_type::<PyDict>(), self.to_dict(py)?.into_any())
     }
 
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
@@ -706,36 +715,21 @@ impl List {
 
     /// Equal to a list or tuple with equal elements, or another List.
     fn __eq__<'py>(&self, py: Python<'py>, other: &Bound<'py, PyAny>) -> PyResult<Py<PyAny>> {
-        if other.cast::<List>().is_ok()
-            || other.cast::<PyList>().is_ok()
-            || other.cast::<PyTuple>().is_ok()
-        {
-            let theirs = PyList::empty(py);
-            for x in other.try_iter()? {
-                theirs.append(x?)?;
-            }
-            let mine = self.to_list(py)?;
-            // Compare element-wise through Python equality (a nested Record equals a dict).
-            let theirs_plain = if let Ok(o) = other.cast::<List>() {
-                o.get().to_list(py)?
-            } else {
-                theirs
-            };
-            return Ok(mine.eq(theirs_plain)?.into_bound_py_any(py)?.unbind());
-        }
-        Ok(py.NotImplemented())
+        // Both sides as plain lists, compared with Python's equality.
+        let theirs = if let Ok(o) = other.cast::<List>() {
+            o.get().to_list(py)?
+        } else if other.cast::<PyList>().is_ok() || other.cast::<PyTuple>().is_ok() {
+            PyList::new(py, other.try_iter()?.collect::<PyResult<Vec<_>>>()?)?
+        } else {
+            return Ok(py.NotImplemented());
+        };
+        let eq = self.to_list(py)?.eq(theirs)?;
+        Ok(eq.into_bound_py_any(py)?.unbind())
     }
 
     /// Pickles as a plain list.
     fn __reduce__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
-        let list = py.get_type::<PyList>();
-        PyTuple::new(
-            py,
-            [
-                list.into_any(),
-                PyTuple::new(py, [self.to_list(py)?])?.into_any(),
-            ],
-        )
+        reduce_as(py.get_type::<PyList>(), self.to_list(py)?.into_any())
     }
 
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
@@ -995,36 +989,20 @@ struct Store {
 }
 
 impl Store {
+    /// The Python object of `s` (and of its bases), made once per content hash. The lock
+    /// is never held while Python runs (an allocation may run finalizers, which may call
+    /// back into this store).
     fn wrap(&self, py: Python<'_>, s: Arc<fms::Snapshot>) -> PyResult<Py<Snapshot>> {
-        let mut w = self.wrapped.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(p) = w.get(&s.hash()) {
+        let lock = || self.wrapped.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(p) = lock().get(&s.hash()) {
             return Ok(p.clone_ref(py));
         }
         let base = match s.base() {
-            Some(b) => Some(self.wrap_locked(py, &mut w, b.clone())?),
+            Some(b) => Some(self.wrap(py, b.clone())?),
             None => None,
         };
-        let p = Py::new(py, Snapshot::wrap(s.clone(), base))?;
-        w.insert(s.hash(), p.clone_ref(py));
-        Ok(p)
-    }
-
-    fn wrap_locked(
-        &self,
-        py: Python<'_>,
-        w: &mut std::collections::HashMap<ContentHash, Py<Snapshot>>,
-        s: Arc<fms::Snapshot>,
-    ) -> PyResult<Py<Snapshot>> {
-        if let Some(p) = w.get(&s.hash()) {
-            return Ok(p.clone_ref(py));
-        }
-        let base = match s.base() {
-            Some(b) => Some(self.wrap_locked(py, w, b.clone())?),
-            None => None,
-        };
-        let p = Py::new(py, Snapshot::wrap(s.clone(), base))?;
-        w.insert(s.hash(), p.clone_ref(py));
-        Ok(p)
+        let made = Py::new(py, Snapshot::wrap(s.clone(), base))?;
+        Ok(lock().entry(s.hash()).or_insert(made).clone_ref(py))
     }
 }
 

@@ -71,6 +71,10 @@ def test_snapshot_is_a_mapping_of_ids(en, en_path):
     with pytest.raises(KeyError) as e:
         en["video:999"]
     assert "video:999" in str(e.value)
+    assert list(en.keys())[:1] == ["video:0"] and "video:3" in en.keys()
+    assert next(iter(en.values())) == en["video:0"]
+    assert dict(en.items())["video:5"]["views"] == 5
+    assert len(dict(en)) == 201
     assert len(en.hash) == 32 and en.base is None and en.depth == 0 and not en.is_overlay
     assert en.nbytes == os.path.getsize(en_path)
     assert "records=201" in repr(en)
@@ -180,6 +184,9 @@ def test_to_json_and_json_module(en):
     video = en["video:0"]
     assert video.to_dict()["meta"] == {"lang": "en", "tags": ["math", "intro"]}
     assert type(video.to_dict()["children"]) is list
+    as_list = video["children"].to_list()
+    assert type(as_list) is list and type(as_list[1]) is dict and as_list[2] == [1, 2]
+    assert fms.FORMAT_VERSION == 2
 
 
 def test_pickling_gives_plain_containers(en):
@@ -237,6 +244,8 @@ def test_overlays(tmp_path, en):
     for id in es:
         assert es[id] == es_tree[id], id
     es.verify()
+    from_memory = fms.Snapshot.from_bytes((tmp_path / "es.fms").read_bytes(), base=en)
+    assert from_memory.hash == es.hash and from_memory["video:1"] == es["video:1"]
     # The wrong base: a precise error, no snapshot.
     other = tmp_path / "other.fms"
     fms.build({"a": {"b": 1}}, other)
@@ -285,7 +294,7 @@ def test_build_inputs_and_errors(tmp_path):
         fms.build({"a": {}}, tmp_path / "no" / "such" / "dir.fms")
 
 
-def test_build_verify_and_reload_release_the_gil(tmp_path):
+def test_build_and_verify_release_the_gil(tmp_path):
     # With a switch interval of minutes, the ticker thread runs only when the main thread
     # blocks or releases the GIL. So ticks that appear during a call mean the call
     # released it; a call that held it throughout would leave the count unchanged.
@@ -303,20 +312,18 @@ def test_build_verify_and_reload_release_the_gil(tmp_path):
         return len(ticks) - before
 
     big = tree(3000)
-    fms.build({"a": {"n": 1}}, tmp_path / "small.fms")
-    write_manifest(tmp_path / "m.json", {"en": "small.fms"})
     old = sys.getswitchinterval()
     sys.setswitchinterval(300)
     t = threading.Thread(target=tick)
     try:
         t.start()
-        assert ran_during(lambda: fms.build(big, tmp_path / "big.fms")) > 0
+        # A call that holds the GIL gives 0 every time; one that releases it gives ticks as
+        # soon as the OS schedules the ticker while it runs (a few tries on a busy machine).
+        assert any(ran_during(lambda: fms.build(big, tmp_path / "big.fms")) for _ in range(5))
         snap = fms.Snapshot.open(tmp_path / "big.fms")
-        assert ran_during(snap.verify) > 0
-        store = fms.Store.open_manifest(tmp_path / "m.json")
-        assert ran_during(lambda: store.reload(tmp_path / "m.json")) >= 0  # fast; see below
+        assert any(ran_during(snap.verify) for _ in range(200))
         # Control: a call that keeps the GIL shows no ticks.
-        assert ran_during(lambda: sum(range(2_000_000))) == 0
+        assert not any(ran_during(lambda: sum(range(200_000))) for _ in range(20))
     finally:
         stop.set()
         sys.setswitchinterval(old)
