@@ -31,14 +31,35 @@ pub const DICT_SIZE: usize = 64 * 1024;
 /// Most sample bytes the dictionary is trained on (taken in order from the cold strings).
 const DICT_SAMPLE_BYTES: usize = 8 << 20;
 
-/// The digested dictionary of one file, built on its first cold read.
-#[derive(Default)]
-pub(crate) struct ColdCache(OnceLock<Option<DDict<'static>>>);
+/// The digested dictionary of one file, built on its first cold read, and the file's
+/// number for the readers' block cache.
+pub(crate) struct ColdCache {
+    ddict: OnceLock<Option<DDict<'static>>>,
+    /// Unique in the process, never reused: a decoded block cached under it can only be
+    /// this file's (see `read::text`), even after the file is dropped and another one is
+    /// mapped at the same address.
+    id: u64,
+}
+
+impl Default for ColdCache {
+    fn default() -> Self {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        ColdCache {
+            ddict: OnceLock::new(),
+            id: NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        }
+    }
+}
 
 impl ColdCache {
+    /// This file's number (never 0, never reused in the process).
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
     /// Bytes of heap the digested dictionary holds (0 before the first cold read).
     pub fn heap_bytes(&self) -> usize {
-        self.0
+        self.ddict
             .get()
             .and_then(|d| d.as_ref())
             .map_or(0, DDict::sizeof)
@@ -88,7 +109,12 @@ pub(crate) fn decompress(
     let ddict = if dict.is_empty() {
         None
     } else {
-        Some(cache.0.get_or_init(|| DDict::try_create(dict)).as_ref()?)
+        Some(
+            cache
+                .ddict
+                .get_or_init(|| DDict::try_create(dict))
+                .as_ref()?,
+        )
     };
     let start = out.len();
     out.try_reserve_exact(raw_len).ok()?;

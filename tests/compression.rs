@@ -353,3 +353,66 @@ fn overlays_reuse_the_base_chain_compressed_strings() {
     );
     assert!(str_of(&over, "article:new", "body").is_cold());
 }
+
+/// Readers keep the last cold block each thread decoded (a record's long strings share
+/// blocks). The cache must never answer for another file: not for another snapshot read
+/// in turn, nor for a new snapshot whose bytes land where a dropped one's were.
+#[test]
+fn the_cold_block_cache_never_answers_for_another_file() {
+    let one = records(40);
+    let other: Vec<_> = one
+        .iter()
+        .map(|(id, r)| {
+            let mut r = r.clone();
+            let body = r["body"].as_str().unwrap().replace("pizza", "pazzi");
+            r["body"] = body.into();
+            (id.clone(), r)
+        })
+        .collect();
+    let (a, b) = (
+        build(&one, Compression::Auto),
+        build(&other, Compression::Auto),
+    );
+    let body = |recs: &[(String, serde_json::Value)], id: &str| {
+        let i = recs.iter().position(|(k, _)| k == id).unwrap();
+        recs[i].1["body"].as_str().unwrap().to_owned()
+    };
+    // Two snapshots read in turn.
+    let (sa, sb) = (
+        Snapshot::from_bytes(a.clone()).unwrap(),
+        Snapshot::from_bytes(b.clone()).unwrap(),
+    );
+    for i in 0..40 {
+        let id = format!("article:{i:05}");
+        for (snap, recs) in [(&sa, &one), (&sb, &other), (&sa, &one)] {
+            let s = str_of(snap, &id, "body");
+            assert!(s.is_cold());
+            assert_eq!(s.to_cow().unwrap(), body(recs, &id));
+        }
+    }
+    drop((sa, sb));
+    // A snapshot dropped, and the other's bytes copied to where it was (the allocator
+    // hands the freed buffer out again): reads see the new file, never the old block.
+    let mut reused = 0;
+    for round in 0..20 {
+        let (first, second, recs) = if round % 2 == 0 {
+            (&a, &b, &other)
+        } else {
+            (&b, &a, &one)
+        };
+        let old = Snapshot::from_bytes(first.clone()).unwrap();
+        let at = old.as_bytes().as_ptr();
+        let _ = str_of(&old, "article:00007", "body").to_cow().unwrap();
+        drop(old);
+        let new = Snapshot::from_bytes(second.clone()).unwrap();
+        reused += usize::from(new.as_bytes().as_ptr() == at);
+        assert_eq!(
+            str_of(&new, "article:00007", "body").to_cow().unwrap(),
+            body(recs, "article:00007")
+        );
+    }
+    assert!(
+        reused > 0,
+        "the allocator never reused the buffer: the test proved nothing"
+    );
+}

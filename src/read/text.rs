@@ -18,10 +18,12 @@ use crate::fsst::Table;
 /// | `==` with a `&str` / `String` / `Str` | none | FSST: decodes until the first difference; cold: its block |
 /// | [`write_into`](Self::write_into) a caller's `String` | none (the buffer grows if it must) | FSST: a few ns per byte; cold: its ~4 KiB zstd block |
 /// | `Display` (`{}`), [`len`](Self::len) | none | as above (`len` of an FSST string scans its codes) |
+/// | [`to_cow`](Self::to_cow) | none for plain, one `String` otherwise | as above |
 ///
 /// A cold block is decoded into a buffer each thread keeps (it grows to the largest
-/// block read, once).
-/// | [`to_cow`](Self::to_cow) | none for plain, one `String` otherwise | as above |
+/// block read, once), and stays there for the thread's next cold read: a record's long
+/// strings, and consecutive records', share blocks, so reading them in turn decodes each
+/// block once.
 ///
 /// On a file that passed [`verify`](crate::Snapshot::verify) every string decodes. On a
 /// damaged file a string that does not decode (bad codes, bad UTF-8, a bad frame) is an
@@ -66,9 +68,21 @@ enum Repr<'a> {
     },
 }
 
+/// The last cold block this thread decoded, and what it was decoded from.
+struct LastBlock {
+    /// `(file's ColdCache id, frame address, frame length, decoded length)`: equal keys
+    /// mean the same frame bytes of a file that is still mapped (the `Str` being read
+    /// borrows it, and ids are never reused), so the same decoded block.
+    key: Option<(u64, usize, usize, usize)>,
+    block: Vec<u8>,
+}
+
 thread_local! {
-    /// Where cold blocks are decoded before their string is copied out.
-    static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// Where cold blocks are decoded. The block stays for the next read: a record's long
+    /// strings (and consecutive records') share blocks, so reading them in turn (a whole
+    /// record's JSON, an export) decodes each block once.
+    static SCRATCH: std::cell::RefCell<LastBlock> =
+        const { std::cell::RefCell::new(LastBlock { key: None, block: Vec::new() }) };
 }
 
 /// Strings up to this many bytes are decoded on the stack where a `&str` is needed whole
@@ -210,16 +224,25 @@ impl<'a> Str<'a> {
         else {
             return None;
         };
+        fn slice(block: &[u8], start: usize, len: usize) -> Option<&str> {
+            std::str::from_utf8(block.get(start..start.checked_add(len)?)?).ok()
+        }
         SCRATCH.with(|cell| {
-            // Taken by a caller up the stack (a callback that reads another cold
-            // string): a buffer of this call's own.
-            let mut owned = Vec::new();
-            let mut guard = cell.try_borrow_mut().ok();
-            let scratch = guard.as_deref_mut().unwrap_or(&mut owned);
-            scratch.clear();
-            cold::decompress(dict, cache, frame, block_len, scratch)?;
-            let text = std::str::from_utf8(scratch.get(start..start.checked_add(len)?)?).ok()?;
-            Some(f(text))
+            let Ok(mut last) = cell.try_borrow_mut() else {
+                // Taken by a caller up the stack (a callback that reads another cold
+                // string): a buffer of this call's own.
+                let mut owned = Vec::new();
+                cold::decompress(dict, cache, frame, block_len, &mut owned)?;
+                return Some(f(slice(&owned, start, len)?));
+            };
+            let key = (cache.id(), frame.as_ptr() as usize, frame.len(), block_len);
+            if last.key != Some(key) {
+                last.key = None;
+                last.block.clear();
+                cold::decompress(dict, cache, frame, block_len, &mut last.block)?;
+                last.key = Some(key);
+            }
+            Some(f(slice(&last.block, start, len)?))
         })
     }
 
