@@ -242,7 +242,16 @@ impl<'a> Str<'a> {
                 cold::decompress(dict, cache, frame, block_len, &mut last.block)?;
                 last.key = Some(key);
             }
-            Some(f(slice(&last.block, start, len)?))
+            let out = f(slice(&last.block, start, len)?);
+            if last.block.capacity() > cold::MAX_BLOCK {
+                // Longer than any block the builder writes (a file may hold one of up to
+                // MAX_COLD_LEN): not kept, so a thread holds at most MAX_BLOCK bytes.
+                *last = LastBlock {
+                    key: None,
+                    block: Vec::new(),
+                };
+            }
+            Some(out)
         })
     }
 
