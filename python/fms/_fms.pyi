@@ -2,17 +2,33 @@
 
 from collections.abc import ItemsView, Iterable, Iterator, KeysView, Mapping, Sequence, ValuesView
 from os import PathLike
-from typing import Any, Literal, TypeVar, Union, overload
+from typing import Any, Literal, TypeVar, Union, final, overload
 
 _T = TypeVar("_T")
 
 #: Values a record holds. Nested maps are ``Record``s, lists are ``List``s.
-Value = Union[None, bool, int, float, str, bytes, "Record", "List"]
+_Value = Union[None, bool, int, float, str, bytes, "Record", "List"]
 #: What ``build`` accepts as a value.
-Input = Union[None, bool, int, float, str, bytes, Mapping[str, "Input"], Sequence["Input"]]
-StrPath = Union[str, PathLike[str]]
+_Input = Union[None, bool, int, float, str, bytes, Mapping[str, "_Input"], Sequence["_Input"]]
+_StrPath = Union[str, PathLike[str]]
 
 FORMAT_VERSION: int
+__all__ = [
+    "Snapshot",
+    "Record",
+    "List",
+    "Store",
+    "Ids",
+    "Fields",
+    "Elements",
+    "to_python",
+    "build",
+    "FmsError",
+    "SnapshotError",
+    "BaseError",
+    "LimitError",
+    "FORMAT_VERSION",
+]
 
 class FmsError(Exception):
     """Base class of the errors fms raises (file errors are OSError)."""
@@ -26,21 +42,22 @@ class BaseError(FmsError):
 class LimitError(FmsError):
     """A format limit was exceeded."""
 
+@final
 class Snapshot(Mapping[str, "Record"]):
     """A snapshot file mapped into memory: a read-only mapping of id -> Record."""
 
     @staticmethod
-    def open(path: StrPath, base: Snapshot | None = None) -> Snapshot:
+    def open(path: _StrPath, base: Snapshot | None = None) -> Snapshot:
         """Maps the file and checks its header (O(1)); with ``base``, an overlay over it."""
     @staticmethod
     def from_bytes(data: bytes, base: Snapshot | None = None) -> Snapshot:
         """A snapshot from bytes (copied)."""
-    def __getitem__(self, id: str) -> Record: ...
+    def __getitem__(self, id: str, /) -> Record: ...
     @overload
     def get(self, id: str) -> Record | None: ...
     @overload
     def get(self, id: str, default: _T) -> Record | _T: ...
-    def __contains__(self, id: object) -> bool: ...
+    def __contains__(self, id: object, /) -> bool: ...
     def __len__(self) -> int: ...
     def __iter__(self) -> Iterator[str]: ...
     def keys(self) -> KeysView[str]: ...
@@ -61,55 +78,58 @@ class Snapshot(Mapping[str, "Record"]):
     def nbytes(self) -> int:
         """Bytes of this snapshot's own file."""
 
-class Record(Mapping[str, Value]):
+@final
+class Record(Mapping[str, _Value]):
     """A record or nested map: a read-only Mapping of field name -> value, read from the
     map on each access. Equal to a dict with the same items; pickles as a dict."""
 
-    def __getitem__(self, key: str) -> Value: ...
+    def __getitem__(self, key: str, /) -> _Value: ...
     @overload
-    def get(self, key: str) -> Value: ...
+    def get(self, key: str) -> _Value: ...
     @overload
-    def get(self, key: str, default: _T) -> Value | _T: ...
-    def __contains__(self, key: object) -> bool: ...
+    def get(self, key: str, default: _T) -> _Value | _T: ...
+    def __contains__(self, key: object, /) -> bool: ...
     def __len__(self) -> int: ...
     def __iter__(self) -> Iterator[str]: ...
     def keys(self) -> KeysView[str]: ...
-    def values(self) -> ValuesView[Value]: ...
-    def items(self) -> ItemsView[str, Value]: ...
+    def values(self) -> ValuesView[_Value]: ...
+    def items(self) -> ItemsView[str, _Value]: ...
     def to_dict(self) -> dict[str, Any]:
         """A plain dict copy (nested maps and lists as dicts and lists)."""
     def to_json(self) -> str:
         """Compact JSON, written straight from the map."""
-    def __eq__(self, other: object) -> bool: ...
+    def __eq__(self, other: object, /) -> bool: ...
 
-class List(Sequence[Value]):
+@final
+class List(Sequence[_Value]):
     """A list of a snapshot: a read-only Sequence. Equal to a list or tuple with equal
     elements; pickles as a list."""
 
     @overload
-    def __getitem__(self, index: int) -> Value: ...
+    def __getitem__(self, index: int, /) -> _Value: ...
     @overload
-    def __getitem__(self, index: slice) -> list[Value]: ...
+    def __getitem__(self, index: slice, /) -> list[_Value]: ...
     def __len__(self) -> int: ...
-    def __iter__(self) -> Iterator[Value]: ...
-    def __contains__(self, x: object) -> bool: ...
+    def __iter__(self) -> Iterator[_Value]: ...
+    def __contains__(self, x: object, /) -> bool: ...
     def index(self, x: object) -> int: ...  # type: ignore[override]
     def count(self, x: object) -> int: ...
     def to_list(self) -> list[Any]:
         """A plain list copy (nested maps as dicts)."""
     def to_json(self) -> str:
         """Compact JSON, written straight from the map."""
-    def __eq__(self, other: object) -> bool: ...
+    def __eq__(self, other: object, /) -> bool: ...
 
+@final
 class Store:
     """One snapshot per locale from a manifest; ``reload`` swaps versions atomically."""
 
     @staticmethod
-    def open_manifest(path: StrPath) -> Store: ...
+    def open_manifest(path: _StrPath) -> Store: ...
     def current(self, locale: str) -> Snapshot | None:
         """The snapshot ``locale`` serves, else the default locale's."""
     def current_exact(self, locale: str) -> Snapshot | None: ...
-    def reload(self, path: StrPath) -> dict[str, str]:
+    def reload(self, path: _StrPath) -> dict[str, str]:
         """Serves what the manifest lists, all or nothing; returns locale -> hash."""
     def published(self) -> dict[str, str]: ...
     def evict_unpublished(self) -> int: ...
@@ -121,11 +141,32 @@ def to_python(obj: object) -> Any:
     ``json.dumps(x, default=fms.to_python)``."""
 
 def build(
-    records: Mapping[str, Mapping[str, Input]] | Iterable[tuple[str, Mapping[str, Input]]],
-    path: StrPath,
+    records: Mapping[str, Mapping[str, _Input]] | Iterable[tuple[str, Mapping[str, _Input]]],
+    path: _StrPath,
     *,
     base: Snapshot | None = None,
     compression: Literal["auto", "none"] | int | None = None,
 ) -> dict[str, Any]:
     """Writes a snapshot (with ``base``: an overlay whose merged tree is ``records``)
     atomically. Returns hash, records, bytes, keys, shapes and sections."""
+
+@final
+class Ids(Iterator[str]):
+    """Iterator over a snapshot's ids (``iter(snapshot)``)."""
+
+    def __next__(self) -> str: ...
+    def __length_hint__(self) -> int: ...
+
+@final
+class Fields(Iterator[str]):
+    """Iterator over a record's field names (``iter(record)``)."""
+
+    def __next__(self) -> str: ...
+    def __length_hint__(self) -> int: ...
+
+@final
+class Elements(Iterator[_Value]):
+    """Iterator over a list's elements (``iter(list)``)."""
+
+    def __next__(self) -> _Value: ...
+    def __length_hint__(self) -> int: ...
