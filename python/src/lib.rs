@@ -288,9 +288,13 @@ impl Snapshot {
     }
 
     /// The record with this id (KeyError if there is none).
-    fn __getitem__(&self, py: Python<'_>, id: &str) -> PyResult<Py<Record>> {
-        self.lookup(py, id)?
-            .ok_or_else(|| PyKeyError::new_err(id.to_owned()))
+    fn __getitem__(&self, py: Python<'_>, id: &Bound<'_, PyAny>) -> PyResult<Py<Record>> {
+        // Like a dict: a key of another type is just absent (KeyError, not TypeError).
+        let found = match id.cast::<PyString>() {
+            Ok(s) => self.lookup(py, s.to_str()?)?,
+            Err(_) => None,
+        };
+        found.ok_or_else(|| PyKeyError::new_err(id.clone().unbind()))
     }
 
     /// The record with this id, or `default`.
@@ -467,12 +471,17 @@ fn abc<'py>(py: Python<'py>, name: &'static str) -> PyResult<Bound<'py, PyAny>> 
 
 #[pymethods]
 impl Record {
-    fn __getitem__<'py>(&self, py: Python<'py>, key: &str) -> PyResult<Bound<'py, PyAny>> {
-        let rec = self.snap.record(self.at)?;
-        match rec.get(key) {
-            Some(v) => self.snap.value(py, v),
-            None => Err(PyKeyError::new_err(key.to_owned())),
+    fn __getitem__<'py>(
+        &self,
+        py: Python<'py>,
+        key: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        if let Ok(k) = key.cast::<PyString>() {
+            if let Some(v) = self.snap.record(self.at)?.get(k.to_str()?) {
+                return self.snap.value(py, v);
+            }
         }
+        Err(PyKeyError::new_err(key.clone().unbind()))
     }
 
     /// The value of field `key`, or `default`.

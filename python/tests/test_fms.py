@@ -106,6 +106,10 @@ def test_record_reads_every_kind_of_value(en):
     assert list(rec) == list(VIDEO)
     with pytest.raises(KeyError):
         rec["nope"]
+    with pytest.raises(KeyError):
+        rec[1]
+    with pytest.raises(KeyError):
+        en[("video:1",)]
 
 
 def test_record_is_a_mapping(en):
