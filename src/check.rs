@@ -147,6 +147,41 @@ pub fn fix_checksums(bytes: &[u8]) -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// `bytes` (a whole snapshot file) with section `i` (in table order) replaced by `new`:
+/// the sections after it move, and the table, checksums and content hash are rewritten.
+/// For tests that hand-craft one section of an otherwise valid file. `None` if `bytes`
+/// does not hold a readable header and section table.
+pub fn replace_section(bytes: &[u8], i: usize, new: &[u8]) -> Option<Vec<u8>> {
+    use crate::format::{
+        OFF_BASE_HASH, OFF_FLAGS, OFF_SECTION_COUNT, OFF_VERSION, SectionEntry, slice_at, u16_at,
+    };
+    let count = usize::from(u16_at(bytes, OFF_SECTION_COUNT)?);
+    let mut kinds = Vec::with_capacity(count);
+    let mut parts = Vec::with_capacity(count);
+    for k in 0..count {
+        let (e, _) = SectionEntry::read(bytes, k)?;
+        kinds.push(e.kind);
+        parts.push(if k == i {
+            new
+        } else {
+            slice_at(
+                bytes,
+                usize::try_from(e.offset).ok()?,
+                usize::try_from(e.len).ok()?,
+            )?
+        });
+    }
+    let mut base = ContentHash::default();
+    base.0.copy_from_slice(slice_at(bytes, OFF_BASE_HASH, 16)?);
+    Some(assemble(
+        u16_at(bytes, OFF_VERSION)?,
+        u16_at(bytes, OFF_FLAGS)?,
+        base,
+        &kinds,
+        &parts,
+    ))
+}
+
 /// Every read of [`open_read`] on an opened snapshot.
 fn read_all(snap: &Snapshot) {
     let _ = format!("{snap:?} {}", snap.hash());
