@@ -1058,7 +1058,7 @@ pub fn overlay_as_v1(bytes: &[u8], base: &Arc<Snapshot>) -> Option<Vec<u8>> {
 #[allow(clippy::type_complexity)]
 fn data_as_v1(raw: crate::read::Raw<'_>) -> Option<(Vec<u8>, impl Fn(u32) -> u32)> {
     use crate::format::{
-        MAX_HEIGHT, TOMBSTONE, node, put_varint, slot_or_null, split_head, tag, varint_at,
+        Heads, MAX_HEIGHT, TOMBSTONE, node, put_varint, slot_or_null, tag, varint_at,
     };
     let data = raw.data()?;
     let start = raw.l.starts.data;
@@ -1086,7 +1086,7 @@ fn data_as_v1(raw: crate::read::Raw<'_>) -> Option<(Vec<u8>, impl Fn(u32) -> u32
             (m, w, mask_at + mask.len())
         } else {
             let (head, used) = varint_at(data, at + 1)?;
-            let (v, w) = split_head(head, true);
+            let (v, w) = Heads::of(true).split(head);
             let n = if header & node::LIST_BIT != 0 {
                 usize::try_from(v).ok()?
             } else {

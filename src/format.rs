@@ -233,15 +233,44 @@ pub const MAX_WIDTH: usize = 4;
 /// `value << WIDTH_BITS | (width - 1)` (FORMAT.md "DATA").
 pub const WIDTH_BITS: u32 = 2;
 
-/// A node head as stored: `value << WIDTH_BITS | (width - 1)` in a version-2 (`narrow`)
-/// file; the value alone, with width [`MAX_WIDTH`], in a version-1 file. Returns
-/// `(value, width)`; the width is always in `1..=4`.
-#[inline(always)]
-pub fn split_head(head: u64, narrow: bool) -> (u64, usize) {
-    if narrow {
-        (head >> WIDTH_BITS, (head & 3) as usize + 1)
-    } else {
-        (head, MAX_WIDTH)
+/// How a file's node heads split into a value and a payload width: version 2 (`narrow`)
+/// stores `value << WIDTH_BITS | (width - 1)`, version 1 the value alone, with width
+/// [`MAX_WIDTH`]. Kept as a shift, a mask and an offset so that the split costs no
+/// branch on the read path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Heads {
+    shift: u32,
+    mask: u64,
+    base: usize,
+}
+
+impl Heads {
+    /// The heads of a version-2 file (`narrow`) or of a version-1 file.
+    pub fn of(narrow: bool) -> Heads {
+        if narrow {
+            Heads {
+                shift: WIDTH_BITS,
+                mask: (1 << WIDTH_BITS) - 1,
+                base: 1,
+            }
+        } else {
+            Heads {
+                shift: 0,
+                mask: 0,
+                base: MAX_WIDTH,
+            }
+        }
+    }
+
+    /// Whether these are version-2 heads (with a width).
+    pub fn narrow(&self) -> bool {
+        self.shift != 0
+    }
+
+    /// A node head as stored: `(value, width)`; the width is always in `1..=4`.
+    #[inline(always)]
+    pub fn split(&self, head: u64) -> (u64, usize) {
+        (head >> self.shift, (head & self.mask) as usize + self.base)
     }
 }
 

@@ -667,7 +667,7 @@ fn verify_data(c: &Chain<'_, '_>, pool: &Pool, shapes: &[ShapeInfo]) -> Result<N
                 let is_list = kind == node::LIST_BIT;
                 let (head, used) = format::varint_at(data, at + 1)
                     .ok_or_else(|| err(abs + 1, FormatKind::Truncated, "truncated node header"))?;
-                let (n, w) = format::split_head(head, raw.l.narrow);
+                let (n, w) = raw.l.heads.split(head);
                 // Walk cost of this node: key name bytes of its shape, then per slot.
                 let mut weight = 0u64;
                 let count = if is_list {
@@ -705,7 +705,7 @@ fn verify_data(c: &Chain<'_, '_>, pool: &Pool, shapes: &[ShapeInfo]) -> Result<N
                     weight += slot_walk_cost(0, 0) + cost;
                     tallest = tallest.max(h);
                 }
-                check_width(raw.l.narrow, w, need, abs + 1)?;
+                check_width(raw.l.heads.narrow(), w, need, abs + 1)?;
                 if height != tallest + 1 {
                     return Err(err(
                         abs,
@@ -809,7 +809,7 @@ fn verify_patch(
         let s = owner
             .data()
             .and_then(|d| format::varint_at(d, o as usize + 1))
-            .map(|(head, _)| format::split_head(head, owner.l.narrow).0)
+            .map(|(head, _)| owner.l.heads.split(head).0)
             .unwrap_or(u64::MAX);
         shape_info(c, shapes, s).map_or(0, |i| i.key_bytes)
     };
@@ -864,7 +864,7 @@ fn verify_patch(
             weight += slot_walk_cost(0, 0) + cost;
         }
     }
-    check_width(c.raw.l.narrow, w, need, abs + 1)?;
+    check_width(c.raw.l.heads.narrow(), w, need, abs + 1)?;
     let expect = tallest.max(base.height());
     if height != expect {
         return Err(err(

@@ -101,9 +101,9 @@ pub(crate) struct Layout {
     /// compressed sections counted at their greatest expansion
     /// ([`format::expanded_bytes`]): what the walk limit is computed from.
     pub chain_bytes: u64,
-    /// Whether this file's nodes have narrow payloads (version 2: the width in the low
-    /// bits of each node head; version 1: 4-byte payloads). See [`format::split_head`].
-    pub narrow: bool,
+    /// How this file's node heads give their payload width (version 2: the low bits of
+    /// each head; version 1: always 4 bytes).
+    pub heads: format::Heads,
 }
 
 fn bad(offset: usize, kind: FormatKind, what: impl Into<String>) -> Error {
@@ -339,7 +339,7 @@ impl Layout {
             cold_dict,
             cold_cache: ColdCache::default(),
             chain_bytes: 0,
-            narrow: version >= 2,
+            heads: format::Heads::of(version >= 2),
         };
         let mut layout = layout;
         layout.chain_bytes = format::expanded_bytes(

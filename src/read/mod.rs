@@ -1126,7 +1126,7 @@ impl<'a> Raw<'a> {
             return None;
         }
         let (head, used) = format::varint_at(data, at)?;
-        let (shape, w) = format::split_head(head, self.l.narrow);
+        let (shape, w) = self.l.heads.split(head);
         let shape = self.shape(u32::try_from(shape).ok()?)?;
         let n = shape.keys.len() / format::SHAPE_KEY_LEN;
         let slots = Self::slots(data, at + used, n, w)?;
@@ -1158,12 +1158,12 @@ impl<'a> Raw<'a> {
 
     /// The head of the patch node at `own` in this file's `data`: `(height, base node
     /// offset, payload width, offset of the mask)`. Version 2: a varint head
-    /// ([`format::split_head`]); version 1: a `u32` base, 4-byte payloads.
+    /// ([`format::Heads`]); version 1: a `u32` base, 4-byte payloads.
     pub fn patch_head(&self, data: &[u8], own: u32) -> Option<(u8, u32, usize, usize)> {
         let (_, height, at) = Self::node_header(data, own)?;
-        if self.l.narrow {
+        if self.l.heads.narrow() {
             let (head, used) = format::varint_at(data, at)?;
-            let (base, w) = format::split_head(head, true);
+            let (base, w) = self.l.heads.split(head);
             Some((height, u32::try_from(base).ok()?, w, at + used))
         } else {
             Some((height, format::u32_at(data, at)?, format::MAX_WIDTH, at + 4))
@@ -1199,7 +1199,7 @@ impl<'a> Raw<'a> {
             return None;
         }
         let (head, used) = format::varint_at(data, at)?;
-        let (n, w) = format::split_head(head, self.l.narrow);
+        let (n, w) = self.l.heads.split(head);
         let n = u32::try_from(n).ok()?;
         let slots = Self::slots(data, at + used, n as usize, w)?;
         Some(List::new(*self, slots, n, w as u8, height, off))
