@@ -166,3 +166,32 @@ fn every_width_of_every_slot_is_read_safely() {
         }
     }
 }
+
+#[test]
+fn a_patch_node_wider_than_its_slots_need_fails_verify() {
+    let mut b = SnapshotBuilder::new();
+    let fields = |n: i64| json!({"a": n, "b": "bbbbbbbbbb", "c": "cccccccccc", "d": "dddddddddd", "e": "eeeeeeeeee"});
+    b.insert("r", &fields(1)).unwrap();
+    let base = std::sync::Arc::new(Snapshot::from_bytes(b.to_bytes().unwrap()).unwrap());
+    let mut o = SnapshotBuilder::with_base(&base);
+    o.insert("r", &fields(5)).unwrap();
+    let (bytes, info) = o.to_bytes_with_info().unwrap();
+    assert_eq!(info.overlay.unwrap().patched, 1);
+    let d = data(&bytes);
+    // Header (patch, height 1), head (base node 0 << 2 | width 1 - 1), mask (slot 0),
+    // tag INT, payload 5.
+    assert_eq!(d, [0x41, join_head(0, 1) as u8, 0b1, tag::INT, 5]);
+    let read = |d: &[u8]| {
+        let bytes = fms::check::replace_section(&bytes, DATA, d).unwrap();
+        Snapshot::overlay_from_bytes(bytes, base.clone()).unwrap()
+    };
+    read(&d).verify().unwrap();
+    let wide = [0x41, join_head(0, 2) as u8, 0b1, tag::INT, 5, 0];
+    let snap = read(&wide);
+    assert_eq!(snap.get("r").unwrap().get("a").unwrap().as_i64(), Some(5));
+    assert_format_error(&snap, FormatKind::BadEncoding, "width");
+    // Cut: the payload missing.
+    let snap = read(&d[..4]);
+    assert!(snap.get("r").is_none());
+    assert!(snap.verify().is_err());
+}

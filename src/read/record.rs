@@ -309,7 +309,8 @@ impl<'a> Record<'a> {
     /// The value of field `i` (in field order).
     #[inline]
     fn slot(&self, i: usize) -> Option<ValueRef<'a>> {
-        // `slots` holds n tags, then n 4-byte payloads; `i < n` keeps both reads in bounds.
+        // `slots` holds n tags, then n payloads of `width` bytes; `i < n` keeps both reads
+        // in bounds.
         let n = self.len();
         if i >= n {
             return None;
