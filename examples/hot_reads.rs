@@ -9,8 +9,8 @@
 //!
 //! Phases: `get` (80,000 × `snap.get(id)` + `rec.get("title")` + `rec.get_key(title)`),
 //! `ids` (80,000 id lookups), `serialize` (2,000 records to JSON), `owned` (2,000 records
-//! `to_owned`), `verify` (the whole file). Without a phase, runs each once and prints
-//! wall-clock times (noisy on a shared machine).
+//! `to_owned`), `verify` (the whole file). Without a phase, prints the size of the views
+//! and runs each phase once with wall-clock times (noisy on a shared machine).
 
 use std::hint::black_box;
 
@@ -80,6 +80,12 @@ fn main() {
     match phase {
         Some(p) => println!("{p}: {}", black_box(run(&p))),
         None => {
+            println!(
+                "size_of::<Record>() = {}, size_of::<List>() = {}, size_of::<ValueRef>() = {}",
+                std::mem::size_of::<fms::Record<'_>>(),
+                std::mem::size_of::<fms::List<'_>>(),
+                std::mem::size_of::<fms::ValueRef<'_>>()
+            );
             for p in ["get", "ids", "serialize", "owned", "verify"] {
                 let t = std::time::Instant::now();
                 let r = black_box(run(p));
