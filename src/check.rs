@@ -147,6 +147,41 @@ pub fn fix_checksums(bytes: &[u8]) -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// `bytes` (a whole snapshot file) with section `i` (in table order) replaced by `new`:
+/// the sections after it move, and the table, checksums and content hash are rewritten.
+/// For tests that hand-craft one section of an otherwise valid file. `None` if `bytes`
+/// does not hold a readable header and section table.
+pub fn replace_section(bytes: &[u8], i: usize, new: &[u8]) -> Option<Vec<u8>> {
+    use crate::format::{
+        OFF_BASE_HASH, OFF_FLAGS, OFF_SECTION_COUNT, OFF_VERSION, SectionEntry, slice_at, u16_at,
+    };
+    let count = usize::from(u16_at(bytes, OFF_SECTION_COUNT)?);
+    let mut kinds = Vec::with_capacity(count);
+    let mut parts = Vec::with_capacity(count);
+    for k in 0..count {
+        let (e, _) = SectionEntry::read(bytes, k)?;
+        kinds.push(e.kind);
+        parts.push(if k == i {
+            new
+        } else {
+            slice_at(
+                bytes,
+                usize::try_from(e.offset).ok()?,
+                usize::try_from(e.len).ok()?,
+            )?
+        });
+    }
+    let mut base = ContentHash::default();
+    base.0.copy_from_slice(slice_at(bytes, OFF_BASE_HASH, 16)?);
+    Some(assemble(
+        u16_at(bytes, OFF_VERSION)?,
+        u16_at(bytes, OFF_FLAGS)?,
+        base,
+        &kinds,
+        &parts,
+    ))
+}
+
 /// Every read of [`open_read`] on an opened snapshot.
 fn read_all(snap: &Snapshot) {
     let _ = format!("{snap:?} {}", snap.hash());
@@ -829,37 +864,46 @@ fn same_scalar(a: ValueRef<'_>, b: ValueRef<'_>) -> bool {
 
 /// A hand-made snapshot that verify rejects but that opens: one record `"r"` whose field
 /// `"v"` is `levels` nested lists of `width` elements, each level's elements all the same
-/// node (the innermost holds integers). The file is about `levels × 5 × width` bytes; a
-/// walk of the record would visit `width ^ levels` values (255 × 3 levels: ~3.9 KB of file,
-/// 16.6 million values). The builder refuses to write such a record (its walk cost is past
+/// node (the innermost holds integers). The file is about `levels × 2 × width` bytes (its
+/// payloads are 1 byte wide while the nodes are that close); a walk of the record would
+/// visit `width ^ levels` values (255 × 3 levels: ~1.8 KB of file, 16.6 million values). The builder refuses to write such a record (its walk cost is past
 /// the walk limit of a file this size); this is what a malicious writer could send.
 pub fn amplifying_snapshot(width: u32, levels: u8) -> Vec<u8> {
     use crate::format::{
-        VERSION, index_hash, index_home, index_tag, node, put_varint, section, tag,
+        self, VERSION, index_hash, index_home, index_tag, node, put_varint, section, tag,
     };
     let pool = [1u8, b'v', 1, b'r'];
     let (key_at, id_at) = (0u32, 2u32);
     let mut data = Vec::new();
     let mut child: Option<u32> = None;
+    // Version-2 nodes: payloads as narrow as they can be (FORMAT.md "DATA").
+    let node = |data: &mut Vec<u8>, header: u8, head: u64, t: u8, p: u32, n: u32| {
+        let w = format::payload_width(t, p);
+        data.push(header);
+        put_varint(data, format::join_head(head, w));
+        data.extend(std::iter::repeat_n(t, n as usize));
+        for _ in 0..n {
+            data.extend_from_slice(&p.to_le_bytes()[..w]);
+        }
+    };
     for height in 1..=levels {
         let at = data.len() as u32;
-        data.push(node::LIST_BIT | height);
-        put_varint(&mut data, u64::from(width));
         let (t, p) = match child {
             None => (tag::INT, 1u32),
             Some(c) => (tag::LIST, c),
         };
-        data.extend(std::iter::repeat_n(t, width as usize));
-        for _ in 0..width {
-            data.extend_from_slice(&p.to_le_bytes());
-        }
+        node(
+            &mut data,
+            node::LIST_BIT | height,
+            width.into(),
+            t,
+            p,
+            width,
+        );
         child = Some(at);
     }
     let record_at = data.len() as u32;
-    data.push(levels + 1);
-    put_varint(&mut data, 0);
-    data.push(tag::LIST);
-    data.extend_from_slice(&child.unwrap_or(0).to_le_bytes());
+    node(&mut data, levels + 1, 0, tag::LIST, child.unwrap_or(0), 1);
     // One shape: key 0, with a one-entry slot table.
     let mut shapes = Vec::new();
     shapes.extend_from_slice(&1u32.to_le_bytes());
@@ -946,6 +990,7 @@ pub fn overlay_as_v1(bytes: &[u8], base: &Arc<Snapshot>) -> Option<Vec<u8>> {
         return None;
     }
     let raw = snap.raw();
+    let (data, remap) = data_as_v1(raw)?;
     let mut entries: Vec<(u32, u32)> = Vec::new();
     let mut names: Vec<&[u8]> = Vec::new();
     // The changes, in ordinal order: the id of each set bit's home entry.
@@ -961,7 +1006,7 @@ pub fn overlay_as_v1(bytes: &[u8], base: &Arc<Snapshot>) -> Option<Vec<u8>> {
         let e = o - level.l.ordinal_start + level.l.own_first();
         let at = level.l.ids.entries_at + 8 * e as usize;
         let id_off = u32_at(level.b, at)?;
-        entries.push((id_off, rec));
+        entries.push((id_off, remap(rec)));
         names.push(level.pool_bytes(id_off)?);
     }
     let changed = entries.len() as u32;
@@ -969,7 +1014,7 @@ pub fn overlay_as_v1(bytes: &[u8], base: &Arc<Snapshot>) -> Option<Vec<u8>> {
     for e in 0..l.ids.count {
         let at = l.ids.entries_at + 8 * e as usize;
         let id_off = u32_at(raw.b, at)?;
-        entries.push((id_off, raw.id_record_offset(e)?));
+        entries.push((id_off, remap(raw.id_record_offset(e)?)));
         names.push(raw.pool_bytes(id_off)?);
     }
     let mut flat = Vec::new();
@@ -997,7 +1042,7 @@ pub fn overlay_as_v1(bytes: &[u8], base: &Arc<Snapshot>) -> Option<Vec<u8>> {
             .get(l.header.sections[i].offset as usize..)
             .and_then(|b| b.get(..l.header.sections[i].len as usize))
     };
-    let parts: [&[u8]; 6] = [sec(0)?, sec(1)?, sec(2)?, sec(3)?, &ids, &overlay];
+    let parts: [&[u8]; 6] = [sec(0)?, &data, sec(2)?, sec(3)?, &ids, &overlay];
     Some(assemble(
         1,
         FLAG_OVERLAY,
@@ -1005,6 +1050,65 @@ pub fn overlay_as_v1(bytes: &[u8], base: &Arc<Snapshot>) -> Option<Vec<u8>> {
         &section::ALL_OVERLAY_V1,
         &parts,
     ))
+}
+
+/// The data section of `raw`'s (version-2) file in the version-1 form: every payload 4
+/// bytes wide, heads without a width, patch bases as `u32`s. Returns it and the map of
+/// the file's combined data offsets to the new ones (other offsets map to themselves).
+#[allow(clippy::type_complexity)]
+fn data_as_v1(raw: crate::read::Raw<'_>) -> Option<(Vec<u8>, impl Fn(u32) -> u32)> {
+    use crate::format::{
+        Heads, MAX_HEIGHT, TOMBSTONE, node, put_varint, slot_or_null, tag, varint_at,
+    };
+    let data = raw.data()?;
+    let start = raw.l.starts.data;
+    let mut out = Vec::new();
+    // (own offset in `data`, own offset in `out`), in order.
+    let mut moved: Vec<(u32, u32)> = Vec::new();
+    let remap = move |moved: &[(u32, u32)], p: u32| match p.checked_sub(start) {
+        Some(own) if p != TOMBSTONE => moved
+            .binary_search_by_key(&own, |m| m.0)
+            .map_or(p, |i| start + moved[i].1),
+        _ => p,
+    };
+    let mut at = 0usize;
+    while at < data.len() {
+        let header = data[at];
+        moved.push((at as u32, out.len() as u32));
+        out.push(header);
+        let (n, w, tags) = if header & node::PATCH_BIT != 0 {
+            let (_, base, w, mask_at) = raw.patch_head(data, at as u32)?;
+            let slots = raw.map_at(base, MAX_HEIGHT + 1)?.len();
+            let mask = data.get(mask_at..mask_at + slots.div_ceil(8))?;
+            out.extend_from_slice(&remap(&moved, base).to_le_bytes());
+            out.extend_from_slice(mask);
+            let m = mask.iter().map(|b| b.count_ones() as usize).sum::<usize>();
+            (m, w, mask_at + mask.len())
+        } else {
+            let (head, used) = varint_at(data, at + 1)?;
+            let (v, w) = Heads::of(true).split(head);
+            let n = if header & node::LIST_BIT != 0 {
+                usize::try_from(v).ok()?
+            } else {
+                raw.shape(u32::try_from(v).ok()?)?.keys.len() / 4
+            };
+            put_varint(&mut out, v);
+            (n, w, at + 1 + used)
+        };
+        let slots = data.get(tags..tags + n * (w + 1))?;
+        out.extend_from_slice(&slots[..n]);
+        for i in 0..n {
+            let (t, p) = slot_or_null(slots, n, i, w);
+            let p = if t == tag::LIST || t == tag::MAP {
+                remap(&moved, p)
+            } else {
+                p
+            };
+            out.extend_from_slice(&p.to_le_bytes());
+        }
+        at = tags + n * (w + 1);
+    }
+    Some((out, move |p| remap(&moved, p)))
 }
 
 /// The `fsst` fuzz target: every FSST table method on any bytes agrees with the others and

@@ -222,8 +222,115 @@ pub fn changes_layout(ordinal_end: u32, count: u32) -> (u64, u64, u64) {
     (words, ranks, len)
 }
 
-/// Bytes per slot: one tag byte and a 4-byte payload.
+/// Bytes of the widest slot: one tag byte and a 4-byte payload (every slot of a version-1
+/// node; a version-2 node's payloads are `1..=4` bytes, see [`payload_width`]).
 pub const SLOT_LEN: usize = 5;
+
+/// Widest slot payload, in bytes (a version-1 node's only width).
+pub const MAX_WIDTH: usize = 4;
+
+/// Bits of a version-2 node head (and patch head) that hold the payload width: the head is
+/// `value << WIDTH_BITS | (width - 1)` (FORMAT.md "DATA").
+pub const WIDTH_BITS: u32 = 2;
+
+/// How a file's node heads split into a value and a payload width: version 2 (`narrow`)
+/// stores `value << WIDTH_BITS | (width - 1)`, version 1 the value alone, with width
+/// [`MAX_WIDTH`]. Kept as a shift, a mask and an offset so that the split costs no
+/// branch on the read path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Heads {
+    shift: u32,
+    mask: u64,
+    base: usize,
+}
+
+impl Heads {
+    /// The heads of a version-2 file (`narrow`) or of a version-1 file.
+    pub fn of(narrow: bool) -> Heads {
+        if narrow {
+            Heads {
+                shift: WIDTH_BITS,
+                mask: (1 << WIDTH_BITS) - 1,
+                base: 1,
+            }
+        } else {
+            Heads {
+                shift: 0,
+                mask: 0,
+                base: MAX_WIDTH,
+            }
+        }
+    }
+
+    /// Whether these are version-2 heads (with a width).
+    pub fn narrow(&self) -> bool {
+        self.shift != 0
+    }
+
+    /// A node head as stored: `(value, width)`; the width is always in `1..=4`.
+    #[inline(always)]
+    pub fn split(&self, head: u64) -> (u64, usize) {
+        (head >> self.shift, (head & self.mask) as usize + self.base)
+    }
+}
+
+/// The version-2 head of a node whose value (shape id, element count or patch base) is
+/// `value` and whose payloads are `width` (`1..=4`) bytes.
+pub fn join_head(value: u64, width: usize) -> u64 {
+    (value << WIDTH_BITS) | (width.clamp(1, MAX_WIDTH) as u64 - 1)
+}
+
+/// The narrowest payload width (`1..=4`) that holds a slot of tag `t` whose value, as a
+/// version-1 payload (the full `u32`), is `p`: an `INT` sign-extends from its width, an
+/// `F32` keeps its high bytes (the rest are zero), an inline string needs its length,
+/// every other payload (a pool or data reference, 0 for null and booleans) its
+/// significant bytes. A version-2 node's width is the greatest of its slots'.
+#[inline]
+pub fn payload_width(t: u8, p: u32) -> usize {
+    let bytes = |bits: u32| (bits.div_ceil(8) as usize).max(1);
+    match t {
+        tag::INT => {
+            let v = p as i32;
+            // Bits of the two's-complement value, plus a sign bit.
+            bytes(
+                33 - if v < 0 {
+                    (!v).leading_zeros()
+                } else {
+                    v.leading_zeros()
+                },
+            )
+            .min(MAX_WIDTH)
+        }
+        tag::F32 => (MAX_WIDTH - (p.trailing_zeros() / 8) as usize).max(1),
+        t if (tag::STR_INLINE..=tag::STR_INLINE + tag::STR_INLINE_MAX).contains(&t) => {
+            usize::from(t - tag::STR_INLINE).max(1)
+        }
+        _ => bytes(32 - p.leading_zeros()),
+    }
+}
+
+/// The `width` bytes a version-2 node stores for a slot of tag `t` whose full (version-1)
+/// payload is `p`: the low bytes, except for an `F32`, whose high bytes are kept. Inverse
+/// of [`widen_payload`] for `width >= payload_width(t, p)`.
+pub fn narrow_payload(t: u8, p: u32, width: usize) -> u32 {
+    let width = width.clamp(1, MAX_WIDTH);
+    let shift = 8 * (MAX_WIDTH - width) as u32;
+    let stored = if t == tag::F32 { p >> shift } else { p };
+    stored & WIDTH_MASK[width - 1]
+}
+
+/// A stored payload of `width` bytes (`stored`, zero-extended) as the full payload of a
+/// slot of tag `t`: an `INT` sign-extends, an `F32` shifts back up, others are as stored.
+#[inline(always)]
+pub fn widen_payload(t: u8, stored: u32, width: usize) -> u32 {
+    // 0..=24 for widths 1..=4 (wrapping: any width gives some value, never a panic).
+    let shift = (8 * MAX_WIDTH.wrapping_sub(width)) as u32;
+    match t {
+        tag::INT => (stored.wrapping_shl(shift) as i32).wrapping_shr(shift) as u32,
+        tag::F32 => stored.wrapping_shl(shift),
+        _ => stored,
+    }
+}
 
 /// Greatest height of a node: a map or list holding only scalars has height 1; a node's
 /// height is one more than its tallest child's. Bounds recursion on every read path.
@@ -536,28 +643,42 @@ pub fn u64_at(b: &[u8], off: usize) -> Option<u64> {
     Some(u64::from_le_bytes(slice_at(b, off, 8)?.try_into().ok()?))
 }
 
-/// Slot `i` of a node's slot arrays (`n` tags, then `n` 4-byte payloads, FORMAT.md
-/// "DATA"): its tag and its payload bytes; `None` if `i >= n` or the arrays are cut. The
-/// one slot decoder, for the reader and `verify`.
+/// Masks of the low `w` bytes of a `u32`, by `w - 1`.
+const WIDTH_MASK: [u32; 4] = [0xff, 0xffff, 0xff_ffff, 0xffff_ffff];
+
+/// Slot `i` of a node's slot arrays (`n` tags, then `n` payloads of `w` bytes each,
+/// FORMAT.md "DATA"): its tag, its stored payload (zero-extended; see [`widen_payload`])
+/// and the payload's bytes; `None` if `i >= n`, `w` is not in `1..=4` or the arrays are
+/// cut. `slots` may run on past the node (to the end of the data section): the payload is
+/// then read with one 4-byte load. The one slot decoder, for the reader and `verify`.
 #[inline(always)]
-pub fn slot_at(slots: &[u8], n: usize, i: usize) -> Option<(u8, &[u8; 4])> {
+pub fn slot_at(slots: &[u8], n: usize, i: usize, w: usize) -> Option<(u8, u32, &[u8])> {
     if i >= n {
         return None;
     }
+    let mask = *WIDTH_MASK.get(w.wrapping_sub(1))?;
     let t = *slots.get(i)?;
-    // Callers pass arrays of `n` slots (`5n` bytes), so this does not wrap; if it did, the
-    // checked `get` below would only miss.
-    let at = n.wrapping_add(i.wrapping_mul(4));
-    let payload = slots.get(at..at.wrapping_add(4))?.try_into().ok()?;
-    Some((t, payload))
+    // Callers pass `n` and `w` of arrays that fit in `slots`, so this does not wrap; if it
+    // did, the checked `get`s below would only miss.
+    let at = n.wrapping_add(i.wrapping_mul(w));
+    let bytes = slots.get(at..at.wrapping_add(w))?;
+    let p = match slots.get(at..at.wrapping_add(4)) {
+        Some(four) => u32::from_le_bytes(four.try_into().ok()?) & mask,
+        None => bytes
+            .iter()
+            .rev()
+            .fold(0, |acc, &b| (acc << 8) | u32::from(b)),
+    };
+    Some((t, p, bytes))
 }
 
-/// [`slot_at`] where the caller has checked the bounds: `(NULL, 0)` past them.
+/// [`slot_at`] where the caller has checked the bounds, with the payload widened
+/// ([`widen_payload`]) to its version-1 form: `(NULL, 0)` past the bounds.
 #[inline(always)]
-pub fn slot_or_null(slots: &[u8], n: usize, i: usize) -> (u8, [u8; 4]) {
-    match slot_at(slots, n, i) {
-        Some((t, p)) => (t, *p),
-        None => (tag::NULL, [0; 4]),
+pub fn slot_or_null(slots: &[u8], n: usize, i: usize, w: usize) -> (u8, u32) {
+    match slot_at(slots, n, i, w) {
+        Some((t, p, _)) => (t, widen_payload(t, p, w)),
+        None => (tag::NULL, 0),
     }
 }
 
@@ -613,6 +734,79 @@ mod tests {
             ),
             None
         );
+    }
+
+    #[test]
+    fn payload_widths_are_the_narrowest_that_round_trip() {
+        let ints = [
+            0i32,
+            1,
+            -1,
+            127,
+            128,
+            -128,
+            -129,
+            32767,
+            -32768,
+            32768,
+            1 << 23,
+            -(1 << 23),
+            (1 << 23) - 1,
+            i32::MAX,
+            i32::MIN,
+        ];
+        let floats = [0.0f32, 1.0, -2.5, 0.1, 1e30, f32::MIN_POSITIVE, 100.0];
+        let cases = ints
+            .iter()
+            .map(|&i| (tag::INT, i as u32))
+            .chain(floats.iter().map(|f| (tag::F32, f.to_bits())))
+            .chain([0u32, 255, 256, 65535, 65536, 1 << 24, u32::MAX].map(|p| (tag::STR, p)));
+        for (t, p) in cases {
+            let w = payload_width(t, p);
+            assert!((1..=4).contains(&w));
+            for width in w..=4 {
+                let stored = narrow_payload(t, p, width);
+                assert_eq!(stored & !WIDTH_MASK[width - 1], 0, "{t} {p:#x} in {width}");
+                assert_eq!(widen_payload(t, stored, width), p, "{t} {p:#x} in {width}");
+            }
+            if w > 1 {
+                // One byte narrower loses the value.
+                let stored = narrow_payload(t, p, w - 1);
+                assert_ne!(
+                    widen_payload(t, stored, w - 1),
+                    p,
+                    "{t} {p:#x} in {}",
+                    w - 1
+                );
+            }
+        }
+        assert_eq!(payload_width(tag::INT, 127), 1);
+        assert_eq!(payload_width(tag::INT, 128), 2);
+        assert_eq!(payload_width(tag::INT, -128i32 as u32), 1);
+        assert_eq!(payload_width(tag::F32, 1.0f32.to_bits()), 2);
+        assert_eq!(payload_width(tag::STR_INLINE + 3, 0), 3);
+        assert_eq!(payload_width(tag::NULL, 0), 1);
+    }
+
+    #[test]
+    fn slots_read_at_any_width_and_refuse_bad_ones() {
+        // Two slots of width 3: INT -2 and STR 0x010203.
+        let slots = [tag::INT, tag::STR, 0xfe, 0xff, 0xff, 3, 2, 1];
+        assert_eq!(
+            slot_at(&slots, 2, 0, 3),
+            Some((tag::INT, 0xff_fffe, &slots[2..5]))
+        );
+        assert_eq!(slot_or_null(&slots, 2, 0, 3), (tag::INT, -2i32 as u32));
+        // The last payload ends the array: read byte by byte.
+        assert_eq!(
+            slot_at(&slots, 2, 1, 3),
+            Some((tag::STR, 0x010203, &slots[5..8]))
+        );
+        assert_eq!(slot_at(&slots, 2, 2, 3), None);
+        assert_eq!(slot_at(&slots, 2, 0, 0), None);
+        assert_eq!(slot_at(&slots, 2, 0, 5), None);
+        assert_eq!(slot_at(&slots[..7], 2, 1, 3), None);
+        assert_eq!(slot_or_null(&slots[..7], 2, 1, 3), (tag::NULL, 0));
     }
 
     #[test]

@@ -555,8 +555,10 @@ struct DataCtx<'x, 'c, 'a> {
 impl DataCtx<'_, '_, '_> {
     /// Checks one slot of a node at combined offset `node_at`; returns the slot's walk
     /// weight below itself (value bytes, child cost) and its child's height (0: scalar).
-    fn slot(&self, t: u8, p: [u8; 4], node_at: u32, slot_at: usize) -> Result<(u64, u8)> {
-        let pv = u32::from_le_bytes(p);
+    /// `pv` is the slot's payload widened to 4 bytes ([`format::slot_or_null`]); its
+    /// node's width is checked by the caller ([`check_width`]).
+    fn slot(&self, t: u8, pv: u32, node_at: u32, slot_at: usize) -> Result<(u64, u8)> {
+        let p = pv.to_le_bytes();
         Ok(match t {
             tag::NULL | tag::FALSE | tag::TRUE if pv != 0 => {
                 return Err(err(
@@ -663,8 +665,9 @@ fn verify_data(c: &Chain<'_, '_>, pool: &Pool, shapes: &[ShapeInfo]) -> Result<N
             node::PATCH_BIT => verify_patch(&cx, shapes, data, at, here)?,
             kind if kind == node::LIST_BIT || kind == 0 => {
                 let is_list = kind == node::LIST_BIT;
-                let (n, used) = format::varint_at(data, at + 1)
+                let (head, used) = format::varint_at(data, at + 1)
                     .ok_or_else(|| err(abs + 1, FormatKind::Truncated, "truncated node header"))?;
+                let (n, w) = raw.l.heads.split(head);
                 // Walk cost of this node: key name bytes of its shape, then per slot.
                 let mut weight = 0u64;
                 let count = if is_list {
@@ -684,7 +687,7 @@ fn verify_data(c: &Chain<'_, '_>, pool: &Pool, shapes: &[ShapeInfo]) -> Result<N
                 };
                 let slots_at = at + 1 + used;
                 let slots = count
-                    .checked_mul(format::SLOT_LEN)
+                    .checked_mul(w + 1)
                     .and_then(|len| format::slice_at(data, slots_at, len))
                     .ok_or_else(|| {
                         err(
@@ -694,12 +697,15 @@ fn verify_data(c: &Chain<'_, '_>, pool: &Pool, shapes: &[ShapeInfo]) -> Result<N
                         )
                     })?;
                 let mut tallest = 0u8;
+                let mut need = 1;
                 for i in 0..count {
-                    let (t, p) = format::slot_or_null(slots, count, i);
-                    let (w, h) = cx.slot(t, p, here, base + slots_at + i)?;
-                    weight += slot_walk_cost(0, 0) + w;
+                    let (t, p) = format::slot_or_null(slots, count, i, w);
+                    need = need.max(format::payload_width(t, p));
+                    let (cost, h) = cx.slot(t, p, here, base + slots_at + i)?;
+                    weight += slot_walk_cost(0, 0) + cost;
                     tallest = tallest.max(h);
                 }
+                check_width(raw.l.heads.narrow(), w, need, abs + 1)?;
                 if height != tallest + 1 {
                     return Err(err(
                         abs,
@@ -752,8 +758,9 @@ fn verify_patch(
             "patch node in a snapshot that is not an overlay",
         ));
     }
-    let height = data[at] & node::HEIGHT_MASK;
-    let base_off = format::u32_at(data, at + 1)
+    let (height, base_off, w, mask_at) = c
+        .raw
+        .patch_head(data, at as u32)
         .ok_or_else(|| err(abs + 1, FormatKind::Truncated, "truncated patch node"))?;
     if base_off >= here {
         return Err(err(
@@ -802,14 +809,15 @@ fn verify_patch(
         let s = owner
             .data()
             .and_then(|d| format::varint_at(d, o as usize + 1))
-            .map(|(s, _)| s)
+            .map(|(head, _)| owner.l.heads.split(head).0)
             .unwrap_or(u64::MAX);
         shape_info(c, shapes, s).map_or(0, |i| i.key_bytes)
     };
     let mask_len = n.div_ceil(8);
-    let mask = format::slice_at(data, at + 5, mask_len).ok_or_else(|| {
+    let mask_abs = c.raw.l.data.start + mask_at;
+    let mask = format::slice_at(data, mask_at, mask_len).ok_or_else(|| {
         err(
-            abs + 5,
+            mask_abs,
             FormatKind::Truncated,
             "patch mask overruns the data section",
         )
@@ -817,20 +825,20 @@ fn verify_patch(
     let m: usize = mask.iter().map(|b| b.count_ones() as usize).sum();
     if m == 0 {
         return Err(err(
-            abs + 5,
+            mask_abs,
             FormatKind::BadOverlay,
             "patch replaces no slot",
         ));
     }
     if n % 8 != 0 && mask[mask_len - 1] >> (n % 8) != 0 {
         return Err(err(
-            abs + 5,
+            mask_abs,
             FormatKind::BadOverlay,
             format!("patch mask sets bits past the base's {n} slots"),
         ));
     }
-    let own_at = at + 5 + mask_len;
-    let own = format::slice_at(data, own_at, m * format::SLOT_LEN).ok_or_else(|| {
+    let own_at = mask_at + mask_len;
+    let own = format::slice_at(data, own_at, m * (w + 1)).ok_or_else(|| {
         err(
             abs,
             FormatKind::Truncated,
@@ -840,20 +848,23 @@ fn verify_patch(
     let mut weight = shape_bytes;
     let mut tallest = 0u8;
     let mut j = 0;
+    let mut need = 1;
     for i in 0..n {
         if mask[i / 8] & (1 << (i % 8)) != 0 {
-            let (t, p) = format::slot_or_null(own, m, j);
-            let (w, h) = cx.slot(t, p, here, c.raw.l.data.start + own_at + j)?;
-            weight += slot_walk_cost(0, 0) + w;
+            let (t, p) = format::slot_or_null(own, m, j, w);
+            need = need.max(format::payload_width(t, p));
+            let (cost, h) = cx.slot(t, p, here, c.raw.l.data.start + own_at + j)?;
+            weight += slot_walk_cost(0, 0) + cost;
             tallest = tallest.max(h + 1);
             j += 1;
         } else {
             // A slot of the (verified, earlier) base node: O(1) with the node tables.
             let (t, p) = base.raw_slot(i);
-            let (w, _) = cx.slot(t, p, here, abs + 1)?;
-            weight += slot_walk_cost(0, 0) + w;
+            let (cost, _) = cx.slot(t, p, here, abs + 1)?;
+            weight += slot_walk_cost(0, 0) + cost;
         }
     }
+    check_width(c.raw.l.heads.narrow(), w, need, abs + 1)?;
     let expect = tallest.max(base.height());
     if height != expect {
         return Err(err(
@@ -863,6 +874,20 @@ fn verify_patch(
         ));
     }
     Ok((weight, own_at + own.len()))
+}
+
+/// Checks a node's payload width `w` against `need`, the greatest
+/// [`format::payload_width`] of its slots: a version-2 node's must be exactly that (every
+/// slot fits, and the node has one encoding); a version-1 node's is 4 and holds anything.
+fn check_width(narrow: bool, w: usize, need: usize, at: usize) -> Result<()> {
+    if narrow && w != need {
+        return Err(err(
+            at,
+            FormatKind::BadEncoding,
+            format!("node payload width {w}, but its slots need exactly {need}"),
+        ));
+    }
+    Ok(())
 }
 
 /// Checks that record reference `rec` (of an id entry or a change, at byte `at`) is the

@@ -25,7 +25,8 @@ fn worked_example_matches_format_md() {
     assert_eq!(section(0), b"\x05title\x01n\x03v:1\x05Intro");
     assert_eq!(
         section(1),
-        &[0x01, 0x00, 0x07, 0x03, 12, 0, 0, 0, 42, 0, 0, 0]
+        // Map, height 1; head: shape 0 << 2 | width 1 - 1; tags STR, INT; 1-byte payloads.
+        &[0x01, 0x00, 0x07, 0x03, 12, 42]
     );
     assert_eq!(
         section(2),

@@ -197,8 +197,10 @@ pub(crate) struct Encoder {
     /// String values, encoded when the file is written (their symbol tables are trained
     /// on all of them).
     pub strings: super::strings::Strings,
-    /// Where pending slots are in `data`: `(tag position, payload position)`.
-    pub fixups: Vec<(u32, u32)>,
+    /// Every node of `data`, in order: `(offset of the node, offset of its tags)`. `data`
+    /// holds the nodes in the builder's working form, every payload 4 bytes wide;
+    /// [`Encoder::narrow`] writes them in the file's form.
+    pub node_at: Vec<(u32, u32)>,
     /// An overlay's base chain's compressed strings, by the hash of their text:
     /// `(hash, tag, pool offset)`, so that an equal string refers to the base's entry
     /// (plain ones are found through the pool's index).
@@ -357,14 +359,9 @@ impl Encoder {
         Ok(id)
     }
 
-    /// Appends (or finds) a node whose bytes are in `self.scratch`; `pending` are the
-    /// scratch positions `(tag, payload)` of its pending string slots.
-    fn commit_node(
-        &mut self,
-        height: u8,
-        weight: u64,
-        pending: &[(usize, usize)],
-    ) -> Result<NodeRef> {
+    /// Appends (or finds) a node whose bytes are in `self.scratch`, its tags starting at
+    /// `tags_at` there.
+    fn commit_node(&mut self, height: u8, weight: u64, tags_at: usize) -> Result<NodeRef> {
         let bytes = &self.scratch;
         let hash = h(bytes);
         let data = &self.data;
@@ -386,9 +383,7 @@ impl Encoder {
             "data bytes (with the base's)",
         )?;
         let len = bytes.len() as u32;
-        for &(t, p) in pending {
-            self.fixups.push((offset + t as u32, offset + p as u32));
-        }
+        self.node_at.push((offset, offset + tags_at as u32));
         let data = &self.data;
         self.data_dedup
             .insert_unique(hash, (offset, len), |&(o, l)| {
@@ -421,8 +416,7 @@ impl Encoder {
         for s in slots {
             self.scratch.extend_from_slice(&s.payload);
         }
-        let pending = pending_positions(slots, tags_at);
-        self.commit_node(height, weight, &pending)
+        self.commit_node(height, weight, tags_at)
     }
 
     /// Encodes a map (a record or a nested map).
@@ -485,8 +479,7 @@ impl Encoder {
         for s in &slots {
             self.scratch.extend_from_slice(&s.payload);
         }
-        let pending = pending_positions(&slots, tags_at);
-        Ok(self.commit_node(height, 0, &pending)?.offset)
+        Ok(self.commit_node(height, 0, tags_at)?.offset)
     }
 
     /// Encodes a value; if it equals `old` (the base's value at the same place) and that
@@ -672,16 +665,131 @@ impl Encoder {
     }
 }
 
-/// The scratch positions `(tag, payload)` of the pending slots among `slots`, whose tags
-/// start at `tags_at` (payloads follow the tags, 4 bytes each).
-fn pending_positions(slots: &[Slot], tags_at: usize) -> Vec<(usize, usize)> {
-    let n = slots.len();
-    slots
-        .iter()
-        .enumerate()
-        .filter(|(_, s)| s.tag == PENDING)
-        .map(|(i, _)| (tags_at + i, tags_at + n + 4 * i))
-        .collect()
+/// The data section in the file's form, from the builder's working form (every payload 4
+/// bytes wide, string slots pending): [`Encoder::narrow`].
+pub(crate) struct Narrowed {
+    /// The data section.
+    pub data: Vec<u8>,
+    /// Where this file's data starts in the combined space.
+    start: u32,
+    /// The working form's node offsets, in order (as [`Encoder::node_at`]).
+    from: Vec<u32>,
+    /// Each node's offset in `data`.
+    to: Vec<u32>,
+}
+
+impl Narrowed {
+    /// The file's (combined) data offset of the node at combined working offset `off`:
+    /// a base's node and a tombstone keep theirs.
+    pub fn remap(&self, off: u32) -> u32 {
+        match off.checked_sub(self.start) {
+            Some(own) if off != format::TOMBSTONE => match self.from.binary_search(&own) {
+                Ok(i) => self.to.get(i).map_or(off, |&to| self.start + to),
+                // Never: references are to node starts. Kept as they are.
+                Err(_) => off,
+            },
+            _ => off,
+        }
+    }
+}
+
+/// The tag of the longest inline string (4 bytes: it needs a 4-byte payload).
+const LONGEST_INLINE: u8 = tag::STR_INLINE + tag::STR_INLINE_MAX;
+
+impl Encoder {
+    /// Writes the data section in the file's form (FORMAT.md "DATA"): each node with the
+    /// narrowest payload width its slots need ([`format::payload_width`]), in the order
+    /// the builder wrote them (children before parents), its pending string slots given
+    /// their stored form by `string` (`(tag, pool offset)` of pending string `i`), its
+    /// references to this file's nodes moved to where those nodes land. O(data).
+    ///
+    /// An inline string needs a payload as wide as it is long: where 4-byte inline strings
+    /// alone would widen a node to 4 bytes, they are stored as pool strings instead
+    /// (`intern` gives the pool offset of an entry holding the bytes) if their references
+    /// fit the width the node's other slots need, or 3 bytes.
+    pub fn narrow(
+        &self,
+        string: impl Fn(u32) -> Result<(u8, u32)>,
+        mut intern: impl FnMut(&[u8]) -> Result<u32>,
+    ) -> Result<Narrowed> {
+        let mut out = Narrowed {
+            data: Vec::with_capacity(self.data.len()),
+            start: self.starts.data,
+            from: self.node_at.iter().map(|&(o, _)| o).collect(),
+            to: Vec::with_capacity(self.node_at.len()),
+        };
+        let corrupt = |what: &str| Error::Corrupt {
+            what: format!("builder data: {what}"),
+        };
+        let mut slots: Vec<(u8, u32)> = Vec::new();
+        for (k, &(at, tags)) in self.node_at.iter().enumerate() {
+            let end = self
+                .node_at
+                .get(k + 1)
+                .map_or(self.data.len(), |&(next, _)| next as usize);
+            let (at, tags) = (at as usize, tags as usize);
+            let n = (end - tags) / format::SLOT_LEN;
+            slots.clear();
+            for i in 0..n {
+                let t = self.data[tags + i];
+                let p = format::u32_at(&self.data, tags + n + 4 * i)
+                    .ok_or_else(|| corrupt("slot cut"))?;
+                slots.push(match t {
+                    PENDING => string(p)?,
+                    tag::LIST | tag::MAP => (t, out.remap(p)),
+                    _ => (t, p),
+                });
+            }
+            let width = |slots: &[(u8, u32)], inline: bool| {
+                slots
+                    .iter()
+                    .filter(|&&(t, _)| inline || t != LONGEST_INLINE)
+                    .map(|&(t, p)| format::payload_width(t, p))
+                    .max()
+                    .unwrap_or(1)
+            };
+            let mut w = width(&slots, true);
+            let narrower = width(&slots, false).max(format::MAX_WIDTH - 1);
+            if w > narrower {
+                let mut moved = slots.clone();
+                for slot in moved.iter_mut().filter(|s| s.0 == LONGEST_INLINE) {
+                    let bytes = slot.1.to_le_bytes();
+                    *slot = (tag::STR, intern(&bytes)?);
+                }
+                let need = width(&moved, true);
+                if need <= narrower {
+                    slots = moved;
+                    w = need;
+                }
+            }
+            let header = self.data[at];
+            let offset = offset_u32(out.data.len(), "data section bytes")?;
+            out.to.push(offset);
+            out.data.push(header);
+            if header & node::PATCH_BIT != 0 {
+                // Patch: a u32 base, then the mask (up to the tags).
+                let base = format::u32_at(&self.data, at + 1).ok_or_else(|| corrupt("patch"))?;
+                let head = format::join_head(u64::from(out.remap(base)), w);
+                format::put_varint(&mut out.data, head);
+                out.data.extend_from_slice(&self.data[at + 5..tags]);
+            } else {
+                let (head, _) =
+                    format::varint_at(&self.data, at + 1).ok_or_else(|| corrupt("head"))?;
+                format::put_varint(&mut out.data, format::join_head(head, w));
+            }
+            out.data.extend(slots.iter().map(|&(t, _)| t));
+            for &(t, p) in &slots {
+                let stored = format::narrow_payload(t, p, w).to_le_bytes();
+                out.data.extend_from_slice(&stored[..w]);
+            }
+        }
+        combined(
+            self.starts.data,
+            out.data.len(),
+            "data bytes (with the base's)",
+        )?;
+        Ok(out)
+    }
 }
 
 fn node_slot(tag: u8, offset: u32, height: u8, weight: u64) -> Slot {

@@ -18,6 +18,7 @@ use crate::error::{Error, Result};
 use crate::format::{self, ContentHash, Header, SectionEntry, TOMBSTONE, section};
 use crate::read::Snapshot;
 use crate::tuplemap::TupleMap;
+use encode::Narrowed;
 
 /// What a build produced: the content hash and the sizes a user needs to judge it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -442,10 +443,10 @@ impl SnapshotBuilder {
         self.live(id)
     }
 
-    /// The record reference an entry writes.
-    fn rec_ref(e: &Entry) -> u32 {
+    /// The record reference an entry writes, in the file's data section (`data`).
+    fn rec_ref(e: &Entry, data: &Narrowed) -> u32 {
         match e.rec {
-            Rec::Node(o) | Rec::Patch(o) => o,
+            Rec::Node(o) | Rec::Patch(o) => data.remap(o),
             _ => TOMBSTONE,
         }
     }
@@ -458,18 +459,18 @@ impl SnapshotBuilder {
     /// The id entries of the IDS section, with their record references, in insertion
     /// order: every record of a full snapshot; the ids an overlay adds (those it changes
     /// or removes go to CHANGES).
-    fn id_entries(&self) -> Vec<(u32, u32)> {
+    fn id_entries(&self, data: &Narrowed) -> Vec<(u32, u32)> {
         self.entries
             .iter()
             .filter(|e| Self::written(e) && !e.in_base)
-            .map(|e| (e.id, Self::rec_ref(e)))
+            .map(|e| (e.id, Self::rec_ref(e, data)))
             .collect()
     }
 
     /// An overlay's CHANGES section (FORMAT.md "CHANGES"): the home ordinal of every base
     /// id it changes or removes, as a bitset over the base's ordinals with a rank
     /// directory, then their record references in ordinal order.
-    fn changes_section(&self, base: &Snapshot) -> Result<Vec<u8>> {
+    fn changes_section(&self, base: &Snapshot, data: &Narrowed) -> Result<Vec<u8>> {
         let limit = || Error::Limit {
             what: "id ordinals of an overlay chain",
             limit: format::MAX_SECTION_LEN,
@@ -490,7 +491,7 @@ impl SnapshotBuilder {
                 .ok_or_else(|| {
                     Error::InvalidInput(format!("base id {id:?} has no home in the base chain"))
                 })?;
-            changes.push((o, Self::rec_ref(e)));
+            changes.push((o, Self::rec_ref(e, data)));
         }
         changes.sort_unstable();
         let count = u32::try_from(changes.len()).map_err(|_| limit())?;
@@ -522,7 +523,7 @@ impl SnapshotBuilder {
     }
 
     /// The encoded sections after the pool and data, in file order.
-    fn sections(&self) -> Result<Vec<Vec<u8>>> {
+    fn sections(&self, data: &Narrowed) -> Result<Vec<Vec<u8>>> {
         let pool = &self.enc.pool;
         let name_of = |off: u32| pool.entry(off).unwrap_or_default();
         let mut key_entries = Vec::with_capacity(self.enc.keys.len() * format::KEY_ENTRY_LEN);
@@ -534,7 +535,7 @@ impl SnapshotBuilder {
             |i| encode::index_hash(name_of(self.enc.keys[i])),
             &key_entries,
         )?;
-        let list = self.id_entries();
+        let list = self.id_entries(data);
         let mut id_entries = Vec::with_capacity(list.len() * format::ID_ENTRY_LEN);
         for &(id, rec) in &list {
             id_entries.extend_from_slice(&id.to_le_bytes());
@@ -572,7 +573,7 @@ impl SnapshotBuilder {
                 sec.extend_from_slice(&f.to_le_bytes());
             }
             out.push(sec);
-            out.push(self.changes_section(base)?);
+            out.push(self.changes_section(base, data)?);
         }
         Ok(out)
     }
@@ -603,9 +604,9 @@ impl SnapshotBuilder {
 
     /// Encodes header and sections; calls `sink` with each part in file order.
     fn emit(&self, mut sink: impl FnMut(&[u8]) -> Result<()>) -> Result<BuildInfo> {
-        let tail = self.sections()?;
         let fin = strings::finish(&self.enc, self.compression, self.policy)?;
-        let mut parts: Vec<&[u8]> = vec![&fin.pool, &fin.data];
+        let tail = self.sections(&fin.data)?;
+        let mut parts: Vec<&[u8]> = vec![&fin.pool, &fin.data.data];
         parts.extend(tail.iter().map(Vec::as_slice));
         parts.push(&fin.symbols);
         parts.push(&fin.cold);

@@ -4,15 +4,16 @@
 //!
 //! Records are encoded eagerly, but a symbol table can only be trained once the strings
 //! it serves are known. So a string value longer than an inline one gets a *pending*
-//! slot (tag [`PENDING`], payload = its number here), and [`finish`] decides each
-//! string's encoding, lays out the pool entries and rewrites the pending slots of a copy
-//! of the data section. The builder itself is left as it was (it can write again).
+//! slot (tag [`PENDING`](super::encode::PENDING), payload = its number here), and
+//! [`finish`] decides each string's encoding, lays out the pool entries and writes the
+//! data section in the file's form with them ([`Encoder::narrow`]: narrow payloads). The
+//! builder itself is left as it was (it can write again).
 
 use std::collections::BTreeMap;
 
 use hashbrown::HashTable;
 
-use super::encode::{Encoder, PENDING};
+use super::encode::Encoder;
 use crate::cold::ColdEncoder;
 use crate::error::{Error, Result};
 use crate::format::{self, MAX_SECTION_LEN, tag};
@@ -200,7 +201,7 @@ enum Mode {
 /// What the builder writes for pool and data, and the string sections.
 pub(crate) struct Finished {
     pub pool: Vec<u8>,
-    pub data: Vec<u8>,
+    pub data: super::encode::Narrowed,
     pub symbols: Vec<u8>,
     pub cold: Vec<u8>,
     /// Pool entries this file stores.
@@ -342,9 +343,39 @@ pub(crate) fn finish(enc: &Encoder, c: Compression, policy: Policy) -> Result<Fi
     let mut pool = enc.pool.bytes.clone();
     let mut added: HashTable<u32> = HashTable::new();
     let start = enc.pool.start();
+    let mut new_entries = 0usize;
+    // The (combined) offset of an entry holding `bytes`: an equal entry of the chain's
+    // (`base`) or this file's, or a new one.
+    let mut intern = |bytes: &[u8], base: bool| -> Result<u32> {
+        let hash = xxhash_rust::xxh3::xxh3_64(bytes);
+        let found = enc.pool.find(bytes, base).or_else(|| {
+            added
+                .find(hash, |&o| {
+                    format::pool_entry(&pool, o as usize) == Some(bytes)
+                })
+                .map(|&o| start + o)
+        });
+        if let Some(off) = found {
+            return Ok(off);
+        }
+        let own = u32::try_from(pool.len())
+            .ok()
+            .filter(|&o| u64::from(start) + u64::from(o) < MAX_SECTION_LEN)
+            .ok_or(Error::Limit {
+                what: "pool bytes (with the base's)",
+                limit: MAX_SECTION_LEN,
+            })?;
+        format::put_varint(&mut pool, bytes.len() as u64);
+        pool.extend_from_slice(bytes);
+        let p = &pool;
+        added.insert_unique(hash, own, |&o| {
+            xxhash_rust::xxh3::xxh3_64(format::pool_entry(p, o as usize).unwrap_or_default())
+        });
+        new_entries += 1;
+        Ok(start + own)
+    };
     let mut resolved = Vec::with_capacity(strings.len());
     let mut entry = Vec::new();
-    let mut new_entries = 0usize;
     for i in 0..strings.len() {
         let s = strings.get(i);
         entry.clear();
@@ -370,57 +401,24 @@ pub(crate) fn finish(enc: &Encoder, c: Compression, policy: Policy) -> Result<Fi
             },
         };
         let bytes: &[u8] = if t == tag::STR { s } else { &entry };
-        let hash = xxhash_rust::xxh3::xxh3_64(bytes);
-        let found = enc.pool.find(bytes, base).or_else(|| {
-            added
-                .find(hash, |&o| {
-                    format::pool_entry(&pool, o as usize) == Some(bytes)
-                })
-                .map(|&o| start + o)
-        });
-        let off = match found {
-            Some(off) => off,
-            None => {
-                let own = u32::try_from(pool.len())
-                    .ok()
-                    .filter(|&o| u64::from(start) + u64::from(o) < MAX_SECTION_LEN)
-                    .ok_or(Error::Limit {
-                        what: "pool bytes (with the base's)",
-                        limit: MAX_SECTION_LEN,
-                    })?;
-                format::put_varint(&mut pool, bytes.len() as u64);
-                pool.extend_from_slice(bytes);
-                let p = &pool;
-                added.insert_unique(hash, own, |&o| {
-                    xxhash_rust::xxh3::xxh3_64(
-                        format::pool_entry(p, o as usize).unwrap_or_default(),
-                    )
-                });
-                new_entries += 1;
-                start + own
-            }
-        };
-        resolved.push((t, off));
+        resolved.push((t, intern(bytes, base)?));
     }
+    let data = enc.narrow(
+        |id| {
+            resolved
+                .get(id as usize)
+                .copied()
+                .ok_or_else(|| Error::Corrupt {
+                    what: format!("pending string {id}"),
+                })
+        },
+        |s| intern(s, true),
+    )?;
     if u64::from(start) + pool.len() as u64 >= MAX_SECTION_LEN {
         return Err(Error::Limit {
             what: "pool bytes (with the base's)",
             limit: MAX_SECTION_LEN,
         });
-    }
-
-    let mut data = enc.data.clone();
-    for &(t, p) in &enc.fixups {
-        let (t, p) = (t as usize, p as usize);
-        let id = format::u32_at(&data, p).ok_or_else(|| Error::Corrupt {
-            what: format!("pending slot at data offset {p}"),
-        })?;
-        let (stored, off) = *resolved.get(id as usize).ok_or_else(|| Error::Corrupt {
-            what: format!("pending string {id}"),
-        })?;
-        debug_assert_eq!(data[t], PENDING);
-        data[t] = stored;
-        data[p..p + 4].copy_from_slice(&off.to_le_bytes());
     }
     Ok(Finished {
         pool,

@@ -101,6 +101,9 @@ pub(crate) struct Layout {
     /// compressed sections counted at their greatest expansion
     /// ([`format::expanded_bytes`]): what the walk limit is computed from.
     pub chain_bytes: u64,
+    /// How this file's node heads give their payload width (version 2: the low bits of
+    /// each head; version 1: always 4 bytes).
+    pub heads: format::Heads,
 }
 
 fn bad(offset: usize, kind: FormatKind, what: impl Into<String>) -> Error {
@@ -336,6 +339,7 @@ impl Layout {
             cold_dict,
             cold_cache: ColdCache::default(),
             chain_bytes: 0,
+            heads: format::Heads::of(version >= 2),
         };
         let mut layout = layout;
         layout.chain_bytes = format::expanded_bytes(

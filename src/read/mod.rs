@@ -1136,11 +1136,22 @@ impl<'a> Raw<'a> {
         if kind != 0 || height == 0 || height >= below {
             return None;
         }
-        let (shape, used) = format::varint_at(data, at)?;
+        let (head, used) = format::varint_at(data, at)?;
+        let (shape, w) = self.l.heads.split(head);
         let shape = self.shape(u32::try_from(shape).ok()?)?;
         let n = shape.keys.len() / format::SHAPE_KEY_LEN;
-        let slots = format::slice_at(data, at + used, n.checked_mul(format::SLOT_LEN)?)?;
-        Some(Record::new(*self, shape, slots, height, off))
+        let slots = Self::slots(data, at + used, n, w)?;
+        Some(Record::new(*self, shape, slots, w as u8, height, off))
+    }
+
+    /// The slot arrays of a node of `n` slots of width `w` starting at `at` in `data`:
+    /// checked to fit, and running on to the end of the section (so that a payload is
+    /// read with one 4-byte load, see [`format::slot_at`]).
+    #[inline(always)]
+    fn slots(data: &'a [u8], at: usize, n: usize, w: usize) -> Option<&'a [u8]> {
+        let slots = data.get(at..)?;
+        let len = n.checked_mul(w + 1)?;
+        (len <= slots.len()).then_some(slots)
     }
 
     /// A top-level record: a map node, or (in an overlay) a patch node.
@@ -1156,11 +1167,24 @@ impl<'a> Raw<'a> {
         }
     }
 
+    /// The head of the patch node at `own` in this file's `data`: `(height, base node
+    /// offset, payload width, offset of the mask)`. Version 2: a varint head
+    /// ([`format::Heads`]); version 1: a `u32` base, 4-byte payloads.
+    pub fn patch_head(&self, data: &[u8], own: u32) -> Option<(u8, u32, usize, usize)> {
+        let (_, height, at) = Self::node_header(data, own)?;
+        if self.l.heads.narrow() {
+            let (head, used) = format::varint_at(data, at)?;
+            let (base, w) = self.l.heads.split(head);
+            Some((height, u32::try_from(base).ok()?, w, at + used))
+        } else {
+            Some((height, format::u32_at(data, at)?, format::MAX_WIDTH, at + 4))
+        }
+    }
+
     /// The patch node at `off` (`own` in this file's data): its base map node's slots,
     /// with the patched ones replaced.
     fn patch_at(&self, off: u32, own: u32, data: &'a [u8]) -> Option<Record<'a>> {
-        let (_, height, at) = Self::node_header(data, own)?;
-        let base_off = format::u32_at(data, at)?;
+        let (height, base_off, w, mask_at) = self.patch_head(data, own)?;
         if base_off >= off || height == 0 {
             return None;
         }
@@ -1169,10 +1193,10 @@ impl<'a> Raw<'a> {
             return None;
         }
         let mask_len = base.len().div_ceil(8);
-        let mask = format::slice_at(data, at + 4, mask_len)?;
+        let mask = format::slice_at(data, mask_at, mask_len)?;
         let m = mask.iter().map(|b| b.count_ones() as usize).sum::<usize>();
-        let patch = format::slice_at(data, at + 4, mask_len + m * format::SLOT_LEN)?;
-        Some(base.patched(*self, patch, height))
+        let patch = format::slice_at(data, mask_at, mask_len + m * (w + 1))?;
+        Some(base.patched(*self, patch, w as u8, height))
     }
 
     /// The list node at `off`, whose height must be below `below`.
@@ -1185,28 +1209,31 @@ impl<'a> Raw<'a> {
         if kind != node::LIST_BIT || height == 0 || height >= below {
             return None;
         }
-        let (n, used) = format::varint_at(data, at)?;
-        let len = usize::try_from(n).ok()?.checked_mul(format::SLOT_LEN)?;
-        let slots = format::slice_at(data, at + used, len)?;
-        Some(List::new(*self, slots, height, off))
+        let (head, used) = format::varint_at(data, at)?;
+        let (n, w) = self.l.heads.split(head);
+        let n = u32::try_from(n).ok()?;
+        let slots = Self::slots(data, at + used, n as usize, w)?;
+        Some(List::new(*self, slots, n, w as u8, height, off))
     }
 
-    /// Decodes one slot of a node of height `height`.
+    /// Decodes one slot of a node of height `height`: tag `t`, the payload as stored
+    /// (`stored`, zero-extended from its `bytes`, `width` of them).
     #[inline]
     pub fn value(
         &self,
         t: u8,
-        payload: [u8; 4],
-        payload_at: &'a [u8],
+        stored: u32,
+        bytes: &'a [u8],
+        width: usize,
         height: u8,
     ) -> Option<ValueRef<'a>> {
-        let p = u32::from_le_bytes(payload);
+        let p = stored;
         Some(match t {
             tag::NULL => ValueRef::Null,
             tag::FALSE => ValueRef::Bool(false),
             tag::TRUE => ValueRef::Bool(true),
-            tag::INT => ValueRef::Int(p as i32 as i64),
-            tag::F32 => ValueRef::Float(f32::from_bits(p) as f64),
+            tag::INT => ValueRef::Int(format::widen_payload(t, p, width) as i32 as i64),
+            tag::F32 => ValueRef::Float(f32::from_bits(format::widen_payload(t, p, width)) as f64),
             tag::INT64 => ValueRef::Int(i64::from_le_bytes(self.pool_bytes(p)?.try_into().ok()?)),
             tag::F64 => ValueRef::Float(f64::from_le_bytes(self.pool_bytes(p)?.try_into().ok()?)),
             tag::STR => ValueRef::Str(Str::plain(self.pool_str(p)?)),
@@ -1217,7 +1244,7 @@ impl<'a> Raw<'a> {
             tag::MAP => ValueRef::Map(self.map_at(p, height)?),
             t if (tag::STR_INLINE..=tag::STR_INLINE + tag::STR_INLINE_MAX).contains(&t) => {
                 let n = (t - tag::STR_INLINE) as usize;
-                ValueRef::Str(Str::plain(std::str::from_utf8(payload_at.get(..n)?).ok()?))
+                ValueRef::Str(Str::plain(std::str::from_utf8(bytes.get(..n)?).ok()?))
             }
             _ => return None,
         })

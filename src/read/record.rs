@@ -4,7 +4,7 @@ use std::fmt;
 
 use super::{Key, Raw, Shape, Str};
 use crate::error::{Error, Result};
-use crate::format::{self, SHAPE_KEY_LEN, SLOT_LEN};
+use crate::format::{self, SHAPE_KEY_LEN};
 use crate::tuplemap::{TupleMap, Value};
 
 /// A borrowed value inside a snapshot. Strings and bytes borrow from the snapshot's bytes;
@@ -199,11 +199,16 @@ pub struct Record<'a> {
     /// The shape's slot table: slot + 1 for key id `base + i` (empty: scan `keys`).
     table: &'a [u8],
     base: u32,
-    /// `n` tag bytes, then `n` 4-byte payloads (for a patched record: its base node's).
+    /// `n` tag bytes, then `n` payloads of `width` bytes (for a patched record: its base
+    /// node's), running on to the end of the data section.
     slots: &'a [u8],
     /// Empty, or for a record an overlay patches: the mask (`ceil(n / 8)` bytes, bit `i`
     /// set = slot `i` replaced), then `m` tags and `m` payloads of the replaced slots.
     patch: &'a [u8],
+    /// Bytes per payload in `slots` (1..=4).
+    width: u8,
+    /// Bytes per payload in `patch`.
+    patch_width: u8,
     height: u8,
     /// Height of the map node under any patch (`height` when there is none).
     node_height: u8,
@@ -217,6 +222,7 @@ impl<'a> Record<'a> {
         raw: Raw<'a>,
         shape: Shape<'a>,
         slots: &'a [u8],
+        width: u8,
         height: u8,
         off: u32,
     ) -> Self {
@@ -227,6 +233,8 @@ impl<'a> Record<'a> {
             base: shape.base,
             slots,
             patch: &[],
+            width,
+            patch_width: width,
             height,
             node_height: height,
             off,
@@ -234,10 +242,11 @@ impl<'a> Record<'a> {
     }
 
     /// This (base) record with the slots of a patch node of `raw`'s file replaced.
-    pub(crate) fn patched(self, raw: Raw<'a>, patch: &'a [u8], height: u8) -> Self {
+    pub(crate) fn patched(self, raw: Raw<'a>, patch: &'a [u8], width: u8, height: u8) -> Self {
         Record {
             raw,
             patch,
+            patch_width: width,
             height,
             ..self
         }
@@ -306,18 +315,19 @@ impl<'a> Record<'a> {
     /// The value of field `i` (in field order).
     #[inline]
     fn slot(&self, i: usize) -> Option<ValueRef<'a>> {
-        // `slots` holds n tags, then n 4-byte payloads; `i < n` keeps both reads in bounds.
+        // `slots` holds n tags, then n payloads of `width` bytes; `i < n` keeps both reads
+        // in bounds.
         let n = self.len();
         if i >= n {
             return None;
         }
-        let (slots, j, count) = if self.patch.is_empty() {
-            (self.slots, i, n)
+        let (slots, j, count, w) = if self.patch.is_empty() {
+            (self.slots, i, n, self.width as usize)
         } else {
             self.locate(i, n)?
         };
-        let (t, payload) = format::slot_at(slots, count, j)?;
-        self.raw.value(t, *payload, payload, self.height)
+        let (t, p, bytes) = format::slot_at(slots, count, j, w)?;
+        self.raw.value(t, p, bytes, w, self.height)
     }
 
     /// The value of field `i`, in field order.
@@ -325,25 +335,28 @@ impl<'a> Record<'a> {
         self.slot(i)
     }
 
-    /// Tag and payload of slot `i` of the node under any patch (zeros past the end).
-    pub(crate) fn raw_slot(&self, i: usize) -> (u8, [u8; 4]) {
-        format::slot_or_null(self.slots, self.len(), i)
+    /// Tag and payload (widened, [`format::slot_or_null`]) of slot `i` of the node under
+    /// any patch (zeros past the end).
+    pub(crate) fn raw_slot(&self, i: usize) -> (u8, u32) {
+        format::slot_or_null(self.slots, self.len(), i, self.width as usize)
     }
 
-    /// Where slot `i` of a patched record lives: `(slot array, index in it, its length)`.
+    /// Where slot `i` of a patched record lives: `(slot array, index in it, its length,
+    /// payload width)`.
     #[inline]
-    fn locate(&self, i: usize, n: usize) -> Option<(&'a [u8], usize, usize)> {
+    fn locate(&self, i: usize, n: usize) -> Option<(&'a [u8], usize, usize, usize)> {
         let (mask, own) = self.patch.split_at_checked(n.div_ceil(8))?;
         let (byte, bit) = (*mask.get(i / 8)?, 1u8 << (i % 8));
         if byte & bit == 0 {
-            return Some((self.slots, i, n));
+            return Some((self.slots, i, n, self.width as usize));
         }
         let rank = mask[..i / 8]
             .iter()
             .map(|b| b.count_ones() as usize)
             .sum::<usize>()
             + (byte & (bit - 1)).count_ones() as usize;
-        Some((own, rank, own.len() / SLOT_LEN))
+        let w = self.patch_width as usize;
+        Some((own, rank, own.len() / (w + 1), w))
     }
 
     /// The value of field `name`. O(1) expected (one hash of `name`, then the shape's slot
@@ -613,17 +626,30 @@ impl PartialEq<TupleMap> for Record<'_> {
 #[derive(Clone, Copy)]
 pub struct List<'a> {
     raw: Raw<'a>,
+    /// `n` tags, then `n` payloads of `width` bytes, running on to the end of the data
+    /// section.
     slots: &'a [u8],
+    n: u32,
+    width: u8,
     height: u8,
     /// Data offset of the node (in the overlay chain's combined space).
     off: u32,
 }
 
 impl<'a> List<'a> {
-    pub(crate) fn new(raw: Raw<'a>, slots: &'a [u8], height: u8, off: u32) -> Self {
+    pub(crate) fn new(
+        raw: Raw<'a>,
+        slots: &'a [u8],
+        n: u32,
+        width: u8,
+        height: u8,
+        off: u32,
+    ) -> Self {
         List {
             raw,
             slots,
+            n,
+            width,
             height,
             off,
         }
@@ -647,19 +673,20 @@ impl<'a> List<'a> {
     /// Number of elements. O(1).
     #[inline]
     pub fn len(&self) -> usize {
-        self.slots.len() / SLOT_LEN
+        self.n as usize
     }
 
     /// Whether the list is empty. O(1).
     pub fn is_empty(&self) -> bool {
-        self.slots.is_empty()
+        self.n == 0
     }
 
     /// Element `i`. O(1); `None` past the end (or on a corrupt element).
     #[inline]
     pub fn get(&self, i: usize) -> Option<ValueRef<'a>> {
-        let (t, payload) = format::slot_at(self.slots, self.len(), i)?;
-        self.raw.value(t, *payload, payload, self.height)
+        let w = self.width as usize;
+        let (t, p, bytes) = format::slot_at(self.slots, self.len(), i, w)?;
+        self.raw.value(t, p, bytes, w, self.height)
     }
 
     /// The elements, in order. O(1) to create; allocation-free. Elements a corrupt file

@@ -1,0 +1,96 @@
+//! A fixed read workload over one snapshot file, each phase in its own `#[inline(never)]`
+//! function so that callgrind can count it alone (instruction counts do not depend on the
+//! machine's load, so they compare two versions of the reader exactly):
+//!
+//! ```sh
+//! cargo build --release --example hot_reads
+//! valgrind --tool=callgrind --toggle-collect='*hr_get*' target/release/examples/hot_reads en.fms get
+//! ```
+//!
+//! Phases: `get` (80,000 × `snap.get(id)` + `rec.get("title")` + `rec.get_key(title)`),
+//! `ids` (80,000 id lookups), `serialize` (2,000 records to JSON), `owned` (2,000 records
+//! `to_owned`), `verify` (the whole file). Without a phase, prints the size of the views
+//! and runs each phase once with wall-clock times (noisy on a shared machine).
+
+use std::hint::black_box;
+
+#[inline(never)]
+fn hr_get(snap: &fms::Snapshot, ids: &[&str], title: fms::Key) -> usize {
+    let mut n = 0;
+    for i in 0..80_000 {
+        let rec = snap.get(ids[i % ids.len()]).unwrap();
+        if let Some(v) = rec.get("title") {
+            n += v.as_str().map_or(0, |s| s.len());
+        }
+        if let Some(v) = rec.get_key(title) {
+            n += v.as_str().map_or(0, |s| s.len());
+        }
+    }
+    n
+}
+
+#[inline(never)]
+fn hr_ids(snap: &fms::Snapshot, ids: &[&str]) -> usize {
+    (0..80_000)
+        .filter(|&i| snap.get(ids[(i * 7) % ids.len()]).is_some())
+        .count()
+}
+
+#[inline(never)]
+fn hr_serialize(snap: &fms::Snapshot, ids: &[&str]) -> usize {
+    ids.iter()
+        .take(2_000)
+        .map(|id| serde_json::to_vec(&snap.get(id).unwrap()).unwrap().len())
+        .sum()
+}
+
+#[inline(never)]
+fn hr_owned(snap: &fms::Snapshot, ids: &[&str]) -> usize {
+    ids.iter()
+        .take(2_000)
+        .map(|id| snap.get(id).unwrap().to_owned().unwrap().len())
+        .sum()
+}
+
+#[inline(never)]
+fn hr_verify(snap: &fms::Snapshot) -> bool {
+    snap.verify().is_ok()
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let path = args
+        .next()
+        .expect("usage: hot_reads FILE [get|ids|serialize|owned|verify]");
+    let phase = args.next();
+    let snap = fms::Snapshot::open(&path).unwrap();
+    // Spread over the file: every 13th id.
+    let ids: Vec<&str> = snap.ids().step_by(13).collect();
+    let title = snap.key("title").unwrap();
+    let run = |p: &str| -> String {
+        match p {
+            "get" => hr_get(&snap, &ids, title).to_string(),
+            "ids" => hr_ids(&snap, &ids).to_string(),
+            "serialize" => hr_serialize(&snap, &ids).to_string(),
+            "owned" => hr_owned(&snap, &ids).to_string(),
+            "verify" => hr_verify(&snap).to_string(),
+            _ => panic!("unknown phase {p}"),
+        }
+    };
+    match phase {
+        Some(p) => println!("{p}: {}", black_box(run(&p))),
+        None => {
+            println!(
+                "size_of::<Record>() = {}, size_of::<List>() = {}, size_of::<ValueRef>() = {}",
+                std::mem::size_of::<fms::Record<'_>>(),
+                std::mem::size_of::<fms::List<'_>>(),
+                std::mem::size_of::<fms::ValueRef<'_>>()
+            );
+            for p in ["get", "ids", "serialize", "owned", "verify"] {
+                let t = std::time::Instant::now();
+                let r = black_box(run(p));
+                println!("{p}: {r} in {:?}", t.elapsed());
+            }
+        }
+    }
+}
