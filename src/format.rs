@@ -18,9 +18,13 @@ use std::fmt;
 
 /// The eight bytes every snapshot starts with.
 pub const MAGIC: [u8; 8] = *b"\x89FMS\r\n\x1a\n";
-/// The container format version this crate writes. It also reads version 1 files (the
-/// same layout without the SYMBOLS and COLD sections: no compressed strings).
-pub const VERSION: u16 = 2;
+/// The container format version this crate writes (3: narrow nodes). It also reads
+/// version 2 (4-byte payloads) and version 1 files (also without the SYMBOLS and COLD
+/// sections: no compressed strings, and overlays addressed by id).
+pub const VERSION: u16 = 3;
+
+/// The first version whose nodes carry a payload width ([`Heads`]).
+pub const NARROW_VERSION: u16 = 3;
 
 /// The oldest container format version this crate reads.
 pub const MIN_VERSION: u16 = 1;
@@ -87,8 +91,8 @@ pub mod section {
         Some(match (version, overlay) {
             (1, false) => &ALL_V1,
             (1, true) => &ALL_OVERLAY_V1,
-            (2, false) => &ALL,
-            (2, true) => &ALL_OVERLAY,
+            (2 | 3, false) => &ALL,
+            (2 | 3, true) => &ALL_OVERLAY,
             _ => return None,
         })
     }
@@ -233,8 +237,8 @@ pub const MAX_WIDTH: usize = 4;
 /// `value << WIDTH_BITS | (width - 1)` (FORMAT.md "DATA").
 pub const WIDTH_BITS: u32 = 2;
 
-/// How a file's node heads split into a value and a payload width: version 2 (`narrow`)
-/// stores `value << WIDTH_BITS | (width - 1)`, version 1 the value alone, with width
+/// How a file's node heads split into a value and a payload width: version 3 (`narrow`)
+/// stores `value << WIDTH_BITS | (width - 1)`, versions 1 and 2 the value alone, with width
 /// [`MAX_WIDTH`]. Kept as a shift, a mask and an offset so that the split costs no
 /// branch on the read path.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -245,7 +249,7 @@ pub struct Heads {
 }
 
 impl Heads {
-    /// The heads of a version-2 file (`narrow`) or of a version-1 file.
+    /// The heads of a version-3 file (`narrow`) or of an older one.
     pub fn of(narrow: bool) -> Heads {
         if narrow {
             Heads {
@@ -262,7 +266,7 @@ impl Heads {
         }
     }
 
-    /// Whether these are version-2 heads (with a width).
+    /// Whether these are version-3 heads (with a width).
     pub fn narrow(&self) -> bool {
         self.shift != 0
     }

@@ -877,8 +877,8 @@ fn verify_patch(
 }
 
 /// Checks a node's payload width `w` against `need`, the greatest
-/// [`format::payload_width`] of its slots: a version-2 node's must be exactly that (every
-/// slot fits, and the node has one encoding); a version-1 node's is 4 and holds anything.
+/// [`format::payload_width`] of its slots: a version-3 node's must be exactly that (every
+/// slot fits, and the node has one encoding); an older node's is 4 and holds anything.
 fn check_width(narrow: bool, w: usize, need: usize, at: usize) -> Result<()> {
     if narrow && w != need {
         return Err(err(

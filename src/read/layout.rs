@@ -339,7 +339,7 @@ impl Layout {
             cold_dict,
             cold_cache: ColdCache::default(),
             chain_bytes: 0,
-            heads: format::Heads::of(version >= 2),
+            heads: format::Heads::of(version >= format::NARROW_VERSION),
         };
         let mut layout = layout;
         layout.chain_bytes = format::expanded_bytes(

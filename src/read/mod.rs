@@ -1168,8 +1168,8 @@ impl<'a> Raw<'a> {
     }
 
     /// The head of the patch node at `own` in this file's `data`: `(height, base node
-    /// offset, payload width, offset of the mask)`. Version 2: a varint head
-    /// ([`format::Heads`]); version 1: a `u32` base, 4-byte payloads.
+    /// offset, payload width, offset of the mask)`. Version 3: a varint head
+    /// ([`format::Heads`]); versions 1 and 2: a `u32` base, 4-byte payloads.
     pub fn patch_head(&self, data: &[u8], own: u32) -> Option<(u8, u32, usize, usize)> {
         let (_, height, at) = Self::node_header(data, own)?;
         if self.l.heads.narrow() {
