@@ -79,6 +79,59 @@ impl std::fmt::Debug for ColdCache {
     }
 }
 
+/// The cold block decoded last, kept for the next read of the same block: a record's long
+/// strings, and consecutive records', share blocks, so walks that meet them in turn
+/// decode each block about once.
+pub(crate) struct LastBlock {
+    /// `(file's ColdCache id, frame address, frame length, decoded length)`: equal keys
+    /// mean the same frame bytes of a file that is still mapped (the caller reads from
+    /// it, and ids are never reused), so the same decoded block.
+    key: Option<(u64, usize, usize, usize)>,
+    block: Vec<u8>,
+}
+
+impl Default for LastBlock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl LastBlock {
+    pub const fn new() -> LastBlock {
+        LastBlock {
+            key: None,
+            block: Vec::new(),
+        }
+    }
+
+    /// The decoded block of `frame` (`block_len` bytes once decoded) of the file whose
+    /// dictionary is `dict` and cache `cache`, decoded unless it is the block held; `None`
+    /// if it does not decode.
+    pub fn get(
+        &mut self,
+        dict: &[u8],
+        cache: &ColdCache,
+        frame: &[u8],
+        block_len: usize,
+    ) -> Option<&[u8]> {
+        let key = (cache.id(), frame.as_ptr() as usize, frame.len(), block_len);
+        if self.key != Some(key) {
+            self.key = None;
+            self.block.clear();
+            decompress(dict, cache, frame, block_len, &mut self.block)?;
+            self.key = Some(key);
+        }
+        Some(&self.block)
+    }
+
+    /// Lets the buffer go if it grew past `max` bytes.
+    pub fn shrink_to(&mut self, max: usize) {
+        if self.block.capacity() > max {
+            *self = LastBlock::new();
+        }
+    }
+}
+
 thread_local! {
     static DCTX: RefCell<Option<DCtx<'static>>> = const { RefCell::new(None) };
 }

@@ -660,35 +660,21 @@ pub(crate) struct ColdRef<'a> {
     pub len: usize,
 }
 
-/// The cold block decoded last and its key: for walks that meet the strings of one
-/// block one after another (`verify`, the overlay builder's index of its base), so that
-/// each block is decoded about once.
+/// The cold block decoded last: for walks that meet the strings of one block one after
+/// another (`verify`, the overlay builder's index of its base), so that each block is
+/// decoded about once.
 #[derive(Default)]
-pub(crate) struct ColdBlockCache {
-    /// `(address of the block's file, offset of the block)`.
-    key: Option<(usize, usize)>,
-    block: Vec<u8>,
-}
+pub(crate) struct ColdBlockCache(crate::cold::LastBlock);
 
 impl ColdBlockCache {
     /// The bytes of cold string `c` (not checked as UTF-8), decoding its block unless it
     /// is the one decoded last; `None` if the block does not decode.
     pub fn bytes(&mut self, c: &ColdRef<'_>) -> Option<&[u8]> {
-        let key = (c.level.b.as_ptr() as usize, c.block_at);
-        if self.key != Some(key) {
-            self.key = None;
-            self.block.clear();
-            let dict = c.level.b.get(c.level.l.cold_dict.clone())?;
-            crate::cold::decompress(
-                dict,
-                &c.level.l.cold_cache,
-                c.frame,
-                c.block_len,
-                &mut self.block,
-            )?;
-            self.key = Some(key);
-        }
-        self.block.get(c.start..c.start.checked_add(c.len)?)
+        let dict = c.level.b.get(c.level.l.cold_dict.clone())?;
+        let block = self
+            .0
+            .get(dict, &c.level.l.cold_cache, c.frame, c.block_len)?;
+        block.get(c.start..c.start.checked_add(c.len)?)
     }
 }
 

@@ -68,21 +68,12 @@ enum Repr<'a> {
     },
 }
 
-/// The last cold block this thread decoded, and what it was decoded from.
-struct LastBlock {
-    /// `(file's ColdCache id, frame address, frame length, decoded length)`: equal keys
-    /// mean the same frame bytes of a file that is still mapped (the `Str` being read
-    /// borrows it, and ids are never reused), so the same decoded block.
-    key: Option<(u64, usize, usize, usize)>,
-    block: Vec<u8>,
-}
-
 thread_local! {
     /// Where cold blocks are decoded. The block stays for the next read: a record's long
     /// strings (and consecutive records') share blocks, so reading them in turn (a whole
     /// record's JSON, an export) decodes each block once.
-    static SCRATCH: std::cell::RefCell<LastBlock> =
-        const { std::cell::RefCell::new(LastBlock { key: None, block: Vec::new() }) };
+    static SCRATCH: std::cell::RefCell<cold::LastBlock> =
+        const { std::cell::RefCell::new(cold::LastBlock::new()) };
 }
 
 /// Strings up to this many bytes are decoded on the stack where a `&str` is needed whole
@@ -231,26 +222,14 @@ impl<'a> Str<'a> {
             let Ok(mut last) = cell.try_borrow_mut() else {
                 // Taken by a caller up the stack (a callback that reads another cold
                 // string): a buffer of this call's own.
-                let mut owned = Vec::new();
-                cold::decompress(dict, cache, frame, block_len, &mut owned)?;
-                return Some(f(slice(&owned, start, len)?));
+                let mut own = cold::LastBlock::new();
+                let block = own.get(dict, cache, frame, block_len)?;
+                return Some(f(slice(block, start, len)?));
             };
-            let key = (cache.id(), frame.as_ptr() as usize, frame.len(), block_len);
-            if last.key != Some(key) {
-                last.key = None;
-                last.block.clear();
-                cold::decompress(dict, cache, frame, block_len, &mut last.block)?;
-                last.key = Some(key);
-            }
-            let out = f(slice(&last.block, start, len)?);
-            if last.block.capacity() > cold::MAX_BLOCK {
-                // Longer than any block the builder writes (a file may hold one of up to
-                // MAX_COLD_LEN): not kept, so a thread holds at most MAX_BLOCK bytes.
-                *last = LastBlock {
-                    key: None,
-                    block: Vec::new(),
-                };
-            }
+            let out = f(slice(last.get(dict, cache, frame, block_len)?, start, len)?);
+            // A block longer than any the builder writes (a file may hold one of up to
+            // MAX_COLD_LEN) is not kept: a thread holds at most MAX_BLOCK bytes.
+            last.shrink_to(cold::MAX_BLOCK);
             Some(out)
         })
     }
