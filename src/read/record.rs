@@ -440,8 +440,9 @@ impl<'a> Record<'a> {
     /// The key id of field `i`.
     #[inline]
     fn key_id_at(&self, i: usize) -> Option<u32> {
-        let c = self.keys.get(i * SHAPE_KEY_LEN..(i + 1) * SHAPE_KEY_LEN)?;
-        Some(u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        // `None` past the shape's keys, for any `i`.
+        let c = self.keys.get(i.checked_mul(SHAPE_KEY_LEN)?..)?;
+        Some(u32::from_le_bytes(c.get(..SHAPE_KEY_LEN)?.try_into().ok()?))
     }
 
     /// The name of field `i`.
@@ -453,9 +454,6 @@ impl<'a> Record<'a> {
     /// The name of field `i` (in field order); `None` past the end or if a corrupt file
     /// makes it unreadable. O(1); no heap.
     pub fn field_name(&self, i: usize) -> Option<&'a str> {
-        if i >= self.len() {
-            return None;
-        }
         self.key_at(i)
     }
 
@@ -471,13 +469,10 @@ impl<'a> Record<'a> {
     /// assert_eq!(rec.field_key(1), snap.key("views"));
     /// assert_eq!(rec.field_name(1), Some("views"));
     /// assert_eq!(rec.field_key(2), None);
+    /// assert_eq!(rec.field_name(usize::MAX), None);
     /// # Ok(()) }
     /// ```
     pub fn field_key(&self, i: usize) -> Option<Key> {
-        // (`i < len` keeps a caller from reading past the shape into another one's keys.)
-        if i >= self.len() {
-            return None;
-        }
         let id = self.key_id_at(i)?;
         Some(Key {
             id,
