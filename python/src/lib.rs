@@ -445,9 +445,13 @@ struct Record {
 }
 
 impl Record {
+    /// An owned copy, in one walk under the file's walk limit.
+    fn owned(&self) -> PyResult<TupleMap> {
+        self.snap.record(self.at)?.to_owned().map_err(err)
+    }
+
     fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let owned = self.snap.record(self.at)?.to_owned().map_err(err)?;
-        plain_map(py, &owned)
+        plain_map(py, &self.owned()?)
     }
 }
 
@@ -551,9 +555,7 @@ impl Record {
     /// Equal to a mapping with the same items (a dict, another Record).
     fn __eq__<'py>(&self, py: Python<'py>, other: &Bound<'py, PyAny>) -> PyResult<Py<PyAny>> {
         if let Ok(o) = other.cast::<Record>() {
-            let o = o.get();
-            let (a, b) = (self.snap.record(self.at)?, o.snap.record(o.at)?);
-            let eq = a.to_owned().map_err(err)? == b.to_owned().map_err(err)?;
+            let eq = self.owned()? == o.get().owned()?;
             return Ok(PyBool::new(py, eq).to_owned().into_any().unbind());
         }
         if other.cast::<PyDict>().is_ok() || other.cast::<PyMapping>().is_ok() {
@@ -625,14 +627,15 @@ impl List {
         self.snap.value(py, v)
     }
 
+    /// An owned copy, in one walk under the file's walk limit.
+    fn owned(&self) -> PyResult<Value> {
+        ValueRef::List(self.snap.list(self.at)?)
+            .to_owned()
+            .map_err(err)
+    }
+
     fn to_list<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
-        let l = self.snap.list(self.at)?;
-        let out = PyList::empty(py);
-        for i in 0..l.len() {
-            let v = l.get(i).ok_or_else(|| corrupt("unreadable list element"))?;
-            out.append(plain(py, &v.to_owned().map_err(err)?)?)?;
-        }
-        Ok(out)
+        Ok(plain(py, &self.owned()?)?.cast_into::<PyList>()?)
     }
 }
 
@@ -827,19 +830,10 @@ fn from_python(obj: &Bound<'_, PyAny>, depth: usize) -> PyResult<Value> {
         return Ok(Value::Bytes(b.as_bytes().into()));
     }
     if let Ok(r) = obj.cast::<Record>() {
-        let r = r.get();
-        return Ok(Value::Map(Box::new(
-            r.snap.record(r.at)?.to_owned().map_err(err)?,
-        )));
+        return Ok(Value::Map(Box::new(r.get().owned()?)));
     }
     if let Ok(l) = obj.cast::<List>() {
-        let l = l.get();
-        let list = l.snap.list(l.at)?;
-        let mut out = Vec::with_capacity(list.len());
-        for v in list.iter() {
-            out.push(v.to_owned().map_err(err)?);
-        }
-        return Ok(Value::List(out));
+        return l.get().owned();
     }
     if let Ok(d) = obj.cast::<PyDict>() {
         return Ok(Value::Map(Box::new(map_from_python(d.as_any(), depth)?)));
