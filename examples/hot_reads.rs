@@ -45,6 +45,19 @@ fn hr_serialize(snap: &fms::Snapshot, ids: &[&str]) -> usize {
 }
 
 #[inline(never)]
+fn hr_json(snap: &fms::Snapshot, ids: &[&str]) -> usize {
+    let mut buf = Vec::new();
+    ids.iter()
+        .take(2_000)
+        .map(|id| {
+            buf.clear();
+            snap.get(id).unwrap().write_json(&mut buf).unwrap();
+            buf.len()
+        })
+        .sum()
+}
+
+#[inline(never)]
 fn hr_owned(snap: &fms::Snapshot, ids: &[&str]) -> usize {
     ids.iter()
         .take(2_000)
@@ -61,7 +74,7 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let path = args
         .next()
-        .expect("usage: hot_reads FILE [get|ids|serialize|owned|verify]");
+        .expect("usage: hot_reads FILE [get|ids|serialize|json|owned|verify]");
     let phase = args.next();
     let snap = fms::Snapshot::open(&path).unwrap();
     // Spread over the file: every 13th id.
@@ -72,6 +85,7 @@ fn main() {
             "get" => hr_get(&snap, &ids, title).to_string(),
             "ids" => hr_ids(&snap, &ids).to_string(),
             "serialize" => hr_serialize(&snap, &ids).to_string(),
+            "json" => hr_json(&snap, &ids).to_string(),
             "owned" => hr_owned(&snap, &ids).to_string(),
             "verify" => hr_verify(&snap).to_string(),
             _ => panic!("unknown phase {p}"),
@@ -86,7 +100,7 @@ fn main() {
                 std::mem::size_of::<fms::List<'_>>(),
                 std::mem::size_of::<fms::ValueRef<'_>>()
             );
-            for p in ["get", "ids", "serialize", "owned", "verify"] {
+            for p in ["get", "ids", "serialize", "json", "owned", "verify"] {
                 let t = std::time::Instant::now();
                 let r = black_box(run(p));
                 println!("{p}: {r} in {:?}", t.elapsed());

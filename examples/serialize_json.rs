@@ -1,7 +1,7 @@
 //! What producing a record's JSON costs, without HTTP: every record of a locale's tree
-//! serialized with `serde_json::to_writer` straight from the snapshot (what `fms::http`
-//! does per record) and from the same record as a `serde_json::Value` (what a
-//! `HashMap<String, Value>` server does). The CPU-only part of BENCHMARKS.md "HTTP under
+//! written straight from the snapshot with `Record::write_json` (what `fms::http` does
+//! per record) and with `serde_json::to_writer`, and from the same record as a
+//! `serde_json::Value` (what a `HashMap<String, Value>` server does). The CPU-only part of BENCHMARKS.md "HTTP under
 //! load".
 //!
 //! ```sh
@@ -44,23 +44,30 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 serde_json::to_writer(&mut buf, &tree.get(id).ok_or("vanished")?)?;
                 bytes += buf.len();
             }
-            let fms = t.elapsed().as_secs_f64();
+            let serde = t.elapsed().as_secs_f64();
+            let t = Instant::now();
+            for id in &ids {
+                buf.clear();
+                tree.get(id).ok_or("vanished")?.write_json(&mut buf)?;
+            }
+            let direct = t.elapsed().as_secs_f64();
             let t = Instant::now();
             for v in &values {
                 buf.clear();
                 serde_json::to_writer(&mut buf, v)?;
             }
             let peer = t.elapsed().as_secs_f64();
+            let ns = |s: f64| s * 1e9 / ids.len() as f64;
             println!(
-                "{locale} round {round}: {} records, {:.1} MB of JSON: fms {:.1} ms ({:.0} ns/record), \
-                 Value {:.1} ms ({:.0} ns/record): fms / Value {:.2}x",
+                "{locale} round {round}: {} records, {:.1} MB of JSON; ns/record: fms write_json {:.0}, \
+                 fms serde {:.0}, Value serde {:.0}; fms / Value: write_json {:.2}x, serde {:.2}x",
                 ids.len(),
                 bytes as f64 / 1e6,
-                fms * 1e3,
-                fms * 1e9 / ids.len() as f64,
-                peer * 1e3,
-                peer * 1e9 / ids.len() as f64,
-                fms / peer
+                ns(direct),
+                ns(serde),
+                ns(peer),
+                direct / peer,
+                serde / peer
             );
         }
     }

@@ -217,7 +217,7 @@ fn read_all(snap: &Snapshot) {
         }
         if walked == left {
             // Too large to walk again and again: once, through the library's budget.
-            let _ = serde_json::to_string(&rec);
+            same_json(&rec);
         } else {
             read_whole(rec);
         }
@@ -228,7 +228,7 @@ fn read_all(snap: &Snapshot) {
 /// record and on each of its fields. Run only on records whose own walk stayed within
 /// [`RECORD_BUDGET`], so that the per-field walks add up to no more than that.
 fn read_whole(rec: Record<'_>) {
-    let _ = serde_json::to_string(&rec);
+    same_json(&rec);
     let _ = rec.deserialize::<serde_json::Value>();
     let _ = format!("{rec:?} {rec}");
     if let Ok(owned) = rec.to_owned() {
@@ -239,6 +239,18 @@ fn read_whole(rec: Record<'_>) {
         if let Ok(owned) = v.to_owned() {
             let _ = v == owned;
         }
+    }
+}
+
+/// `Record::write_json` writes what `serde_json::to_vec` writes, on any bytes: the same
+/// JSON, or an error from both (and nothing left in the buffer).
+pub fn same_json(rec: &Record<'_>) {
+    let mut out = b"[".to_vec();
+    let mine = rec.write_json(&mut out);
+    match (serde_json::to_vec(rec), mine) {
+        (Ok(json), Ok(())) => assert!(out[1..] == json[..], "write_json differs from serde_json"),
+        (Err(_), Err(_)) => assert_eq!(out, b"[", "a failed write_json left bytes behind"),
+        (serde, mine) => panic!("serde_json: {serde:?}, write_json: {mine:?}"),
     }
 }
 
@@ -779,6 +791,7 @@ impl Check<'_, '_> {
         let id = self.id;
         let json = serde_json::to_string(&rec)
             .unwrap_or_else(|err| panic!("record {id:?}: to_string failed after verify: {err}"));
+        same_json(&rec);
         let owned = rec
             .to_owned()
             .unwrap_or_else(|err| panic!("record {id:?}: to_owned failed after verify: {err}"));

@@ -135,6 +135,7 @@ mod format;
 #[cfg(feature = "http")]
 pub mod http;
 mod io;
+mod json;
 mod read;
 #[cfg(feature = "remote")]
 pub mod remote;

@@ -460,3 +460,59 @@ fn the_cold_block_cache_never_answers_for_another_file() {
         "the allocator never reused the buffer: the test proved nothing"
     );
 }
+
+/// `write_json` (what the HTTP layer sends) is `serde_json::to_vec` byte for byte on
+/// plain, FSST and cold strings — with escapes, controls and non-Latin text inside them —
+/// and through an overlay that replaces and patches records.
+#[test]
+fn write_json_is_serde_json_for_every_string_kind() {
+    let mut recs = records(600);
+    for (i, (_, r)) in recs.iter_mut().enumerate() {
+        if i % 4 == 0 {
+            r["description"] = json!(format!(
+                "A \"quoted\" line {i}\n\tthen a tab, a backslash \\ and \u{1} — {}",
+                prose(i as u64, 6)
+            ));
+            r["body"] = json!(format!("{}\n\n\"{}\"\r\n", prose(i as u64, 200), i));
+        }
+    }
+    let json_of = |rec: fms::Record<'_>| {
+        let mut out = Vec::new();
+        rec.write_json(&mut out).unwrap();
+        assert_eq!(out, serde_json::to_vec(&rec).unwrap());
+        out
+    };
+    for c in [Compression::None, Compression::Auto, Compression::Level(19)] {
+        let snap = Snapshot::from_bytes(build(&recs, c)).unwrap();
+        for (id, r) in &recs {
+            let out = json_of(snap.get(id).unwrap());
+            assert_eq!(
+                serde_json::from_slice::<serde_json::Value>(&out).unwrap(),
+                *r
+            );
+        }
+    }
+    let base = Arc::new(Snapshot::from_bytes(build(&recs, Compression::Auto)).unwrap());
+    // The escaped strings really are compressed: FSST and cold.
+    assert!(str_of(&base, "article:00004", "description").is_compressed());
+    assert!(str_of(&base, "article:00004", "body").is_cold());
+    let mut o = SnapshotBuilder::with_base(&base);
+    let mut want = recs.clone();
+    for (i, (id, r)) in want.iter_mut().enumerate() {
+        if i % 3 == 0 {
+            r["title"] = json!(format!("Введение в \"дроби\", часть {i}"));
+            if i % 2 == 0 {
+                r["body"] = json!(prose(i as u64, 120));
+            }
+            o.insert(id, r).unwrap();
+        }
+    }
+    let over = Snapshot::overlay_from_bytes(o.to_bytes().unwrap(), base.clone()).unwrap();
+    for (id, r) in &want {
+        let out = json_of(over.get(id).unwrap());
+        assert_eq!(
+            serde_json::from_slice::<serde_json::Value>(&out).unwrap(),
+            *r
+        );
+    }
+}

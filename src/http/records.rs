@@ -1,5 +1,6 @@
-//! The record routes: one record by id, and batches. Records are serialized from the mapped
-//! snapshot into the body buffer (`serde_json::to_writer`): no intermediate value.
+//! The record routes: one record by id, and batches. Records are written from the mapped
+//! snapshot into the body buffer ([`Record::write_json`]): no intermediate value, no serde
+//! dispatch.
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -9,8 +10,7 @@ use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::ser::{SerializeMap, Serializer};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::{ApiError, JSON, Shared, etag, not_modified, not_modified_response, resolve};
 use crate::read::{Record, Snapshot};
@@ -56,25 +56,30 @@ fn projection<'q>(
     Ok(Some(fields))
 }
 
-/// A record, or only the named fields of it (in the order named; absent ones left out).
-struct View<'a, 'r> {
-    rec: Record<'a>,
-    fields: Option<&'r [&'r str]>,
-}
-
-impl Serialize for View<'_, '_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let Some(fields) = self.fields else {
-            return self.rec.serialize(s);
-        };
-        let mut map = s.serialize_map(None)?;
-        for f in fields {
-            if let Some(v) = self.rec.get(f) {
-                map.serialize_entry(f, &v)?;
+/// Appends a record, or only the named fields of it (in the order named; absent ones left
+/// out), as JSON: written from the snapshot by [`Record::write_json`], byte for byte what
+/// `serde_json` writes. On failure `out` is as it was.
+fn write_view(out: &mut Vec<u8>, rec: Record<'_>, fields: Option<&[&str]>) -> crate::Result<()> {
+    let Some(fields) = fields else {
+        return rec.write_json(out);
+    };
+    let start = out.len();
+    out.push(b'{');
+    for f in fields {
+        if let Some(v) = rec.get(f) {
+            if out.len() > start + 1 {
+                out.push(b',');
+            }
+            crate::json::write_str(out, f.as_bytes(), true);
+            out.push(b':');
+            if let Err(e) = v.write_json(out) {
+                out.truncate(start);
+                return Err(e);
             }
         }
-        map.end()
     }
+    out.push(b'}');
+    Ok(())
 }
 
 /// A JSON answer from `tree`: the body, its ETag, and `Content-Language` when the tree is
@@ -87,7 +92,7 @@ fn json_from_tree(body: Vec<u8>, tag: HeaderValue, fallback: Option<String>) -> 
     resp
 }
 
-fn encode_failed(e: serde_json::Error) -> ApiError {
+fn encode_failed(e: crate::Error) -> ApiError {
     // Only a snapshot that fails its own checks gets here (a corrupt file).
     tracing::error!("fms http: a record could not be encoded: {e}");
     ApiError::new(
@@ -137,11 +142,7 @@ pub(super) async fn get_record(
         return Ok(not_modified_response(tag));
     }
     let mut body = Vec::with_capacity(512);
-    let view = View {
-        rec,
-        fields: fields.as_deref(),
-    };
-    serde_json::to_writer(&mut body, &view).map_err(encode_failed)?;
+    write_view(&mut body, rec, fields.as_deref()).map_err(encode_failed)?;
     Ok(json_from_tree(body, tag, fallback))
 }
 
@@ -149,25 +150,27 @@ pub(super) async fn get_record(
 #[derive(Deserialize)]
 struct Id<'a>(#[serde(borrow)] Cow<'a, str>);
 
-/// `{id: record | null}` for each distinct id, in request order.
-struct BatchBody<'t, 'r> {
-    tree: &'t Snapshot,
-    ids: &'r [&'r str],
-    fields: Option<&'r [&'r str]>,
-}
-
-impl Serialize for BatchBody<'_, '_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut map = s.serialize_map(Some(self.ids.len()))?;
-        for id in self.ids {
-            let rec = self.tree.get(id).map(|rec| View {
-                rec,
-                fields: self.fields,
-            });
-            map.serialize_entry(id, &rec)?;
+/// Appends `{id: record | null}` for each of `ids` (distinct), in request order.
+fn write_batch(
+    out: &mut Vec<u8>,
+    tree: &Snapshot,
+    ids: &[&str],
+    fields: Option<&[&str]>,
+) -> crate::Result<()> {
+    out.push(b'{');
+    for (i, id) in ids.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
         }
-        map.end()
+        crate::json::write_str(out, id.as_bytes(), true);
+        out.push(b':');
+        match tree.get(id) {
+            Some(rec) => write_view(out, rec, fields)?,
+            None => out.extend_from_slice(b"null"),
+        }
     }
+    out.push(b'}');
+    Ok(())
 }
 
 /// `POST /v1/{locale}/records:batch`.
@@ -234,11 +237,6 @@ pub(super) async fn batch(
     let (tree, fallback) = resolve(&shared, &locale)?;
     let tag = etag(tree.hash());
     let mut out = Vec::with_capacity(1024 * ids.len().min(64));
-    let batch = BatchBody {
-        tree: &tree,
-        ids: &ids,
-        fields: fields.as_deref(),
-    };
-    serde_json::to_writer(&mut out, &batch).map_err(encode_failed)?;
+    write_batch(&mut out, &tree, &ids, fields.as_deref()).map_err(encode_failed)?;
     Ok(json_from_tree(out, tag, fallback))
 }

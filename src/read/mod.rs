@@ -22,6 +22,14 @@ pub use record::{Keys, List, ListIter, Record, RecordIter, ValueRef, Values};
 pub use stats::{SectionInfo, Stats};
 pub use text::Str;
 
+/// A slot read for a writer that checks strings as it copies them ([`Raw::text_or_value`]).
+pub(crate) enum TextOrValue<'a> {
+    /// A plain string's bytes, not yet checked as UTF-8.
+    Text(&'a [u8]),
+    /// Anything else (compressed strings included).
+    Value(ValueRef<'a>),
+}
+
 use crate::fsst::Table;
 
 use crate::error::{Error, FormatKind, Result};
@@ -978,7 +986,7 @@ impl<'a> Raw<'a> {
     }
 
     #[inline]
-    fn key_name_bytes(&self, k: u32) -> Option<&'a [u8]> {
+    pub(crate) fn key_name_bytes(&self, k: u32) -> Option<&'a [u8]> {
         match k.checked_sub(self.l.starts.key) {
             Some(own) => self.own_key_name(own),
             None => self.below(|d| d.key_name_bytes(k)),
@@ -1200,6 +1208,26 @@ impl<'a> Raw<'a> {
         let n = u32::try_from(n).ok()?;
         let slots = Self::slots(data, at + used, n as usize, w)?;
         Some(List::new(*self, slots, n, w as u8, height, off))
+    }
+
+    /// [`Raw::value`], except that a plain string (pooled or inline) comes back as its
+    /// bytes, not yet checked as UTF-8: for writers that check while they copy (JSON).
+    #[inline]
+    pub(crate) fn text_or_value(
+        &self,
+        t: u8,
+        stored: u32,
+        bytes: &'a [u8],
+        width: usize,
+        height: u8,
+    ) -> Option<TextOrValue<'a>> {
+        Some(match t {
+            tag::STR => TextOrValue::Text(self.pool_bytes(stored)?),
+            t if (tag::STR_INLINE..=tag::STR_INLINE + tag::STR_INLINE_MAX).contains(&t) => {
+                TextOrValue::Text(bytes.get(..(t - tag::STR_INLINE) as usize)?)
+            }
+            _ => TextOrValue::Value(self.value(t, stored, bytes, width, height)?),
+        })
     }
 
     /// Decodes one slot of a node of height `height`: tag `t`, the payload as stored

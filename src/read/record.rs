@@ -31,6 +31,11 @@ pub enum ValueRef<'a> {
 }
 
 impl<'a> ValueRef<'a> {
+    /// Appends the value as compact JSON to `out`, as [`Record::write_json`] does.
+    pub fn write_json(&self, out: &mut Vec<u8>) -> Result<()> {
+        crate::json::write_value(out, *self)
+    }
+
     /// The value's kind as a word, as [`Value::kind`].
     pub fn kind(&self) -> &'static str {
         match self {
@@ -330,6 +335,24 @@ impl<'a> Record<'a> {
         self.raw.value(t, p, bytes, w, self.height)
     }
 
+    /// Field `i` for a writer that checks plain strings as it copies them: its key's
+    /// name and its value, both as read ([`Raw::text_or_value`]); `None` if unreadable.
+    #[inline]
+    pub(crate) fn text_entry(&self, i: usize) -> Option<(&'a [u8], super::TextOrValue<'a>)> {
+        let n = self.len();
+        if i >= n {
+            return None;
+        }
+        let name = self.raw.key_name_bytes(self.key_id_at(i)?)?;
+        let (slots, j, count, w) = if self.patch.is_empty() {
+            (self.slots, i, n, self.width as usize)
+        } else {
+            self.locate(i, n)?
+        };
+        let (t, p, bytes) = format::slot_at(slots, count, j, w)?;
+        Some((name, self.raw.text_or_value(t, p, bytes, w, self.height)?))
+    }
+
     /// The value of field `i`, in field order.
     pub(crate) fn value_at(&self, i: usize) -> Option<ValueRef<'a>> {
         self.slot(i)
@@ -511,6 +534,28 @@ impl<'a> Record<'a> {
         crate::serde::from_record(*self)
     }
 
+    /// Appends the record as compact JSON to `out`: the bytes `serde_json::to_vec(&rec)`
+    /// gives, written straight from the snapshot (no serde dispatch; each plain string
+    /// checked as UTF-8 in the pass that escapes it) — what a server puts in a response
+    /// body. One walk under the file's walk limit; on a corrupt file or past the limit,
+    /// the error and `out` as it was.
+    ///
+    /// ```
+    /// # fn main() -> fms::Result<()> {
+    /// let mut b = fms::SnapshotBuilder::new();
+    /// b.insert("v", &serde_json::json!({"title": "Intro \"loops\"", "tags": ["a", 1]}))?;
+    /// let snap = fms::Snapshot::from_bytes(b.to_bytes()?)?;
+    /// let rec = snap.get("v").unwrap();
+    /// let mut body = Vec::new();
+    /// rec.write_json(&mut body)?;
+    /// assert_eq!(body, serde_json::to_vec(&rec).unwrap());
+    /// assert_eq!(body, br#"{"title":"Intro \"loops\"","tags":["a",1]}"#);
+    /// # Ok(()) }
+    /// ```
+    pub fn write_json(&self, out: &mut Vec<u8>) -> Result<()> {
+        crate::json::write_value(out, ValueRef::Map(*self))
+    }
+
     /// An owned copy of the record. Allocates.
     pub fn to_owned(&self) -> Result<TupleMap> {
         crate::serde::owned_map_of(*self)
@@ -682,6 +727,20 @@ impl<'a> List<'a> {
         let w = self.width as usize;
         let (t, p, bytes) = format::slot_at(self.slots, self.len(), i, w)?;
         self.raw.value(t, p, bytes, w, self.height)
+    }
+
+    /// Element `i` for a writer that checks plain strings as it copies them
+    /// ([`Raw::text_or_value`]).
+    #[inline]
+    pub(crate) fn text_get(&self, i: usize) -> Option<super::TextOrValue<'a>> {
+        let w = self.width as usize;
+        let (t, p, bytes) = format::slot_at(self.slots, self.len(), i, w)?;
+        self.raw.text_or_value(t, p, bytes, w, self.height)
+    }
+
+    /// Appends the list as compact JSON to `out`, as [`Record::write_json`] does.
+    pub fn write_json(&self, out: &mut Vec<u8>) -> Result<()> {
+        crate::json::write_value(out, ValueRef::List(*self))
     }
 
     /// The elements, in order. O(1) to create; allocation-free. Elements a corrupt file

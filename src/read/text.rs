@@ -186,6 +186,31 @@ impl<'a> Str<'a> {
         }
     }
 
+    /// Appends the string as a JSON string, exactly as `serde_json` writes it, and
+    /// returns its decoded length; on a string that does not decode, [`Error::Corrupt`]
+    /// and `out` as it was.
+    pub(crate) fn write_json(&self, out: &mut Vec<u8>) -> Result<usize> {
+        let n = match self.0 {
+            Repr::Plain(s) => crate::json::write_str(out, s.as_bytes(), true).then_some(s.len()),
+            Repr::Fsst { table, codes, .. } => {
+                let from = out.len();
+                out.push(b'"');
+                if table.decode_into(codes, out).is_some() {
+                    let n = out.len() - from - 1;
+                    crate::json::close_decoded(out, from).then_some(n)
+                } else {
+                    out.truncate(from);
+                    None
+                }
+            }
+            Repr::Cold { len, .. } => self
+                .with_cold_str(|s| crate::json::write_str(out, s.as_bytes(), true))
+                .unwrap_or(false)
+                .then_some(len),
+        };
+        n.ok_or_else(|| self.corrupt())
+    }
+
     /// The string as a `Cow`: borrowed when plain, decoded into a new `String` otherwise.
     pub fn to_cow(&self) -> Result<Cow<'a, str>> {
         match self.0 {

@@ -132,7 +132,14 @@ impl Budget {
             ValueRef::Bytes(b) => b.len(),
             _ => 0,
         };
-        let cost = slot_walk_cost(key.len(), bytes);
+        self.spend_len(key.len(), bytes)
+    }
+
+    /// [`Budget::spend`] for a slot whose key has `key` bytes and whose string or byte
+    /// string value has `bytes` (0 for other values).
+    #[inline]
+    pub(crate) fn spend_len(&self, key: usize, bytes: usize) -> Result<()> {
+        let cost = slot_walk_cost(key, bytes);
         let left = self.left.get();
         if left < cost {
             self.left.set(0);

@@ -131,6 +131,15 @@ pub fn check_record(snap: &Snapshot, rec: fms::Record<'_>, m: &TupleMap) {
     );
     let back: TupleMap = rec.deserialize().unwrap();
     assert_eq!(&back, m);
+    // The direct JSON writer: serde_json's bytes exactly, appended after what is there.
+    let mut json = b"x".to_vec();
+    rec.write_json(&mut json).unwrap();
+    assert_eq!(json[1..], serde_json::to_vec(&rec).unwrap()[..]);
+    for v in rec.values() {
+        json.clear();
+        v.write_json(&mut json).unwrap();
+        assert_eq!(json, serde_json::to_vec(&v).unwrap());
+    }
 }
 
 pub fn check_accessors(got: ValueRef<'_>, v: &Value) {
