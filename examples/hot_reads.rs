@@ -8,7 +8,9 @@
 //! ```
 //!
 //! Phases: `get` (80,000 × `snap.get(id)` + `rec.get("title")` + `rec.get_key(title)`),
-//! `ids` (80,000 id lookups), `serialize` (2,000 records to JSON), `owned` (2,000 records
+//! `getkey` (80,000 × `rec.get_key(title)` on records already looked up, as the criterion
+//! bench does), `ids` (80,000 id lookups), `serialize` (2,000 records to JSON with serde),
+//! `json` (the same with `Record::write_json`), `owned` (2,000 records
 //! `to_owned`), `verify` (the whole file). Without a phase, prints the size of the views
 //! and runs each phase once with wall-clock times (noisy on a shared machine).
 
@@ -24,6 +26,17 @@ fn hr_get(snap: &fms::Snapshot, ids: &[&str], title: fms::Key) -> usize {
         }
         if let Some(v) = rec.get_key(title) {
             n += v.as_str().map_or(0, |s| s.len());
+        }
+    }
+    n
+}
+
+#[inline(never)]
+fn hr_getkey(recs: &[fms::Record<'_>], title: fms::Key) -> usize {
+    let mut n = 0;
+    for i in 0..80_000 {
+        if let Some(v) = recs[i % recs.len()].get_key(title) {
+            n += usize::from(v.as_str().is_some());
         }
     }
     n
@@ -74,15 +87,17 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let path = args
         .next()
-        .expect("usage: hot_reads FILE [get|ids|serialize|json|owned|verify]");
+        .expect("usage: hot_reads FILE [get|getkey|ids|serialize|json|owned|verify]");
     let phase = args.next();
     let snap = fms::Snapshot::open(&path).unwrap();
     // Spread over the file: every 13th id.
     let ids: Vec<&str> = snap.ids().step_by(13).collect();
     let title = snap.key("title").unwrap();
+    let recs: Vec<fms::Record<'_>> = ids.iter().map(|id| snap.get(id).unwrap()).collect();
     let run = |p: &str| -> String {
         match p {
             "get" => hr_get(&snap, &ids, title).to_string(),
+            "getkey" => hr_getkey(&recs, title).to_string(),
             "ids" => hr_ids(&snap, &ids).to_string(),
             "serialize" => hr_serialize(&snap, &ids).to_string(),
             "json" => hr_json(&snap, &ids).to_string(),
@@ -100,7 +115,7 @@ fn main() {
                 std::mem::size_of::<fms::List<'_>>(),
                 std::mem::size_of::<fms::ValueRef<'_>>()
             );
-            for p in ["get", "ids", "serialize", "json", "owned", "verify"] {
+            for p in ["get", "getkey", "ids", "serialize", "json", "owned", "verify"] {
                 let t = std::time::Instant::now();
                 let r = black_box(run(p));
                 println!("{p}: {r} in {:?}", t.elapsed());

@@ -7,9 +7,10 @@
 # (en -> en-v2: the manifest is replaced and POST /admin/reload re-reads it) at half time.
 # Then each server's RSS (VmRSS) and peak (VmHWM). Prints one RESULT line per run.
 #
-# Environment: SECONDS_PER_RUN (12), ROUNDS (2), CONNS (32), THREADS (2), SCALE (1), DIR (a
-# temp dir, kept if given; the corpus is generated once per DIR), PORT_FMS (18181),
-# PORT_PEER (18182).
+# Environment: SECONDS_PER_RUN (12), ROUNDS (2), CONNS (32), THREADS (2), SCALE (1),
+# COMPRESS (auto: the trees' string compression, as `fms build --compress`), DIR (a temp
+# dir, kept if given; the corpus is generated once per DIR, with the COMPRESS of that
+# first run), PORT_FMS (18181), PORT_PEER (18182).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -47,7 +48,8 @@ else
     CLEAN_DIR=$DIR
 fi
 if [ ! -f "$DIR/manifest-v2.json" ]; then
-    "$FMS" demo --dir "$DIR" --scale "$SCALE" --locales 10 --seconds 1 --threads 2 > "$DIR/demo.log"
+    "$FMS" demo --dir "$DIR" --scale "$SCALE" --locales 10 --seconds 1 --threads 2 \
+        --compress "${COMPRESS:-auto}" > "$DIR/demo.log"
     "$BENCH" prepare "$DIR"
 fi
 export IDS="$DIR/ids.txt" LOCALES="$DIR/locales.txt"

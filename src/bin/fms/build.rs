@@ -41,7 +41,7 @@ pub struct Args {
     quiet: bool,
 }
 
-fn parse_compression(s: &str) -> Result<fms::Compression, String> {
+pub(crate) fn parse_compression(s: &str) -> Result<fms::Compression, String> {
     s.parse().map_err(|e: fms::Error| e.to_string())
 }
 

@@ -67,6 +67,10 @@ pub struct Args {
     /// loopback (memcached must be installed), push, and serve 50-id get_many requests.
     #[arg(long)]
     remote: bool,
+    /// String compression of every tree, as `fms build --compress`: none, auto or a zstd
+    /// level 1-22.
+    #[arg(long, default_value = "auto", value_parser = crate::build::parse_compression)]
+    compress: fms::Compression,
 }
 
 /// Bytes in MB (kB below 0.1 MB, so that a small overlay does not read as 0.0 MB).
@@ -122,11 +126,13 @@ fn build_overlay(
     index: usize,
     base: &Arc<Snapshot>,
     dir: &Path,
+    compress: fms::Compression,
 ) -> Result<Tree, String> {
     let t = Instant::now();
     let locale = cfg.locale_codes()[index].clone();
     let file = format!("{locale}.fms");
     let mut b = SnapshotBuilder::with_base(base);
+    b.set_compression(compress);
     let mut jsonl = 0u64;
     for (id, rec) in corpus::records(cfg, index) {
         jsonl += corpus::jsonl_line(&id, &rec).len() as u64 + 1;
@@ -149,8 +155,10 @@ fn build_update(
     cfg: &CorpusConfig,
     base: &Arc<Snapshot>,
     path: &Path,
+    compress: fms::Compression,
 ) -> Result<(BuildInfo, Vec<String>), String> {
     let mut b = SnapshotBuilder::with_base(base);
+    b.set_compression(compress);
     let mut changed = Vec::new();
     for (i, (id, mut rec)) in corpus::records(cfg, 0).enumerate() {
         if i % 1000 == 501 {
@@ -354,6 +362,7 @@ pub fn run(a: Args) -> CliResult {
     // 1. The default tree: corpus -> full snapshot.
     let t = Instant::now();
     let mut b = SnapshotBuilder::new();
+    b.set_compression(a.compress);
     let mut ids = Vec::new();
     let mut en_jsonl = 0u64;
     for (id, rec) in corpus::records(&cfg, 0) {
@@ -398,7 +407,7 @@ pub fn run(a: Args) -> CliResult {
                         if i >= codes.len() {
                             break out;
                         }
-                        out.push(build_overlay(&cfg, i, &base, &dir));
+                        out.push(build_overlay(&cfg, i, &base, &dir, a.compress));
                     }
                 })
             })
@@ -463,7 +472,7 @@ pub fn run(a: Args) -> CliResult {
     let t = Instant::now();
     let build_started = start.elapsed().as_secs_f64();
     let en_v1 = sh.store.current("en").ok_or("demo: en is not served")?;
-    let (update, changed) = build_update(&cfg, &en_v1, &dir.join("en-v2.fms"))?;
+    let (update, changed) = build_update(&cfg, &en_v1, &dir.join("en-v2.fms"), a.compress)?;
     drop(en_v1);
     let update_build = t.elapsed().as_secs_f64();
     let t = Instant::now();
