@@ -115,7 +115,15 @@ fn main() {
                 std::mem::size_of::<fms::List<'_>>(),
                 std::mem::size_of::<fms::ValueRef<'_>>()
             );
-            for p in ["get", "getkey", "ids", "serialize", "json", "owned", "verify"] {
+            for p in [
+                "get",
+                "getkey",
+                "ids",
+                "serialize",
+                "json",
+                "owned",
+                "verify",
+            ] {
                 let t = std::time::Instant::now();
                 let r = black_box(run(p));
                 println!("{p}: {r} in {:?}", t.elapsed());

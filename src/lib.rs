@@ -80,6 +80,7 @@
 //! | [`Record::iter`], [`Record::keys`], [`Record::values`], [`List::iter`] | O(1) per item; no heap; exact-size |
 //! | [`ValueRef::as_str`] and the other accessors | O(1); no heap (`&str` borrows the file) |
 //! | [`Record::deserialize`], [`Record::to_owned`], `serde_json::to_*(&rec)`, `{rec}`, `{rec:?}` | O(size of the record), allocates what it builds; bounded by the walk limit ([`limits::walk_limit`]) |
+//! | [`Record::write_json`] (also on [`List`] and [`ValueRef`]) | O(size of the record); appends `serde_json`'s exact bytes to a caller's `Vec<u8>` without serde's per-value walk (what a server sends); bounded by the walk limit |
 //! | [`SnapshotBuilder::insert`] / [`SnapshotBuilder::upsert`] / [`SnapshotBuilder::remove`] | O(size of the record) (amortized; dedup by hash) |
 //! | [`SnapshotBuilder::to_bytes`] / [`SnapshotBuilder::write_to_path`] | O(output); the write is atomic ([`write_file_atomically`]) |
 //! | [`Store::current`] | O(1), lock-free (an `Arc` clone) |

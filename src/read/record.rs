@@ -320,6 +320,13 @@ impl<'a> Record<'a> {
     /// The value of field `i` (in field order).
     #[inline]
     fn slot(&self, i: usize) -> Option<ValueRef<'a>> {
+        let (t, p, bytes, w) = self.slot_parts(i)?;
+        self.raw.value(t, p, bytes, w, self.height)
+    }
+
+    /// Slot `i` as stored, under any patch: tag, payload, payload bytes and width.
+    #[inline(always)]
+    fn slot_parts(&self, i: usize) -> Option<(u8, u32, &'a [u8], usize)> {
         // `slots` holds n tags, then n payloads of `width` bytes; `i < n` keeps both reads
         // in bounds.
         let n = self.len();
@@ -332,24 +339,15 @@ impl<'a> Record<'a> {
             self.locate(i, n)?
         };
         let (t, p, bytes) = format::slot_at(slots, count, j, w)?;
-        self.raw.value(t, p, bytes, w, self.height)
+        Some((t, p, bytes, w))
     }
 
     /// Field `i` for a writer that checks plain strings as it copies them: its key's
     /// name and its value, both as read ([`Raw::text_or_value`]); `None` if unreadable.
     #[inline]
     pub(crate) fn text_entry(&self, i: usize) -> Option<(&'a [u8], super::TextOrValue<'a>)> {
-        let n = self.len();
-        if i >= n {
-            return None;
-        }
         let name = self.raw.key_name_bytes(self.key_id_at(i)?)?;
-        let (slots, j, count, w) = if self.patch.is_empty() {
-            (self.slots, i, n, self.width as usize)
-        } else {
-            self.locate(i, n)?
-        };
-        let (t, p, bytes) = format::slot_at(slots, count, j, w)?;
+        let (t, p, bytes, w) = self.slot_parts(i)?;
         Some((name, self.raw.text_or_value(t, p, bytes, w, self.height)?))
     }
 
@@ -549,7 +547,7 @@ impl<'a> Record<'a> {
     /// let mut body = Vec::new();
     /// rec.write_json(&mut body)?;
     /// assert_eq!(body, serde_json::to_vec(&rec).unwrap());
-    /// assert_eq!(body, br#"{"title":"Intro \"loops\"","tags":["a",1]}"#);
+    /// assert_eq!(body, br#"{"tags":["a",1],"title":"Intro \"loops\""}"#);
     /// # Ok(()) }
     /// ```
     pub fn write_json(&self, out: &mut Vec<u8>) -> Result<()> {
