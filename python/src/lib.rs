@@ -546,10 +546,15 @@ impl Record {
     }
 
     /// The record as compact JSON, written straight from the map (no Python objects in
-    /// between). Raises ValueError for a float JSON cannot hold (NaN, infinities).
+    /// between; fms's `Record::write_json`, which writes what serde_json writes: NaN and
+    /// infinities as `null`, byte strings as lists of numbers). Raises ValueError on a
+    /// corrupt file.
     fn to_json(&self) -> PyResult<String> {
         let rec = self.snap.record(self.at)?;
-        serde_json::to_string(&rec).map_err(|e| PyValueError::new_err(e.to_string()))
+        let mut out = Vec::new();
+        rec.write_json(&mut out)
+            .map_err(|e| PyValueError::new_err(e.to_string()))?;
+        String::from_utf8(out).map_err(|e| PyValueError::new_err(e.to_string()))
     }
 
     /// Equal to a mapping with the same items (a dict, another Record).
@@ -722,7 +727,10 @@ impl List {
     /// The list as compact JSON, written straight from the map.
     fn to_json(&self) -> PyResult<String> {
         let l = self.snap.list(self.at)?;
-        serde_json::to_string(&l).map_err(|e| PyValueError::new_err(e.to_string()))
+        let mut out = Vec::new();
+        l.write_json(&mut out)
+            .map_err(|e| PyValueError::new_err(e.to_string()))?;
+        String::from_utf8(out).map_err(|e| PyValueError::new_err(e.to_string()))
     }
 
     /// Equal to a list or tuple with equal elements, or another List.
