@@ -45,19 +45,15 @@ fn needs_look(w: u64, utf8_checked: bool) -> bool {
     m & HI != 0
 }
 
-/// Appends `s` as a JSON string, exactly as `serde_json` writes a `&str` with these bytes.
-/// `utf8_checked`: the caller knows `s` is UTF-8; otherwise it is checked here (at the
-/// first byte ≥ 0x80, the rest at once). `false`, and `out` as it was, if it is not UTF-8.
-pub(crate) fn write_str(out: &mut Vec<u8>, s: &[u8], mut utf8_checked: bool) -> bool {
-    let start = out.len();
-    out.reserve(s.len() + 2);
-    out.push(b'"');
-    let mut copied = 0; // s[..copied] is in `out`
-    let mut i = 0;
+/// The position of the first byte at or after `i` that a JSON string must escape, or
+/// `None`; checks UTF-8 on the way unless `*checked` (from the first byte ≥ 0x80 on, the
+/// rest of `s` at once, then sets `*checked`). `Err` if `s` is not UTF-8.
+#[inline(always)]
+fn next_escape(s: &[u8], mut i: usize, checked: &mut bool) -> Result<Option<usize>, ()> {
     while i < s.len() {
         if let Some(chunk) = s.get(i..i + 8) {
             let w = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
-            if !needs_look(w, utf8_checked) {
+            if !needs_look(w, *checked) {
                 i += 8;
                 continue;
             }
@@ -67,92 +63,72 @@ pub(crate) fn write_str(out: &mut Vec<u8>, s: &[u8], mut utf8_checked: bool) -> 
         while i < end {
             let c = s[i];
             if c >= 0x80 {
-                if !utf8_checked {
+                if !*checked {
                     // Everything before `i` is ASCII, so `s[i..]` starts a character.
-                    if std::str::from_utf8(&s[i..]).is_err() {
-                        out.truncate(start);
-                        return false;
-                    }
-                    utf8_checked = true;
+                    std::str::from_utf8(&s[i..]).map_err(|_| ())?;
+                    *checked = true;
                 }
-            } else {
-                let e = ESCAPE[c as usize];
-                if e != 0 {
-                    out.extend_from_slice(&s[copied..i]);
-                    copied = i + 1;
-                    if e == b'u' {
-                        const HEX: &[u8; 16] = b"0123456789abcdef";
-                        out.extend_from_slice(&[
-                            b'\\',
-                            b'u',
-                            b'0',
-                            b'0',
-                            HEX[(c >> 4) as usize],
-                            HEX[(c & 15) as usize],
-                        ]);
-                    } else {
-                        out.extend_from_slice(&[b'\\', e]);
-                    }
-                }
+            } else if ESCAPE[c as usize] != 0 {
+                return Ok(Some(i));
             }
             i += 1;
         }
+    }
+    Ok(None)
+}
+
+/// Appends `s` as a JSON string, exactly as `serde_json` writes a `&str` with these bytes.
+/// `utf8_checked`: the caller knows `s` is UTF-8; otherwise it is checked here. `false`,
+/// and `out` as it was, if it is not UTF-8.
+pub(crate) fn write_str(out: &mut Vec<u8>, s: &[u8], mut utf8_checked: bool) -> bool {
+    let start = out.len();
+    out.reserve(s.len() + 2);
+    out.push(b'"');
+    let mut copied = 0; // s[..copied] is in `out`
+    loop {
+        let at = match next_escape(s, copied, &mut utf8_checked) {
+            Ok(Some(at)) => at,
+            Ok(None) => break,
+            Err(()) => {
+                out.truncate(start);
+                return false;
+            }
+        };
+        out.extend_from_slice(&s[copied..at]);
+        let c = s[at];
+        match ESCAPE[c as usize] {
+            b'u' => {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                out.extend_from_slice(&[
+                    b'\\',
+                    b'u',
+                    b'0',
+                    b'0',
+                    HEX[(c >> 4) as usize],
+                    HEX[(c & 15) as usize],
+                ]);
+            }
+            e => out.extend_from_slice(&[b'\\', e]),
+        }
+        copied = at + 1;
     }
     out.extend_from_slice(&s[copied..]);
     out.push(b'"');
     true
 }
 
-/// Whether `s` is UTF-8 (`None` if not) that a JSON string holds as it is (`Some(true)`:
-/// no byte to escape). One pass; the UTF-8 check starts at the first byte ≥ 0x80.
-fn plain_json(s: &[u8]) -> Option<bool> {
-    let mut checked = false;
-    let mut i = 0;
-    while i < s.len() {
-        if let Some(chunk) = s.get(i..i + 8) {
-            let w = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
-            if !needs_look(w, checked) {
-                i += 8;
-                continue;
-            }
-        }
-        let end = (i + 8).min(s.len());
-        while i < end {
-            let c = s[i];
-            if c >= 0x80 {
-                if !checked {
-                    std::str::from_utf8(&s[i..]).ok()?;
-                    checked = true;
-                }
-            } else if ESCAPE[c as usize] != 0 {
-                // Escapes needed; `write_str` checks the rest.
-                return std::str::from_utf8(&s[i..]).ok().map(|_| false);
-            }
-            i += 1;
-        }
-    }
-    Some(true)
-}
-
 /// Ends a JSON string whose opening quote is at `out[from]` and whose bytes (just decoded
 /// there) follow it: checked as UTF-8, escaped if they need it, closing quote added.
 /// `false`, and `out` truncated to `from`, if they are not UTF-8.
 pub(crate) fn close_decoded(out: &mut Vec<u8>, from: usize) -> bool {
-    match plain_json(&out[from + 1..]) {
-        Some(true) => {
-            out.push(b'"');
-            true
-        }
-        Some(false) => {
-            let tail = out.split_off(from + 1);
-            out.truncate(from);
-            write_str(out, &tail, true)
-        }
-        None => {
-            out.truncate(from);
-            false
-        }
+    if next_escape(&out[from + 1..], 0, &mut false) == Ok(None) {
+        out.push(b'"');
+        return true;
     }
+    // Escapes to write, or not UTF-8: the general path (which checks again).
+    let tail = out.split_off(from + 1);
+    out.truncate(from);
+    write_str(out, &tail, false)
 }
 
 fn corrupt(what: impl FnOnce() -> String) -> Error {

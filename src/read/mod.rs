@@ -1212,7 +1212,7 @@ impl<'a> Raw<'a> {
 
     /// [`Raw::value`], except that a plain string (pooled or inline) comes back as its
     /// bytes, not yet checked as UTF-8: for writers that check while they copy (JSON).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn text_or_value(
         &self,
         t: u8,
