@@ -229,6 +229,25 @@ mod tests {
     }
 
     #[test]
+    fn the_item_carries_its_id() {
+        let v = serde_json::json!({"title": "Intro"});
+        let mut b = SnapshotBuilder::new();
+        b.insert("a", &v).unwrap();
+        b.insert("b", &v).unwrap();
+        let s = Snapshot::from_bytes(b.to_bytes().unwrap()).unwrap();
+        let (a, bb) = (
+            encode("a", &s.get("a").unwrap()).unwrap(),
+            encode("b", &s.get("b").unwrap()).unwrap(),
+        );
+        assert_ne!(a.hash, bb.hash, "equal records under two ids are two items");
+        assert_eq!(decode(a.hash, &a.bytes).unwrap().id(), "a");
+        assert_eq!(decode(bb.hash, &bb.bytes).unwrap().id(), "b");
+        assert_eq!(a.hash.key().len(), KEY_PREFIX.len() + 14);
+        assert_eq!(ItemHash::from_bytes(&a.hash.to_bytes()), Some(a.hash));
+        assert!(a.hash.0 < 1 << 56);
+    }
+
+    #[test]
     fn every_corruption_is_rejected() {
         let a = item_of(serde_json::json!({"title": "Intro", "body": "x".repeat(300)}));
         assert!(decode(a.hash, &a.bytes[..a.bytes.len() - 1]).is_err());
