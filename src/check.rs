@@ -1129,3 +1129,164 @@ fn data_as_v1(raw: crate::read::Raw<'_>) -> Option<(Vec<u8>, impl Fn(u32) -> u32
 pub fn fsst(data: &[u8]) {
     crate::fsst::fuzz_check(data)
 }
+
+/// The fixed, valid root record manifest (200 ids) that the `manifest` target's inputs
+/// are read over or XORed into.
+#[cfg(feature = "remote")]
+pub fn manifest_root() -> Arc<Snapshot> {
+    use crate::remote::{item::ItemHash, manifest};
+    static ROOT: OnceLock<Arc<Snapshot>> = OnceLock::new();
+    ROOT.get_or_init(|| {
+        let ids: Vec<String> = (0..200).map(|i| format!("id:{i}")).collect();
+        let entries: Vec<(&str, ItemHash)> = ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| (id.as_str(), ItemHash(i as u64 + 1)))
+            .collect();
+        let mut b = SnapshotBuilder::new();
+        let root = manifest::root_record(&entries).expect("200 distinct ids");
+        b.insert(&manifest::level_id(0), &root)
+            .expect("root record");
+        Arc::new(Snapshot::from_bytes(b.to_bytes().expect("root")).expect("root opens"))
+    })
+    .clone()
+}
+
+/// A fixed, valid overlay manifest over [`manifest_root`]: changed slots, an exact record,
+/// a tombstone.
+#[cfg(feature = "remote")]
+pub fn manifest_overlay() -> Vec<u8> {
+    use crate::remote::{item::ItemHash, manifest};
+    static OVERLAY: OnceLock<Vec<u8>> = OnceLock::new();
+    OVERLAY
+        .get_or_init(|| {
+            let root = manifest_root();
+            let view = manifest::ManifestView::open(root.clone(), "root").expect("root");
+            let changed = (0..200)
+                .step_by(7)
+                .filter_map(|i| Some((view.slot(&format!("id:{i}"))?, ItemHash(1000 + i))))
+                .collect();
+            let mut b = SnapshotBuilder::with_base(&root);
+            b.insert("added", &manifest::exact_record(ItemHash(5)))
+                .expect("exact");
+            b.insert("id:3", &manifest::tombstone()).expect("tombstone");
+            b.insert(
+                &manifest::level_id(1),
+                &manifest::level_record(view.params().m, &changed),
+            )
+            .expect("level");
+            b.to_bytes().expect("overlay")
+        })
+        .clone()
+}
+
+/// The `manifest` target: record manifests (`remote::manifest`) on any bytes. The first
+/// byte picks the mode (mod 3):
+///
+/// * 0: the rest as a manifest snapshot, as given and with checksums fixed, alone and as
+///   an overlay over [`manifest_root`]: [`ManifestView::open`] and lookups never panic;
+/// * 1: the rest (a u16 LE offset, then bytes) XORed into [`manifest_root`] (second byte
+///   even) or [`manifest_overlay`] (odd), checksums fixed: the same;
+/// * 2: the rest split at NUL bytes into distinct ids: the perfect hash function builds,
+///   gives every id its own slot below `m` and reads back the same slots from its bytes;
+///   a root manifest over them maps every id to its hash.
+///
+/// [`ManifestView::open`]: crate::remote::manifest::ManifestView::open
+#[cfg(feature = "remote")]
+pub fn manifest(data: &[u8]) {
+    use crate::remote::manifest::{self, Entry, ManifestView};
+    use crate::remote::{item::ItemHash, mphf};
+    fn lookups(snap: Snapshot) {
+        let snap = Arc::new(snap);
+        let Ok(view) = ManifestView::open(snap.clone(), "fuzz") else {
+            return;
+        };
+        let probes = [
+            "", "id:0", "id:3", "id:199", "added", "\0m0", "\0m1", "nope",
+        ];
+        for id in probes.into_iter().chain(snap.ids().take(64)) {
+            let _ = view.lookup(id);
+            if let Some(s) = view.slot(id) {
+                assert!(s < view.params().m as usize, "slot {s} out of range");
+            }
+        }
+    }
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
+    match mode % 3 {
+        0 => {
+            for bytes in [Some(rest.to_vec()), fix_checksums(rest)]
+                .into_iter()
+                .flatten()
+            {
+                if let Ok(s) = Snapshot::from_bytes(bytes.clone()) {
+                    lookups(s);
+                }
+                if let Ok(s) = Snapshot::overlay_from_bytes(bytes, manifest_root()) {
+                    lookups(s);
+                }
+            }
+        }
+        1 => {
+            let (Some(&sel), Some(off)) = (rest.first(), rest.get(1..3)) else {
+                return;
+            };
+            let over = sel % 2 == 1;
+            let mut d = if over {
+                manifest_overlay()
+            } else {
+                manifest_root().as_bytes().to_vec()
+            };
+            let off = usize::from(u16::from_le_bytes([off[0], off[1]]));
+            let len = d.len();
+            for (i, b) in rest[3..].iter().enumerate() {
+                d[(off + i) % len] ^= b;
+            }
+            let Some(d) = fix_checksums(&d) else { return };
+            let s = if over {
+                Snapshot::overlay_from_bytes(d, manifest_root())
+            } else {
+                Snapshot::from_bytes(d)
+            };
+            if let Ok(s) = s {
+                lookups(s);
+            }
+        }
+        _ => {
+            let ids: std::collections::BTreeSet<&[u8]> = rest.split(|&b| b == 0).collect();
+            let ids: Vec<&[u8]> = ids.into_iter().collect();
+            let built = mphf::build(&ids).expect("distinct ids build");
+            let params = mphf::Params::parse(&built.params.to_bytes()).expect("params");
+            let f = mphf::Mphf::new(params, &built.pilots).expect("pilots");
+            let mut seen = vec![false; params.m as usize];
+            for (id, &s) in ids.iter().zip(&built.slots) {
+                assert!(s < params.m, "slot {s} >= m {}", params.m);
+                assert!(
+                    !std::mem::replace(&mut seen[s as usize], true),
+                    "slot {s} twice"
+                );
+                assert_eq!(f.slot(id), Some(s as usize), "read slot differs");
+            }
+            // The same as a manifest (valid UTF-8, non-reserved ids only).
+            let ids: Vec<&str> = ids
+                .iter()
+                .filter_map(|b| std::str::from_utf8(b).ok())
+                .filter(|id| !id.is_empty() && !manifest::is_reserved(id))
+                .collect();
+            let entries: Vec<(&str, ItemHash)> = ids
+                .iter()
+                .enumerate()
+                .map(|(i, id)| (*id, ItemHash(i as u64 + 1)))
+                .collect();
+            let mut b = SnapshotBuilder::new();
+            let root = manifest::root_record(&entries).expect("distinct ids build");
+            b.insert(&manifest::level_id(0), &root).expect("root");
+            let snap = Snapshot::from_bytes(b.to_bytes().expect("root")).expect("opens");
+            let view = ManifestView::open(Arc::new(snap), "fuzz").expect("a built manifest opens");
+            for (id, h) in entries {
+                assert_eq!(view.lookup(id), Some(Entry::Mapped(h)), "{id:?}");
+            }
+        }
+    }
+}

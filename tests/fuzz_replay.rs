@@ -511,3 +511,41 @@ fn other_seeds_are_committed() {
         }
     }
 }
+
+/// The `manifest` target (`fms::check::manifest`): its regressions and corpus if any
+/// (it starts from the fixed manifests it builds itself), and one input per mode.
+#[cfg(feature = "remote")]
+#[test]
+fn replay_manifest_target() {
+    let mut inputs: Vec<Vec<u8>> = Vec::new();
+    for sub in ["corpus", "regressions"] {
+        for path in files_in(&fuzz_dir().join(sub).join("manifest")) {
+            inputs.push(std::fs::read(&path).unwrap());
+        }
+    }
+    let mut whole = vec![0u8];
+    whole.extend(fms::check::manifest_overlay());
+    inputs.push(whole);
+    inputs.push(vec![0]);
+    for sel in 0..2u8 {
+        for off in [0u16, 40, 300, 900] {
+            let mut x = vec![1, sel];
+            x.extend(off.to_le_bytes());
+            x.extend([0xff, 0x01, 0x80]);
+            inputs.push(x);
+        }
+    }
+    inputs.push(b"\x02a\0b\0c\0\0\xff\xfe\0\0m0\0id:1".to_vec());
+    inputs.push(
+        [
+            b"\x02".to_vec(),
+            (0..3000u32)
+                .flat_map(|i| format!("k{i}\0").into_bytes())
+                .collect(),
+        ]
+        .concat(),
+    );
+    for bytes in inputs {
+        fms::check::manifest(&bytes);
+    }
+}

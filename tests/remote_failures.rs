@@ -121,7 +121,7 @@ fn a_down_servers_keys_go_to_the_gutter_not_to_the_survivors() {
     for round in 0..5 {
         let ids = ids(round * 50, 50, 300);
         for id in &ids {
-            let key = pinned.version().item_hash(id).unwrap().key();
+            let key = pinned.version().entry(id).unwrap().hash().key();
             owned[ring.locate(key.as_bytes()).unwrap()] += 1;
         }
         let ids: Vec<&str> = ids.iter().map(String::as_str).collect();

@@ -17,8 +17,8 @@ fn golden_keys() -> Vec<String> {
     let mut keys: Vec<String> = (0..1000).map(|i| format!("key:{i}")).collect();
     keys.extend((0..1000u64).map(|i| {
         format!(
-            "fms1:r:{:032x}",
-            xxhash_rust::xxh3::xxh3_128(&i.to_le_bytes())
+            "fms2:r:{:014x}",
+            xxhash_rust::xxh3::xxh3_64(&i.to_le_bytes()) >> 8
         )
     }));
     keys

@@ -254,7 +254,7 @@ fn a_corrupt_item_is_rejected_and_refetched() {
     let ids = ["video:1", "video:2", "video:3"];
     let keys: Vec<String> = ids
         .iter()
-        .map(|id| pinned.version().item_hash(id).unwrap().key())
+        .map(|id| pinned.version().entry(id).unwrap().hash().key())
         .collect();
     // Garbage, another record's item, and a one-bit flip.
     let other = support::raw(
@@ -412,7 +412,7 @@ fn an_update_of_the_default_tree_leaves_unchanged_locales_alone() {
     // (from es's published manifest) and sends exactly those.
     let es = store.pin("es").unwrap();
     for id in ["video:3", "video:6", "es:only"] {
-        let key = es.version().item_hash(id).unwrap().key();
+        let key = es.version().entry(id).unwrap().hash().key();
         for a in &addrs {
             support::raw(a, format!("md {key}\r\n").as_bytes(), b"\r\n");
         }

@@ -2,26 +2,29 @@
 //! knows them, so that the tier can move to another record encoding (format v2) by
 //! changing this module and the key prefix.
 //!
-//! An item is a 28-byte envelope around a single-record fms snapshot (FORMAT.md, "Remote
-//! items"):
+//! An item is a 28-byte envelope around a single-record fms snapshot whose one id is the
+//! record's own id (FORMAT.md, "Remote items"):
 //!
 //! | offset | bytes | field |
 //! |---|---|---|
 //! | 0 | 4 | magic `FMSR` |
-//! | 4 | 1 | envelope version (1) |
-//! | 5 | 1 | payload kind (1: a single-record fms snapshot whose record id is `r`) |
+//! | 4 | 1 | envelope version (2) |
+//! | 5 | 1 | payload kind (1: a single-record fms snapshot, its id the record's id) |
 //! | 6 | 2 | reserved, 0 |
 //! | 8 | 4 | payload length, u32 LE |
 //! | 12 | 16 | content hash: xxh3-128 of the payload, LE |
 //! | 28 | n | payload |
 //!
-//! The payload is built deterministically from the record's fields, so equal records (in
-//! any locale or version) have equal payloads, hence one hash and one memcached key:
-//! `fms1:r:<32 hex digits of the hash>`.
+//! The payload is built deterministically from the id and the record's fields, so a record
+//! equal across locales and versions under one id has one payload, hence one hash and one
+//! memcached key: `fms2:r:<14 hex digits>`, the low 56 bits of the hash (what manifests
+//! store). Equal records under different ids are different items.
 //!
-//! Reading verifies everything before a record is served: envelope, length, the hash
-//! against the key's, the snapshot's full structure and checksums ([`Snapshot::verify`]),
-//! and that it holds exactly the one record. Anything else is [`RemoteError::Corrupt`].
+//! Reading verifies everything before a record is served: envelope, length, the hash's
+//! low 56 bits against the key's, the hash against the payload, the snapshot's full
+//! structure and checksums ([`Snapshot::verify`]), and that it holds exactly one record.
+//! Anything else is [`RemoteError::Corrupt`]. Which id it holds is for the caller to
+//! check ([`RemoteRecord::id`]).
 
 use xxhash_rust::xxh3::xxh3_128;
 
@@ -30,73 +33,93 @@ use crate::{Record, Snapshot, SnapshotBuilder};
 
 /// The envelope's magic bytes.
 pub const MAGIC: [u8; 4] = *b"FMSR";
-/// The envelope version this build writes and reads.
-pub const VERSION: u8 = 1;
+/// The envelope version this build writes and reads (2: the payload's id is the
+/// record's; 1 used the id `r`).
+pub const VERSION: u8 = 2;
 /// Payload kind: a single-record fms snapshot.
 pub const KIND_SNAPSHOT: u8 = 1;
 /// Envelope bytes before the payload.
 pub const HEADER_BYTES: usize = 28;
-/// The record id inside the payload snapshot.
-pub const RECORD_ID: &str = "r";
-/// The prefix of record keys; the `1` names this encoding.
-pub const KEY_PREFIX: &str = "fms1:r:";
+/// The prefix of record keys; the `2` names this encoding (items carrying their id).
+pub const KEY_PREFIX: &str = "fms2:r:";
+/// Bytes of an item hash as manifests store it.
+pub const HASH_BYTES: usize = 7;
+const HASH_MASK: u64 = (1 << (8 * HASH_BYTES)) - 1;
 
-/// The content hash of a record's item: xxh3-128 of its payload.
+/// An item's hash as keys and manifests use it: the low 56 bits of the XXH3-128 of its
+/// payload. Two different items of one id agree in these bits with probability 2^-56.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ItemHash(pub u128);
+pub struct ItemHash(pub u64);
 
 impl ItemHash {
-    /// The memcached key of the item: `fms1:r:` and 32 lowercase hex digits.
+    /// The item hash of a full content hash (its low 56 bits).
+    pub fn of(content: u128) -> ItemHash {
+        ItemHash(content as u64 & HASH_MASK)
+    }
+
+    /// The memcached key of the item: `fms2:r:` and 14 lowercase hex digits.
     pub fn key(&self) -> String {
-        format!("{KEY_PREFIX}{:032x}", self.0)
+        format!("{KEY_PREFIX}{:014x}", self.0)
     }
 
-    /// The 16 little-endian bytes (as manifests store them).
-    pub fn to_bytes(self) -> [u8; 16] {
-        self.0.to_le_bytes()
+    /// The 7 little-endian bytes (as manifests store them).
+    pub fn to_bytes(self) -> [u8; HASH_BYTES] {
+        let b = self.0.to_le_bytes();
+        [b[0], b[1], b[2], b[3], b[4], b[5], b[6]]
     }
 
-    /// From 16 little-endian bytes; `None` for another length.
+    /// From 7 little-endian bytes; `None` for another length.
     pub fn from_bytes(b: &[u8]) -> Option<ItemHash> {
-        Some(ItemHash(u128::from_le_bytes(b.try_into().ok()?)))
+        let b: [u8; HASH_BYTES] = b.try_into().ok()?;
+        let mut w = [0u8; 8];
+        w[..HASH_BYTES].copy_from_slice(&b);
+        Some(ItemHash(u64::from_le_bytes(w)))
     }
 }
 
 impl std::fmt::Display for ItemHash {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{:032x}", self.0)
+        write!(f, "{:014x}", self.0)
     }
 }
 
 /// An encoded item: its hash and its bytes (envelope and payload).
 #[derive(Clone, Debug)]
 pub struct Item {
-    /// The content hash.
+    /// The item hash (key and manifest).
     pub hash: ItemHash,
+    /// The full content hash (XXH3-128 of the payload).
+    pub content: u128,
     /// The bytes to store.
     pub bytes: Vec<u8>,
 }
 
-/// Encodes one record as an item. Deterministic: equal records give equal bytes.
-pub fn encode(rec: &Record<'_>) -> RemoteResult<Item> {
+/// Encodes record `id` as an item. Deterministic: an equal id and record give equal
+/// bytes.
+pub fn encode(id: &str, rec: &Record<'_>) -> RemoteResult<Item> {
     let mut b = SnapshotBuilder::new();
-    b.insert(RECORD_ID, rec)?;
+    b.insert(id, rec)?;
     let payload = b.to_bytes()?;
     Ok(wrap(payload))
 }
 
 /// Wraps a payload in the envelope.
 fn wrap(payload: Vec<u8>) -> Item {
-    let hash = ItemHash(xxh3_128(&payload));
+    let content = xxh3_128(&payload);
+    let hash = ItemHash::of(content);
     let mut bytes = Vec::with_capacity(HEADER_BYTES + payload.len());
     bytes.extend_from_slice(&MAGIC);
     bytes.push(VERSION);
     bytes.push(KIND_SNAPSHOT);
     bytes.extend_from_slice(&[0, 0]);
     bytes.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-    bytes.extend_from_slice(&hash.to_bytes());
+    bytes.extend_from_slice(&content.to_le_bytes());
     bytes.extend_from_slice(&payload);
-    Item { hash, bytes }
+    Item {
+        hash,
+        content,
+        bytes,
+    }
 }
 
 /// A verified record read from an item: a single-record snapshot.
@@ -109,7 +132,17 @@ impl RemoteRecord {
     /// The record, read like any snapshot's (zero-copy from the item's bytes).
     pub fn record(&self) -> Record<'_> {
         self.snap
-            .get(RECORD_ID)
+            .iter()
+            .next()
+            .expect("verified at decode: the item holds its record")
+            .1
+    }
+
+    /// The record's id (the item carries it). O(1).
+    pub fn id(&self) -> &str {
+        self.snap
+            .ids()
+            .next()
             .expect("verified at decode: the item holds its record")
     }
 
@@ -149,16 +182,19 @@ pub fn decode(expected: ItemHash, bytes: &[u8]) -> RemoteResult<RemoteRecord> {
             payload.len()
         )));
     }
-    let stated = ItemHash::from_bytes(&bytes[12..28]).expect("16 bytes");
-    if stated != expected {
-        return Err(corrupt(&format!("item of {stated} stored under this key")));
+    let stated = u128::from_le_bytes(bytes[12..28].try_into().expect("16 bytes"));
+    if ItemHash::of(stated) != expected {
+        return Err(corrupt(&format!(
+            "item of {} stored under this key",
+            ItemHash::of(stated)
+        )));
     }
-    if ItemHash(xxh3_128(payload)) != expected {
+    if xxh3_128(payload) != stated {
         return Err(corrupt("payload does not match its hash"));
     }
     let snap = Snapshot::from_bytes(payload.to_vec()).map_err(|e| corrupt(&e.to_string()))?;
     snap.verify().map_err(|e| corrupt(&e.to_string()))?;
-    if snap.len() != 1 || snap.get(RECORD_ID).is_none() {
+    if snap.len() != 1 || snap.ids().next().is_none() || snap.iter().next().is_none() {
         return Err(corrupt("payload is not a single record"));
     }
     Ok(RemoteRecord { snap })
@@ -172,7 +208,7 @@ mod tests {
         let mut b = SnapshotBuilder::new();
         b.insert("x", &v).unwrap();
         let s = Snapshot::from_bytes(b.to_bytes().unwrap()).unwrap();
-        encode(&s.get("x").unwrap()).unwrap()
+        encode("x", &s.get("x").unwrap()).unwrap()
     }
 
     #[test]
@@ -190,6 +226,25 @@ mod tests {
             a.hash,
             item_of(serde_json::json!({"title": "Intro", "n": 4})).hash
         );
+    }
+
+    #[test]
+    fn the_item_carries_its_id() {
+        let v = serde_json::json!({"title": "Intro"});
+        let mut b = SnapshotBuilder::new();
+        b.insert("a", &v).unwrap();
+        b.insert("b", &v).unwrap();
+        let s = Snapshot::from_bytes(b.to_bytes().unwrap()).unwrap();
+        let (a, bb) = (
+            encode("a", &s.get("a").unwrap()).unwrap(),
+            encode("b", &s.get("b").unwrap()).unwrap(),
+        );
+        assert_ne!(a.hash, bb.hash, "equal records under two ids are two items");
+        assert_eq!(decode(a.hash, &a.bytes).unwrap().id(), "a");
+        assert_eq!(decode(bb.hash, &bb.bytes).unwrap().id(), "b");
+        assert_eq!(a.hash.key().len(), KEY_PREFIX.len() + 14);
+        assert_eq!(ItemHash::from_bytes(&a.hash.to_bytes()), Some(a.hash));
+        assert!(a.hash.0 < 1 << 56);
     }
 
     #[test]

@@ -10,6 +10,8 @@
 //! * [`pool`]: the cluster: routing (ketama, gutter), per-server batches in parallel;
 //! * [`item`]: the bytes of a record in memcached (envelope, content hash, verification);
 //! * [`flight`]: in-process single-flight;
+//! * [`mphf`]: the perfect hash function over a manifest's ids;
+//! * [`manifest`]: the record manifest (id → item hash) read from fms snapshots;
 //! * [`origin`]: the durable origin directory (trees, record manifests, pointers);
 //! * [`pointer`](mod@pointer): the per-locale version pointer, flipped with CAS;
 //! * [`push`]: publishing an origin to memcached;
@@ -37,6 +39,8 @@ pub mod flight;
 pub mod health;
 pub mod item;
 pub mod ketama;
+pub mod manifest;
+pub mod mphf;
 pub mod origin;
 pub mod pointer;
 pub mod pool;

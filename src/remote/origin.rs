@@ -4,8 +4,9 @@
 //! ```text
 //! DIR/manifest.json             locale -> tree file (fms::Manifest), the input of push
 //! DIR/*.fms                     the trees
-//! DIR/remote/<hash>.fms         a record manifest (id -> item hash), an fms snapshot; a
-//!                               locale's is an overlay over the default locale's
+//! DIR/remote/<hash>.fms         a record manifest (id -> item hash, see
+//!                               [`super::manifest`]), an fms snapshot; a locale's is an
+//!                               overlay over the default locale's
 //! DIR/remote/<hash>.json        what that manifest describes (VersionInfo)
 //! DIR/remote/pointers.json      locale -> manifest hash: the durable version pointers,
 //!                               read when memcached has lost its copy
@@ -21,15 +22,13 @@ use std::sync::{Arc, Mutex};
 use serde::{Deserialize, Serialize};
 
 use super::error::{RemoteError, RemoteResult};
-use super::item::ItemHash;
+use super::manifest::{Entry, ManifestView};
 use crate::{ContentHash, Snapshot, Store};
 
 /// The subdirectory of the origin that push writes.
 pub const REMOTE_DIR: &str = "remote";
 /// The durable pointers file, in [`REMOTE_DIR`].
 pub const POINTERS_FILE: &str = "pointers.json";
-/// The field of a manifest record holding the item hash (16 bytes, LE).
-pub const HASH_FIELD: &str = "h";
 
 /// What one record manifest describes: `DIR/remote/<manifest hash>.json`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -63,8 +62,7 @@ pub struct Pointers {
 pub struct Version {
     hash: ContentHash,
     info: VersionInfo,
-    manifest: Arc<Snapshot>,
-    hash_key: Option<crate::Key>,
+    manifest: Arc<ManifestView>,
     tree: Mutex<Option<Arc<Snapshot>>>,
 }
 
@@ -79,34 +77,32 @@ impl Version {
         &self.info
     }
 
-    /// The record manifest.
-    pub fn manifest(&self) -> &Arc<Snapshot> {
+    /// The record manifest (its top snapshot: [`ManifestView::top`]).
+    pub fn manifest(&self) -> &Arc<ManifestView> {
         &self.manifest
     }
 
-    /// Records in this version.
+    /// Records in this version (as push recorded them).
     pub fn len(&self) -> usize {
-        self.manifest.len()
+        self.info.records as usize
     }
 
     /// Whether it has no records.
     pub fn is_empty(&self) -> bool {
-        self.manifest.is_empty()
+        self.info.records == 0
     }
 
-    /// Whether it has a record `id`. O(1), allocation-free.
-    pub fn contains(&self, id: &str) -> bool {
-        self.manifest.contains(id)
+    /// Whether it *may* have a record `id`: `false` is certain, `true` is not for an id
+    /// the perfect hash function maps (any id maps to some slot; the item's id decides).
+    /// O(depth), allocation-free.
+    pub fn may_contain(&self, id: &str) -> bool {
+        self.manifest.lookup(id).is_some()
     }
 
-    /// The item hash of record `id`. O(1), allocation-free.
-    pub fn item_hash(&self, id: &str) -> Option<ItemHash> {
-        let rec = self.manifest.get(id)?;
-        let v = match self.hash_key {
-            Some(k) => rec.get_key(k)?,
-            None => rec.get(HASH_FIELD)?,
-        };
-        ItemHash::from_bytes(v.as_bytes()?)
+    /// What the manifest says about `id`: its item hash, exact or a candidate
+    /// ([`Entry`]); `None`: surely not in this version. O(depth), allocation-free.
+    pub fn entry(&self, id: &str) -> Option<Entry> {
+        self.manifest.lookup(id)
     }
 }
 
@@ -201,9 +197,12 @@ impl Origin {
                 manifest.hash()
             )));
         }
+        let manifest = Arc::new(ManifestView::open(
+            manifest,
+            &self.manifest_path(hash).display().to_string(),
+        )?);
         let v = Arc::new(Version {
             hash,
-            hash_key: manifest.key(HASH_FIELD),
             info,
             manifest,
             tree: Mutex::new(None),

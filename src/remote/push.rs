@@ -15,10 +15,11 @@ use std::time::{Duration, Instant};
 use super::client::{Op, Reply};
 use super::error::{RemoteError, RemoteResult};
 use super::item::{self, Item, ItemHash};
-use super::origin::{HASH_FIELD, Origin, Pointers, VersionInfo};
+use super::manifest::{self, Entry, ManifestView};
+use super::origin::{Origin, Pointers, VersionInfo};
 use super::pointer;
 use super::pool::{Cluster, Route};
-use crate::{ContentHash, Manifest, Snapshot, SnapshotBuilder, Store, TupleMap, Value};
+use crate::{ContentHash, Manifest, Snapshot, SnapshotBuilder, Store};
 
 /// How many overlay levels a default locale's record manifest may stack over earlier
 /// versions before push writes it in full again.
@@ -149,7 +150,7 @@ pub fn prepare<'c>(
     let mut shipper = Shipper {
         cluster,
         opts,
-        sent: HashSet::new(),
+        sent: HashMap::new(),
         pending: Vec::new(),
         report: PushReport::default(),
     };
@@ -174,8 +175,9 @@ pub fn prepare<'c>(
         _ => None,
     };
     let previous = previous_of(&default);
-    let mut default_manifest: Option<Arc<Snapshot>> = None;
-    let mut by_tree: HashMap<ContentHash, (Arc<Snapshot>, u64)> = HashMap::new();
+    // The default locale's new manifest and tree: the base of the other locales'.
+    let mut default_manifest: Option<(Arc<ManifestView>, Arc<Snapshot>)> = None;
+    let mut by_tree: HashMap<ContentHash, (Arc<ManifestView>, u64)> = HashMap::new();
     for (locale, tree) in &locales {
         pointer::key(locale)?;
         let chain = tree_chain(tree, &path_of, dir)?;
@@ -185,64 +187,63 @@ pub fn prepare<'c>(
         } else {
             previous_of(locale)
         };
-        let mut built: Option<(SnapshotBuilder, Option<Arc<Snapshot>>)> = None;
-        let (snap, mbytes) = match by_tree.get(&tree.hash()) {
+        let (view, mbytes) = match by_tree.get(&tree.hash()) {
             Some(done) => done.clone(),
             None => {
                 let unchanged = own_previous
                     .as_ref()
                     .is_some_and(|v| v.info().tree == tree.hash().to_string());
-                if unchanged {
+                let done = if unchanged {
                     // The published manifest already names every item: check memcached
-                    // for them by hash, and encode only those it lost.
+                    // for them by hash, and encode only those it lost. Same tree as the
+                    // version published: keep its manifest (a rebuilt one would be a new
+                    // version with the same content).
                     let v = own_previous.as_ref().expect("checked");
                     for id in tree.ids() {
-                        let hash = v.item_hash(id).ok_or_else(|| RemoteError::Origin {
+                        let hash = v.entry(id).ok_or_else(|| RemoteError::Origin {
                             dir: dir.to_owned(),
                             what: format!("manifest {} lacks {id:?} of its tree", v.hash()),
                         })?;
-                        shipper.add_lazy(hash, id, tree)?;
+                        shipper.add_lazy(hash.hash(), id, tree)?;
                     }
+                    let view = v.manifest().clone();
+                    let n = view.top().as_bytes().len() as u64;
+                    (view, n)
                 } else {
-                    let base: Option<Arc<Snapshot>> = if is_default {
+                    let mut items: Vec<(&str, ItemHash)> = Vec::with_capacity(tree.len());
+                    for (id, rec) in tree.iter() {
+                        if manifest::is_reserved(id) {
+                            return Err(RemoteError::Fms(crate::Error::InvalidInput(format!(
+                                "tree of {locale:?}: id {id:?} starts with \\0m, reserved for record manifests"
+                            ))));
+                        }
+                        let it = encode_checked(id, &rec, opts)?;
+                        items.push((id, it.hash));
+                        shipper.add(it)?;
+                    }
+                    // The base: the default locale's previous version (if its tree is
+                    // still at hand and the chain is short enough), or, for another
+                    // locale, the default locale's new manifest.
+                    let base: Option<(Arc<ManifestView>, Arc<Snapshot>)> = if is_default {
                         previous
                             .as_ref()
-                            .map(|v| v.manifest().clone())
-                            .filter(|m| m.depth() < MAX_MANIFEST_CHAIN)
+                            .filter(|v| v.manifest().top().depth() < MAX_MANIFEST_CHAIN)
+                            .and_then(|v| Some((v.manifest().clone(), origin.tree(v).ok()?)))
                     } else {
                         default_manifest.clone()
                     };
-                    let mut b = match &base {
-                        None => SnapshotBuilder::new(),
-                        Some(base) => SnapshotBuilder::with_base(base),
-                    };
-                    for (id, rec) in tree.iter() {
-                        let it = encode_checked(id, &rec, opts)?;
-                        let entry = TupleMap::from_pairs([(
-                            HASH_FIELD,
-                            Value::Bytes(it.hash.to_bytes().to_vec()),
-                        )]);
-                        b.insert(id, &entry)?;
-                        shipper.add(it)?;
-                    }
-                    built = Some((b, base));
-                }
-                shipper.report.records += tree.len() as u64;
-                let done = if unchanged {
-                    // Same tree as the version published: keep its manifest (a rebuilt
-                    // one would be a new version with the same content).
-                    let m = own_previous.as_ref().expect("checked").manifest().clone();
-                    let n = m.as_bytes().len() as u64;
-                    (m, n)
-                } else {
-                    let (mut b, base) = built.take().expect("built when changed");
-                    if base.is_some() {
-                        b.remove_absent()?;
-                    }
-                    let bytes = b.to_bytes()?;
+                    let bytes = build_manifest(&items, base.as_ref().map(|(v, t)| (&**v, &**t)))
+                        .map_err(|e| match e {
+                            RemoteError::Fms(crate::Error::InvalidInput(w)) => RemoteError::Fms(
+                                crate::Error::InvalidInput(format!("manifest of {locale:?}: {w}")),
+                            ),
+                            e => e,
+                        })?;
                     let snap = match &base {
                         None => Snapshot::from_bytes(bytes.clone())?,
-                        Some(base) => Snapshot::overlay_from_bytes(bytes.clone(), base.clone())?,
+                        Some((v, _)) => {
+                            Snapshot::overlay_from_bytes(bytes.clone(), v.top().clone())?
+                        }
                     };
                     let path = origin.manifest_path(snap.hash());
                     crate::write_file_atomically(&path, |w| {
@@ -251,14 +252,17 @@ pub fn prepare<'c>(
                             source: e,
                         })
                     })?;
-                    (Arc::new(snap), bytes.len() as u64)
+                    let view = ManifestView::open(Arc::new(snap), &path.display().to_string())?;
+                    (Arc::new(view), bytes.len() as u64)
                 };
+                shipper.report.records += tree.len() as u64;
                 by_tree.insert(tree.hash(), done.clone());
                 done
             }
         };
+        let snap = view.top().clone();
         if is_default {
-            default_manifest = Some(snap.clone());
+            default_manifest = Some((view.clone(), tree.clone()));
         }
         let mhash = snap.hash();
         let overlay = snap.is_overlay();
@@ -356,9 +360,59 @@ fn tree_chain(
     Ok(chain)
 }
 
+/// The bytes of the record manifest of a tree whose ids have `items` (in tree order):
+/// in full (a perfect hash function and a slot per id, no ids), or as an overlay over
+/// `base` (its manifest and the tree it describes): changed slots in a bitset, added ids
+/// as exact records, removed ids as tombstones (see [`super::manifest`]).
+fn build_manifest(
+    items: &[(&str, ItemHash)],
+    base: Option<(&ManifestView, &Snapshot)>,
+) -> RemoteResult<Vec<u8>> {
+    let Some((view, base_tree)) = base else {
+        let root = manifest::root_record(items)
+            .map_err(|e| RemoteError::Fms(crate::Error::InvalidInput(e.to_string())))?;
+        let mut b = SnapshotBuilder::new();
+        b.insert(&manifest::level_id(0), &root)?;
+        return Ok(b.to_bytes()?);
+    };
+    let mut b = SnapshotBuilder::with_base(view.top());
+    let mut changed: BTreeMap<usize, ItemHash> = BTreeMap::new();
+    for &(id, h) in items {
+        if !base_tree.contains(id) {
+            b.insert(id, &manifest::exact_record(h))?;
+            continue;
+        }
+        match view.lookup(id) {
+            Some(e) if e.hash() == h => {}
+            Some(Entry::Exact(_)) => b.insert(id, &manifest::exact_record(h))?,
+            Some(Entry::Mapped(_)) => {
+                let s = view.slot(id).expect("a mapped id has a slot");
+                changed.insert(s, h);
+            }
+            None => {
+                return Err(RemoteError::Fms(crate::Error::InvalidInput(format!(
+                    "the base manifest lacks {id:?} of its tree {}",
+                    base_tree.hash()
+                ))));
+            }
+        }
+    }
+    let ids: HashSet<&str> = items.iter().map(|(id, _)| *id).collect();
+    for id in base_tree.ids() {
+        if !ids.contains(id) {
+            b.insert(id, &manifest::tombstone())?;
+        }
+    }
+    b.insert(
+        &manifest::level_id(view.top().depth() + 1),
+        &manifest::level_record(view.params().m, &changed),
+    )?;
+    Ok(b.to_bytes()?)
+}
+
 /// Encodes a record as an item, refusing one over the item limit.
 fn encode_checked(id: &str, rec: &crate::Record<'_>, opts: &PushOptions) -> RemoteResult<Item> {
-    let it = item::encode(rec)?;
+    let it = item::encode(id, rec)?;
     if it.bytes.len() > opts.item_limit {
         return Err(RemoteError::TooLarge {
             id: id.to_owned(),
@@ -393,15 +447,25 @@ impl Pending {
 struct Shipper<'a> {
     cluster: &'a Cluster,
     opts: &'a PushOptions,
-    sent: HashSet<ItemHash>,
+    /// Item hash -> the full content hash (if encoded): two items of one 56-bit hash are
+    /// refused.
+    sent: HashMap<ItemHash, Option<u128>>,
     pending: Vec<Pending>,
     report: PushReport,
 }
 
 impl Shipper<'_> {
     fn add(&mut self, it: Item) -> RemoteResult<()> {
-        if !self.sent.insert(it.hash) {
-            return Ok(());
+        match self.sent.insert(it.hash, Some(it.content)) {
+            None => {}
+            Some(c) if c.is_none_or(|c| c == it.content) => return Ok(()),
+            Some(_) => {
+                return Err(RemoteError::Fms(crate::Error::InvalidInput(format!(
+                    "two different items share the 56-bit item hash {} (a 2^-56 collision): \
+                     change either record to publish",
+                    it.hash
+                ))));
+            }
         }
         self.report.unique_items += 1;
         self.report.unique_item_bytes += it.bytes.len() as u64;
@@ -409,9 +473,10 @@ impl Shipper<'_> {
     }
 
     fn add_lazy(&mut self, hash: ItemHash, id: &str, tree: &Arc<Snapshot>) -> RemoteResult<()> {
-        if !self.sent.insert(hash) {
+        if self.sent.contains_key(&hash) {
             return Ok(());
         }
+        self.sent.insert(hash, None);
         self.report.unique_items += 1;
         self.push(Pending::Lazy {
             hash,

@@ -1,7 +1,9 @@
 //! [`RemoteStore`]: reading records through the tier. A request pins one version of its
 //! locale (a record manifest) and asks for many ids at once:
 //!
-//! 1. each id's item hash, from the pinned manifest (mapped, O(1));
+//! 1. each id's item hash, from the pinned manifest (mapped, O(depth)): exact for ids the
+//!    manifest names, a candidate for ids its perfect hash function maps (any id maps to
+//!    some slot, so an unknown id yields another id's hash, or none);
 //! 2. the version's hot set, then the byte-bounded in-process cache (`quick_cache`);
 //! 3. in-process single-flight ([`super::flight`]): one fetch per item however many
 //!    requests miss it;
@@ -13,7 +15,10 @@
 //!
 //! Every item is verified ([`super::item::decode`]) before it is cached or served: a
 //! corrupt one counts as a miss and is overwritten with the origin's. Server errors and
-//! timeouts are misses too; nothing is retried.
+//! timeouts are misses too; nothing is retried. Items carry their id: a record is served
+//! for id X only if its item's id is X. For a candidate hash another id means "X is not
+//! in this version" (`None`, not corrupt); a miss is settled by the origin tree, where a
+//! missing X is `None` too. For an exact hash another id is corruption.
 //!
 //! The version pointer is refreshed stale-while-revalidate: younger than `fresh`, the
 //! pinned version is served as is; between `fresh` and `expire`, one request revalidates
@@ -143,6 +148,10 @@ pub struct StatsSnapshot {
     /// Batches sent to memcached servers (round trips).
     pub round_trips: u64,
 }
+
+/// One fetched item: the verified item of the hash, or `None` (the id is not in the
+/// version, says the origin).
+type Fetched = RemoteResult<Option<Arc<RemoteRecord>>>;
 
 #[derive(Clone)]
 struct Weigh;
@@ -365,8 +374,8 @@ impl RemoteStore {
             let ids: Vec<&str> = self.cfg.hot_ids.iter().map(String::as_str).collect();
             let recs = self.get_many_in(&pinned, &ids)?;
             for (id, r) in ids.iter().zip(recs) {
-                if let (Some(h), Some(r)) = (pinned.version.item_hash(id), r) {
-                    pinned.hot.insert(h, r);
+                if let (Some(e), Some(r)) = (pinned.version.entry(id), r) {
+                    pinned.hot.insert(e.hash(), r);
                 }
             }
         }
@@ -403,77 +412,98 @@ impl RemoteStore {
             .ids
             .fetch_add(ids.len() as u64, Ordering::Relaxed);
         let mut out: Vec<Option<Arc<RemoteRecord>>> = vec![None; ids.len()];
-        // hash -> (an id that has it, positions in `out`)
-        let mut wanted: HashMap<ItemHash, (&str, Vec<usize>)> = HashMap::new();
+        // (hash, id) -> (whether the manifest names id exactly, positions in `out`)
+        let mut wanted: HashMap<(ItemHash, &str), (bool, Vec<usize>)> = HashMap::new();
         for (i, id) in ids.iter().enumerate() {
-            let Some(h) = pinned.version.item_hash(id) else {
+            let Some(e) = pinned.version.entry(id) else {
                 continue;
             };
-            if let Some(r) = pinned.hot.get(&h) {
-                self.stats.hot_hits.fetch_add(1, Ordering::Relaxed);
-                out[i] = Some(r.clone());
-            } else if let Some(r) = self.cache.get(&h) {
-                self.stats.cache_hits.fetch_add(1, Ordering::Relaxed);
-                out[i] = Some(r);
-            } else {
-                wanted
-                    .entry(h)
-                    .or_insert_with(|| (id, Vec::new()))
-                    .1
-                    .push(i);
+            let h = e.hash();
+            let local = match pinned.hot.get(&h) {
+                Some(r) => Some((r.clone(), &self.stats.hot_hits)),
+                None => self.cache.get(&h).map(|r| (r, &self.stats.cache_hits)),
+            };
+            if let Some((r, counter)) = local {
+                if r.id() == *id {
+                    counter.fetch_add(1, Ordering::Relaxed);
+                    out[i] = Some(r);
+                    continue;
+                }
+                if !e.is_exact() {
+                    // Another id's item: `id` is not in this version.
+                    continue;
+                }
+                // A verified item of another id under an exact hash: fetch and let the
+                // fetch judge it (corrupt, then the origin).
             }
+            wanted
+                .entry((h, id))
+                .or_insert_with(|| (e.is_exact(), Vec::new()))
+                .1
+                .push(i);
         }
         if wanted.is_empty() {
             return Ok(out);
         }
         let mut leaders = Vec::new();
         let mut followers = Vec::new();
-        for (h, (id, at)) in wanted {
+        for ((h, id), (exact, at)) in wanted {
             match self.flights.claim(h) {
-                Claim::Leader(l) => leaders.push((l, id, at)),
-                Claim::Follower(f) => followers.push((f, h, id, at)),
+                Claim::Leader(l) => leaders.push((l, id, exact, at)),
+                Claim::Follower(f) => followers.push((f, h, id, exact, at)),
             }
         }
-        if !leaders.is_empty() {
-            let want: Vec<(ItemHash, &str)> =
-                leaders.iter().map(|(l, id, _)| (*l.key(), *id)).collect();
-            let got = self.fetch(pinned, &want, deadline);
-            for ((leader, _, at), r) in leaders.into_iter().zip(got) {
-                let r = r?;
-                for &i in &at {
+        // Serves `r` at `at` if it is `id`'s record.
+        let serve = |out: &mut Vec<Option<Arc<RemoteRecord>>>,
+                     r: &Option<Arc<RemoteRecord>>,
+                     id: &str,
+                     at: &[usize]| {
+            if let Some(r) = r.as_ref().filter(|r| r.id() == id) {
+                for &i in at {
                     out[i] = Some(r.clone());
                 }
-                leader.finish(Some(r));
+            }
+        };
+        if !leaders.is_empty() {
+            let want: Vec<(ItemHash, &str, bool)> = leaders
+                .iter()
+                .map(|(l, id, exact, _)| (*l.key(), *id, *exact))
+                .collect();
+            let got = self.fetch(pinned, &want, deadline);
+            for ((leader, id, _, at), r) in leaders.into_iter().zip(got) {
+                let r = r?;
+                serve(&mut out, &r, id, &at);
+                leader.finish(r);
             }
         }
-        for (f, h, id, at) in followers {
+        for (f, h, id, exact, at) in followers {
             let r = match f.wait(deadline) {
-                Some(r) => {
+                Some(r) if r.id() == id || !exact => {
                     self.stats.flight_waits.fetch_add(1, Ordering::Relaxed);
-                    r
+                    Some(r)
                 }
-                // The leader failed or is late: fetch it here.
-                None => self
-                    .fetch(pinned, &[(h, id)], deadline)
+                // The leader failed, is late, or fetched for another id: fetch it here.
+                _ => self
+                    .fetch(pinned, &[(h, id, exact)], deadline)
                     .pop()
                     .expect("one")?,
             };
-            for &i in &at {
-                out[i] = Some(r.clone());
-            }
+            serve(&mut out, &r, id, &at);
         }
         Ok(out)
     }
 
-    /// memcached (with leases), then the origin, for items nobody else is fetching.
-    /// Caches what it returns.
+    /// memcached (with leases), then the origin, for items nobody else is fetching:
+    /// `want` holds (hash, id, whether the manifest names the id exactly). Each answer is
+    /// the verified item of the hash (of `id`, unless the hash was a candidate), or
+    /// `None` if the origin says `id` is not in the version. Caches what it returns.
     fn fetch(
         &self,
         pinned: &Pinned,
-        want: &[(ItemHash, &str)],
+        want: &[(ItemHash, &str, bool)],
         deadline: Instant,
-    ) -> Vec<RemoteResult<Arc<RemoteRecord>>> {
-        let keys: Vec<String> = want.iter().map(|(h, _)| h.key()).collect();
+    ) -> Vec<Fetched> {
+        let keys: Vec<String> = want.iter().map(|(h, _, _)| h.key()).collect();
         let ops: Vec<Op<'_>> = keys
             .iter()
             .map(|k| Op::Get {
@@ -484,15 +514,14 @@ impl RemoteStore {
             .collect();
         let mc_deadline = deadline.min(Instant::now() + self.cluster.config().timeouts.batch);
         let replies = self.cluster.run(&ops, mc_deadline);
-        let mut out: Vec<Option<RemoteResult<Arc<RemoteRecord>>>> =
-            (0..want.len()).map(|_| None).collect();
+        let mut out: Vec<Option<Fetched>> = (0..want.len()).map(|_| None).collect();
         // Positions to read from the origin, with whether to write the item back.
         let mut from_origin: Vec<(usize, bool)> = Vec::new();
         let mut wait: Vec<usize> = Vec::new();
         for (i, r) in replies.into_iter().enumerate() {
             match r {
                 Some(Reply::Value { value, .. }) if !value.is_empty() => {
-                    self.accept(want[i].0, &value, i, &mut out, &mut from_origin)
+                    self.accept(want[i], &value, i, &mut out, &mut from_origin)
                 }
                 Some(Reply::Value {
                     win: false,
@@ -544,7 +573,7 @@ impl RemoteStore {
             for (&i, r) in wait.iter().zip(replies) {
                 match r {
                     Some(Reply::Value { value, .. }) if !value.is_empty() => {
-                        self.accept(want[i].0, &value, i, &mut out, &mut from_origin)
+                        self.accept(want[i], &value, i, &mut out, &mut from_origin)
                     }
                     Some(Reply::Value { .. }) => still.push(i),
                     // Gone (the winner died and the placeholder expired) or unreachable.
@@ -554,12 +583,12 @@ impl RemoteStore {
             wait = still;
         }
         self.fill_from_origin(pinned, want, &keys, from_origin, &mut out, deadline);
-        let out: Vec<RemoteResult<Arc<RemoteRecord>>> = out
+        let out: Vec<Fetched> = out
             .into_iter()
             .map(|r| r.expect("every position answered"))
             .collect();
-        for ((h, _), r) in want.iter().zip(&out) {
-            if let Ok(rec) = r {
+        for ((h, _, _), r) in want.iter().zip(&out) {
+            if let Ok(Some(rec)) = r {
                 self.cache.insert(*h, rec.clone());
             }
         }
@@ -571,18 +600,25 @@ impl RemoteStore {
     /// A value memcached returned for position `i` (item `hash`): decoded, verified and
     /// counted as a hit, or, if corrupt, never served: queued for the origin, whose copy
     /// is then written over it.
+    ///
+    /// An item of another id under an exact hash is corrupt too; under a candidate hash
+    /// it is answered (the caller serves it for its own id only).
     fn accept(
         &self,
-        hash: ItemHash,
+        (hash, id, exact): (ItemHash, &str, bool),
         value: &[u8],
         i: usize,
-        out: &mut [Option<RemoteResult<Arc<RemoteRecord>>>],
+        out: &mut [Option<Fetched>],
         from_origin: &mut Vec<(usize, bool)>,
     ) {
         match item::decode(hash, value) {
+            Ok(rec) if exact && rec.id() != id => {
+                self.stats.corrupt.fetch_add(1, Ordering::Relaxed);
+                from_origin.push((i, true));
+            }
             Ok(rec) => {
                 self.stats.memcached_hits.fetch_add(1, Ordering::Relaxed);
-                out[i] = Some(Ok(Arc::new(rec)));
+                out[i] = Some(Ok(Some(Arc::new(rec))));
             }
             Err(_) => {
                 self.stats.corrupt.fetch_add(1, Ordering::Relaxed);
@@ -594,33 +630,47 @@ impl RemoteStore {
     fn fill_from_origin(
         &self,
         pinned: &Pinned,
-        want: &[(ItemHash, &str)],
+        want: &[(ItemHash, &str, bool)],
         keys: &[String],
         from_origin: Vec<(usize, bool)>,
-        out: &mut [Option<RemoteResult<Arc<RemoteRecord>>>],
+        out: &mut [Option<Fetched>],
         deadline: Instant,
     ) {
         if !from_origin.is_empty() {
-            let mut write_back: Vec<(usize, item::Item)> = Vec::new();
+            let mut write_back: Vec<(usize, Option<item::Item>)> = Vec::new();
             for &(i, write) in &from_origin {
-                let r = self.read_origin(pinned, want[i].0, want[i].1);
-                out[i] = Some(r.map(|(rec, it)| {
-                    if write {
-                        write_back.push((i, it));
+                let (h, id, exact) = want[i];
+                let r = self.read_origin(pinned, h, id, exact);
+                out[i] = Some(r.map(|got| match got {
+                    Some((rec, it)) => {
+                        if write {
+                            write_back.push((i, Some(it)));
+                        }
+                        Some(rec)
                     }
-                    rec
+                    None => {
+                        // An unknown id whose slot's item is missing: release the lease
+                        // this process won, so others do not wait for a fill.
+                        if write {
+                            write_back.push((i, None));
+                        }
+                        None
+                    }
                 }));
             }
             if !write_back.is_empty() {
                 let ops: Vec<Op<'_>> = write_back
                     .iter()
-                    .map(|(i, it)| Op::Set {
-                        key: &keys[*i],
-                        value: &it.bytes,
-                        ttl: 0,
-                        cas: None,
-                        add: false,
-                        quiet: true,
+                    .map(|(i, it)| match it {
+                        Some(it) => Op::Set {
+                            key: &keys[*i],
+                            value: &it.bytes,
+                            ttl: 0,
+                            cas: None,
+                            add: false,
+                            quiet: true,
+                        },
+                        None => Op::Delete { key: &keys[*i] },
                     })
                     .collect();
                 // Best effort, under the request's memcached deadline.
@@ -633,19 +683,27 @@ impl RemoteStore {
     }
 
     /// Reads record `id` from the version's tree and checks it is the item `expected`.
+    /// `None`: the tree has no `id` and the manifest did not name it exactly (an unknown
+    /// id); for an exact one that is an error.
     fn read_origin(
         &self,
         pinned: &Pinned,
         expected: ItemHash,
         id: &str,
-    ) -> RemoteResult<(Arc<RemoteRecord>, item::Item)> {
+        exact: bool,
+    ) -> RemoteResult<Option<(Arc<RemoteRecord>, item::Item)>> {
         self.stats.origin_fetches.fetch_add(1, Ordering::Relaxed);
         let tree = self.origin.tree(&pinned.version)?;
-        let rec = tree.get(id).ok_or_else(|| RemoteError::Origin {
-            dir: self.origin.dir().to_owned(),
-            what: format!("tree {} has no record {id:?}", tree.hash()),
-        })?;
-        let it = item::encode(&rec)?;
+        let Some(rec) = tree.get(id) else {
+            if !exact {
+                return Ok(None);
+            }
+            return Err(RemoteError::Origin {
+                dir: self.origin.dir().to_owned(),
+                what: format!("tree {} has no record {id:?}", tree.hash()),
+            });
+        };
+        let it = item::encode(id, &rec)?;
         if it.hash != expected {
             return Err(RemoteError::Origin {
                 dir: self.origin.dir().to_owned(),
@@ -656,6 +714,6 @@ impl RemoteStore {
             });
         }
         let rec = item::decode(expected, &it.bytes)?;
-        Ok((Arc::new(rec), it))
+        Ok(Some((Arc::new(rec), it)))
     }
 }
