@@ -73,6 +73,46 @@ fn push_then_get_through_the_tier() {
     // A second push ships nothing.
     let o = fms(&["push", d, "--memcached", &servers]);
     assert!(String::from_utf8_lossy(&o.stdout).contains("sent 0 items, 0 bytes"));
+
+    // A hot list that cannot be read is an error naming it; nothing is published.
+    let o = fms(&[
+        "push",
+        d,
+        "--memcached",
+        &servers,
+        "--hot-ids",
+        "/no/such/log",
+    ]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("/no/such/log"));
+
+    // An update pushed with a hot list: each new version names a hot-set snapshot that
+    // holds the most accessed ids of its tree.
+    support::write_origin(dir.path(), 2, 100);
+    let log = dir.path().join("access.log");
+    std::fs::write(&log, "video:3\nvideo:9\nvideo:3\nnope\n").unwrap();
+    let o = fms(&[
+        "push",
+        d,
+        "--memcached",
+        &servers,
+        "--hot-ids",
+        log.to_str().unwrap(),
+        "--hot",
+        "2",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let pointers: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("remote/pointers.json")).unwrap())
+            .unwrap();
+    let en = pointers["locales"]["en"].as_str().unwrap();
+    let info: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dir.path().join(format!("remote/{en}.json"))).unwrap(),
+    )
+    .unwrap();
+    let hot = info["hot"].as_str().expect("the version names its hot set");
+    let snap = fms::Snapshot::open(dir.path().join(format!("remote/{hot}.fms"))).unwrap();
+    assert_eq!(snap.ids().collect::<Vec<_>>(), ["video:3", "video:9"]);
 }
 
 #[test]

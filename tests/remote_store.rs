@@ -424,3 +424,99 @@ fn an_update_of_the_default_tree_leaves_unchanged_locales_alone() {
     check_all(&cold, dir.path(), "es");
     assert_eq!(cold.stats().origin_fetches, 0);
 }
+
+/// The hot set chosen at push time (from access counts) is a mapped snapshot per version:
+/// its ids are served in process, exactly as the tree holds them, without a memcached
+/// round trip; an update's hot set follows the update; a hot set that does not match its
+/// version is never served from.
+#[test]
+fn the_hot_set_chosen_at_push_is_served_from_the_map() {
+    let Some(mcs) = support::memcacheds(2) else {
+        return;
+    };
+    let addrs: Vec<String> = mcs.iter().map(|m| m.addr()).collect();
+    let dir = tempfile::tempdir().unwrap();
+    support::write_origin(dir.path(), 1, 300);
+    let cluster = support::cluster(&addrs, &[]);
+    // An access log: video:1 and video:50 most often (video:50 changes in version 2), then
+    // es:only (in es only), then ids that exist nowhere.
+    let log = "video:1\nvideo:50\nnope\nvideo:1\nvideo:50\nes:only\nvideo:1\nvideo:50\nes:only\n";
+    let hot_ids = fms::remote::choose_hot(log.as_bytes(), 3).unwrap();
+    assert_eq!(hot_ids, ["video:1", "video:50", "es:only"]);
+    let opts = PushOptions {
+        hot_ids,
+        ..PushOptions::default()
+    };
+    push::push(dir.path(), &cluster, &opts).unwrap();
+
+    let check = |store: &RemoteStore, locale: &str, hot: &[&str]| {
+        let tree = support::local_tree(dir.path(), locale);
+        let before = store.stats();
+        let got = store.get_many(locale, hot).unwrap();
+        for (id, r) in hot.iter().zip(&got) {
+            let r = r.as_ref().unwrap_or_else(|| panic!("{locale} {id}"));
+            assert!(r.is_hot(), "{locale} {id} not from the hot set");
+            assert_eq!(r.id(), *id);
+            assert_eq!(
+                json(r),
+                serde_json::to_string(&tree.get(id).unwrap()).unwrap(),
+                "{locale} {id}"
+            );
+        }
+        let after = store.stats();
+        assert_eq!(after.hot_hits - before.hot_hits, hot.len() as u64);
+        assert_eq!(
+            (
+                after.memcached_hits,
+                after.memcached_misses,
+                after.origin_fetches
+            ),
+            (
+                before.memcached_hits,
+                before.memcached_misses,
+                before.origin_fetches
+            ),
+            "no item fetched for hot ids"
+        );
+        // Everything else still reads back through memcached.
+        check_all(store, dir.path(), locale);
+    };
+    let store = RemoteStore::new(cluster.clone(), dir.path(), RemoteConfig::default()).unwrap();
+    check(&store, "en", &["video:1", "video:50"]);
+    check(&store, "es", &["video:1", "video:50", "es:only"]);
+    let v1 = store.pin("en").unwrap();
+    let hot_file = v1
+        .version()
+        .info()
+        .hot
+        .clone()
+        .expect("push wrote a hot set");
+
+    // The update changes video:50: the new version's hot set holds the new text.
+    support::write_origin(dir.path(), 2, 300);
+    push::push(dir.path(), &cluster, &opts).unwrap();
+    let fresh = RemoteStore::new(cluster.clone(), dir.path(), RemoteConfig::default()).unwrap();
+    check(&fresh, "en", &["video:1", "video:50"]);
+    let v2 = fresh.pin("en").unwrap();
+    assert_ne!(v2.version().info().hot.as_ref(), Some(&hot_file));
+    let r = fresh.get("en", "video:50").unwrap().unwrap();
+    assert!(json(&r).contains("revised v2"), "{}", json(&r));
+
+    // Point version 2 at version 1's hot set (a stale or misplaced file): it opens and
+    // verifies, but its video:50 is not the item version 2 names, so it is not served
+    // from it; video:1 (unchanged) still is.
+    let info_path = dir
+        .path()
+        .join("remote")
+        .join(format!("{}.json", v2.version().hash()));
+    let mut info: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&info_path).unwrap()).unwrap();
+    info["hot"] = serde_json::json!(hot_file);
+    std::fs::write(&info_path, serde_json::to_vec(&info).unwrap()).unwrap();
+    let mixed = RemoteStore::new(cluster.clone(), dir.path(), RemoteConfig::default()).unwrap();
+    let got = mixed.get_many("en", &["video:1", "video:50"]).unwrap();
+    assert!(got[0].as_ref().unwrap().is_hot());
+    let r50 = got[1].as_ref().unwrap();
+    assert!(!r50.is_hot(), "a hot record of another version was served");
+    assert!(json(r50).contains("revised v2"));
+}

@@ -26,10 +26,12 @@
 //! Anything else is [`RemoteError::Corrupt`]. Which id it holds is for the caller to
 //! check ([`RemoteRecord::id`]).
 
+use std::sync::Arc;
+
 use xxhash_rust::xxh3::xxh3_128;
 
 use super::error::{RemoteError, RemoteResult};
-use crate::{Record, Snapshot, SnapshotBuilder};
+use crate::{Anchor, Record, Snapshot, SnapshotBuilder};
 
 /// The envelope's magic bytes.
 pub const MAGIC: [u8; 4] = *b"FMSR";
@@ -122,33 +124,66 @@ fn wrap(payload: Vec<u8>) -> Item {
     }
 }
 
-/// A verified record read from an item: a single-record snapshot.
+/// A verified record: read from an item (a single-record snapshot), or from a version's
+/// mapped hot-set snapshot.
 #[derive(Debug)]
 pub struct RemoteRecord {
-    snap: Snapshot,
+    snap: Arc<Snapshot>,
+    /// In a hot-set snapshot: the record's place and id.
+    hot: Option<(Anchor, Box<str>)>,
 }
 
 impl RemoteRecord {
-    /// The record, read like any snapshot's (zero-copy from the item's bytes).
+    /// Record `id` of a (verified) hot-set snapshot; `None` if it has no such record.
+    pub(crate) fn hot(snap: &Arc<Snapshot>, id: &str) -> Option<RemoteRecord> {
+        Some(RemoteRecord {
+            hot: Some((snap.anchor(id)?, id.into())),
+            snap: snap.clone(),
+        })
+    }
+
+    /// The record, read like any snapshot's (zero-copy from the item's bytes, or from the
+    /// mapped hot set).
     pub fn record(&self) -> Record<'_> {
-        self.snap
-            .iter()
-            .next()
-            .expect("verified at decode: the item holds its record")
-            .1
+        match &self.hot {
+            Some((at, _)) => self
+                .snap
+                .record_at(*at)
+                .expect("anchored in this snapshot when it was made"),
+            None => {
+                self.snap
+                    .iter()
+                    .next()
+                    .expect("verified at decode: the item holds its record")
+                    .1
+            }
+        }
     }
 
     /// The record's id (the item carries it). O(1).
     pub fn id(&self) -> &str {
-        self.snap
-            .ids()
-            .next()
-            .expect("verified at decode: the item holds its record")
+        match &self.hot {
+            Some((_, id)) => id,
+            None => self
+                .snap
+                .ids()
+                .next()
+                .expect("verified at decode: the item holds its record"),
+        }
     }
 
-    /// The bytes the record's item holds in memory (for the byte-bounded cache).
+    /// Whether it is served from the version's hot-set snapshot.
+    pub fn is_hot(&self) -> bool {
+        self.hot.is_some()
+    }
+
+    /// The heap bytes the record holds (for the byte-bounded cache): its item's bytes, or
+    /// for a hot record only its handle (the snapshot is mapped).
     pub fn weight(&self) -> usize {
-        self.snap.as_bytes().len() + 64
+        match &self.hot {
+            Some((_, id)) => id.len() + 64,
+            None => self.snap.as_bytes().len() + 64,
+        }
     }
 }
 
@@ -197,7 +232,10 @@ pub fn decode(expected: ItemHash, bytes: &[u8]) -> RemoteResult<RemoteRecord> {
     if snap.len() != 1 || snap.ids().next().is_none() || snap.iter().next().is_none() {
         return Err(corrupt("payload is not a single record"));
     }
-    Ok(RemoteRecord { snap })
+    Ok(RemoteRecord {
+        snap: Arc::new(snap),
+        hot: None,
+    })
 }
 
 #[cfg(test)]

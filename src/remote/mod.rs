@@ -13,6 +13,7 @@
 //! * [`mphf`]: the perfect hash function over a manifest's ids;
 //! * [`manifest`]: the record manifest (id → item hash) read from fms snapshots;
 //! * [`origin`]: the durable origin directory (trees, record manifests, pointers);
+//! * [`hot`]: the hot set, chosen at push time and mapped by readers;
 //! * [`pointer`](mod@pointer): the per-locale version pointer, flipped with CAS;
 //! * [`push`]: publishing an origin to memcached;
 //! * [`store`]: [`RemoteStore`], the read path;
@@ -37,6 +38,7 @@ pub mod client;
 pub mod error;
 pub mod flight;
 pub mod health;
+pub mod hot;
 pub mod item;
 pub mod ketama;
 pub mod manifest;
@@ -48,6 +50,7 @@ pub mod push;
 pub mod store;
 
 pub use error::{RemoteError, RemoteResult};
+pub use hot::{build_hot, choose_hot};
 pub use item::RemoteRecord;
 pub use pool::{Cluster, ClusterConfig};
 pub use store::{RemoteConfig, RemoteStore};

@@ -8,6 +8,8 @@
 //!                               [`super::manifest`]), an fms snapshot; a locale's is an
 //!                               overlay over the default locale's
 //! DIR/remote/<hash>.json        what that manifest describes (VersionInfo)
+//! DIR/remote/<hash>.fms         also: a version's hot-set snapshot (its records among the
+//!                               hot ids, see [`super::hot`]), named in its VersionInfo
 //! DIR/remote/pointers.json      locale -> manifest hash: the durable version pointers,
 //!                               read when memcached has lost its copy
 //! ```
@@ -44,6 +46,10 @@ pub struct VersionInfo {
     pub tree: String,
     /// Records in the tree.
     pub records: u64,
+    /// The content hash of the version's hot-set snapshot (`DIR/remote/<hash>.fms`, see
+    /// [`super::hot`]), if push chose one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hot: Option<String>,
 }
 
 /// Locale -> manifest hash: `DIR/remote/pointers.json`.
@@ -63,6 +69,7 @@ pub struct Version {
     hash: ContentHash,
     info: VersionInfo,
     manifest: Arc<ManifestView>,
+    hot: Option<Arc<Snapshot>>,
     tree: Mutex<Option<Arc<Snapshot>>>,
 }
 
@@ -75,6 +82,12 @@ impl Version {
     /// What push recorded about it.
     pub fn info(&self) -> &VersionInfo {
         &self.info
+    }
+
+    /// The hot-set snapshot push wrote for this version (mapped, verified when the
+    /// version was loaded), if any.
+    pub fn hot(&self) -> Option<&Arc<Snapshot>> {
+        self.hot.as_ref()
     }
 
     /// The record manifest (its top snapshot: [`ManifestView::top`]).
@@ -201,10 +214,34 @@ impl Origin {
             manifest,
             &self.manifest_path(hash).display().to_string(),
         )?);
+        let hot = match &info.hot {
+            None => None,
+            Some(h) => {
+                let want: ContentHash = h
+                    .parse()
+                    .map_err(|_| self.err(format!("bad hot-set hash {h:?} in {hash}.json")))?;
+                let path = self.manifest_path(want);
+                let snap = self.manifests.load(&path)?;
+                if snap.hash() != want || snap.is_overlay() {
+                    return Err(self.err(format!(
+                        "{} is not the hot set {hash}.json names",
+                        path.display()
+                    )));
+                }
+                // Small (a few thousand records) and served without further checks:
+                // verified once, here.
+                snap.verify().map_err(|e| crate::Error::File {
+                    path: path.clone(),
+                    source: Box::new(e),
+                })?;
+                Some(snap)
+            }
+        };
         let v = Arc::new(Version {
             hash,
             info,
             manifest,
+            hot,
             tree: Mutex::new(None),
         });
         let mut versions = self.versions.lock().unwrap_or_else(|e| e.into_inner());

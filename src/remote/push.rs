@@ -35,6 +35,10 @@ pub struct PushOptions {
     pub batch: usize,
     /// Deadline of one batch.
     pub batch_timeout: Duration,
+    /// The hot set: ids every reader keeps in process (e.g. [`super::choose_hot`] of an
+    /// access log). Each pushed version gets a snapshot of its tree's records among them
+    /// (`DIR/remote/<hash>.fms`, named in its `VersionInfo::hot`); empty: none.
+    pub hot_ids: Vec<String>,
 }
 
 impl Default for PushOptions {
@@ -43,6 +47,7 @@ impl Default for PushOptions {
             item_limit: (1 << 20) - 1024,
             batch: 256,
             batch_timeout: Duration::from_secs(5),
+            hot_ids: Vec::new(),
         }
     }
 }
@@ -178,6 +183,8 @@ pub fn prepare<'c>(
     // The default locale's new manifest and tree: the base of the other locales'.
     let mut default_manifest: Option<(Arc<ManifestView>, Arc<Snapshot>)> = None;
     let mut by_tree: HashMap<ContentHash, (Arc<ManifestView>, u64)> = HashMap::new();
+    // Tree hash -> its hot-set snapshot's hash.
+    let mut hot_of: HashMap<ContentHash, String> = HashMap::new();
     for (locale, tree) in &locales {
         pointer::key(locale)?;
         let chain = tree_chain(tree, &path_of, dir)?;
@@ -274,6 +281,28 @@ pub fn prepare<'c>(
             cur = s.base();
         }
         manifests.reverse();
+        // A version kept as published keeps its hot set too (its files never change); a
+        // new hot list applies to the versions pushed from now on.
+        let kept = own_previous.as_ref().filter(|v| v.hash() == mhash);
+        let hot = if let Some(v) = kept {
+            v.info().hot.clone()
+        } else if opts.hot_ids.is_empty() {
+            None
+        } else if let Some(h) = hot_of.get(&tree.hash()) {
+            Some(h.clone())
+        } else {
+            let bytes = super::hot::build_hot(tree, &opts.hot_ids)?;
+            let hash = Snapshot::from_bytes(bytes.clone())?.hash();
+            let path = origin.manifest_path(hash);
+            crate::write_file_atomically(&path, |w| {
+                w.write_all(&bytes).map_err(|e| crate::Error::Io {
+                    path: path.clone(),
+                    source: e,
+                })
+            })?;
+            hot_of.insert(tree.hash(), hash.to_string());
+            Some(hash.to_string())
+        };
         origin.write_info(
             mhash,
             &VersionInfo {
@@ -282,6 +311,7 @@ pub fn prepare<'c>(
                 trees: chain,
                 tree: tree.hash().to_string(),
                 records: tree.len() as u64,
+                hot,
             },
         )?;
         pointers.locales.insert(locale.clone(), mhash.to_string());

@@ -370,6 +370,21 @@ impl RemoteStore {
             version,
             hot: HashMap::new(),
         };
+        // The hot-set snapshot push chose for this version: served from the map. A record
+        // is taken only if it encodes to the very item the manifest names for its id (so a
+        // hot set can never serve what the version does not hold).
+        if let Some(snap) = pinned.version.hot().cloned() {
+            for (id, rec) in snap.iter() {
+                let Some(e) = pinned.version.entry(id) else {
+                    continue;
+                };
+                if item::encode(id, &rec)?.hash == e.hash() {
+                    if let Some(r) = RemoteRecord::hot(&snap, id) {
+                        pinned.hot.insert(e.hash(), Arc::new(r));
+                    }
+                }
+            }
+        }
         if !self.cfg.hot_ids.is_empty() {
             let ids: Vec<&str> = self.cfg.hot_ids.iter().map(String::as_str).collect();
             let recs = self.get_many_in(&pinned, &ids)?;

@@ -21,6 +21,14 @@ pub struct Args {
     /// The largest record item accepted, in bytes (memcached's item limit).
     #[arg(long, default_value_t = PushOptions::default().item_limit)]
     item_limit: usize,
+    /// The hot set's source: ids, one per line, e.g. an access log's (an id listed k
+    /// times counts k accesses). Each pushed version gets a snapshot of its records among
+    /// the --hot most accessed, which readers map and serve in process.
+    #[arg(long, value_name = "FILE")]
+    hot_ids: Option<PathBuf>,
+    /// How many ids the hot set keeps (the most accessed; ties by first appearance).
+    #[arg(long, default_value_t = 2000, requires = "hot_ids")]
+    hot: usize,
 }
 
 pub fn run(a: Args) -> CliResult {
@@ -32,8 +40,17 @@ pub fn run(a: Args) -> CliResult {
     cfg.timeouts.batch = std::time::Duration::from_secs(5);
     cfg.timeouts.connect = std::time::Duration::from_secs(2);
     let cluster = Cluster::new(cfg).map_err(|e| e.to_string())?;
+    let hot_ids = match &a.hot_ids {
+        None => Vec::new(),
+        Some(p) => {
+            let f = std::fs::File::open(p).map_err(|e| format!("{}: {e}", p.display()))?;
+            fms::remote::choose_hot(std::io::BufReader::new(f), a.hot)
+                .map_err(|e| format!("{}: {e}", p.display()))?
+        }
+    };
     let opts = PushOptions {
         item_limit: a.item_limit,
+        hot_ids,
         ..PushOptions::default()
     };
     let start = std::time::Instant::now();
