@@ -1,4 +1,4 @@
-//! The per-locale version pointer in memcached: key `fms1:p:<locale>`, value the hex
+//! The per-locale version pointer in memcached: key `fms2:p:<locale>`, value the hex
 //! content hash of the locale's record manifest. Flipped with CAS (`ms … C<cas>`), or
 //! created with add (`ms … ME`) when absent, so that of two racing publishers exactly one
 //! wins. Readers fall back to the durable copy (`remote/pointers.json`) when memcached
@@ -11,8 +11,10 @@ use super::error::{RemoteError, RemoteResult};
 use super::pool::Cluster;
 use crate::ContentHash;
 
-/// The prefix of pointer keys.
-pub const KEY_PREFIX: &str = "fms1:p:";
+/// The prefix of pointer keys. The `2` names the manifest encoding the pointers lead to
+/// (id-less, since items carry their id): readers of the earlier encoding keep following
+/// `fms1:p:` pointers to the manifests they can read.
+pub const KEY_PREFIX: &str = "fms2:p:";
 
 /// The memcached key of `locale`'s pointer; an error for a locale that cannot be part of
 /// a key (spaces, control characters, too long).
