@@ -9,10 +9,10 @@
 //! |---|---|---|
 //! | 0 | 4 | magic `FMSR` |
 //! | 4 | 1 | envelope version (2) |
-//! | 5 | 1 | payload kind (1: a single-record fms snapshot, its id the record's id) |
+//! | 5 | 1 | payload kind (1: a single-record fms snapshot, its id the record's id; 2: that snapshot as one zstd frame, when smaller) |
 //! | 6 | 2 | reserved, 0 |
 //! | 8 | 4 | payload length, u32 LE |
-//! | 12 | 16 | content hash: xxh3-128 of the payload, LE |
+//! | 12 | 16 | content hash: xxh3-128 of the snapshot (of kind 2: once decoded), LE |
 //! | 28 | n | payload |
 //!
 //! The payload is built deterministically from the id and the record's fields, so a record
@@ -40,6 +40,16 @@ pub const MAGIC: [u8; 4] = *b"FMSR";
 pub const VERSION: u8 = 2;
 /// Payload kind: a single-record fms snapshot.
 pub const KIND_SNAPSHOT: u8 = 1;
+/// Payload kind: the same snapshot as one zstd frame (with its content size), written
+/// when that is smaller. The content hash is still that of the snapshot's bytes.
+pub const KIND_ZSTD_SNAPSHOT: u8 = 2;
+/// zstd level of compressed payloads.
+pub const ZSTD_LEVEL: i32 = 3;
+/// The largest snapshot a compressed payload may decode to (memcached's items are at most
+/// 1 MiB by default; this bounds what a corrupt item can make a reader allocate).
+pub const MAX_DECODED: usize = 16 << 20;
+/// ... and at most this many times the frame's own length.
+pub const MAX_RATIO: usize = 256;
 /// Envelope bytes before the payload.
 pub const HEADER_BYTES: usize = 28;
 /// The prefix of record keys; the `2` names this encoding (items carrying their id).
@@ -101,18 +111,32 @@ pub struct Item {
 pub fn encode(id: &str, rec: &Record<'_>) -> RemoteResult<Item> {
     let mut b = SnapshotBuilder::new();
     b.insert(id, rec)?;
-    let payload = b.to_bytes()?;
-    Ok(wrap(payload))
+    let snapshot = b.to_bytes()?;
+    Ok(wrap(snapshot))
 }
 
-/// Wraps a payload in the envelope.
-fn wrap(payload: Vec<u8>) -> Item {
-    let content = xxh3_128(&payload);
+/// Wraps a single-record snapshot in the envelope, compressed when that is smaller.
+fn wrap(snapshot: Vec<u8>) -> Item {
+    wrap_as(snapshot, true)
+}
+
+/// [`wrap`], compressing only if `compress` (and it is smaller).
+fn wrap_as(snapshot: Vec<u8>, compress: bool) -> Item {
+    let content = xxh3_128(&snapshot);
     let hash = ItemHash::of(content);
+    let z = compress
+        .then(|| zstd::bulk::compress(&snapshot, ZSTD_LEVEL).ok())
+        .flatten();
+    let (kind, payload) = match z {
+        Some(z) if z.len() < snapshot.len() && snapshot.len() <= MAX_DECODED => {
+            (KIND_ZSTD_SNAPSHOT, z)
+        }
+        _ => (KIND_SNAPSHOT, snapshot),
+    };
     let mut bytes = Vec::with_capacity(HEADER_BYTES + payload.len());
     bytes.extend_from_slice(&MAGIC);
     bytes.push(VERSION);
-    bytes.push(KIND_SNAPSHOT);
+    bytes.push(kind);
     bytes.extend_from_slice(&[0, 0]);
     bytes.extend_from_slice(&(payload.len() as u32).to_le_bytes());
     bytes.extend_from_slice(&content.to_le_bytes());
@@ -206,7 +230,8 @@ pub fn decode(expected: ItemHash, bytes: &[u8]) -> RemoteResult<RemoteRecord> {
             bytes[4]
         )));
     }
-    if bytes[5] != KIND_SNAPSHOT || bytes[6..8] != [0, 0] {
+    let kind = bytes[5];
+    if !matches!(kind, KIND_SNAPSHOT | KIND_ZSTD_SNAPSHOT) || bytes[6..8] != [0, 0] {
         return Err(corrupt("unknown payload kind"));
     }
     let len = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize;
@@ -224,10 +249,32 @@ pub fn decode(expected: ItemHash, bytes: &[u8]) -> RemoteResult<RemoteRecord> {
             ItemHash::of(stated)
         )));
     }
-    if xxh3_128(payload) != stated {
+    let snapshot = if kind == KIND_ZSTD_SNAPSHOT {
+        // The frame states its content size; bounded before anything is allocated.
+        let size = match zstd::zstd_safe::get_frame_content_size(payload) {
+            Ok(Some(s)) => usize::try_from(s).unwrap_or(usize::MAX),
+            _ => return Err(corrupt("compressed payload states no content size")),
+        };
+        if size > MAX_DECODED || size > MAX_RATIO.saturating_mul(payload.len()) {
+            return Err(corrupt(&format!(
+                "compressed payload would decode to {size} bytes"
+            )));
+        }
+        let out = zstd::bulk::decompress(payload, size)
+            .map_err(|e| corrupt(&format!("compressed payload does not decode: {e}")))?;
+        if out.len() != size {
+            return Err(corrupt(
+                "compressed payload decodes short of its content size",
+            ));
+        }
+        out
+    } else {
+        payload.to_vec()
+    };
+    if xxh3_128(&snapshot) != stated {
         return Err(corrupt("payload does not match its hash"));
     }
-    let snap = Snapshot::from_bytes(payload.to_vec()).map_err(|e| corrupt(&e.to_string()))?;
+    let snap = Snapshot::from_bytes(snapshot).map_err(|e| corrupt(&e.to_string()))?;
     snap.verify().map_err(|e| corrupt(&e.to_string()))?;
     if snap.len() != 1 || snap.ids().next().is_none() || snap.iter().next().is_none() {
         return Err(corrupt("payload is not a single record"));
@@ -286,14 +333,90 @@ mod tests {
     }
 
     #[test]
+    fn compressible_records_are_stored_compressed_under_their_record_hash() {
+        let v = serde_json::json!({"title": "Intro", "body": "fractions and parts ".repeat(50)});
+        let z = item_of(v.clone());
+        assert_eq!(z.bytes[5], KIND_ZSTD_SNAPSHOT);
+        // The hash is the snapshot's: what the plain encoding of the record hashes to.
+        let mut b = SnapshotBuilder::new();
+        b.insert("x", &v).unwrap();
+        let plain = b.to_bytes().unwrap();
+        assert!(
+            z.bytes.len() < plain.len(),
+            "{} vs {}",
+            z.bytes.len(),
+            plain.len()
+        );
+        assert_eq!(z.content, xxh3_128(&plain));
+        let r = decode(z.hash, &z.bytes).unwrap();
+        assert_eq!(r.id(), "x");
+        assert_eq!(serde_json::to_value(r.record()).unwrap(), v);
+        // The uncompressed kind reads back the same, under the same hash.
+        let p = wrap_as(plain, false);
+        assert_eq!((p.bytes[5], p.hash), (KIND_SNAPSHOT, z.hash));
+        assert_eq!(
+            serde_json::to_value(decode(p.hash, &p.bytes).unwrap().record()).unwrap(),
+            v
+        );
+    }
+
+    #[test]
+    fn a_compressed_payload_cannot_make_a_reader_allocate_much() {
+        // A frame that states 1 GiB of zeros (it compresses to a few KiB): refused by its
+        // stated size, before decoding.
+        let big = vec![0u8; 1 << 30];
+        let frame = zstd::bulk::compress(&big, 1).unwrap();
+        drop(big);
+        let mut bytes = MAGIC.to_vec();
+        bytes.extend_from_slice(&[VERSION, KIND_ZSTD_SNAPSHOT, 0, 0]);
+        bytes.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+        let h = 42u128;
+        bytes.extend_from_slice(&h.to_le_bytes());
+        bytes.extend_from_slice(&frame);
+        let err = decode(ItemHash::of(h), &bytes).unwrap_err();
+        assert!(err.to_string().contains("would decode to"), "{err}");
+        // A frame without a content size is refused too.
+        let mut nosize = bytes[..HEADER_BYTES].to_vec();
+        let mut enc = zstd::stream::Encoder::new(Vec::new(), 1).unwrap();
+        std::io::Write::write_all(&mut enc, b"no size").unwrap();
+        let frame = enc.finish().unwrap();
+        nosize[8..12].copy_from_slice(&(frame.len() as u32).to_le_bytes());
+        nosize.extend_from_slice(&frame);
+        assert!(decode(ItemHash::of(h), &nosize).is_err());
+    }
+
+    #[test]
     fn every_corruption_is_rejected() {
         let a = item_of(serde_json::json!({"title": "Intro", "body": "x".repeat(300)}));
         assert!(decode(a.hash, &a.bytes[..a.bytes.len() - 1]).is_err());
         assert!(decode(ItemHash(a.hash.0 ^ 1), &a.bytes).is_err());
+        // Any flip is rejected, or (in a compressed frame, a bit the decoder does not
+        // need) decodes to the very same snapshot: never to anything else.
+        let want = serde_json::to_string(&decode(a.hash, &a.bytes).unwrap().record()).unwrap();
+        let mut rejected = 0;
         for i in 0..a.bytes.len() {
             let mut b = a.bytes.clone();
             b[i] ^= 0x40;
-            assert!(decode(a.hash, &b).is_err(), "flip at byte {i} accepted");
+            match decode(a.hash, &b) {
+                Err(_) => rejected += 1,
+                Ok(r) => {
+                    assert_eq!(a.bytes[5], KIND_ZSTD_SNAPSHOT, "flip at byte {i} accepted");
+                    assert_eq!(serde_json::to_string(&r.record()).unwrap(), want);
+                }
+            }
+        }
+        assert!(
+            rejected * 10 >= a.bytes.len() * 9,
+            "{rejected} of {}",
+            a.bytes.len()
+        );
+        let mut b = SnapshotBuilder::new();
+        b.insert("x", &serde_json::json!({"a": 1})).unwrap();
+        let tiny = wrap_as(b.to_bytes().unwrap(), false);
+        for i in 0..tiny.bytes.len() {
+            let mut b = tiny.bytes.clone();
+            b[i] ^= 0x40;
+            assert!(decode(tiny.hash, &b).is_err(), "flip at byte {i} accepted");
         }
         let other = item_of(serde_json::json!({"title": "Other"}));
         assert!(
