@@ -5,6 +5,7 @@
 //!
 //! ```sh
 //! cargo run --release --example remote_bench -- [--scale 1] [--locales 10] [--requests 2000]
+//! HOT=config cargo run --release --example remote_bench   # hot set fetched at pin instead
 //! ```
 
 use std::path::Path;
@@ -178,8 +179,24 @@ fn main() {
     let mut ccfg = ClusterConfig::new(&addrs);
     ccfg.timeouts.batch = Duration::from_secs(5);
     let cluster = Arc::new(Cluster::new(ccfg).unwrap());
+    // The hot set: every 10th id of es (2000 ids), chosen at push time (a snapshot per
+    // version, mapped by readers), or with HOT=config fetched into memory at pin
+    // (`RemoteConfig::hot_ids`) as before.
+    let hot_at_push = std::env::var("HOT").as_deref() != Ok("config");
+    let es_ids: Vec<String> = fms::Store::open_manifest(dir.join("manifest.json"))
+        .unwrap()
+        .current("es")
+        .unwrap()
+        .ids()
+        .map(str::to_owned)
+        .collect();
+    let hot: Vec<String> = es_ids.iter().step_by(10).take(2000).cloned().collect();
+    let popts = PushOptions {
+        hot_ids: if hot_at_push { hot.clone() } else { Vec::new() },
+        ..PushOptions::default()
+    };
     let t = Instant::now();
-    let rep = push::push(dir, &cluster, &PushOptions::default()).unwrap();
+    let rep = push::push(dir, &cluster, &popts).unwrap();
     let mc_bytes: u64 = addrs.iter().map(|a| stat(a, "bytes")).sum();
     let evictions: u64 = addrs.iter().map(|a| stat(a, "evictions")).sum();
     println!(
@@ -222,7 +239,7 @@ fn main() {
 
     build_update(dir, &cfg);
     let t = Instant::now();
-    let upd = push::push(dir, &cluster, &PushOptions::default()).unwrap();
+    let upd = push::push(dir, &cluster, &popts).unwrap();
     let en = &upd.locales[0];
     println!(
         "content update (1% of en changed, 0.1% removed, 0.1% added): shipped {} items, {} bytes in {:.1?}; {} pointers flipped; new en manifest {} bytes ({}, {:.2} bytes/id)",
@@ -253,7 +270,7 @@ fn main() {
         .current("es")
         .unwrap();
     let ids: Vec<String> = tree.ids().map(str::to_owned).collect();
-    let hot: Vec<String> = ids.iter().step_by(10).take(2000).cloned().collect();
+    assert_eq!(ids, es_ids, "the update leaves es as it was");
     let cold: Vec<&String> = ids
         .iter()
         .enumerate()
@@ -263,7 +280,7 @@ fn main() {
     for rate in [0.0, 0.9, 0.99] {
         let rcfg = RemoteConfig {
             cache_bytes: 1,
-            hot_ids: hot.clone(),
+            hot_ids: if hot_at_push { Vec::new() } else { hot.clone() },
             ..RemoteConfig::default()
         };
         let store = RemoteStore::new(cluster.clone(), dir, rcfg).unwrap();

@@ -189,14 +189,15 @@ fn two_publishers_racing_on_the_pointer_exactly_one_wins() {
 
 #[test]
 fn memcached_requests_per_served_request_stay_bounded() {
-    let Some(mcs) = support::memcacheds(3) else {
+    let Some(support::Tier {
+        mcs,
+        addrs,
+        dir,
+        cluster,
+    }) = support::pushed_tier(3, 300, &PushOptions::default())
+    else {
         return;
     };
-    let addrs: Vec<String> = mcs.iter().map(|m| m.addr()).collect();
-    let dir = tempfile::tempdir().unwrap();
-    support::write_origin(dir.path(), 1, 300);
-    let cluster = support::cluster(&addrs, &[]);
-    push::push(dir.path(), &cluster, &PushOptions::default()).unwrap();
     let store = RemoteStore::new(cluster.clone(), dir.path(), uncached()).unwrap();
     let pinned = store.pin("en").unwrap();
     let gets = || -> u64 { addrs.iter().map(|a| support::stat(a, "cmd_get")).sum() };

@@ -91,14 +91,15 @@ fn unknown_ids(n: usize) -> Vec<String> {
 
 #[test]
 fn unknown_ids_are_none_and_never_another_record() {
-    let Some(mcs) = support::memcacheds(2) else {
+    let Some(support::Tier {
+        mcs: _mcs,
+        addrs,
+        dir,
+        cluster,
+    }) = support::pushed_tier(2, 300, &PushOptions::default())
+    else {
         return;
     };
-    let addrs: Vec<String> = mcs.iter().map(|m| m.addr()).collect();
-    let dir = tempfile::tempdir().unwrap();
-    support::write_origin(dir.path(), 1, 300);
-    let cluster = support::cluster(&addrs, &[]);
-    push::push(dir.path(), &cluster, &PushOptions::default()).unwrap();
     // 2000 unknown ids: each maps to some slot of the 300-id function, so every known
     // item is some unknown id's candidate many times over.
     let unknown = unknown_ids(2000);
@@ -162,14 +163,15 @@ fn unknown_ids_are_none_and_never_another_record() {
 
 #[test]
 fn an_item_of_another_id_under_a_key_is_never_served() {
-    let Some(mcs) = support::memcacheds(1) else {
+    let Some(support::Tier {
+        mcs: _mcs,
+        addrs,
+        dir,
+        cluster,
+    }) = support::pushed_tier(1, 60, &PushOptions::default())
+    else {
         return;
     };
-    let addrs: Vec<String> = mcs.iter().map(|m| m.addr()).collect();
-    let dir = tempfile::tempdir().unwrap();
-    support::write_origin(dir.path(), 1, 60);
-    let cluster = support::cluster(&addrs, &[]);
-    push::push(dir.path(), &cluster, &PushOptions::default()).unwrap();
     let store = RemoteStore::new(cluster.clone(), dir.path(), RemoteConfig::default()).unwrap();
     let pinned = store.pin("es").unwrap();
     let v = pinned.version();

@@ -100,14 +100,15 @@ fn every_record_of_every_tree_reads_back_and_pushes_dedup() {
 
 #[test]
 fn an_update_switches_atomically_and_pinned_requests_keep_their_version() {
-    let Some(mcs) = support::memcacheds(2) else {
+    let Some(support::Tier {
+        mcs: _mcs,
+        addrs,
+        dir,
+        cluster,
+    }) = support::pushed_tier(2, 200, &PushOptions::default())
+    else {
         return;
     };
-    let addrs: Vec<String> = mcs.iter().map(|m| m.addr()).collect();
-    let dir = tempfile::tempdir().unwrap();
-    support::write_origin(dir.path(), 1, 200);
-    let cluster = support::cluster(&addrs, &[]);
-    push::push(dir.path(), &cluster, &PushOptions::default()).unwrap();
     let cfg = RemoteConfig {
         fresh: Duration::from_millis(50),
         expire: Duration::from_millis(200),
@@ -193,14 +194,15 @@ fn an_update_switches_atomically_and_pinned_requests_keep_their_version() {
 
 #[test]
 fn a_stampede_hits_the_origin_once_per_key() {
-    let Some(mcs) = support::memcacheds(2) else {
+    let Some(support::Tier {
+        mcs: _mcs,
+        addrs,
+        dir,
+        cluster,
+    }) = support::pushed_tier(2, 200, &PushOptions::default())
+    else {
         return;
     };
-    let addrs: Vec<String> = mcs.iter().map(|m| m.addr()).collect();
-    let dir = tempfile::tempdir().unwrap();
-    support::write_origin(dir.path(), 1, 200);
-    let cluster = support::cluster(&addrs, &[]);
-    push::push(dir.path(), &cluster, &PushOptions::default()).unwrap();
     // Two "processes" (separate caches and flights) sharing memcached: in-process
     // single-flight inside each, leases between them.
     let cfg = RemoteConfig {
@@ -239,14 +241,15 @@ fn a_stampede_hits_the_origin_once_per_key() {
 
 #[test]
 fn a_corrupt_item_is_rejected_and_refetched() {
-    let Some(mcs) = support::memcacheds(1) else {
+    let Some(support::Tier {
+        mcs: _mcs,
+        addrs,
+        dir,
+        cluster,
+    }) = support::pushed_tier(1, 50, &PushOptions::default())
+    else {
         return;
     };
-    let addrs: Vec<String> = mcs.iter().map(|m| m.addr()).collect();
-    let dir = tempfile::tempdir().unwrap();
-    support::write_origin(dir.path(), 1, 50);
-    let cluster = support::cluster(&addrs, &[]);
-    push::push(dir.path(), &cluster, &PushOptions::default()).unwrap();
     let store = RemoteStore::new(cluster.clone(), dir.path(), RemoteConfig::default()).unwrap();
     let pinned = store.pin("en").unwrap();
     let tree = support::local_tree(dir.path(), "en");
@@ -316,14 +319,15 @@ fn freshness_must_be_below_expiry() {
 
 #[test]
 fn the_hot_set_and_stale_while_revalidate() {
-    let Some(mcs) = support::memcacheds(1) else {
+    let Some(support::Tier {
+        mcs,
+        addrs: _,
+        dir,
+        cluster,
+    }) = support::pushed_tier(1, 100, &PushOptions::default())
+    else {
         return;
     };
-    let addrs: Vec<String> = mcs.iter().map(|m| m.addr()).collect();
-    let dir = tempfile::tempdir().unwrap();
-    support::write_origin(dir.path(), 1, 100);
-    let cluster = support::cluster(&addrs, &[]);
-    push::push(dir.path(), &cluster, &PushOptions::default()).unwrap();
     let cfg = RemoteConfig {
         fresh: Duration::from_millis(1500),
         expire: Duration::from_secs(5),
@@ -431,13 +435,6 @@ fn an_update_of_the_default_tree_leaves_unchanged_locales_alone() {
 /// version is never served from.
 #[test]
 fn the_hot_set_chosen_at_push_is_served_from_the_map() {
-    let Some(mcs) = support::memcacheds(2) else {
-        return;
-    };
-    let addrs: Vec<String> = mcs.iter().map(|m| m.addr()).collect();
-    let dir = tempfile::tempdir().unwrap();
-    support::write_origin(dir.path(), 1, 300);
-    let cluster = support::cluster(&addrs, &[]);
     // An access log: video:1 and video:50 most often (video:50 changes in version 2), then
     // es:only (in es only), then ids that exist nowhere.
     let log = "video:1\nvideo:50\nnope\nvideo:1\nvideo:50\nes:only\nvideo:1\nvideo:50\nes:only\n";
@@ -447,7 +444,15 @@ fn the_hot_set_chosen_at_push_is_served_from_the_map() {
         hot_ids,
         ..PushOptions::default()
     };
-    push::push(dir.path(), &cluster, &opts).unwrap();
+    let Some(support::Tier {
+        mcs: _mcs,
+        dir,
+        cluster,
+        ..
+    }) = support::pushed_tier(2, 300, &opts)
+    else {
+        return;
+    };
 
     let check = |store: &RemoteStore, locale: &str, hot: &[&str]| {
         let tree = support::local_tree(dir.path(), locale);

@@ -340,6 +340,38 @@ pub fn cluster(addrs: &[String], gutter: &[String]) -> std::sync::Arc<fms::remot
     std::sync::Arc::new(fms::remote::Cluster::new(cfg).unwrap())
 }
 
+/// A memcached tier for a test: its servers, their addresses, the origin directory and a
+/// test cluster ([`cluster`]).
+#[cfg(feature = "remote")]
+pub struct Tier {
+    pub mcs: Vec<Proc>,
+    pub addrs: Vec<String>,
+    pub dir: tempfile::TempDir,
+    pub cluster: std::sync::Arc<fms::remote::Cluster>,
+}
+
+/// `n` memcached servers, an origin of `records` records per tree ([`write_origin`],
+/// version 1) in a temporary directory, pushed with `opts`; `None` as [`memcacheds`].
+#[cfg(feature = "remote")]
+pub fn pushed_tier(
+    n: usize,
+    records: usize,
+    opts: &fms::remote::push::PushOptions,
+) -> Option<Tier> {
+    let mcs = memcacheds(n)?;
+    let addrs: Vec<String> = mcs.iter().map(|m| m.addr()).collect();
+    let dir = tempfile::tempdir().unwrap();
+    write_origin(dir.path(), 1, records);
+    let cluster = cluster(&addrs, &[]);
+    fms::remote::push::push(dir.path(), &cluster, opts).unwrap();
+    Some(Tier {
+        mcs,
+        addrs,
+        dir,
+        cluster,
+    })
+}
+
 /// `flush_all` on every server.
 pub fn flush_all(addrs: &[String]) {
     for a in addrs {
