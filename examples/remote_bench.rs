@@ -6,6 +6,7 @@
 //! ```sh
 //! cargo run --release --example remote_bench -- [--scale 1] [--locales 10] [--requests 2000]
 //! HOT=config cargo run --release --example remote_bench   # hot set fetched at pin instead
+//! ITEMS=plain cargo run --release --example remote_bench  # items stored uncompressed
 //! ```
 
 use std::path::Path;
@@ -193,6 +194,8 @@ fn main() {
     let hot: Vec<String> = es_ids.iter().step_by(10).take(2000).cloned().collect();
     let popts = PushOptions {
         hot_ids: if hot_at_push { hot.clone() } else { Vec::new() },
+        // ITEMS=plain: items stored uncompressed.
+        compress_items: std::env::var("ITEMS").as_deref() != Ok("plain"),
         ..PushOptions::default()
     };
     let t = Instant::now();

@@ -39,6 +39,9 @@ pub struct PushOptions {
     /// access log). Each pushed version gets a snapshot of its tree's records among them
     /// (`DIR/remote/<hash>.fms`, named in its `VersionInfo::hot`); empty: none.
     pub hot_ids: Vec<String>,
+    /// Store items zstd-compressed (when smaller): ~0.6× the bytes in memcached on the
+    /// corpus, for ~6 µs more per item read (BENCHMARKS.md, "Remote tier"). Default true.
+    pub compress_items: bool,
 }
 
 impl Default for PushOptions {
@@ -48,6 +51,7 @@ impl Default for PushOptions {
             batch: 256,
             batch_timeout: Duration::from_secs(5),
             hot_ids: Vec::new(),
+            compress_items: true,
         }
     }
 }
@@ -442,7 +446,7 @@ fn build_manifest(
 
 /// Encodes a record as an item, refusing one over the item limit.
 fn encode_checked(id: &str, rec: &crate::Record<'_>, opts: &PushOptions) -> RemoteResult<Item> {
-    let it = item::encode(id, rec)?;
+    let it = item::encode_with(id, rec, opts.compress_items)?;
     if it.bytes.len() > opts.item_limit {
         return Err(RemoteError::TooLarge {
             id: id.to_owned(),

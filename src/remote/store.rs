@@ -378,7 +378,7 @@ impl RemoteStore {
                 let Some(e) = pinned.version.entry(id) else {
                     continue;
                 };
-                if item::encode(id, &rec)?.hash == e.hash() {
+                if item::encode_with(id, &rec, false)?.hash == e.hash() {
                     if let Some(r) = RemoteRecord::hot(&snap, id) {
                         pinned.hot.insert(e.hash(), Arc::new(r));
                     }

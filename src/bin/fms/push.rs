@@ -29,6 +29,10 @@ pub struct Args {
     /// How many ids the hot set keeps (the most accessed; ties by first appearance).
     #[arg(long, default_value_t = 2000, requires = "hot_ids")]
     hot: usize,
+    /// Store items uncompressed: ~1.7x the bytes in memcached, ~6 µs less CPU per item
+    /// read (the default compresses each item with zstd when that is smaller).
+    #[arg(long)]
+    plain_items: bool,
 }
 
 pub fn run(a: Args) -> CliResult {
@@ -51,6 +55,7 @@ pub fn run(a: Args) -> CliResult {
     let opts = PushOptions {
         item_limit: a.item_limit,
         hot_ids,
+        compress_items: !a.plain_items,
         ..PushOptions::default()
     };
     let start = std::time::Instant::now();
