@@ -8,6 +8,16 @@
 //! Values are bounded ([`MAX_VALUE_BYTES`]); any reply this client does not understand is
 //! an error for the whole batch, and the caller drops the connection (it may be out of
 //! step). Nothing here retries.
+//!
+//! Why not the `memcache` crate (0.21, its experimental meta-protocol `exp` client)? It
+//! has the commands (leases, CAS, add, opaque-matched batches, a `Router` that could carry
+//! fms's ketama ring), but not what the tier's failure design rests on: the blocking
+//! client works one server after another, each under a fresh fixed timeout, where fms
+//! needs one caller-given deadline shared by all servers, sent to in parallel (write to
+//! all, then read what arrived); it allocates whatever value length a server states (fms
+//! caps it, [`MAX_VALUE_BYTES`]); it redials and re-sends once on a failed pooled
+//! connection (fms never retries); it has no quiet mode or `mn` terminator. Worth
+//! revisiting if it gains a per-call deadline, a value limit and a no-redial option.
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
