@@ -244,7 +244,7 @@ fn read_whole(rec: Record<'_>) {
 
 /// `Record::write_json` writes what `serde_json::to_vec` writes, on any bytes: the same
 /// JSON, or an error from both (and nothing left in the buffer).
-pub fn same_json(rec: &Record<'_>) {
+fn same_json(rec: &Record<'_>) {
     let mut out = b"[".to_vec();
     let mine = rec.write_json(&mut out);
     match (serde_json::to_vec(rec), mine) {

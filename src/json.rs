@@ -145,7 +145,7 @@ fn text(out: &mut Vec<u8>, s: &[u8], what: impl FnOnce() -> String) -> Result<()
 }
 
 /// Appends one value, charging `budget` for what it walks below it.
-pub(crate) fn value(out: &mut Vec<u8>, v: ValueRef<'_>, budget: &Budget) -> Result<()> {
+fn value(out: &mut Vec<u8>, v: ValueRef<'_>, budget: &Budget) -> Result<()> {
     match v {
         ValueRef::Null => out.extend_from_slice(b"null"),
         ValueRef::Bool(true) => out.extend_from_slice(b"true"),
@@ -239,15 +239,8 @@ fn list(out: &mut Vec<u8>, l: List<'_>, budget: &Budget) -> Result<()> {
 
 /// Appends `v` as compact JSON under a fresh walk budget; on failure `out` is as it was.
 pub(crate) fn write_value(out: &mut Vec<u8>, v: ValueRef<'_>) -> Result<()> {
-    let budget = Budget::of(&v);
-    write_with(out, v, &budget)
-}
-
-/// Appends `v` under `budget` (one walk's, shared by several values: a projection); on
-/// failure `out` is as it was.
-pub(crate) fn write_with(out: &mut Vec<u8>, v: ValueRef<'_>, budget: &Budget) -> Result<()> {
     let start = out.len();
-    let r = value(out, v, budget);
+    let r = value(out, v, &Budget::of(&v));
     if r.is_err() {
         out.truncate(start);
     }
