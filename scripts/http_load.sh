@@ -7,15 +7,27 @@
 # (en -> en-v2: the manifest is replaced and POST /admin/reload re-reads it) at half time.
 # Then each server's RSS (VmRSS) and peak (VmHWM). Prints one RESULT line per run.
 #
-# Environment: SECONDS_PER_RUN (12), ROUNDS (2), CONNS (32), THREADS (2), SCALE (1),
-# COMPRESS (auto: the trees' string compression, as `fms build --compress`), DIR (a temp
-# dir, kept if given; the corpus is generated once per DIR, with the COMPRESS of that
-# first run), PORT_FMS (18181), PORT_PEER (18182).
+# Environment: SECONDS_PER_RUN (12), ROUNDS (2), CONNS (32), THREADS (wrk's threads: one per
+# CPU it runs on), SCALE (1), COMPRESS (auto: the trees' string compression, as `fms build
+# --compress`), DIR (a temp dir, kept if given; the corpus is generated once per DIR, with
+# the COMPRESS of that first run), PORT_FMS (18181), PORT_PEER (18182), PIN (1: the servers
+# run on the first half of the CPUs and wrk on the other half, with taskset, so that the
+# load generator does not take the servers' cores; 0: no pinning).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 DUR="${SECONDS_PER_RUN:-12}"
 CONNS="${CONNS:-32}"
+NCPU=$(nproc)
+SERVE=()
+LOAD=()
+if [ "${PIN:-1}" = 1 ] && [ "$NCPU" -ge 2 ] && command -v taskset >/dev/null; then
+    HALF=$((NCPU / 2))
+    SERVE=(taskset -c "0-$((HALF - 1))")
+    LOAD=(taskset -c "$HALF-$((NCPU - 1))")
+    echo "pinned: servers on CPUs 0-$((HALF - 1)), wrk on CPUs $HALF-$((NCPU - 1))"
+    THREADS="${THREADS:-$((NCPU - HALF))}"
+fi
 THREADS="${THREADS:-2}"
 SCALE="${SCALE:-1}"
 ROUNDS="${ROUNDS:-2}"
@@ -69,7 +81,7 @@ run() { # run NAME MODE SWAP
           curl -sf -X POST "http://127.0.0.1:$port/admin/reload" > "$DIR/swap-$name-$mode.log" ) &
         swapper=$!
     fi
-    out=$(MODE=$mode wrk -t"$THREADS" -c"$CONNS" -d"${DUR}s" --timeout 10s -s scripts/http_load.lua \
+    out=$(MODE=$mode "${LOAD[@]}" wrk -t"$THREADS" -c"$CONNS" -d"${DUR}s" --timeout 10s -s scripts/http_load.lua \
           "http://127.0.0.1:$port" | grep '^RESULT')
     [ -n "$swapper" ] && wait "$swapper"
     local swaplog=""
@@ -79,7 +91,7 @@ run() { # run NAME MODE SWAP
 
 for name in fms peer; do
     cp "$DIR/manifest-v1.json" "$DIR/manifest-$name.json"
-    "$BENCH" "$name" "$DIR/manifest-$name.json" "127.0.0.1:${PORT[$name]}" \
+    "${SERVE[@]}" "$BENCH" "$name" "$DIR/manifest-$name.json" "127.0.0.1:${PORT[$name]}" \
         > "$DIR/$name.out" 2> "$DIR/$name.err" &
     PID[$name]=$!
     for _ in $(seq 1 600); do
@@ -89,7 +101,7 @@ for name in fms peer; do
     echo "$name: $(head -1 "$DIR/$name.out"); RSS at start $(status_kb "${PID[$name]}" VmRSS:) kB"
 done
 for name in fms peer; do # warm up: page in what the requests touch
-    MODE=get wrk -t"$THREADS" -c"$CONNS" -d3s -s scripts/http_load.lua "http://127.0.0.1:${PORT[$name]}" >/dev/null
+    MODE=get "${LOAD[@]}" wrk -t"$THREADS" -c"$CONNS" -d3s -s scripts/http_load.lua "http://127.0.0.1:${PORT[$name]}" >/dev/null
 done
 for round in $(seq 1 "$ROUNDS"); do
     order="fms peer"
