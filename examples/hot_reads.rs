@@ -11,7 +11,8 @@
 //! `getkey` (80,000 × `rec.get_key(title)` on records already looked up, as the criterion
 //! bench does), `ids` (80,000 id lookups), `serialize` (2,000 records to JSON with serde),
 //! `json` (the same with `Record::write_json`), `owned` (2,000 records
-//! `to_owned`), `verify` (the whole file). Without a phase, prints the size of the views
+//! `to_owned`), `verify` (the whole file). With `BASE=FILE` in the environment the snapshot
+//! is opened as an overlay over that base. Without a phase, prints the size of the views
 //! and runs each phase once with wall-clock times (noisy on a shared machine).
 
 use std::hint::black_box;
@@ -89,7 +90,14 @@ fn main() {
         .next()
         .expect("usage: hot_reads FILE [get|getkey|ids|serialize|json|owned|verify]");
     let phase = args.next();
-    let snap = fms::Snapshot::open(&path).unwrap();
+    // BASE=FILE: open FILE as an overlay over that base (a locale tree).
+    let snap = match std::env::var_os("BASE") {
+        Some(base) => {
+            let base = std::sync::Arc::new(fms::Snapshot::open(base).unwrap());
+            fms::Snapshot::open_overlay(&path, base).unwrap()
+        }
+        None => fms::Snapshot::open(&path).unwrap(),
+    };
     // Spread over the file: every 13th id.
     let ids: Vec<&str> = snap.ids().step_by(13).collect();
     let title = snap.key("title").unwrap();
