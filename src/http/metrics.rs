@@ -92,7 +92,7 @@ impl Metrics {
     }
 
     /// The request part of `/metrics`.
-    fn write_requests(&self, out: &mut String) {
+    pub(super) fn write_requests(&self, out: &mut String) {
         out.push_str(
             "# HELP fms_http_requests_total Requests answered, by route and status class.\n",
         );
@@ -159,7 +159,7 @@ pub(super) async fn track(
 }
 
 /// A Prometheus label value: `\`, `"` and newlines escaped.
-fn label(s: &str) -> String {
+pub(super) fn label(s: &str) -> String {
     s.replace('\\', "\\\\")
         .replace('"', "\\\"")
         .replace('\n', "\\n")
@@ -201,6 +201,12 @@ pub(super) async fn render(State(shared): State<Arc<Shared>>) -> Response {
          # TYPE fms_mapped_bytes gauge\nfms_mapped_bytes {mapped}\n",
         hashes.len()
     );
+    process_gauges(&mut out, shared.config.heap_bytes);
+    text_response(out)
+}
+
+/// RSS, and the heap if the config can tell it.
+pub(super) fn process_gauges(out: &mut String, heap_bytes: Option<fn() -> usize>) {
     if let Some(rss) = rss_bytes() {
         let _ = write!(
             out,
@@ -208,7 +214,7 @@ pub(super) async fn render(State(shared): State<Arc<Shared>>) -> Response {
              # TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes {rss}\n"
         );
     }
-    if let Some(heap) = shared.config.heap_bytes {
+    if let Some(heap) = heap_bytes {
         let _ = write!(
             out,
             "# HELP fms_heap_bytes Live heap bytes of the process.\n\
@@ -216,6 +222,10 @@ pub(super) async fn render(State(shared): State<Arc<Shared>>) -> Response {
             heap()
         );
     }
+}
+
+/// The Prometheus text `out`, never cached.
+pub(super) fn text_response(out: String) -> Response {
     (
         [
             (

@@ -58,6 +58,8 @@
 
 mod metrics;
 mod records;
+#[cfg(feature = "remote")]
+mod remote;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -76,6 +78,8 @@ use crate::read::Snapshot;
 use crate::store::Store;
 
 pub use metrics::Metrics;
+#[cfg(feature = "remote")]
+pub use remote::{remote_router, remote_router_with};
 
 /// What a locale without a tree of its own gets (see the module docs, "Locales").
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -159,12 +163,24 @@ pub fn router_with_metrics(store: Arc<Store>, config: Config, metrics: Arc<Metri
         config,
         metrics: metrics.clone(),
     });
-    Router::new()
+    let routes = Router::new()
         .route("/v1/{locale}/records/{id}", get(records::get_record))
         .route("/v1/{locale}/records:batch", post(records::batch))
         .route("/v1/versions", get(versions))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics::render))
+        .with_state(shared);
+    serve_layers(routes, timeout, body_limit, metrics)
+}
+
+/// The fallbacks and the tower layers every router of this module gets, around `routes`.
+fn serve_layers(
+    routes: Router,
+    timeout: Duration,
+    body_limit: usize,
+    metrics: Arc<Metrics>,
+) -> Router {
+    routes
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no_route", "no such route") })
         .method_not_allowed_fallback(|| async {
             error(
@@ -173,7 +189,6 @@ pub fn router_with_metrics(store: Arc<Store>, config: Config, metrics: Arc<Metri
                 "this route does not take that method",
             )
         })
-        .with_state(shared)
         // Innermost first: metrics see every answer below them, the timeout's 408 and a
         // caught panic's 500 included.
         .layer(DefaultBodyLimit::max(body_limit))
@@ -256,31 +271,46 @@ fn valid_locale(locale: &str) -> bool {
 /// whose tree it is when that is not `locale` (a fallback); or the error answer.
 fn resolve(shared: &Shared, locale: &str) -> Result<(Arc<Snapshot>, Option<String>), ApiError> {
     if !valid_locale(locale) {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "bad_locale",
-            "a locale is 1-35 ASCII letters, digits, '-' or '_'",
-        ));
+        return Err(bad_locale());
     }
     let store = &shared.store;
     if let Some(tree) = store.current_exact(locale) {
         return Ok((tree, None));
     }
     match (shared.config.unknown_locale, store.current(locale)) {
-        (_, None) => Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "not_ready",
-            "no tree is published for the default locale yet",
-        )),
-        (UnknownLocale::NotFound, Some(_)) => Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "unknown_locale",
-            format!("no tree for locale {locale:?}"),
-        )),
+        (_, None) => Err(not_ready()),
+        (UnknownLocale::NotFound, Some(_)) => Err(unknown_locale(locale)),
         (UnknownLocale::DefaultLocale, Some(tree)) => {
             Ok((tree, Some(store.default_locale().to_owned())))
         }
     }
+}
+
+/// The 400 of a malformed locale.
+fn bad_locale() -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "bad_locale",
+        "a locale is 1-35 ASCII letters, digits, '-' or '_'",
+    )
+}
+
+/// The 503 of a store that serves nothing for its default locale yet.
+fn not_ready() -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "not_ready",
+        "no tree is published for the default locale yet",
+    )
+}
+
+/// The 404 of a locale without a tree of its own ([`UnknownLocale::NotFound`]).
+fn unknown_locale(locale: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "unknown_locale",
+        format!("no tree for locale {locale:?}"),
+    )
 }
 
 /// `"<hex>"`: the ETag of content `hash`.
@@ -307,25 +337,35 @@ fn not_modified_response(tag: HeaderValue) -> Response {
 }
 
 async fn versions(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
-    #[derive(serde::Serialize)]
-    struct Body<'a> {
-        default_locale: &'a str,
-        locales: std::collections::BTreeMap<String, String>,
-    }
     let store = &shared.store;
     let locales = store
         .published()
         .into_iter()
         .map(|(l, h)| (l, h.to_string()))
         .collect();
+    versions_response(&headers, store.default_locale(), locales)
+}
+
+/// `/v1/versions`: `{"default_locale": .., "locales": {locale: hash}}`, tagged with a hash
+/// of the body (and answered 304 when `If-None-Match` names it).
+fn versions_response(
+    headers: &HeaderMap,
+    default_locale: &str,
+    locales: std::collections::BTreeMap<String, String>,
+) -> Response {
+    #[derive(serde::Serialize)]
+    struct Body<'a> {
+        default_locale: &'a str,
+        locales: std::collections::BTreeMap<String, String>,
+    }
     let body = serde_json::to_vec(&Body {
-        default_locale: store.default_locale(),
+        default_locale,
         locales,
     })
     .unwrap_or_default();
     let digest = xxhash_rust::xxh3::xxh3_128(&body).to_le_bytes();
     let tag = etag(ContentHash(digest));
-    if not_modified(&headers, &tag) {
+    if not_modified(headers, &tag) {
         return not_modified_response(tag);
     }
     ([(header::CONTENT_TYPE, JSON), (header::ETAG, tag)], body).into_response()
@@ -334,25 +374,27 @@ async fn versions(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Resp
 async fn healthz(State(shared): State<Arc<Shared>>) -> Response {
     let store = &shared.store;
     match store.current_exact(store.default_locale()) {
-        Some(tree) => {
-            let body = format!(
-                "{{\"status\":\"ok\",\"locales\":{},\"default_records\":{}}}",
-                store.published().len(),
-                tree.len()
-            );
-            (
-                [
-                    (header::CONTENT_TYPE, JSON),
-                    (header::ETAG, etag(tree.hash())),
-                ],
-                body,
-            )
-                .into_response()
-        }
+        Some(tree) => healthy(store.published().len(), tree.len(), tree.hash()),
         None => error(
             StatusCode::SERVICE_UNAVAILABLE,
             "not_ready",
             "no tree is published for the default locale yet",
         ),
     }
+}
+
+/// `/healthz`'s 200: how many locales are published, the default tree's records, and its
+/// hash as the ETag.
+fn healthy(locales: usize, default_records: usize, default_hash: ContentHash) -> Response {
+    let body = format!(
+        "{{\"status\":\"ok\",\"locales\":{locales},\"default_records\":{default_records}}}"
+    );
+    (
+        [
+            (header::CONTENT_TYPE, JSON),
+            (header::ETAG, etag(default_hash)),
+        ],
+        body,
+    )
+        .into_response()
 }

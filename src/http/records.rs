@@ -12,8 +12,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use super::{ApiError, JSON, Shared, etag, not_modified, not_modified_response, resolve};
-use crate::read::{Record, Snapshot};
+use super::{ApiError, Config, JSON, Shared, etag, not_modified, not_modified_response, resolve};
+use crate::read::Record;
 
 /// `?fields=a,b`.
 #[derive(Deserialize)]
@@ -23,8 +23,8 @@ pub(super) struct FieldsQuery {
 
 /// The fields a `?fields=` names: `None` for all of them. Empty names are skipped, repeats
 /// kept once.
-fn projection<'q>(
-    shared: &Shared,
+pub(super) fn projection<'q>(
+    config: &Config,
     query: &'q Result<Query<FieldsQuery>, QueryRejection>,
 ) -> Result<Option<Vec<&'q str>>, ApiError> {
     let q = match query {
@@ -42,11 +42,11 @@ fn projection<'q>(
     };
     let mut fields: Vec<&str> = Vec::new();
     for f in list.split(',').filter(|f| !f.is_empty()) {
-        if fields.len() == shared.config.max_fields {
+        if fields.len() == config.max_fields {
             return Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "too_many_fields",
-                format!("?fields= names at most {} fields", shared.config.max_fields),
+                format!("?fields= names at most {} fields", config.max_fields),
             ));
         }
         if !fields.contains(&f) {
@@ -59,7 +59,11 @@ fn projection<'q>(
 /// Appends a record, or only the named fields of it (in the order named; absent ones left
 /// out), as JSON: written from the snapshot by [`Record::write_json`], byte for byte what
 /// `serde_json` writes. On failure `out` is as it was.
-fn write_view(out: &mut Vec<u8>, rec: Record<'_>, fields: Option<&[&str]>) -> crate::Result<()> {
+pub(super) fn write_view(
+    out: &mut Vec<u8>,
+    rec: Record<'_>,
+    fields: Option<&[&str]>,
+) -> crate::Result<()> {
     let Some(fields) = fields else {
         return rec.write_json(out);
     };
@@ -84,7 +88,11 @@ fn write_view(out: &mut Vec<u8>, rec: Record<'_>, fields: Option<&[&str]>) -> cr
 
 /// A JSON answer from `tree`: the body, its ETag, and `Content-Language` when the tree is
 /// another locale's (a fallback).
-fn json_from_tree(body: Vec<u8>, tag: HeaderValue, fallback: Option<String>) -> Response {
+pub(super) fn json_from_tree(
+    body: Vec<u8>,
+    tag: HeaderValue,
+    fallback: Option<String>,
+) -> Response {
     let mut resp = ([(header::CONTENT_TYPE, JSON), (header::ETAG, tag)], body).into_response();
     if let Some(lang) = fallback.and_then(|l| HeaderValue::from_str(&l).ok()) {
         resp.headers_mut().insert(header::CONTENT_LANGUAGE, lang);
@@ -92,7 +100,7 @@ fn json_from_tree(body: Vec<u8>, tag: HeaderValue, fallback: Option<String>) -> 
     resp
 }
 
-fn encode_failed(e: crate::Error) -> ApiError {
+pub(super) fn encode_failed(e: crate::Error) -> ApiError {
     // Only a snapshot that fails its own checks gets here (a corrupt file).
     tracing::error!("fms http: a record could not be encoded: {e}");
     ApiError::new(
@@ -102,12 +110,36 @@ fn encode_failed(e: crate::Error) -> ApiError {
     )
 }
 
-fn bad_path(e: PathRejection) -> ApiError {
+pub(super) fn bad_path(e: PathRejection) -> ApiError {
     ApiError::new(
         StatusCode::BAD_REQUEST,
         "bad_path",
         format!("bad path: {}", e.body_text()),
     )
+}
+
+/// A 414 for an id in a path over [`Config::max_id_bytes`].
+pub(super) fn check_id(config: &Config, id: &str) -> Result<(), ApiError> {
+    if id.len() > config.max_id_bytes {
+        return Err(ApiError::new(
+            StatusCode::URI_TOO_LONG,
+            "id_too_long",
+            format!("ids are at most {} bytes", config.max_id_bytes),
+        ));
+    }
+    Ok(())
+}
+
+/// The 404 of an id the tree (tagged `tag`) lacks.
+pub(super) fn not_found(id: &str, locale: &str, tag: HeaderValue) -> Response {
+    let mut resp = ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        format!("no record {id:?} in locale {locale:?}"),
+    )
+    .into_response();
+    resp.headers_mut().insert(header::ETAG, tag);
+    resp
 }
 
 /// `GET /v1/{locale}/records/{id}`.
@@ -118,25 +150,12 @@ pub(super) async fn get_record(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let Path((locale, id)) = path.map_err(bad_path)?;
-    if id.len() > shared.config.max_id_bytes {
-        return Err(ApiError::new(
-            StatusCode::URI_TOO_LONG,
-            "id_too_long",
-            format!("ids are at most {} bytes", shared.config.max_id_bytes),
-        ));
-    }
-    let fields = projection(&shared, &query)?;
+    check_id(&shared.config, &id)?;
+    let fields = projection(&shared.config, &query)?;
     let (tree, fallback) = resolve(&shared, &locale)?;
     let tag = etag(tree.hash());
     let Some(rec) = tree.get(&id) else {
-        let mut resp = ApiError::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            format!("no record {id:?} in locale {locale:?}"),
-        )
-        .into_response();
-        resp.headers_mut().insert(header::ETAG, tag);
-        return Ok(resp);
+        return Ok(not_found(&id, &locale, tag));
     };
     if not_modified(&headers, &tag) {
         return Ok(not_modified_response(tag));
@@ -150,12 +169,13 @@ pub(super) async fn get_record(
 #[derive(Deserialize)]
 struct Id<'a>(#[serde(borrow)] Cow<'a, str>);
 
-/// Appends `{id: record | null}` for each of `ids` (distinct), in request order.
-fn write_batch(
+/// Appends `{id: record | null}` for each of `ids` (distinct), in request order: `record(i,
+/// id)` is the record of the `i`th id.
+pub(super) fn write_batch<'r>(
     out: &mut Vec<u8>,
-    tree: &Snapshot,
     ids: &[&str],
     fields: Option<&[&str]>,
+    mut record: impl FnMut(usize, &str) -> Option<Record<'r>>,
 ) -> crate::Result<()> {
     out.push(b'{');
     for (i, id) in ids.iter().enumerate() {
@@ -164,7 +184,7 @@ fn write_batch(
         }
         crate::json::write_str(out, id.as_bytes(), true);
         out.push(b':');
-        match tree.get(id) {
+        match record(i, id) {
             Some(rec) => write_view(out, rec, fields)?,
             None => out.extend_from_slice(b"null"),
         }
@@ -173,16 +193,12 @@ fn write_batch(
     Ok(())
 }
 
-/// `POST /v1/{locale}/records:batch`.
-pub(super) async fn batch(
-    State(shared): State<Arc<Shared>>,
-    path: Result<Path<String>, PathRejection>,
-    query: Result<Query<FieldsQuery>, QueryRejection>,
+/// The body of a batch request, or the 413 / 400 for one that could not be read.
+pub(super) fn batch_body(
+    config: &Config,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Response, ApiError> {
-    let Path(locale) = path.map_err(bad_path)?;
-    let config = &shared.config;
-    let body = body.map_err(|e| {
+) -> Result<Bytes, ApiError> {
+    body.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -196,9 +212,17 @@ pub(super) async fn batch(
                 format!("the body could not be read: {}", e.body_text()),
             )
         }
-    })?;
-    let fields = projection(&shared, &query)?;
-    let parsed: Vec<Id<'_>> = serde_json::from_slice(&body).map_err(|e| {
+    })
+}
+
+/// The distinct ids of a batch body (a JSON array of strings), in request order: borrowed
+/// from the body unless escaped. A 400 for malformed JSON or an id over
+/// [`Config::max_id_bytes`], a 413 for more than [`Config::max_batch`] ids.
+pub(super) fn batch_ids<'b>(
+    config: &Config,
+    body: &'b [u8],
+) -> Result<Vec<Cow<'b, str>>, ApiError> {
+    let parsed: Vec<Id<'_>> = serde_json::from_slice(body).map_err(|e| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
             "bad_json",
@@ -216,9 +240,9 @@ pub(super) async fn batch(
             ),
         ));
     }
-    let mut ids: Vec<&str> = Vec::with_capacity(parsed.len());
+    let mut ids: Vec<Cow<'b, str>> = Vec::with_capacity(parsed.len());
     let mut seen = std::collections::HashSet::with_capacity(parsed.len());
-    for (i, Id(id)) in parsed.iter().enumerate() {
+    for (i, Id(id)) in parsed.into_iter().enumerate() {
         if id.len() > config.max_id_bytes {
             return Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
@@ -230,13 +254,29 @@ pub(super) async fn batch(
                 ),
             ));
         }
-        if seen.insert(&**id) {
+        if !seen.contains(&*id) {
+            seen.insert(id.clone());
             ids.push(id);
         }
     }
+    Ok(ids)
+}
+
+/// `POST /v1/{locale}/records:batch`.
+pub(super) async fn batch(
+    State(shared): State<Arc<Shared>>,
+    path: Result<Path<String>, PathRejection>,
+    query: Result<Query<FieldsQuery>, QueryRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let Path(locale) = path.map_err(bad_path)?;
+    let body = batch_body(&shared.config, body)?;
+    let fields = projection(&shared.config, &query)?;
+    let parsed = batch_ids(&shared.config, &body)?;
+    let ids: Vec<&str> = parsed.iter().map(|id| &**id).collect();
     let (tree, fallback) = resolve(&shared, &locale)?;
     let tag = etag(tree.hash());
     let mut out = Vec::with_capacity(1024 * ids.len().min(64));
-    write_batch(&mut out, &tree, &ids, fields.as_deref()).map_err(encode_failed)?;
+    write_batch(&mut out, &ids, fields.as_deref(), |_, id| tree.get(id)).map_err(encode_failed)?;
     Ok(json_from_tree(out, tag, fallback))
 }

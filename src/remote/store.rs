@@ -35,7 +35,7 @@ use super::client::{Op, Reply};
 use super::error::{RemoteError, RemoteResult};
 use super::flight::{Claim, Flights};
 use super::item::{self, ItemHash, RemoteRecord};
-use super::origin::{Origin, Version};
+use super::origin::{Origin, Pointers, Version};
 use super::pointer;
 use super::pool::Cluster;
 use crate::ContentHash;
@@ -197,6 +197,8 @@ pub struct RemoteStore {
     slots: Mutex<HashMap<String, Slot>>,
     revalidating: Mutex<HashMap<String, Arc<AtomicBool>>>,
     refresh: Mutex<()>,
+    /// The durable pointers as last read, and when ([`RemoteStore::published`]).
+    published: Mutex<Option<(Instant, Arc<Pointers>)>>,
     stats: RemoteStats,
 }
 
@@ -228,6 +230,7 @@ impl RemoteStore {
             slots: Mutex::new(HashMap::new()),
             revalidating: Mutex::new(HashMap::new()),
             refresh: Mutex::new(()),
+            published: Mutex::new(None),
             stats: RemoteStats::default(),
         })
     }
@@ -268,8 +271,46 @@ impl RemoteStore {
         self.cache.clear();
     }
 
+    /// The published locales and the default one: the origin's durable pointers
+    /// (`pointers.json`, which `push` writes after it flips the memcached pointers), read
+    /// again when the copy held is older than [`RemoteConfig::fresh`]. The hashes in it
+    /// may trail the memcached pointers by a push; [`pin`](Self::pin) gives the version a
+    /// locale serves. A server checks a locale against this list before it pins it.
+    pub fn published(&self) -> RemoteResult<Arc<Pointers>> {
+        let mut held = self.published.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, p)) = held
+            .as_ref()
+            .filter(|(at, _)| at.elapsed() < self.cfg.fresh)
+        {
+            return Ok(p.clone());
+        }
+        match self.origin.read_pointers() {
+            Ok(p) => {
+                let p = Arc::new(p);
+                *held = Some((Instant::now(), p.clone()));
+                Ok(p)
+            }
+            // A failed read keeps serving the last list it had, if any.
+            Err(e) => held.as_ref().map(|(_, p)| p.clone()).ok_or(e),
+        }
+    }
+
+    /// The versions pinned now, by locale (no I/O: what the last pins installed).
+    pub fn pinned_versions(&self) -> Vec<(String, ContentHash)> {
+        let slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        let mut v: Vec<(String, ContentHash)> = slots
+            .iter()
+            .map(|(l, s)| (l.clone(), s.version.hash()))
+            .collect();
+        v.sort_unstable();
+        v
+    }
+
     /// The version `locale` serves, pinned: keep it for the whole request. Fresh pins
-    /// cost a map lookup; stale ones are revalidated as the module docs say.
+    /// cost a map lookup; stale ones are revalidated as the module docs say. A locale
+    /// without a pointer of its own is served the default locale's version, and the store
+    /// keeps a pin per distinct locale asked: check locales from untrusted input against
+    /// [`published`](Self::published) first.
     pub fn pin(&self, locale: &str) -> RemoteResult<Arc<Pinned>> {
         let (current, age) = {
             let slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());

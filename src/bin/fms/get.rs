@@ -1,7 +1,6 @@
 //! `fms get`: records as pretty JSON, from a snapshot file or through the memcached tier.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use crate::CliResult;
 
@@ -16,24 +15,16 @@ pub struct Args {
     field: Option<String>,
     #[command(flatten)]
     bases: crate::Bases,
-    /// Read through the memcached tier: its servers, `host:port[:weight [name]],...`
-    /// (twemproxy server lines; needs --origin).
-    #[arg(long, value_name = "HOST:PORT,...", requires = "origin")]
-    memcached: Option<String>,
-    /// Gutter servers for keys of servers that are down, `host:port,...`.
-    #[arg(long, value_name = "HOST:PORT,...", requires = "memcached")]
-    gutter: Option<String>,
-    /// The origin directory that `fms push` published (needs --memcached).
-    #[arg(long, value_name = "DIR", requires = "memcached")]
-    origin: Option<PathBuf>,
+    #[command(flatten)]
+    tier: crate::tier::TierArgs,
     /// The locale to read (default: the origin's default locale).
     #[arg(long, requires = "memcached")]
     locale: Option<String>,
 }
 
 pub fn run(a: Args) -> CliResult {
-    if let (Some(servers), Some(origin)) = (&a.memcached, &a.origin) {
-        return remote(&a, servers, origin);
+    if let Some(store) = a.tier.store()? {
+        return remote(&a, &store);
     }
     let [snapshot, id] = a.args.as_slice() else {
         return Err("fms get takes a snapshot file and one record id \
@@ -62,24 +53,14 @@ fn print(rec: &fms::Record<'_>, id: &str, field: Option<&str>) -> Result<(), Str
     Ok(())
 }
 
-fn remote(a: &Args, servers: &str, origin: &std::path::Path) -> CliResult {
-    use fms::remote::{Cluster, ClusterConfig, RemoteConfig, RemoteStore};
-    let mut cfg =
-        ClusterConfig::new(&ClusterConfig::parse_list(servers).map_err(|e| e.to_string())?);
-    if let Some(g) = &a.gutter {
-        cfg.gutter = ClusterConfig::parse_list(g).map_err(|e| e.to_string())?;
-    }
-    let cluster = Arc::new(Cluster::new(cfg).map_err(|e| e.to_string())?);
-    let store =
-        RemoteStore::new(cluster, origin, RemoteConfig::default()).map_err(|e| e.to_string())?;
+fn remote(a: &Args, store: &fms::remote::RemoteStore) -> CliResult {
     let locale = match &a.locale {
         Some(l) => l.clone(),
-        None => {
-            fms::remote::origin::Origin::new(origin)
-                .read_pointers()
-                .map_err(|e| format!("{e} (has `fms push` published this origin?)"))?
-                .default_locale
-        }
+        None => store
+            .published()
+            .map_err(|e| format!("{e} (has `fms push` published this origin?)"))?
+            .default_locale
+            .clone(),
     };
     let ids: Vec<&str> = a.args.iter().map(String::as_str).collect();
     let recs = store.get_many(&locale, &ids).map_err(|e| e.to_string())?;

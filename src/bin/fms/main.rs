@@ -14,6 +14,7 @@ mod heap;
 mod inspect;
 mod push;
 mod serve;
+mod tier;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

@@ -1,6 +1,8 @@
-//! `fms serve`: the HTTP router (`fms::http`) as a sidecar over a manifest. Reloads when the
-//! manifest changes (polled), on SIGHUP, and on `POST /admin/reload` from loopback; logs
-//! each swap; shuts down gracefully on SIGTERM or ctrl-c (requests in flight finish).
+//! `fms serve`: the HTTP router (`fms::http`) as a sidecar over a manifest, or over the
+//! memcached tier (`--memcached ... --origin DIR`). Over a manifest it reloads when the
+//! manifest changes (polled), on SIGHUP, and on `POST /admin/reload` from loopback, and logs
+//! each swap; over the tier, versions follow `fms push` by themselves. Shuts down
+//! gracefully on SIGTERM or ctrl-c (requests in flight finish).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -25,11 +27,22 @@ carries ETag = the content hash of the tree it was read from; If-None-Match give
 Reloads: when the manifest file changes (checked every --poll-ms), on SIGHUP, or on POST \
 /admin/reload; each is one atomic swap (Store::reload), all or nothing, then versions nothing \
 serves are evicted. A failed reload is logged and the old versions keep serving. SIGTERM or \
-ctrl-c: stop accepting, let requests in flight finish, exit 0.")]
+ctrl-c: stop accepting, let requests in flight finish, exit 0.\n\n\
+With --memcached and --origin instead of --manifest: the same routes read through the \
+memcached tier (fms::http::remote_router); each request pins its locale's version, the \
+ETag is that version's manifest hash, and a push shows within a second. No /admin/reload \
+there, and SIGHUP only logs.")]
 pub struct Args {
-    /// The manifest (locale -> snapshot file; see `fms::Manifest`).
-    #[arg(long)]
-    manifest: PathBuf,
+    /// The manifest (locale -> snapshot file; see `fms::Manifest`). Or --memcached and
+    /// --origin.
+    #[arg(
+        long,
+        required_unless_present = "memcached",
+        conflicts_with = "memcached"
+    )]
+    manifest: Option<PathBuf>,
+    #[command(flatten)]
+    tier: crate::tier::TierArgs,
     /// Address to listen on (port 0: any free port; the chosen one is printed).
     #[arg(long, default_value = "127.0.0.1:8080")]
     addr: SocketAddr,
@@ -209,14 +222,6 @@ pub fn run(a: Args) -> CliResult {
 }
 
 async fn serve(a: Args) -> CliResult {
-    let store = Arc::new(
-        Store::open_manifest(&a.manifest).map_err(|e| format!("{}: {e}", a.manifest.display()))?,
-    );
-    let reloader = Arc::new(Reloader {
-        store: store.clone(),
-        manifest: a.manifest.clone(),
-        seen: Mutex::new(stamp(&a.manifest)),
-    });
     let config = Config {
         max_batch: a.max_batch,
         unknown_locale: if a.fallback_unknown_locales {
@@ -227,26 +232,64 @@ async fn serve(a: Args) -> CliResult {
         heap_bytes: Some(crate::heap::live),
         ..Config::default()
     };
-    let app = fms::http::router_with(store.clone(), config).merge(
-        Router::new()
-            .route("/admin/reload", post(admin_reload))
-            .with_state(reloader.clone()),
-    );
+    let (app, reloader) = match (&a.manifest, a.tier.store()?) {
+        (Some(manifest), _) => {
+            let store = Arc::new(
+                Store::open_manifest(manifest)
+                    .map_err(|e| format!("{}: {e}", manifest.display()))?,
+            );
+            let reloader = Arc::new(Reloader {
+                store: store.clone(),
+                manifest: manifest.clone(),
+                seen: Mutex::new(stamp(manifest)),
+            });
+            let app = fms::http::router_with(store.clone(), config).merge(
+                Router::new()
+                    .route("/admin/reload", post(admin_reload))
+                    .with_state(reloader.clone()),
+            );
+            tracing::info!(
+                "serving {} locales from {} (default {}): {:?}",
+                store.published().len(),
+                manifest.display(),
+                store.default_locale(),
+                store.published()
+            );
+            (app, Some(reloader))
+        }
+        (None, Some(store)) => {
+            let store = Arc::new(store);
+            let published = store
+                .published()
+                .map_err(|e| format!("{e} (has `fms push` published this origin?)"))?;
+            tracing::info!(
+                "serving {} locales through memcached {} (default {}, origin {}): {:?}",
+                published.locales.len(),
+                a.tier.memcached.as_deref().unwrap_or_default(),
+                published.default_locale,
+                a.tier
+                    .origin
+                    .as_deref()
+                    .unwrap_or(std::path::Path::new(""))
+                    .display(),
+                published.locales.keys().collect::<Vec<_>>()
+            );
+            let app =
+                fms::http::remote_router_with(store, config, Arc::new(fms::http::Metrics::new()));
+            (app, None)
+        }
+        (None, None) => {
+            return Err("fms serve needs --manifest, or --memcached and --origin".into());
+        }
+    };
     let listener = tokio::net::TcpListener::bind(a.addr)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", a.addr))?;
     let addr = listener
         .local_addr()
         .map_err(|e| format!("cannot listen on {}: {e}", a.addr))?;
-    tracing::info!(
-        "serving {} locales from {} (default {}): {:?}",
-        store.published().len(),
-        a.manifest.display(),
-        store.default_locale(),
-        store.published()
-    );
-    if a.poll_ms > 0 {
-        tokio::spawn(reloader.clone().watch(Duration::from_millis(a.poll_ms)));
+    if let Some(r) = reloader.as_ref().filter(|_| a.poll_ms > 0) {
+        tokio::spawn(r.clone().watch(Duration::from_millis(a.poll_ms)));
     }
     #[cfg(unix)]
     {
@@ -255,7 +298,14 @@ async fn serve(a: Args) -> CliResult {
         let r = reloader.clone();
         tokio::spawn(async move {
             while hup.recv().await.is_some() {
-                let _ = r.reload("SIGHUP").await;
+                match &r {
+                    Some(r) => {
+                        let _ = r.reload("SIGHUP").await;
+                    }
+                    None => tracing::info!(
+                        "SIGHUP: nothing to reload (versions follow the tier's pointers)"
+                    ),
+                }
             }
         });
     }
