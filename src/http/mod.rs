@@ -44,6 +44,9 @@
 //! Limits, timeouts, tracing and panic catching are tower / tower-http layers around the
 //! routes, not code in each handler.
 //!
+//! **Over the memcached tier** (features `http` and `remote`): `remote_router` serves the
+//! same routes from a `RemoteStore` (`fms::remote`); its docs say what differs.
+//!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! use std::sync::Arc;
