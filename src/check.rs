@@ -1095,7 +1095,7 @@ fn data_as_v1(raw: crate::read::Raw<'_>) -> Option<(Vec<u8>, impl Fn(u32) -> u32
             let mask = data.get(mask_at..mask_at + slots.div_ceil(8))?;
             out.extend_from_slice(&remap(&moved, base).to_le_bytes());
             out.extend_from_slice(mask);
-            let m = mask.iter().map(|b| b.count_ones() as usize).sum::<usize>();
+            let m = crate::format::count_ones(mask) as usize;
             (m, w, mask_at + mask.len())
         } else {
             let (head, used) = varint_at(data, at + 1)?;

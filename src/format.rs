@@ -217,6 +217,26 @@ pub const CHANGES_HEADER_LEN: usize = 8;
 /// Bitset words per entry of the CHANGES section's rank directory (512 bits a block).
 pub const RANK_BLOCK_WORDS: usize = 8;
 
+/// The set bits of `b`, eight bytes at a time (x86-64's baseline has no `popcnt`, so a
+/// popcount per byte costs about what one per 8-byte word does). The one bit counter of
+/// rank directories and patch masks.
+#[inline]
+pub fn count_ones(b: &[u8]) -> u32 {
+    let mut words = b.chunks_exact(8);
+    let mut n = 0;
+    for w in &mut words {
+        if let Ok(a) = <[u8; 8]>::try_from(w) {
+            n += u64::from_le_bytes(a).count_ones();
+        }
+    }
+    // The last 0..=7 bytes as one word (a shift loop: no call to copy them).
+    let rest = words
+        .remainder()
+        .iter()
+        .fold(0u64, |a, &x| (a << 8) | u64::from(x));
+    n + rest.count_ones()
+}
+
 /// The layout of a CHANGES section covering ordinals `0..ordinal_end` with `count` set
 /// bits: `(bitset words, rank directory entries, total length in bytes)`.
 pub fn changes_layout(ordinal_end: u32, count: u32) -> (u64, u64, u64) {
@@ -790,6 +810,19 @@ mod tests {
         assert_eq!(payload_width(tag::F32, 1.0f32.to_bits()), 2);
         assert_eq!(payload_width(tag::STR_INLINE + 3, 0), 3);
         assert_eq!(payload_width(tag::NULL, 0), 1);
+    }
+
+    #[test]
+    fn count_ones_counts_every_bit_of_any_length() {
+        let bytes: Vec<u8> = (0..40u32).map(|i| (i * 37 + 11) as u8).collect();
+        for from in 0..9 {
+            for to in from..bytes.len() {
+                let b = &bytes[from..to];
+                let naive: u32 = b.iter().map(|x| x.count_ones()).sum();
+                assert_eq!(count_ones(b), naive, "{from}..{to}");
+            }
+        }
+        assert_eq!(count_ones(&[0xff; 17]), 17 * 8);
     }
 
     #[test]

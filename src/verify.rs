@@ -822,7 +822,7 @@ fn verify_patch(
             "patch mask overruns the data section",
         )
     })?;
-    let m: usize = mask.iter().map(|b| b.count_ones() as usize).sum();
+    let m = format::count_ones(mask) as usize;
     if m == 0 {
         return Err(err(
             mask_abs,

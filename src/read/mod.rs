@@ -807,12 +807,11 @@ impl<'a> Raw<'a> {
     /// are `low`: its rank (directory entry + popcounts) indexes the references.
     fn change_ref(&self, c: &layout::ChangesLayout, w: usize, low: u64) -> Option<u32> {
         let block = w / format::RANK_BLOCK_WORDS;
-        let mut rank = format::u32_at(self.b, c.ranks_at.checked_add(4 * block)?)?;
-        for i in block * format::RANK_BLOCK_WORDS..w {
-            let word = format::u64_at(self.b, c.words_at.checked_add(8 * i)?)?;
-            rank = rank.checked_add(word.count_ones())?;
-        }
-        rank = rank.checked_add(low.count_ones())?;
+        let first = block * format::RANK_BLOCK_WORDS;
+        let before = format::slice_at(self.b, c.words_at.checked_add(8 * first)?, 8 * (w - first))?;
+        let rank = format::u32_at(self.b, c.ranks_at.checked_add(4 * block)?)?
+            .checked_add(format::count_ones(before))?
+            .checked_add(low.count_ones())?;
         if rank >= c.count {
             return None;
         }
@@ -1188,7 +1187,7 @@ impl<'a> Raw<'a> {
         }
         let mask_len = base.len().div_ceil(8);
         let mask = format::slice_at(data, mask_at, mask_len)?;
-        let m = mask.iter().map(|b| b.count_ones() as usize).sum::<usize>();
+        let m = format::count_ones(mask) as usize;
         let patch = format::slice_at(data, mask_at, mask_len + m * (w + 1))?;
         Some(base.patched(*self, patch, w as u8, height))
     }

@@ -371,11 +371,8 @@ impl<'a> Record<'a> {
         if byte & bit == 0 {
             return Some((self.slots, i, n, self.width as usize));
         }
-        let rank = mask[..i / 8]
-            .iter()
-            .map(|b| b.count_ones() as usize)
-            .sum::<usize>()
-            + (byte & (bit - 1)).count_ones() as usize;
+        let rank =
+            format::count_ones(&mask[..i / 8]) as usize + (byte & (bit - 1)).count_ones() as usize;
         let w = self.patch_width as usize;
         Some((own, rank, own.len() / (w + 1), w))
     }

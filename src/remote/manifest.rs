@@ -286,13 +286,8 @@ impl ManifestView {
             }
             let block = s / RANK_BLOCK;
             let mut r = u32_at(self.bytes(&l.rank), block * 4)? as usize;
-            for x in block * (RANK_BLOCK / 64)..w {
-                r += bits
-                    .get(x * 8..x * 8 + 8)?
-                    .iter()
-                    .map(|b| b.count_ones() as usize)
-                    .sum::<usize>();
-            }
+            r +=
+                crate::format::count_ones(bits.get(block * (RANK_BLOCK / 64) * 8..w * 8)?) as usize;
             r += (word & ((1u64 << (s % 64)) - 1)).count_ones() as usize;
             return hash_at(self.bytes(&l.changed), r).map(Entry::Mapped);
         }
