@@ -13,13 +13,23 @@
 //!   memcached round trip, or a pin held in memory, each.
 //! - **Blocking work.** The tier's client is blocking with its own deadlines
 //!   ([`RemoteConfig::deadline`] for a whole `get_many`), so each request's reads run on
-//!   tokio's blocking pool ([`tokio::task::spawn_blocking`]).
-//! - **Errors.** A tier that cannot answer (memcached down *and* the origin unreadable)
-//!   gives a 503 `unavailable`; an origin that is broken (a version it cannot load) a 500
-//!   `internal`. Both name the cause in `message`.
+//!   tokio's blocking pool ([`tokio::task::spawn_blocking`]), at most [`MAX_BLOCKING`] at
+//!   once: beyond that a request gets a 503 `busy` at once instead of queueing behind a tier
+//!   that hangs. Malformed ids, locales, queries and bodies are refused before that.
+//! - **Errors.** memcached or the origin's files unreachable or unreadable: 503
+//!   `unavailable` (memcached alone being down is not an error: records come from the
+//!   origin); something read that is unusable (a corrupt origin file): 500 `internal`. The
+//!   answer has a generic message; the cause, with server addresses and origin paths, goes
+//!   to the log (`tracing`).
+//! - **304s.** `If-None-Match` naming the pinned version answers 304 without fetching the
+//!   record when the version's manifest names the id exactly; otherwise after the fetch (a
+//!   404 still comes first).
 //! - **`/metrics`** adds the tier's counters (`fms_remote_*_total`: hot-set, cache and
-//!   memcached hits, misses, corrupt items, origin reads, round trips) and the bytes in the
-//!   in-process cache; the versions served are the pinned ones.
+//!   memcached hits, misses, corrupt items, origin reads, round trips, failed reads of the
+//!   durable pointers) and the bytes in the in-process cache; the versions served are the
+//!   pinned ones of the published locales.
+//! - **`/v1/versions`** pins every published locale; if one cannot be pinned the answer is
+//!   that error, not a partial list.
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -75,6 +85,7 @@ pub fn remote_router_with(
         store,
         config,
         metrics: metrics.clone(),
+        permits: Arc::new(tokio::sync::Semaphore::new(MAX_BLOCKING)),
     });
     let routes = Router::new()
         .route("/v1/{locale}/records/{id}", get(get_record))
@@ -91,32 +102,63 @@ struct Remote {
     store: Arc<RemoteStore>,
     config: Config,
     metrics: Arc<Metrics>,
+    permits: Arc<tokio::sync::Semaphore>,
 }
 
-/// The API error of a tier that could not answer.
+/// The API error of a tier that could not answer: 503 `unavailable` when memcached or the
+/// origin's files cannot be reached or read (transient), 500 `internal` when what was read
+/// is unusable (a corrupt file). The client gets the code and a generic message; the log
+/// gets the cause (server addresses and origin paths stay out of answers).
 fn tier_error(e: RemoteError) -> ApiError {
-    tracing::warn!("fms http: the memcached tier could not answer: {e}");
-    match e {
-        RemoteError::Unavailable { .. } | RemoteError::Io { .. } | RemoteError::Protocol { .. } => {
-            ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                format!("the records could not be read: {e}"),
-            )
-        }
-        e => ApiError::new(
+    let transient = matches!(
+        e,
+        RemoteError::Unavailable { .. }
+            | RemoteError::Io { .. }
+            | RemoteError::Protocol { .. }
+            | RemoteError::Fms(crate::Error::Io { .. })
+    );
+    if transient {
+        tracing::warn!("fms http: the memcached tier could not answer: {e}");
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "the records could not be read now (memcached and the origin did not answer); retry later",
+        )
+    } else {
+        tracing::error!("fms http: the memcached tier gave an unusable answer: {e}");
+        ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal",
-            format!("the records could not be read: {e}"),
-        ),
+            "the records could not be read (the server's log says why)",
+        )
     }
 }
 
-/// Runs `f` (reads through the tier) on the blocking pool.
+/// Most requests whose reads may run on the blocking pool at once; more get a 503 `busy`
+/// at once instead of queueing behind a tier that hangs (the tier's own deadlines bound a
+/// read, but a stuck origin file system may not).
+pub const MAX_BLOCKING: usize = 256;
+
+/// Runs `f` (reads through the tier) on the blocking pool, under [`MAX_BLOCKING`].
 async fn blocking(
+    shared: &Arc<Remote>,
     f: impl FnOnce() -> Result<Response, ApiError> + Send + 'static,
 ) -> Result<Response, ApiError> {
-    tokio::task::spawn_blocking(f).await.unwrap_or_else(|e| {
+    let Ok(permit) = shared.permits.clone().try_acquire_owned() else {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy",
+            format!(
+                "{MAX_BLOCKING} requests are already waiting on the memcached tier; retry later"
+            ),
+        ));
+    };
+    tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        f()
+    })
+    .await
+    .unwrap_or_else(|e| {
         tracing::error!("fms http: a request's reads failed: {e}");
         Err(ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -126,13 +168,19 @@ async fn blocking(
     })
 }
 
-/// The locale to pin for `locale`, and the `Content-Language` of a fallback: as
-/// `super::resolve`, over the published locales. Blocking (it may read the durable
-/// pointers).
-fn resolve(shared: &Remote, locale: &str) -> Result<(String, Option<String>), ApiError> {
-    if !valid_locale(locale) {
-        return Err(super::bad_locale());
+/// A 400 for a malformed locale, checked before any blocking work.
+fn check_locale(locale: &str) -> Result<(), ApiError> {
+    if valid_locale(locale) {
+        Ok(())
+    } else {
+        Err(super::bad_locale())
     }
+}
+
+/// The locale to pin for `locale` (checked by [`check_locale`]), and the
+/// `Content-Language` of a fallback: as `super::resolve`, over the published locales.
+/// Blocking (it may read the durable pointers).
+fn resolve(shared: &Remote, locale: &str) -> Result<(String, Option<String>), ApiError> {
     let published = shared.store.published().map_err(tier_error)?;
     if published.locales.contains_key(locale) {
         return Ok((locale.to_owned(), None));
@@ -172,11 +220,19 @@ async fn get_record(
     let Path((locale, id)) = path.map_err(bad_path)?;
     check_id(&shared.config, &id)?;
     let fields = owned_projection(&shared.config, &query)?;
-    blocking(move || {
-        let (pin, fallback) = resolve(&shared, &locale)?;
-        let pinned = shared.store.pin(&pin).map_err(tier_error)?;
+    check_locale(&locale)?;
+    let me = shared.clone();
+    blocking(&shared, move || {
+        let (pin, fallback) = resolve(&me, &locale)?;
+        let pinned = me.store.pin(&pin).map_err(tier_error)?;
         let tag = etag(pinned.hash());
-        let got = shared
+        // A revalidation of an id the version names exactly needs no fetch: the tag says
+        // the version, and the version has the record (404 before 304 still holds).
+        if not_modified(&headers, &tag) && pinned.version().entry(&id).is_some_and(|e| e.is_exact())
+        {
+            return Ok(not_modified_response(tag));
+        }
+        let got = me
             .store
             .get_many_in(&pinned, &[id.as_str()])
             .map_err(tier_error)?
@@ -209,15 +265,14 @@ async fn batch(
         .into_iter()
         .map(Cow::into_owned)
         .collect();
-    blocking(move || {
-        let (pin, fallback) = resolve(&shared, &locale)?;
-        let pinned = shared.store.pin(&pin).map_err(tier_error)?;
+    check_locale(&locale)?;
+    let me = shared.clone();
+    blocking(&shared, move || {
+        let (pin, fallback) = resolve(&me, &locale)?;
+        let pinned = me.store.pin(&pin).map_err(tier_error)?;
         let tag = etag(pinned.hash());
         let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
-        let recs = shared
-            .store
-            .get_many_in(&pinned, &ids)
-            .map_err(tier_error)?;
+        let recs = me.store.get_many_in(&pinned, &ids).map_err(tier_error)?;
         let mut out = Vec::with_capacity(1024 * ids.len().min(64));
         let fields = borrowed(&fields);
         write_batch(&mut out, &ids, fields.as_deref(), |i, _| {
@@ -229,16 +284,18 @@ async fn batch(
     .await
 }
 
-/// `GET /v1/versions`: the version each published locale serves (pinning each).
+/// `GET /v1/versions`: the version each published locale serves (pinning each; if one
+/// cannot be pinned, the answer is that error, not a partial list).
 async fn versions(
     State(shared): State<Arc<Remote>>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    blocking(move || {
-        let published = shared.store.published().map_err(tier_error)?;
+    let me = shared.clone();
+    blocking(&shared, move || {
+        let published = me.store.published().map_err(tier_error)?;
         let mut locales = std::collections::BTreeMap::new();
         for locale in published.locales.keys() {
-            let pinned = shared.store.pin(locale).map_err(tier_error)?;
+            let pinned = me.store.pin(locale).map_err(tier_error)?;
             locales.insert(locale.clone(), pinned.hash().to_string());
         }
         Ok(versions_response(
@@ -252,22 +309,25 @@ async fn versions(
 
 /// `GET /healthz`: 200 once the default locale's version can be pinned, 503 before.
 async fn healthz(State(shared): State<Arc<Remote>>) -> Result<Response, ApiError> {
-    blocking(move || {
-        let published = shared.store.published().map_err(|e| {
+    let me = shared.clone();
+    blocking(&shared, move || {
+        let published = me.store.published().map_err(|e| {
+            tracing::warn!("fms http: /healthz: the origin's pointers could not be read: {e}");
             ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "not_ready",
-                format!("the origin's pointers could not be read: {e}"),
+                "the origin's pointers could not be read",
             )
         })?;
         if !published.locales.contains_key(&published.default_locale) {
             return Err(super::not_ready());
         }
-        let pinned = shared.store.pin(&published.default_locale).map_err(|e| {
+        let pinned = me.store.pin(&published.default_locale).map_err(|e| {
+            tracing::warn!("fms http: /healthz: the default locale could not be pinned: {e}");
             ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "not_ready",
-                format!("the default locale's version could not be pinned: {e}"),
+                "the default locale's version could not be pinned",
             )
         })?;
         let version = pinned.version();
@@ -344,6 +404,11 @@ async fn render(State(shared): State<Arc<Remote>>) -> Response {
             "pointer_fallbacks",
             "Pointer reads answered by the durable pointers.",
             s.pointer_fallbacks,
+        ),
+        (
+            "pointers_file_errors",
+            "Failed reads of the durable pointers (the last list read is kept).",
+            s.pointers_file_errors,
         ),
         (
             "round_trips",

@@ -127,6 +127,9 @@ pub struct RemoteStats {
     pub pointer_reads: AtomicU64,
     /// Pointer reads that fell back to the durable pointers.
     pub pointer_fallbacks: AtomicU64,
+    /// Failed reads of the durable pointers by [`RemoteStore::published`] (the last list
+    /// read is kept meanwhile).
+    pub pointers_file_errors: AtomicU64,
 }
 
 /// A plain copy of [`RemoteStats`].
@@ -145,6 +148,7 @@ pub struct StatsSnapshot {
     pub lease_waits: u64,
     pub pointer_reads: u64,
     pub pointer_fallbacks: u64,
+    pub pointers_file_errors: u64,
     /// Batches sent to memcached servers (round trips).
     pub round_trips: u64,
 }
@@ -199,6 +203,8 @@ pub struct RemoteStore {
     refresh: Mutex<()>,
     /// The durable pointers as last read, and when ([`RemoteStore::published`]).
     published: Mutex<Option<(Instant, Arc<Pointers>)>>,
+    /// Held by the one caller reading the durable pointers.
+    published_reading: Mutex<()>,
     stats: RemoteStats,
 }
 
@@ -231,6 +237,7 @@ impl RemoteStore {
             revalidating: Mutex::new(HashMap::new()),
             refresh: Mutex::new(()),
             published: Mutex::new(None),
+            published_reading: Mutex::new(()),
             stats: RemoteStats::default(),
         })
     }
@@ -257,6 +264,7 @@ impl RemoteStore {
             lease_waits: l(&s.lease_waits),
             pointer_reads: l(&s.pointer_reads),
             pointer_fallbacks: l(&s.pointer_fallbacks),
+            pointers_file_errors: l(&s.pointers_file_errors),
             round_trips: self.cluster.round_trips(),
         }
     }
@@ -277,29 +285,77 @@ impl RemoteStore {
     /// may trail the memcached pointers by a push; [`pin`](Self::pin) gives the version a
     /// locale serves. A server checks a locale against this list before it pins it.
     pub fn published(&self) -> RemoteResult<Arc<Pointers>> {
-        let mut held = self.published.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((_, p)) = held
-            .as_ref()
-            .filter(|(at, _)| at.elapsed() < self.cfg.fresh)
-        {
-            return Ok(p.clone());
+        let fresh = |held: &Option<(Instant, Arc<Pointers>)>| {
+            held.as_ref()
+                .filter(|(at, _)| at.elapsed() < self.cfg.fresh)
+                .map(|(_, p)| p.clone())
+        };
+        let held = self
+            .published
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        if let Some(p) = fresh(&held) {
+            return Ok(p);
         }
-        match self.origin.read_pointers() {
-            Ok(p) => {
+        // Stale: one caller reads the file (outside the lock the others read under); with a
+        // copy held, the others serve it meanwhile instead of queueing behind the read.
+        let _one = match self.published_reading.try_lock() {
+            Ok(g) => g,
+            Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => match &held {
+                Some((_, p)) => return Ok(p.clone()),
+                None => self
+                    .published_reading
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner()),
+            },
+        };
+        if let Some(p) = fresh(&self.published.lock().unwrap_or_else(|e| e.into_inner())) {
+            return Ok(p);
+        }
+        let read = self.origin.read_pointers();
+        let mut slot = self.published.lock().unwrap_or_else(|e| e.into_inner());
+        match (read, held) {
+            (Ok(p), _) => {
                 let p = Arc::new(p);
-                *held = Some((Instant::now(), p.clone()));
+                *slot = Some((Instant::now(), p.clone()));
                 Ok(p)
             }
-            // A failed read keeps serving the last list it had, if any.
-            Err(e) => held.as_ref().map(|(_, p)| p.clone()).ok_or(e),
+            // A failed read keeps the last list it had, tried again after `fresh`, and is
+            // counted (`pointers_file_errors`).
+            (Err(e), held) => {
+                self.stats
+                    .pointers_file_errors
+                    .fetch_add(1, Ordering::Relaxed);
+                match held {
+                    Some((_, p)) => {
+                        *slot = Some((Instant::now(), p.clone()));
+                        Ok(p)
+                    }
+                    None => Err(e),
+                }
+            }
         }
     }
 
-    /// The versions pinned now, by locale (no I/O: what the last pins installed).
+    /// The versions pinned now, by locale (no I/O: what the last pins installed), leaving
+    /// out locales the durable pointers held now no longer publish.
     pub fn pinned_versions(&self) -> Vec<(String, ContentHash)> {
+        let published = self
+            .published
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map(|(_, p)| p.clone());
         let slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
         let mut v: Vec<(String, ContentHash)> = slots
             .iter()
+            .filter(|(l, _)| {
+                published
+                    .as_ref()
+                    .is_none_or(|p| p.locales.contains_key(*l))
+            })
             .map(|(l, s)| (l.clone(), s.version.hash()))
             .collect();
         v.sort_unstable();
