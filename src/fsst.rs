@@ -87,6 +87,7 @@ pub(crate) struct Table<'a> {
 impl<'a> Table<'a> {
     /// The table starting at byte `at` of `b` (only bounds are checked here: n, lens and
     /// syms must be inside `b`). O(1).
+    #[inline]
     pub fn parse(b: &'a [u8], at: usize) -> Option<Table<'a>> {
         let n = usize::from(*b.get(at)?);
         let lens_at = at.checked_add(1)?;
