@@ -4,6 +4,8 @@
 //! change and from the admin route; clean exit on SIGTERM). Every test is bounded in time.
 #![cfg(feature = "http")]
 
+mod support;
+
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -14,6 +16,7 @@ use std::time::Duration;
 use fms::http::{Config, UnknownLocale};
 use fms::{Manifest, Snapshot, SnapshotBuilder, Store};
 use serde_json::{Value, json};
+use support::http::{answer, client, get, post, start};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const RECORDS: usize = 200;
@@ -94,78 +97,6 @@ fn fixture() -> Fixture {
         en,
         es,
     }
-}
-
-/// Serves `router` on a free loopback port; the server stops when the runtime does.
-async fn start(router: axum::Router) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    addr
-}
-
-fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(20))
-        .no_proxy()
-        .build()
-        .unwrap()
-}
-
-/// Status, headers and body (as JSON where it is JSON) of a response.
-struct Answer {
-    status: u16,
-    etag: Option<String>,
-    content_language: Option<String>,
-    text: String,
-}
-
-impl Answer {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.text)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.text))
-    }
-    /// The `error` code of a JSON error body.
-    fn error(&self) -> String {
-        self.json()["error"].as_str().unwrap_or("").to_owned()
-    }
-}
-
-async fn answer(r: reqwest::Response) -> Answer {
-    let h = |name: &str| {
-        r.headers()
-            .get(name)
-            .map(|v| v.to_str().unwrap().to_owned())
-    };
-    let (status, etag, content_language) = (r.status().as_u16(), h("etag"), h("content-language"));
-    let text = r.text().await.unwrap();
-    Answer {
-        status,
-        etag,
-        content_language,
-        text,
-    }
-}
-
-async fn get(c: &reqwest::Client, addr: SocketAddr, path: &str) -> Answer {
-    answer(c.get(format!("http://{addr}{path}")).send().await.unwrap()).await
-}
-
-async fn post(
-    c: &reqwest::Client,
-    addr: SocketAddr,
-    path: &str,
-    body: impl Into<reqwest::Body>,
-) -> Answer {
-    answer(
-        c.post(format!("http://{addr}{path}"))
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await
 }
 
 /// Sends `raw` bytes as the request and returns the status and body: for request targets

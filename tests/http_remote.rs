@@ -14,71 +14,11 @@ use fms::http::{Config, Metrics, UnknownLocale};
 use fms::remote::push::{self, PushOptions};
 use fms::remote::{RemoteConfig, RemoteStore};
 use serde_json::Value;
+use support::http::{client, get, post, send, start};
 
 /// Bound on every test.
 const LIMIT: Duration = Duration::from_secs(60);
 const RECORDS: usize = 120;
-
-async fn start(router: axum::Router) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    addr
-}
-
-fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(20))
-        .no_proxy()
-        .build()
-        .unwrap()
-}
-
-struct Answer {
-    status: u16,
-    etag: Option<String>,
-    content_language: Option<String>,
-    text: String,
-}
-
-impl Answer {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.text)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.text))
-    }
-    fn error(&self) -> String {
-        self.json()["error"].as_str().unwrap_or("").to_owned()
-    }
-}
-
-async fn send(r: reqwest::RequestBuilder) -> Answer {
-    let r = r.send().await.unwrap();
-    let h = |name: &str| {
-        r.headers()
-            .get(name)
-            .map(|v| v.to_str().unwrap().to_owned())
-    };
-    let (status, etag, content_language) = (r.status().as_u16(), h("etag"), h("content-language"));
-    Answer {
-        status,
-        etag,
-        content_language,
-        text: r.text().await.unwrap(),
-    }
-}
-
-async fn get(c: &reqwest::Client, addr: SocketAddr, path: &str) -> Answer {
-    send(c.get(format!("http://{addr}{path}"))).await
-}
-
-async fn post(c: &reqwest::Client, addr: SocketAddr, path: &str, body: String) -> Answer {
-    send(
-        c.post(format!("http://{addr}{path}"))
-            .header("content-type", "application/json")
-            .body(body),
-    )
-    .await
-}
 
 /// The record as the origin's tree for `locale` holds it, as JSON.
 fn expected(dir: &std::path::Path, locale: &str, id: &str) -> Option<Value> {
@@ -200,7 +140,7 @@ async fn remote_routes_answer_what_the_trees_hold() {
             &c,
             addr,
             "/v1/pt/records:batch",
-            r#"["video:1","nope","video:5","pt:only","video:1","video:14"]"#.into(),
+            r#"["video:1","nope","video:5","pt:only","video:1","video:14"]"#,
         )
         .await;
         assert_eq!(a.status, 200, "{}", a.text);
@@ -237,7 +177,7 @@ async fn remote_routes_answer_what_the_trees_hold() {
         assert_eq!((a.status, a.error().as_str()), (414, "id_too_long"));
 
         // Malformed and oversized batches.
-        let a = post(&c, addr, "/v1/en/records:batch", "[1, 2".into()).await;
+        let a = post(&c, addr, "/v1/en/records:batch", "[1, 2").await;
         assert_eq!((a.status, a.error().as_str()), (400, "bad_json"));
         let many: Vec<String> = (0..1001).map(|i| format!("video:{i}")).collect();
         let a = post(
@@ -407,7 +347,7 @@ async fn a_tier_that_cannot_answer_gives_a_5xx_in_bounded_time() {
             "{}",
             h.text
         );
-        let b = post(&c, addr, "/v1/en/records:batch", r#"["video:1"]"#.into()).await;
+        let b = post(&c, addr, "/v1/en/records:batch", r#"["video:1"]"#).await;
         assert_eq!(
             (b.status, b.error().as_str()),
             (503, "unavailable"),
@@ -473,13 +413,7 @@ async fn fms_serve_reads_through_the_tier() {
             a.json(),
             expected(tier.dir.path(), "es", "video:9").unwrap()
         );
-        let a = post(
-            &c,
-            addr,
-            "/v1/en/records:batch",
-            r#"["video:1","x"]"#.into(),
-        )
-        .await;
+        let a = post(&c, addr, "/v1/en/records:batch", r#"["video:1","x"]"#).await;
         assert_eq!(a.status, 200);
         assert_eq!(a.json()["x"], Value::Null);
         assert_eq!(get(&c, addr, "/healthz").await.status, 200);

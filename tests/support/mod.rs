@@ -5,6 +5,9 @@
 //! `.ci/run`) and skip with a message otherwise.
 #![allow(dead_code)]
 
+#[cfg(feature = "http")]
+pub mod http;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
