@@ -524,26 +524,7 @@ async fn reload_while_requests_run() {
 #[cfg(all(feature = "cli", unix))]
 mod serve {
     use super::*;
-    use std::io::{BufRead, BufReader};
-    use std::process::{Child, Command, Stdio};
-
-    struct KillOnDrop(Child);
-
-    impl Drop for KillOnDrop {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-
-    fn signal(child: &Child, sig: &str) {
-        let ok = Command::new("kill")
-            .args([sig, &child.id().to_string()])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "kill {sig}");
-    }
+    use support::http::{KillOnDrop, signal, spawn_fms_serve, terminate_wait};
 
     /// Polls `/v1/versions` until `en` serves `want` (or fails after 15 s).
     async fn wait_for_en(c: &reqwest::Client, addr: SocketAddr, want: fms::ContentHash) {
@@ -559,61 +540,22 @@ mod serve {
         panic!("en never switched to {want}");
     }
 
-    /// Starts `fms serve` on a free port; returns it and the address it printed.
+    /// Starts `fms serve` over `manifest` on a free port; returns it and its address.
     async fn spawn_serve(manifest: &Path, poll_ms: u32) -> (KillOnDrop, SocketAddr) {
-        let mut child = KillOnDrop(
-            Command::new(env!("CARGO_BIN_EXE_fms"))
-                .args(["serve", "--addr", "127.0.0.1:0", "--threads", "2"])
-                .arg("--poll-ms")
-                .arg(poll_ms.to_string())
-                .arg("--manifest")
-                .arg(manifest)
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap(),
-        );
-        // The first line names the port.
-        let stdout = child.0.stdout.take().unwrap();
-        let line = tokio::task::spawn_blocking(move || {
-            let mut line = String::new();
-            BufReader::new(stdout).read_line(&mut line).unwrap();
-            line
-        })
+        let poll = poll_ms.to_string();
+        spawn_fms_serve(&[
+            "--poll-ms".as_ref(),
+            poll.as_ref(),
+            "--manifest".as_ref(),
+            manifest.as_os_str(),
+        ])
         .await
-        .unwrap();
-        let addr = line
-            .trim()
-            .rsplit("http://")
-            .next()
-            .and_then(|a| a.parse().ok())
-            .unwrap_or_else(|| panic!("no address in {line:?}"));
-        (child, addr)
     }
 
     /// SIGTERM, then the exit status and everything the server logged.
     async fn terminate(child: KillOnDrop) -> (std::process::ExitStatus, String) {
         signal(&child.0, "-TERM");
         terminate_wait(child).await
-    }
-
-    /// The exit status (waiting for it) and everything the server logged.
-    async fn terminate_wait(child: KillOnDrop) -> (std::process::ExitStatus, String) {
-        tokio::task::spawn_blocking(move || {
-            let mut child = child;
-            let mut log = String::new();
-            use std::io::Read;
-            child
-                .0
-                .stderr
-                .take()
-                .unwrap()
-                .read_to_string(&mut log)
-                .unwrap();
-            (child.0.wait().unwrap(), log)
-        })
-        .await
-        .unwrap()
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,7 +6,6 @@
 
 mod support;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -365,47 +364,20 @@ async fn a_tier_that_cannot_answer_gives_a_5xx_in_bounded_time() {
 #[cfg(all(feature = "cli", unix))]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fms_serve_reads_through_the_tier() {
-    use std::io::{BufRead, BufReader, Read};
-    use std::process::{Child, Command, Stdio};
-
-    struct KillOnDrop(Child);
-    impl Drop for KillOnDrop {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
+    use support::http::{signal, spawn_fms_serve, terminate_wait};
 
     let Some(tier) = support::pushed_tier(2, RECORDS, &PushOptions::default()) else {
         return;
     };
     tokio::time::timeout(LIMIT, async {
-        let mut child = KillOnDrop(
-            Command::new(env!("CARGO_BIN_EXE_fms"))
-                .args(["serve", "--addr", "127.0.0.1:0", "--threads", "2"])
-                .arg("--memcached")
-                .arg(tier.addrs.join(","))
-                .arg("--origin")
-                .arg(tier.dir.path())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap(),
-        );
-        let stdout = child.0.stdout.take().unwrap();
-        let line = tokio::task::spawn_blocking(move || {
-            let mut line = String::new();
-            BufReader::new(stdout).read_line(&mut line).unwrap();
-            line
-        })
-        .await
-        .unwrap();
-        let addr: SocketAddr = line
-            .trim()
-            .rsplit("http://")
-            .next()
-            .and_then(|a| a.parse().ok())
-            .unwrap_or_else(|| panic!("no address in {line:?}"));
+        let servers = tier.addrs.join(",");
+        let (child, addr) = spawn_fms_serve(&[
+            "--memcached".as_ref(),
+            servers.as_ref(),
+            "--origin".as_ref(),
+            tier.dir.path().as_os_str(),
+        ])
+        .await;
         let c = client();
         let a = get(&c, addr, "/v1/es/records/video:9").await;
         assert_eq!(a.status, 200, "{}", a.text);
@@ -425,26 +397,8 @@ async fn fms_serve_reads_through_the_tier() {
             404
         );
 
-        let ok = Command::new("kill")
-            .args(["-TERM", &child.0.id().to_string()])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok);
-        let (status, log) = tokio::task::spawn_blocking(move || {
-            let mut child = child;
-            let mut log = String::new();
-            child
-                .0
-                .stderr
-                .take()
-                .unwrap()
-                .read_to_string(&mut log)
-                .unwrap();
-            (child.0.wait().unwrap(), log)
-        })
-        .await
-        .unwrap();
+        signal(&child.0, "-TERM");
+        let (status, log) = terminate_wait(child).await;
         assert!(status.success(), "{status}: {log}");
         assert!(log.contains("through memcached"), "{log}");
     })

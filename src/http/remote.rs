@@ -54,7 +54,7 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 use axum::routing::{get, post};
 
@@ -67,6 +67,7 @@ use super::{
     ApiError, Config, UnknownLocale, etag, healthy, not_modified, not_modified_response,
     valid_locale, versions_response,
 };
+use crate::remote::store::Pinned;
 use crate::remote::{RemoteError, RemoteStore};
 
 /// The routes of [`super::router`] over a [`RemoteStore`], with the default [`Config`].
@@ -196,6 +197,18 @@ fn resolve(shared: &Remote, locale: &str) -> Result<(String, Option<String>), Ap
     }
 }
 
+/// The version a request for `locale` reads ([`resolve`], then pinned), its ETag, and the
+/// `Content-Language` of a fallback. Blocking.
+fn pin(
+    shared: &Remote,
+    locale: &str,
+) -> Result<(Arc<Pinned>, HeaderValue, Option<String>), ApiError> {
+    let (locale, fallback) = resolve(shared, locale)?;
+    let pinned = shared.store.pin(&locale).map_err(tier_error)?;
+    let tag = etag(pinned.hash());
+    Ok((pinned, tag, fallback))
+}
+
 /// The fields of a `?fields=`, owned (for the blocking pool).
 fn owned_projection(
     config: &Config,
@@ -223,9 +236,7 @@ async fn get_record(
     check_locale(&locale)?;
     let me = shared.clone();
     blocking(&shared, move || {
-        let (pin, fallback) = resolve(&me, &locale)?;
-        let pinned = me.store.pin(&pin).map_err(tier_error)?;
-        let tag = etag(pinned.hash());
+        let (pinned, tag, fallback) = pin(&me, &locale)?;
         // A revalidation of an id the version names exactly needs no fetch: the tag says
         // the version, and the version has the record (404 before 304 still holds).
         if not_modified(&headers, &tag) && pinned.version().entry(&id).is_some_and(|e| e.is_exact())
@@ -268,9 +279,7 @@ async fn batch(
     check_locale(&locale)?;
     let me = shared.clone();
     blocking(&shared, move || {
-        let (pin, fallback) = resolve(&me, &locale)?;
-        let pinned = me.store.pin(&pin).map_err(tier_error)?;
-        let tag = etag(pinned.hash());
+        let (pinned, tag, fallback) = pin(&me, &locale)?;
         let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
         let recs = me.store.get_many_in(&pinned, &ids).map_err(tier_error)?;
         let mut out = Vec::with_capacity(1024 * ids.len().min(64));

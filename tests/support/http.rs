@@ -82,3 +82,78 @@ pub async fn post(
 pub async fn send(r: reqwest::RequestBuilder) -> Answer {
     answer(r.send().await.unwrap()).await
 }
+
+/// `fms serve` as a child process, killed (and reaped) on drop.
+#[cfg(all(feature = "cli", unix))]
+pub struct KillOnDrop(pub std::process::Child);
+
+#[cfg(all(feature = "cli", unix))]
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Sends `sig` (e.g. `-TERM`) with kill(1).
+#[cfg(all(feature = "cli", unix))]
+pub fn signal(child: &std::process::Child, sig: &str) {
+    let ok = std::process::Command::new("kill")
+        .args([sig, &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill {sig}");
+}
+
+/// Starts `fms serve --addr 127.0.0.1:0 --threads 2 ARGS`; returns the child and the
+/// address it printed on its first line.
+#[cfg(all(feature = "cli", unix))]
+pub async fn spawn_fms_serve(args: &[&std::ffi::OsStr]) -> (KillOnDrop, SocketAddr) {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let mut child = KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_fms"))
+            .args(["serve", "--addr", "127.0.0.1:0", "--threads", "2"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let stdout = child.0.stdout.take().unwrap();
+    let line = tokio::task::spawn_blocking(move || {
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).unwrap();
+        line
+    })
+    .await
+    .unwrap();
+    let addr = line
+        .trim()
+        .rsplit("http://")
+        .next()
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("no address in {line:?}"));
+    (child, addr)
+}
+
+/// The exit status (waiting for it) and everything the server logged.
+#[cfg(all(feature = "cli", unix))]
+pub async fn terminate_wait(child: KillOnDrop) -> (std::process::ExitStatus, String) {
+    tokio::task::spawn_blocking(move || {
+        use std::io::Read;
+        let mut child = child;
+        let mut log = String::new();
+        child
+            .0
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut log)
+            .unwrap();
+        (child.0.wait().unwrap(), log)
+    })
+    .await
+    .unwrap()
+}
