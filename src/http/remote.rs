@@ -239,8 +239,8 @@ async fn get_record(
         let (pinned, tag, fallback) = pin(&me, &locale)?;
         // A revalidation of an id the version names exactly needs no fetch: the tag says
         // the version, and the version has the record (404 before 304 still holds).
-        if not_modified(&headers, &tag) && pinned.version().entry(&id).is_some_and(|e| e.is_exact())
-        {
+        let revalidated = not_modified(&headers, &tag);
+        if revalidated && pinned.version().entry(&id).is_some_and(|e| e.is_exact()) {
             return Ok(not_modified_response(tag));
         }
         let got = me
@@ -252,7 +252,7 @@ async fn get_record(
         let Some(rec) = got else {
             return Ok(not_found(&id, &locale, tag));
         };
-        if not_modified(&headers, &tag) {
+        if revalidated {
             return Ok(not_modified_response(tag));
         }
         let mut body = Vec::with_capacity(512);
