@@ -18,13 +18,17 @@ use std::fmt;
 
 /// The eight bytes every snapshot starts with.
 pub const MAGIC: [u8; 8] = *b"\x89FMS\r\n\x1a\n";
-/// The container format version this crate writes (3: narrow nodes). It also reads
-/// version 2 (4-byte payloads) and version 1 files (also without the SYMBOLS and COLD
-/// sections: no compressed strings, and overlays addressed by id).
-pub const VERSION: u16 = 3;
+/// The container format version this crate writes (4: derived strings). It also reads
+/// version 3 (no derived strings), version 2 (4-byte payloads) and version 1 files (also
+/// without the SYMBOLS and COLD sections: no compressed strings, and overlays addressed
+/// by id).
+pub const VERSION: u16 = 4;
 
 /// The first version whose nodes carry a payload width ([`Heads`]).
 pub const NARROW_VERSION: u16 = 3;
+
+/// The first version with derived strings (slot tag [`tag::DERIVED`]).
+pub const DERIVED_VERSION: u16 = 4;
 
 /// The oldest container format version this crate reads.
 pub const MIN_VERSION: u16 = 1;
@@ -91,8 +95,8 @@ pub mod section {
         Some(match (version, overlay) {
             (1, false) => &ALL_V1,
             (1, true) => &ALL_OVERLAY_V1,
-            (2 | 3, false) => &ALL,
-            (2 | 3, true) => &ALL_OVERLAY,
+            (2..=4, false) => &ALL,
+            (2..=4, true) => &ALL_OVERLAY,
             _ => return None,
         })
     }
@@ -146,6 +150,10 @@ pub mod tag {
     /// Version 2: a long string in the COLD section: the payload is a pool offset of an
     /// entry `varint offset` into the COLD section of the file whose pool holds it.
     pub const COLD: u8 = 12;
+    /// Version 4: a derived string, the concatenation of parts that are other pool
+    /// strings or literal bytes: the payload is a pool offset of a derived entry
+    /// ([`super::Derived`]).
+    pub const DERIVED: u8 = 13;
     /// A string of 0..=4 bytes stored in the payload itself: tag `STR_INLINE + len`.
     pub const STR_INLINE: u8 = 16;
     /// Longest string stored inline.
@@ -190,16 +198,146 @@ pub const MAX_COLD_RATIO: usize = 256;
 /// Most an FSST code byte decodes to.
 pub const FSST_MAX_RATIO: u64 = 8;
 
+/// Most a derived entry may expand: its string is at most this many times the entry's
+/// bytes (counting the entry's length prefix).
+pub const MAX_DERIVED_RATIO: usize = 64;
+
+/// Most parts a derived entry has.
+pub const MAX_DERIVED_PARTS: usize = 8;
+
+/// Deepest nesting of derived strings: a derived string whose parts are plain or FSST
+/// strings has depth 1; one with a derived part, 1 + that part's depth. (A read visits at
+/// most (length + 1) x depth parts: every part gives at least one byte.)
+pub const MAX_DERIVED_DEPTH: u8 = 16;
+
+/// One part of a derived entry (FORMAT.md "POOL"): a reference to another pool entry,
+/// read as the kind its part head names, or literal UTF-8 bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Part<'a> {
+    /// A plain string entry (as tag STR reads it) at this pool offset.
+    Plain(u32),
+    /// An FSST entry (as tag FSST reads it).
+    Fsst(u32),
+    /// A derived entry (as tag DERIVED reads it).
+    Derived(u32),
+    /// These bytes (UTF-8 checked by the reader).
+    Literal(&'a [u8]),
+}
+
+/// Part-head kinds: the low two bits of a part's head.
+pub mod part {
+    /// A plain string entry's offset follows in the head.
+    pub const PLAIN: u64 = 0;
+    /// An FSST entry's offset.
+    pub const FSST: u64 = 1;
+    /// A derived entry's offset.
+    pub const DERIVED: u64 = 2;
+    /// A literal: its length in the head, its bytes after it.
+    pub const LITERAL: u64 = 3;
+}
+
+/// A derived pool entry: 1..=[`MAX_DERIVED_PARTS`] parts, each `varint head` (`value << 2
+/// | kind`) and, for a literal, `value` bytes. A reference's `value` is its distance back
+/// from `at` (the entry's own combined pool offset), at least 1, so no entry can be part
+/// of itself. The string (every part non-empty) is at most [`MAX_DERIVED_RATIO`] times
+/// the entry's bytes.
+#[derive(Clone, Copy, Debug)]
+pub struct Derived<'a> {
+    /// The most the string may decode to: [`MAX_DERIVED_RATIO`] times the entry's bytes
+    /// (with its length prefix).
+    pub limit: usize,
+    parts: &'a [u8],
+    at: u32,
+}
+
+impl<'a> Derived<'a> {
+    /// Parses the entry bytes `entry` of the entry at combined pool offset `at` (its
+    /// parts are checked one by one as they are read: [`Derived::parts`]).
+    pub fn parse(entry: &'a [u8], at: u32) -> Option<Derived<'a>> {
+        if entry.is_empty() {
+            return None;
+        }
+        Some(Derived {
+            // The entry's bytes with its length prefix (at least 1 byte).
+            limit: MAX_DERIVED_RATIO.saturating_mul(entry.len() + 1),
+            parts: entry,
+            at,
+        })
+    }
+
+    /// The parts in order; `Err(())` ends the walk at a malformed part (a reference not
+    /// strictly below the entry, a literal cut by the end, more than
+    /// [`MAX_DERIVED_PARTS`] parts).
+    pub fn parts(&self) -> impl Iterator<Item = std::result::Result<Part<'a>, ()>> + 'a {
+        let (b, at) = (self.parts, self.at);
+        let mut pos = 0usize;
+        let mut n = 0usize;
+        std::iter::from_fn(move || {
+            if pos >= b.len() {
+                return None;
+            }
+            n += 1;
+            let part = (|| {
+                if n > MAX_DERIVED_PARTS {
+                    return None;
+                }
+                let (h, used) = varint_at(b, pos)?;
+                pos += used;
+                let v = h >> 2;
+                if h & 3 == part::LITERAL {
+                    let lit = slice_at(b, pos, usize::try_from(v).ok()?)?;
+                    pos += lit.len();
+                    return Some(Part::Literal(lit));
+                }
+                // A reference is the distance back from the entry.
+                let off = u32::try_from(v).ok().filter(|&d| d >= 1)?;
+                let off = at.checked_sub(off)?;
+                Some(match h & 3 {
+                    part::PLAIN => Part::Plain(off),
+                    part::FSST => Part::Fsst(off),
+                    _ => Part::Derived(off),
+                })
+            })();
+            match part {
+                Some(p) => Some(Ok(p)),
+                None => {
+                    pos = b.len();
+                    Some(Err(()))
+                }
+            }
+        })
+    }
+}
+
+/// Appends part `p` to a derived entry being written at combined pool offset `at` (each
+/// reference below it).
+pub fn put_part(out: &mut Vec<u8>, p: Part<'_>, at: u32) {
+    let back = |o: u32| u64::from(at - o);
+    let (v, kind) = match p {
+        Part::Plain(o) => (back(o), part::PLAIN),
+        Part::Fsst(o) => (back(o), part::FSST),
+        Part::Derived(o) => (back(o), part::DERIVED),
+        Part::Literal(b) => (b.len() as u64, part::LITERAL),
+    };
+    put_varint(out, v << 2 | kind);
+    if let Part::Literal(b) = p {
+        out.extend_from_slice(b);
+    }
+}
+
 /// The size the walk limit is computed from, for a file of `file` bytes whose pool
-/// is `pool` bytes (FSST-coded when `symbols`) and whose COLD section is `cold` bytes:
+/// is `pool` bytes (FSST-coded when `symbols`, and with derived strings too when also
+/// `derived`: version 4) and whose COLD section is `cold` bytes:
 /// each counted at its greatest expansion, so that compression does not shrink what a
 /// walk may produce below what the file can hold decoded.
-pub fn expanded_bytes(file: u64, pool: u64, symbols: bool, cold: u64) -> u64 {
-    let fsst = if symbols {
-        (FSST_MAX_RATIO - 1) * pool
-    } else {
-        0
+pub fn expanded_bytes(file: u64, pool: u64, symbols: bool, derived: bool, cold: u64) -> u64 {
+    // Derived strings are written only in files with symbol tables.
+    let ratio = match (symbols, derived) {
+        (false, _) => 1,
+        (true, false) => FSST_MAX_RATIO,
+        (true, true) => MAX_DERIVED_RATIO as u64,
     };
+    let fsst = (ratio - 1).saturating_mul(pool);
     file.saturating_add(fsst)
         .saturating_add((MAX_COLD_RATIO as u64 - 1).saturating_mul(cold))
 }
@@ -599,7 +737,6 @@ pub fn put_varint(out: &mut Vec<u8>, mut v: u64) {
 }
 
 /// Bytes `v` takes as a varint.
-#[cfg(test)]
 pub fn varint_len(mut v: u64) -> usize {
     let mut n = 1;
     while v >= 0x80 {

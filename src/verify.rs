@@ -41,6 +41,9 @@ struct Pool {
     cold_ok: std::cell::RefCell<Bits>,
     /// The cold block decoded last.
     last_block: std::cell::RefCell<ColdBlockCache>,
+    /// Derived entries already checked (by offset in this pool): their decoded length and
+    /// height (1 + the greatest height of their derived parts).
+    derived_ok: std::cell::RefCell<std::collections::HashMap<u32, (u64, u8)>>,
 }
 
 fn err(offset: usize, kind: FormatKind, what: impl Into<String>) -> Error {
@@ -163,6 +166,7 @@ fn verify_pool(raw: Raw<'_>) -> Result<Pool> {
         cold_starts: verify_cold(raw)?,
         cold_ok: std::cell::RefCell::new(Bits::new(pool.len())),
         last_block: std::cell::RefCell::new(ColdBlockCache::default()),
+        derived_ok: std::cell::RefCell::new(std::collections::HashMap::new()),
     };
     for entry in format::pool_entries(pool) {
         let (at, entry) = entry.map_err(|at| {
@@ -326,6 +330,98 @@ fn check_compressed(c: &Chain<'_, '_>, pool: &Pool, t: u8, off: u32, at: usize) 
         p.fsst_ok.borrow_mut().set(o as usize);
     }
     Ok(s.len() as u64)
+}
+
+/// Checks a derived string (tag DERIVED, or a derived part of one) whose entry is at `off`,
+/// read at nesting `depth` (1 for a slot's own): its parts, recursively, and that they add
+/// up to its length. Returns the decoded length and the entry's height.
+fn check_derived(
+    c: &Chain<'_, '_>,
+    pool: &Pool,
+    off: u32,
+    at: usize,
+    depth: u8,
+) -> Result<(u64, u8)> {
+    let what = "derived string";
+    check_pool_ref(c, pool, off, false, false, at, what)?;
+    let (p, o) = c
+        .resolve(off, |s| s.pool, pool, |l| &l.pool)
+        .unwrap_or((pool, u32::MAX));
+    let bad = |kind, why: &str| err(at, kind, format!("{what} at pool offset {off}: {why}"));
+    let too_deep = || {
+        bad(
+            FormatKind::Limit,
+            &format!(
+                "nested more than {} deep",
+                format::MAX_DERIVED_DEPTH
+            ),
+        )
+    };
+    if depth > format::MAX_DERIVED_DEPTH {
+        return Err(too_deep());
+    }
+    let d = c
+        .raw
+        .pool_bytes(off)
+        .and_then(|e| format::Derived::parse(e, off))
+        .ok_or_else(|| {
+            bad(
+                FormatKind::BadEncoding,
+                "an empty entry",
+            )
+        })?;
+    if let Some(&(len, h)) = p.derived_ok.borrow().get(&o) {
+        if u32::from(depth) + u32::from(h) - 1 > u32::from(format::MAX_DERIVED_DEPTH) {
+            return Err(too_deep());
+        }
+        return Ok((len, h));
+    }
+    let mut total = 0u64;
+    let mut height = 1u8;
+    for part in d.parts() {
+        let part = part.map_err(|()| {
+            bad(
+                FormatKind::BadEncoding,
+                &format!(
+                    "a part is cut short, points at or above the entry, or is one of over {}",
+                    format::MAX_DERIVED_PARTS
+                ),
+            )
+        })?;
+        let len = match part {
+            format::Part::Plain(x) => {
+                check_pool_ref(c, pool, x, true, false, at, "part of a derived string")?;
+                c.raw.pool_bytes(x).map_or(0, <[u8]>::len) as u64
+            }
+            format::Part::Fsst(x) => check_compressed(c, pool, tag::FSST, x, at)?,
+            format::Part::Derived(x) => {
+                let (len, h) = check_derived(c, pool, x, at, depth + 1)?;
+                height = height.max(h + 1);
+                len
+            }
+            format::Part::Literal(b) => {
+                if std::str::from_utf8(b).is_err() {
+                    return Err(bad(FormatKind::BadUtf8, "a literal part is not UTF-8"));
+                }
+                b.len() as u64
+            }
+        };
+        if len == 0 {
+            return Err(bad(FormatKind::BadEncoding, "a part is empty"));
+        }
+        total += len;
+    }
+    if total > d.limit as u64 {
+        return Err(bad(
+            FormatKind::Limit,
+            &format!(
+                "its parts make {total} bytes, over {} times its entry",
+                format::MAX_DERIVED_RATIO
+            ),
+        ));
+    }
+    p.derived_ok.borrow_mut().insert(o, (total, height));
+    Ok((total, height))
 }
 
 /// Checks that `off` is the start of a pool entry (and UTF-8 if `utf8`, 8 bytes if `wide`)
@@ -573,6 +669,9 @@ impl DataCtx<'_, '_, '_> {
                 (0, 0)
             }
             tag::FSST | tag::COLD => (check_compressed(self.c, self.pool, t, pv, slot_at)?, 0),
+            tag::DERIVED if self.c.raw.l.derived => {
+                (check_derived(self.c, self.pool, pv, slot_at, 1)?.0, 0)
+            }
             tag::STR | tag::BYTES => {
                 let what = if t == tag::STR { "string" } else { "bytes" };
                 check_pool_ref(self.c, self.pool, pv, t == tag::STR, false, slot_at, what)?;

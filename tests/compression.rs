@@ -330,7 +330,7 @@ fn version_2_files_are_read() {
                 }
             }
         }
-        // An overlay written now (version 3) reads through a version-2 base.
+        // An overlay written now (the current version) reads through a version-2 base.
         let (id, rec) = snap.iter().next().unwrap();
         let (id, before) = (id.to_owned(), rec.to_owned().unwrap());
         let mut o = SnapshotBuilder::with_base(&snap);
@@ -339,7 +339,7 @@ fn version_2_files_are_read() {
         let over = Snapshot::overlay_from_bytes(o.to_bytes().unwrap(), snap.clone()).unwrap();
         assert_eq!(
             u16::from_le_bytes([over.as_bytes()[8], over.as_bytes()[9]]),
-            3
+            fms::FORMAT_VERSION
         );
         over.verify().unwrap();
         assert_eq!(over.get(&id).unwrap().to_owned().unwrap(), before);
@@ -354,14 +354,14 @@ fn version_2_files_are_read() {
 #[test]
 fn unknown_versions_say_to_rebuild() {
     let mut bytes = build(&records(3), Compression::Auto);
-    bytes[8] = 4;
+    bytes[8] = 5;
     let e = Snapshot::from_bytes(bytes).unwrap_err();
     assert!(
         matches!(
             e,
             Error::Version {
-                found: 4,
-                supported: 3
+                found: 5,
+                supported: 4
             }
         ),
         "{e:?}"

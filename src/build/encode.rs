@@ -212,6 +212,7 @@ fn stored_str<'a>(raw: crate::read::Raw<'a>, tag: u8, off: u32) -> Option<crate:
     match tag {
         tag::FSST => raw.fsst_str(off),
         tag::COLD => raw.cold_str(off),
+        tag::DERIVED => raw.derived_str(off, 1),
         _ => None,
     }
 }

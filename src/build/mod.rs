@@ -1,6 +1,7 @@
 //! Building snapshots: [`SnapshotBuilder`] interns strings, keys and shapes, deduplicates
 //! nodes, and writes the file atomically.
 
+mod derive;
 mod encode;
 mod strings;
 
@@ -643,6 +644,7 @@ impl SnapshotBuilder {
             at,
             fin.pool.len() as u64,
             !fin.symbols.is_empty(),
+            true,
             fin.cold.len() as u64,
         );
         let chain = own.saturating_add(self.base.as_ref().map_or(0, |b| b.layout().chain_bytes));

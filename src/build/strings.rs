@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 
 use hashbrown::HashTable;
 
+use super::derive;
 use super::encode::Encoder;
 use crate::cold::ColdEncoder;
 use crate::error::{Error, Result};
@@ -180,7 +181,13 @@ impl Strings {
         Ok(i)
     }
 
-    fn get(&self, i: usize) -> &[u8] {
+    /// The number of the string `b`, if it is one of them.
+    pub fn find(&self, b: &[u8]) -> Option<u32> {
+        let hash = xxhash_rust::xxh3::xxh3_64(b);
+        self.dedup.find(hash, |&i| self.get(i as usize) == b).copied()
+    }
+
+    pub(crate) fn get(&self, i: usize) -> &[u8] {
         let (at, len) = self.spans[i];
         &self.arena[at..at + len as usize]
     }
@@ -344,17 +351,24 @@ pub(crate) fn finish(enc: &Encoder, c: Compression, policy: Policy) -> Result<Fi
     let mut added: HashTable<u32> = HashTable::new();
     let start = enc.pool.start();
     let mut new_entries = 0usize;
+    // Where the next entry goes (in this file's pool).
+    let pool_end = std::cell::Cell::new(pool.len());
     // The (combined) offset of an entry holding `bytes`: an equal entry of the chain's
-    // (`base`) or this file's, or a new one.
-    let mut intern = |bytes: &[u8], base: bool| -> Result<u32> {
+    // (`base`) or this file's, or a new one; always a new one, and never shared later,
+    // unless `share` (a derived entry, whose parts must lie below it).
+    let mut intern = |bytes: &[u8], base: bool, share: bool| -> Result<u32> {
         let hash = xxhash_rust::xxh3::xxh3_64(bytes);
-        let found = enc.pool.find(bytes, base).or_else(|| {
-            added
-                .find(hash, |&o| {
-                    format::pool_entry(&pool, o as usize) == Some(bytes)
+        let found = share
+            .then(|| {
+                enc.pool.find(bytes, base).or_else(|| {
+                    added
+                        .find(hash, |&o| {
+                            format::pool_entry(&pool, o as usize) == Some(bytes)
+                        })
+                        .map(|&o| start + o)
                 })
-                .map(|&o| start + o)
-        });
+            })
+            .flatten();
         if let Some(off) = found {
             return Ok(off);
         }
@@ -367,41 +381,116 @@ pub(crate) fn finish(enc: &Encoder, c: Compression, policy: Policy) -> Result<Fi
             })?;
         format::put_varint(&mut pool, bytes.len() as u64);
         pool.extend_from_slice(bytes);
-        let p = &pool;
-        added.insert_unique(hash, own, |&o| {
-            xxhash_rust::xxh3::xxh3_64(format::pool_entry(p, o as usize).unwrap_or_default())
-        });
+        pool_end.set(pool.len());
+        if share {
+            let p = &pool;
+            added.insert_unique(hash, own, |&o| {
+                xxhash_rust::xxh3::xxh3_64(format::pool_entry(p, o as usize).unwrap_or_default())
+            });
+        }
         new_entries += 1;
         Ok(start + own)
     };
-    let mut resolved = Vec::with_capacity(strings.len());
-    let mut entry = Vec::new();
-    for i in 0..strings.len() {
-        let s = strings.get(i);
-        entry.clear();
-        let (t, base) = match modes[i] {
-            Mode::Plain => (tag::STR, true),
-            Mode::Fsst(_) => {
-                entry.extend_from_slice(fsst_entry(i));
-                if entry.len() < s.len() {
-                    (tag::FSST, false)
-                } else {
-                    entry.clear();
-                    (tag::STR, true)
-                }
-            }
-            Mode::Cold => match cold_at[i] {
-                Some((block, start, len)) => {
-                    format::put_varint(&mut entry, block);
-                    format::put_varint(&mut entry, start);
-                    format::put_varint(&mut entry, len);
-                    (tag::COLD, false)
-                }
-                None => (tag::STR, true),
-            },
+    // Derived strings (format version 4): found now that every string's own cost is
+    // known; written after the strings they refer to.
+    let own_cost = |i: usize| -> usize {
+        let len = match modes[i] {
+            Mode::Fsst(_) => fsst_entry(i).len().min(strings.get(i).len()),
+            _ => strings.get(i).len(),
         };
-        let bytes: &[u8] = if t == tag::STR { s } else { &entry };
-        resolved.push((t, intern(bytes, base)?));
+        format::varint_len(len as u64) + len
+    };
+    // Only in a file with symbol tables (whose walk limit counts their expansion).
+    let (derived, pooled) = if c == Compression::None || tables.is_empty() {
+        (Vec::new(), hashbrown::HashSet::new())
+    } else {
+        derivations(strings, &modes, own_cost)
+    };
+    // Strings are written in first-seen order (one record's together), a derived one
+    // right after the strings it refers to that are not written yet: its references are
+    // then mostly short distances back.
+    const UNSET: u8 = u8::MAX;
+    let mut resolved = vec![(UNSET, 0u32); strings.len()];
+    let mut entry = Vec::new();
+    let mut stack: Vec<(usize, bool)> = Vec::new();
+    for first in 0..strings.len() {
+        stack.push((first, false));
+        while let Some((i, parts_done)) = stack.pop() {
+            if resolved[i].0 != UNSET {
+                continue;
+            }
+            let s = strings.get(i);
+            let pieces = derived.get(i).and_then(Option::as_ref);
+            if let Some(pieces) = pieces {
+                if !parts_done {
+                    // Its parts first (each shorter than it, so this ends).
+                    stack.push((i, true));
+                    for p in pieces.iter().rev() {
+                        if let derive::Piece::Ref(j) = *p {
+                            stack.push((j as usize, false));
+                        }
+                    }
+                    continue;
+                }
+                let mut parts = Vec::with_capacity(pieces.len());
+                for p in pieces {
+                    parts.push(match *p {
+                        derive::Piece::Ref(j) => {
+                            let (t, off) = resolved[j as usize];
+                            match t {
+                                tag::STR => format::Part::Plain(off),
+                                tag::FSST => format::Part::Fsst(off),
+                                _ => format::Part::Derived(off),
+                            }
+                        }
+                        derive::Piece::Literal(a, b) => {
+                            let lit = &s[a as usize..b as usize];
+                            if pooled.contains(lit) {
+                                format::Part::Plain(intern(lit, true, true)?)
+                            } else {
+                                format::Part::Literal(lit)
+                            }
+                        }
+                    });
+                }
+                // The entry is appended, never shared: its parts must lie below it.
+                let at = start + pool_end.get() as u32;
+                entry.clear();
+                for part in parts {
+                    format::put_part(&mut entry, part, at);
+                }
+                if s.len() <= format::MAX_DERIVED_RATIO * (entry.len() + 1) {
+                    resolved[i] = (tag::DERIVED, intern(&entry, false, false)?);
+                    continue;
+                }
+                // Expands more than the format allows (its references came out shorter
+                // than estimated): stored as it would be otherwise.
+            }
+            entry.clear();
+            let (t, base) = match modes[i] {
+                Mode::Plain => (tag::STR, true),
+                Mode::Fsst(_) => {
+                    entry.extend_from_slice(fsst_entry(i));
+                    if entry.len() < s.len() {
+                        (tag::FSST, false)
+                    } else {
+                        entry.clear();
+                        (tag::STR, true)
+                    }
+                }
+                Mode::Cold => match cold_at[i] {
+                    Some((block, start, len)) => {
+                        format::put_varint(&mut entry, block);
+                        format::put_varint(&mut entry, start);
+                        format::put_varint(&mut entry, len);
+                        (tag::COLD, false)
+                    }
+                    None => (tag::STR, true),
+                },
+            };
+            let bytes: &[u8] = if t == tag::STR { s } else { &entry };
+            resolved[i] = (t, intern(bytes, base, true)?);
+        }
     }
     let data = enc.narrow(
         |id| {
@@ -412,7 +501,7 @@ pub(crate) fn finish(enc: &Encoder, c: Compression, policy: Policy) -> Result<Fi
                     what: format!("pending string {id}"),
                 })
         },
-        |s| intern(s, true),
+        |s| intern(s, true, true),
     )?;
     if u64::from(start) + pool.len() as u64 >= MAX_SECTION_LEN {
         return Err(Error::Limit {
@@ -427,6 +516,81 @@ pub(crate) fn finish(enc: &Encoder, c: Compression, policy: Policy) -> Result<Fi
         cold,
         pool_entries: enc.pool.len() + new_entries,
     })
+}
+
+/// For each string, the parts it is stored as if it is derived (FORMAT.md "POOL"):
+/// where that costs less than `own_cost(i)` (its entry as it would be stored otherwise),
+/// it nests at most [`format::MAX_DERIVED_DEPTH`] deep, and it expands at most
+/// [`format::MAX_DERIVED_RATIO`] times its entry.
+fn derivations<'s>(
+    strings: &'s Strings,
+    modes: &[Mode],
+    own_cost: impl Fn(usize) -> usize + Sync,
+) -> (Vec<Option<Vec<derive::Piece>>>, hashbrown::HashSet<&'s [u8]>) {
+    let n = strings.len();
+    // Cold strings are neither derived nor parts (a part must be cheap to read).
+    let usable = |j: u32| modes[j as usize] != Mode::Cold;
+    let ids: Vec<usize> = (0..n).collect();
+    let chunks: Vec<&[usize]> = ids.chunks(CODE_CHUNK).collect();
+    let found: Vec<Option<Vec<derive::Piece>>> = parallel_map(&chunks, |chunk| {
+        chunk
+            .iter()
+            .map(|&i| {
+                if !usable(i as u32) {
+                    return None;
+                }
+                let s = strings.get(i);
+                let pieces = derive::split(strings, i as u32, s, usable)?;
+                let cost = derive::cost(&pieces);
+                (cost + 1 < own_cost(i) && s.len() <= format::MAX_DERIVED_RATIO * cost)
+                    .then_some(pieces)
+            })
+            .collect::<Vec<_>>()
+    })
+    .into_iter()
+    .flatten()
+    .collect();
+    // Depths, shortest first (parts are shorter than what they make).
+    let mut order: Vec<usize> = (0..n).filter(|&i| found[i].is_some()).collect();
+    order.sort_by_key(|&i| (strings.get(i).len(), i));
+    let mut depth = vec![0u8; n];
+    let mut out = found;
+    for i in order {
+        let d = out[i].as_ref().map_or(0, |pieces| {
+            1 + pieces
+                .iter()
+                .map(|p| match *p {
+                    derive::Piece::Ref(j) => depth[j as usize],
+                    derive::Piece::Literal(..) => 0,
+                })
+                .max()
+                .unwrap_or(0)
+        });
+        if d > format::MAX_DERIVED_DEPTH {
+            out[i] = None;
+        } else {
+            depth[i] = d;
+        }
+    }
+    // A literal that more than one derived string has is a pool string of its own,
+    // referred to (URL prefixes); one that a single string has stays in its entry.
+    let mut seen: hashbrown::HashMap<&[u8], u32> = hashbrown::HashMap::new();
+    for (i, pieces) in out.iter().enumerate() {
+        for p in pieces.iter().flatten() {
+            if let derive::Piece::Literal(a, b) = *p {
+                let lit = &strings.get(i)[a as usize..b as usize];
+                if lit.len() > derive::INLINE_LITERAL {
+                    *seen.entry(lit).or_default() += 1;
+                }
+            }
+        }
+    }
+    let pooled = seen
+        .into_iter()
+        .filter(|&(_, n)| n > 1)
+        .map(|(lit, _)| lit)
+        .collect();
+    (out, pooled)
 }
 
 /// A cold string's place: `(block offset, start in the block, length)`.

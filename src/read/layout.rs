@@ -104,6 +104,8 @@ pub(crate) struct Layout {
     /// How this file's node heads give their payload width (version 2: the low bits of
     /// each head; version 1: always 4 bytes).
     pub heads: format::Heads,
+    /// Whether the file may hold derived strings (version 4 on).
+    pub derived: bool,
 }
 
 fn bad(offset: usize, kind: FormatKind, what: impl Into<String>) -> Error {
@@ -340,12 +342,14 @@ impl Layout {
             cold_cache: ColdCache::default(),
             chain_bytes: 0,
             heads: format::Heads::of(version >= format::NARROW_VERSION),
+            derived: version >= format::DERIVED_VERSION,
         };
         let mut layout = layout;
         layout.chain_bytes = format::expanded_bytes(
             b.len() as u64,
             layout.pool.len() as u64,
             layout.symbol_count > 0,
+            layout.derived,
             layout.cold.len() as u64,
         );
         layout.totals().ok_or_else(|| {

@@ -926,6 +926,26 @@ impl<'a> Raw<'a> {
         Some(Str::cold(c, dict, off))
     }
 
+    /// The derived string whose entry is at `off`, at nesting depth `depth` (1 for a
+    /// slot's own; `None` past [`format::MAX_DERIVED_DEPTH`]).
+    pub fn derived_str(&self, off: u32, depth: u8) -> Option<Str<'a>> {
+        if depth > format::MAX_DERIVED_DEPTH {
+            return None;
+        }
+        let d = format::Derived::parse(self.pool_bytes(off)?, off)?;
+        Some(Str::derived(*self, d, off, depth))
+    }
+
+    /// The string part `p` of a derived entry names, read at nesting depth `depth`.
+    pub fn part_str(&self, p: format::Part<'a>, depth: u8) -> Option<Str<'a>> {
+        match p {
+            format::Part::Plain(o) => Some(Str::plain(self.pool_str(o)?)),
+            format::Part::Fsst(o) => self.fsst_str(o),
+            format::Part::Derived(o) => self.derived_str(o, depth + 1),
+            format::Part::Literal(b) => Some(Str::plain(std::str::from_utf8(b).ok()?)),
+        }
+    }
+
     #[inline]
     pub fn pool_str(&self, off: u32) -> Option<&'a str> {
         std::str::from_utf8(self.pool_bytes(off)?).ok()
@@ -1252,6 +1272,7 @@ impl<'a> Raw<'a> {
             tag::STR => ValueRef::Str(Str::plain(self.pool_str(p)?)),
             tag::FSST => ValueRef::Str(self.fsst_str(p)?),
             tag::COLD => ValueRef::Str(self.cold_str(p)?),
+            tag::DERIVED => ValueRef::Str(self.derived_str(p, 1)?),
             tag::BYTES => ValueRef::Bytes(self.pool_bytes(p)?),
             tag::LIST => ValueRef::List(self.list_at(p, height)?),
             tag::MAP => ValueRef::Map(self.map_at(p, height)?),

@@ -1,4 +1,5 @@
-//! [`Str`]: a string value as stored — plain (borrowed), FSST-compressed, or cold.
+//! [`Str`]: a string value as stored — plain (borrowed), FSST-compressed, cold, or derived
+//! from other strings.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -45,6 +46,10 @@ use crate::fsst::Table;
 #[derive(Clone, Copy)]
 pub struct Str<'a>(Repr<'a>);
 
+/// A walk over a string's pieces was stopped (by its callback, or a derived string's parts
+/// not adding up).
+struct Stop;
+
 #[derive(Clone, Copy)]
 enum Repr<'a> {
     Plain(&'a str),
@@ -65,6 +70,15 @@ enum Repr<'a> {
         cache: &'a ColdCache,
         /// The (combined) pool offset of its pool entry.
         at: u32,
+    },
+    /// The concatenation of its parts (other strings of the chain, literals).
+    Derived {
+        raw: super::Raw<'a>,
+        d: crate::format::Derived<'a>,
+        /// The (combined) pool offset of its entry.
+        at: u32,
+        /// Its nesting depth (1 for a slot's own string).
+        depth: u8,
     },
 }
 
@@ -105,6 +119,34 @@ impl<'a> Str<'a> {
         })
     }
 
+    /// A derived string (`d`, the entry at `at`), read through `raw` at nesting `depth`.
+    pub(crate) fn derived(
+        raw: super::Raw<'a>,
+        d: crate::format::Derived<'a>,
+        at: u32,
+        depth: u8,
+    ) -> Str<'a> {
+        Str(Repr::Derived { raw, d, at, depth })
+    }
+
+    /// Calls `f` with each part of a derived string, in order; `Ok(false)` if a part
+    /// does not read (or this is not a derived string).
+    fn for_each_part<E>(
+        &self,
+        mut f: impl FnMut(Str<'a>) -> std::result::Result<(), E>,
+    ) -> std::result::Result<bool, E> {
+        let Repr::Derived { raw, d, depth, .. } = self.0 else {
+            return Ok(false);
+        };
+        for p in d.parts() {
+            match p.ok().and_then(|p| raw.part_str(p, depth)) {
+                Some(s) => f(s)?,
+                None => return Ok(false),
+            }
+        }
+        Ok(true)
+    }
+
     /// How a compressed string is stored: its slot tag and pool offset (what a builder
     /// writes to refer to the same string). `None` for a plain string.
     pub(crate) fn stored(&self) -> Option<(u8, u32)> {
@@ -112,6 +154,7 @@ impl<'a> Str<'a> {
             Repr::Plain(_) => None,
             Repr::Fsst { at, .. } => Some((crate::format::tag::FSST, at)),
             Repr::Cold { at, .. } => Some((crate::format::tag::COLD, at)),
+            Repr::Derived { at, .. } => Some((crate::format::tag::DERIVED, at)),
         }
     }
 
@@ -124,7 +167,7 @@ impl<'a> Str<'a> {
         }
     }
 
-    /// Whether the string is stored compressed (FSST or cold).
+    /// Whether the string is stored compressed (FSST, cold, or derived from others).
     pub fn is_compressed(&self) -> bool {
         !matches!(self.0, Repr::Plain(_))
     }
@@ -135,12 +178,22 @@ impl<'a> Str<'a> {
     }
 
     /// Length in bytes of the decoded string (0 if it does not decode). Plain and cold
-    /// strings know it; an FSST string is scanned (no decoding, no heap).
+    /// strings know it; an FSST string is scanned (no decoding, no heap), a derived one
+    /// sums its parts'.
     pub fn len(&self) -> usize {
         match self.0 {
             Repr::Plain(s) => s.len(),
             Repr::Fsst { table, codes, .. } => table.decoded_len(codes).unwrap_or(0),
             Repr::Cold { len, .. } => len,
+            Repr::Derived { d, .. } => {
+                // The parts' lengths, within the entry's bound (0 if it does not add up).
+                let mut n = 0usize;
+                let whole = self.for_each_part(|part| {
+                    n += part.len();
+                    if n > d.limit { Err(()) } else { Ok(()) }
+                });
+                if whole == Ok(true) { n } else { 0 }
+            }
         }
     }
 
@@ -183,6 +236,20 @@ impl<'a> Str<'a> {
                 let s = self.with_cold_str(|s| out.push_str(s));
                 s.ok_or_else(|| self.corrupt())
             }
+            Repr::Derived { .. } => {
+                // At most the entry's bound (its walk stops there on a damaged file).
+                let start = out.len();
+                let done = self.for_each_piece(|piece| {
+                    out.push_str(piece);
+                    Ok::<(), ()>(())
+                });
+                if done == Ok(true) {
+                    Ok(())
+                } else {
+                    out.truncate(start);
+                    Err(self.corrupt())
+                }
+            }
         }
     }
 
@@ -207,6 +274,21 @@ impl<'a> Str<'a> {
                 .with_cold_str(|s| crate::json::write_str(out, s.as_bytes(), true))
                 .unwrap_or(false)
                 .then_some(len),
+            Repr::Derived { .. } => {
+                let from = out.len();
+                out.push(b'"');
+                let done = self.for_each_piece(|piece| {
+                    out.extend_from_slice(piece.as_bytes());
+                    Ok::<(), ()>(())
+                });
+                let n = out.len() - from - 1;
+                if done == Ok(true) && crate::json::close_decoded(out, from) {
+                    Some(n)
+                } else {
+                    out.truncate(from);
+                    None
+                }
+            }
         };
         n.ok_or_else(|| self.corrupt())
     }
@@ -260,18 +342,66 @@ impl<'a> Str<'a> {
     }
 
     /// Calls `f` with the string in valid UTF-8 pieces (one piece for a plain or cold
-    /// string), without heap allocation. `Ok(false)` if the string does
-    /// not decode (some pieces may have been passed already).
+    /// string, one or more per part of a derived one), without heap allocation.
+    /// `Ok(false)` if the string does not decode (some pieces may have been passed
+    /// already).
     pub(crate) fn for_each_piece<E>(
         &self,
         mut f: impl FnMut(&str) -> std::result::Result<(), E>,
     ) -> std::result::Result<bool, E> {
+        let mut err = None;
+        let done = self.pieces(&mut |s| {
+            f(s).map_err(|e| {
+                err = Some(e);
+                Stop
+            })
+        });
+        match (done, err) {
+            (_, Some(e)) => Err(e),
+            (Ok(whole), None) => Ok(whole),
+            (Err(Stop), None) => Ok(false),
+        }
+    }
+
+    /// [`for_each_piece`](Self::for_each_piece) through one `dyn` callback, so that the
+    /// parts of a derived string (nested at most [`MAX_DERIVED_DEPTH`] deep) reuse it.
+    /// `Err(Stop)`: the callback stopped the walk, or a derived string's parts did not
+    /// add up.
+    ///
+    /// [`MAX_DERIVED_DEPTH`]: crate::format::MAX_DERIVED_DEPTH
+    fn pieces(
+        &self,
+        f: &mut dyn FnMut(&str) -> std::result::Result<(), Stop>,
+    ) -> std::result::Result<bool, Stop> {
         match self.0 {
             Repr::Plain(s) => f(s).map(|()| true),
             Repr::Fsst { table, codes, .. } => table.decode_str_chunks(codes, f),
             Repr::Cold { .. } => self
                 .with_cold_str(f)
                 .map_or(Ok(false), |r| r.map(|()| true)),
+            Repr::Derived { d, .. } => {
+                // Each part must give at least one byte, and all of them together no more
+                // than the entry's length: so a read visits at most (length + 1) x depth
+                // parts, whatever the bytes. A part that does not decode ends the walk,
+                // like a malformed one.
+                let total = std::cell::Cell::new(0usize);
+                let mut guarded = |piece: &str| {
+                    total.set(total.get() + piece.len());
+                    if total.get() > d.limit {
+                        return Err(Stop);
+                    }
+                    f(piece)
+                };
+                let whole = self.for_each_part(|part| {
+                    let before = total.get();
+                    match part.pieces(&mut guarded) {
+                        Ok(true) if total.get() > before => Ok(()),
+                        Ok(_) => Err(Stop),
+                        Err(e) => Err(e),
+                    }
+                })?;
+                Ok(whole)
+            }
         }
     }
 
@@ -281,6 +411,29 @@ impl<'a> Str<'a> {
         match self.0 {
             Repr::Plain(s) => Ok(f(s)),
             Repr::Cold { .. } => self.with_cold_str(f).ok_or_else(|| self.corrupt()),
+            Repr::Derived { .. } => {
+                // On the stack if it fits, else (or if it stopped there) into a `String`.
+                let mut buf = [0u8; STACK_DECODE];
+                let mut n = 0;
+                let done = self.for_each_piece(|piece| {
+                    let to = buf.get_mut(n..n + piece.len()).ok_or(())?;
+                    to.copy_from_slice(piece.as_bytes());
+                    n += piece.len();
+                    Ok::<(), ()>(())
+                });
+                match done {
+                    // Whole pieces of UTF-8 make UTF-8.
+                    Ok(true) => std::str::from_utf8(&buf[..n])
+                        .map(f)
+                        .map_err(|_| self.corrupt()),
+                    Ok(false) => Err(self.corrupt()),
+                    Err(()) => {
+                        let mut s = String::new();
+                        self.write_into(&mut s)?;
+                        Ok(f(&s))
+                    }
+                }
+            }
             Repr::Fsst { table, codes, .. } => {
                 let mut buf = [0u8; STACK_DECODE];
                 if let Some(n) = table.decode_to_slice(codes, &mut buf) {
@@ -305,6 +458,17 @@ impl<'a> Str<'a> {
             Repr::Cold { len, .. } => {
                 len == other.len() && self.with_cold_str(|s| s.as_bytes() == other) == Some(true)
             }
+            Repr::Derived { .. } => {
+                let mut rest = other;
+                self.for_each_piece(|piece| match rest.strip_prefix(piece.as_bytes()) {
+                        Some(r) => {
+                            rest = r;
+                            Ok(())
+                        }
+                    None => Err(()),
+                }) == Ok(true)
+                    && rest.is_empty()
+            }
         }
     }
 
@@ -312,7 +476,11 @@ impl<'a> Str<'a> {
         Error::Corrupt {
             what: format!(
                 "a {} string does not decode",
-                if self.is_cold() { "cold" } else { "compressed" }
+                match self.0 {
+                    Repr::Cold { .. } => "cold",
+                    Repr::Derived { .. } => "derived",
+                    _ => "compressed",
+                }
             ),
         }
     }
