@@ -883,7 +883,7 @@ fn same_scalar(a: ValueRef<'_>, b: ValueRef<'_>) -> bool {
 /// the walk limit of a file this size); this is what a malicious writer could send.
 pub fn amplifying_snapshot(width: u32, levels: u8) -> Vec<u8> {
     use crate::format::{
-        self, VERSION, index_hash, index_home, index_tag, node, put_varint, section, tag,
+        self, NARROW_VERSION, index_hash, index_home, index_tag, node, put_varint, section, tag,
     };
     let pool = [1u8, b'v', 1, b'r'];
     let (key_at, id_at) = (0u32, 2u32);
@@ -949,9 +949,16 @@ pub fn amplifying_snapshot(width: u32, levels: u8) -> Vec<u8> {
     let mut id_entry = id_at.to_le_bytes().to_vec();
     id_entry.extend_from_slice(&record_at.to_le_bytes());
     let ids = index(b"r", &id_entry);
-    // No compressed strings: empty SYMBOLS and COLD sections.
+    // No compressed strings: empty SYMBOLS and COLD sections. A version-3 file (4-byte
+    // index slots).
     let parts: [&[u8]; 7] = [&pool, &data, &shapes, &keys, &ids, &[], &[]];
-    assemble(VERSION, 0, ContentHash::default(), &section::ALL, &parts)
+    assemble(
+        NARROW_VERSION,
+        0,
+        ContentHash::default(),
+        &section::ALL,
+        &parts,
+    )
 }
 
 /// A whole file: the header (version, flags, base hash) and section table for `parts` of
@@ -1017,25 +1024,35 @@ pub fn overlay_as_v1(bytes: &[u8], base: &Arc<Snapshot>) -> Option<Vec<u8>> {
             level = level.down()?;
         }
         let e = o - level.l.ordinal_start + level.l.own_first();
-        let at = level.l.ids.entries_at + 8 * e as usize;
-        let id_off = u32_at(level.b, at)?;
+        let id_off = level.id_pool_offset(e)?;
         entries.push((id_off, remap(rec)));
         names.push(level.pool_bytes(id_off)?);
     }
     let changed = entries.len() as u32;
     let removed = entries.iter().filter(|e| e.1 == TOMBSTONE).count() as u32;
     for e in 0..l.ids.count {
-        let at = l.ids.entries_at + 8 * e as usize;
-        let id_off = u32_at(raw.b, at)?;
+        let id_off = raw.id_pool_offset(e)?;
         entries.push((id_off, remap(raw.id_record_offset(e)?)));
         names.push(raw.pool_bytes(id_off)?);
     }
-    let mut flat = Vec::new();
-    for (id, rec) in &entries {
-        flat.extend_from_slice(&id.to_le_bytes());
-        flat.extend_from_slice(&rec.to_le_bytes());
-    }
-    let ids = crate::build::index_section(entries.len(), |i| index_hash(names[i]), &flat).ok()?;
+    let flat: Vec<u32> = entries.iter().flat_map(|&(id, rec)| [id, rec]).collect();
+    let ids =
+        crate::build::index_section(entries.len(), |i| index_hash(names[i]), &flat, false).ok()?;
+    // The key table in the version-1 form (4-byte tags, entry numbers and offsets).
+    let key_offs: Vec<u32> = (0..l.keys.count)
+        .map(|k| raw.own_key_offset(k))
+        .collect::<Option<_>>()?;
+    let key_names: Vec<&[u8]> = key_offs
+        .iter()
+        .map(|&o| raw.pool_bytes(o))
+        .collect::<Option<_>>()?;
+    let keys = crate::build::index_section(
+        key_offs.len(),
+        |i| index_hash(key_names[i]),
+        &key_offs,
+        false,
+    )
+    .ok()?;
     let o = l.overlay?;
     let mut overlay = Vec::new();
     for f in [
@@ -1055,7 +1072,7 @@ pub fn overlay_as_v1(bytes: &[u8], base: &Arc<Snapshot>) -> Option<Vec<u8>> {
             .get(l.header.sections[i].offset as usize..)
             .and_then(|b| b.get(..l.header.sections[i].len as usize))
     };
-    let parts: [&[u8]; 6] = [sec(0)?, &data, sec(2)?, sec(3)?, &ids, &overlay];
+    let parts: [&[u8]; 6] = [sec(0)?, &data, sec(2)?, &keys, &ids, &overlay];
     Some(assemble(
         1,
         FLAG_OVERLAY,

@@ -541,14 +541,40 @@ pub const MAX_PROBE: u32 = 64;
 /// Largest pool or data section (offsets are `u32`).
 pub const MAX_SECTION_LEN: u64 = u32::MAX as u64;
 
-/// Length of a hash index section header: count `u32`, slot count `u32`, max probe `u32`.
+/// Length of a hash index section header: count `u32`, slot count `u32`, max probe `u32`
+/// (version 4: max probe `u16`, slot entry width `u8`, field width `u8`).
 pub const INDEX_HEADER_LEN: usize = 12;
-/// Bytes per hash index slot: `u32` hash tag, `u32` entry number + 1 (0 = empty).
-pub const INDEX_SLOT_LEN: usize = 8;
-/// Bytes per key table entry: `u32` pool offset of the name.
-pub const KEY_ENTRY_LEN: usize = 4;
-/// Bytes per id index entry: `u32` pool offset of the id, `u32` data offset of the record.
-pub const ID_ENTRY_LEN: usize = 8;
+/// Fields of a key table entry: the pool offset of the name.
+pub const KEY_FIELDS: usize = 1;
+/// Fields of an id index entry: the pool offset of the id, the data offset of the record.
+pub const ID_FIELDS: usize = 2;
+
+/// The first version whose hash indexes are narrow (one-byte tags; entry numbers and
+/// entry fields as wide as they need).
+pub const NARROW_INDEX_VERSION: u16 = 4;
+
+/// The fewest bytes (1..=4) that hold `v`.
+#[inline]
+pub fn uint_width(v: u32) -> usize {
+    (4 - v.leading_zeros() as usize / 8).max(1)
+}
+
+/// The little-endian unsigned integer of `w` bytes (1..=4) at `at`: one 4-byte load
+/// masked where the bytes after it are in `b`. `None` if `w` is out of range or the
+/// bytes are not all there.
+#[inline(always)]
+pub fn uint_at(b: &[u8], at: usize, w: usize) -> Option<u32> {
+    let mask = *WIDTH_MASK.get(w.wrapping_sub(1))?;
+    match b.get(at..at.wrapping_add(4)) {
+        Some(four) => Some(u32::from_le_bytes(four.try_into().ok()?) & mask),
+        None => Some(
+            b.get(at..at.checked_add(w)?)?
+                .iter()
+                .rev()
+                .fold(0, |acc, &x| (acc << 8) | u32::from(x)),
+        ),
+    }
+}
 
 /// Bytes per shape index entry: `u32` offset of the shape inside the section.
 pub const SHAPE_OFFSET_LEN: usize = 4;
@@ -576,7 +602,8 @@ pub fn index_home(hash: u64, slots: u32) -> u32 {
     (hash as u32) & (slots - 1)
 }
 
-/// The tag stored in a slot to skip most mismatches without touching the entry.
+/// The tag stored in a slot to skip most mismatches without touching the entry (version
+/// 4 stores its top byte: `index_tag(h) >> 24`).
 #[inline]
 pub fn index_tag(hash: u64) -> u32 {
     (hash >> 32) as u32

@@ -351,10 +351,7 @@ fn check_derived(
     let too_deep = || {
         bad(
             FormatKind::Limit,
-            &format!(
-                "nested more than {} deep",
-                format::MAX_DERIVED_DEPTH
-            ),
+            &format!("nested more than {} deep", format::MAX_DERIVED_DEPTH),
         )
     };
     if depth > format::MAX_DERIVED_DEPTH {
@@ -364,12 +361,7 @@ fn check_derived(
         .raw
         .pool_bytes(off)
         .and_then(|e| format::Derived::parse(e, off))
-        .ok_or_else(|| {
-            bad(
-                FormatKind::BadEncoding,
-                "an empty entry",
-            )
-        })?;
+        .ok_or_else(|| bad(FormatKind::BadEncoding, "an empty entry"))?;
     if let Some(&(len, h)) = p.derived_ok.borrow().get(&o) {
         if u32::from(depth) + u32::from(h) - 1 > u32::from(format::MAX_DERIVED_DEPTH) {
             return Err(too_deep());
@@ -462,15 +454,40 @@ fn check_pool_ref(
     Ok(())
 }
 
+/// Checks that a version-4 index's widths are the narrowest that hold its entry numbers
+/// and `widest`, the widest of its entries' fields (so an index has one encoding).
+fn check_index_widths(idx: &crate::read::IndexLayout, widest: usize, what: &str) -> Result<()> {
+    if idx.tag_w == 4 {
+        return Ok(());
+    }
+    let entry_w = format::uint_width(idx.count);
+    if idx.entry_w != entry_w || idx.field_w != widest {
+        return Err(err(
+            idx.slots_at - 2,
+            FormatKind::BadIndex,
+            format!(
+                "{what} widths are {} and {}, the narrowest are {entry_w} and {widest}",
+                idx.entry_w, idx.field_w
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Checks the key table; returns each key name's length in bytes.
 fn verify_keys(c: &Chain<'_, '_>, pool: &Pool) -> Result<Vec<u64>> {
     let raw = c.raw;
     let k = &raw.l.keys;
     let mut lens = Vec::with_capacity(k.count as usize);
+    let mut widest = 1;
     for id in 0..k.count {
-        let at = k.entries_at + id as usize * format::KEY_ENTRY_LEN;
-        let off = format::u32_at(raw.b, at)
+        let at = k
+            .field_at(id, format::KEY_FIELDS, 0)
+            .unwrap_or(k.entries_at);
+        let off = raw
+            .own_key_offset(id)
             .ok_or_else(|| err(at, FormatKind::Truncated, "key entry out of bounds"))?;
+        widest = widest.max(format::uint_width(off));
         check_pool_ref(c, pool, off, true, false, at, "key name")?;
         let name = raw
             .own_key_name(id)
@@ -502,6 +519,7 @@ fn verify_keys(c: &Chain<'_, '_>, pool: &Pool) -> Result<Vec<u64>> {
         }
         lens.push(name.len() as u64);
     }
+    check_index_widths(k, widest, "key table")?;
     Ok(lens)
 }
 
@@ -1011,9 +1029,17 @@ fn verify_ids(c: &Chain<'_, '_>, pool: &Pool, nodes: &Nodes) -> Result<()> {
     let changed = raw.l.own_first();
     let base = raw.l.overlay.and(raw.down());
     let mut removed = 0u32;
+    let mut widest = 1;
+    let rec_at = |e: u32| {
+        ids.field_at(e, format::ID_FIELDS, 1)
+            .unwrap_or(ids.entries_at)
+    };
     for e in 0..ids.count {
-        let at = ids.entries_at + e as usize * format::ID_ENTRY_LEN;
-        let id_off = format::u32_at(raw.b, at)
+        let at = ids
+            .field_at(e, format::ID_FIELDS, 0)
+            .unwrap_or(ids.entries_at);
+        let id_off = raw
+            .id_pool_offset(e)
             .ok_or_else(|| err(at, FormatKind::Truncated, "id entry out of bounds"))?;
         check_pool_ref(c, pool, id_off, true, false, at, "id")?;
         let id = raw
@@ -1028,7 +1054,8 @@ fn verify_ids(c: &Chain<'_, '_>, pool: &Pool, nodes: &Nodes) -> Result<()> {
         }
         let rec = raw
             .id_record_offset(e)
-            .ok_or_else(|| err(at + 4, FormatKind::Truncated, "id entry out of bounds"))?;
+            .ok_or_else(|| err(rec_at(e), FormatKind::Truncated, "id entry out of bounds"))?;
+        widest = widest.max(format::uint_width(id_off).max(format::uint_width(rec)));
         if let Some(base) = base {
             let in_base = base.contains(id);
             if e < changed && !in_base {
@@ -1048,7 +1075,7 @@ fn verify_ids(c: &Chain<'_, '_>, pool: &Pool, nodes: &Nodes) -> Result<()> {
             if rec == TOMBSTONE {
                 if e >= changed {
                     return Err(err(
-                        at + 4,
+                        rec_at(e),
                         FormatKind::BadOverlay,
                         format!("added id {id:?} is a tombstone"),
                     ));
@@ -1057,8 +1084,9 @@ fn verify_ids(c: &Chain<'_, '_>, pool: &Pool, nodes: &Nodes) -> Result<()> {
                 continue;
             }
         }
-        check_record_ref(c, nodes, rec, at + 4)?;
+        check_record_ref(c, nodes, rec, rec_at(e))?;
     }
+    check_index_widths(ids, widest, "id index")?;
     if let Some(base) = base {
         removed += verify_changes(c, nodes, base)?;
     }

@@ -37,12 +37,22 @@ fn worked_example_matches_format_md() {
             0, 0, 0, 0, 2, 1, 2, // slot table: base 0, span 2, slots 1 and 2 (+1)
         ]
     );
+    // Narrow indexes: max probe u16, entry width 1, field width 1; 2-byte slots (tag,
+    // entry + 1); 1-byte fields.
     let keys = section(3);
-    assert_eq!(&keys[..12], &[2, 0, 0, 0, 4, 0, 0, 0, keys[8], 0, 0, 0]);
-    assert_eq!(&keys[12 + 32..], &[0, 0, 0, 0, 6, 0, 0, 0]);
+    assert_eq!(&keys[..12], &[2, 0, 0, 0, 4, 0, 0, 0, keys[8], 0, 1, 1]);
+    assert_eq!(keys.len(), 12 + 4 * 2 + 2);
+    assert_eq!(&keys[12 + 8..], &[0, 6]);
     let ids = section(4);
-    assert_eq!(&ids[..8], &[1, 0, 0, 0, 2, 0, 0, 0]);
-    assert_eq!(&ids[12 + 16..], &[8, 0, 0, 0, 0, 0, 0, 0]);
+    assert_eq!(&ids[..12], &[1, 0, 0, 0, 2, 0, 0, 0, 1, 0, 1, 1]);
+    assert_eq!(&ids[12 + 4..], &[8, 0]);
+    // A slot holds the hash's top byte and the entry number + 1.
+    let h = index_hash(b"v:1");
+    let home = index_home(h, 2) as usize;
+    assert_eq!(
+        &ids[12 + 2 * home..12 + 2 * home + 2],
+        &[(h >> 56) as u8, 1]
+    );
     // Too little text to train a table on: SYMBOLS and COLD are empty.
     assert!(section(5).is_empty() && section(6).is_empty());
     assert_eq!(

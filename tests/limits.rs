@@ -160,9 +160,12 @@ fn section_count_at_and_past_the_limits() {
 fn probe_limit_at_and_past() {
     let snap = base();
     let good = snap.as_bytes().to_vec();
-    // The KEYS section's header: count, slots, max probe. Find it through the table.
+    // The KEYS section's header: count, slots, max probe (u16, then the two widths).
+    // Find it through the table.
     let at = snap.sections()[3].offset as isize + 8;
     let slots = u32::from_le_bytes(good[at as usize - 4..at as usize].try_into().unwrap());
+    let widths = u32::from_le_bytes(good[at as usize..at as usize + 4].try_into().unwrap());
+    let with_u32 = |b: &[u8], at: isize, v: u32| with_u32(b, at, v | (widths & 0xffff_0000));
     // At the limit (when the table has that many slots) the file opens; past it, never.
     if slots >= MAX_PROBE {
         Snapshot::from_bytes(with_u32(&good, at, MAX_PROBE)).unwrap();

@@ -42,7 +42,10 @@ pub(crate) enum Piece {
 }
 
 fn is_sep(b: u8) -> bool {
-    matches!(b, b'/' | b'.' | b'-' | b'_' | b':' | b'?' | b'=' | b'&' | b'#')
+    matches!(
+        b,
+        b'/' | b'.' | b'-' | b'_' | b':' | b'?' | b'=' | b'&' | b'#'
+    )
 }
 
 /// The greedy split of string `i` (`s`) into references to other strings of `strings`
@@ -137,7 +140,7 @@ pub(crate) fn split(
 
 /// What a reference is reckoned to cost before offsets are known (a varint of the distance
 /// back: 2 bytes within about 4 KiB, 4 across the pool).
-const REF_COST: usize = 3;
+const REF_COST: usize = 4;
 
 /// What a derived entry of `pieces` costs in the pool (estimated: references at
 /// [`REF_COST`] bytes), with its length prefix.

@@ -880,7 +880,9 @@ pub(crate) fn take_slots_tried() -> Vec<usize> {
 pub(crate) const INDEX_MAX_DOUBLINGS: u32 = 3;
 
 /// Builds a hash index section: header, slots, entries. `hash(i)` is the hash of entry
-/// `i`'s key; `entries` are the encoded entries, `entry_len` bytes each.
+/// `i`'s key; `entries` are the entries' fields, `fields` per entry, in order. `narrow`:
+/// the version-4 form (one-byte tags, entry numbers and fields as narrow as they can be);
+/// otherwise 4-byte tags, entry numbers and fields.
 ///
 /// Memory and work are bounded by the count, whatever the hashes: at most
 /// [`INDEX_MAX_DOUBLINGS`] + 1 tables are tried, the largest below 32 slots per entry, and
@@ -890,7 +892,8 @@ pub(crate) const INDEX_MAX_DOUBLINGS: u32 = 3;
 pub(crate) fn index_section(
     count: usize,
     hash: impl Fn(usize) -> u64,
-    entries: &[u8],
+    entries: &[u32],
+    narrow: bool,
 ) -> Result<Vec<u8>> {
     let count32 = u32::try_from(count).map_err(|_| Error::Limit {
         what: "index entries",
@@ -916,15 +919,35 @@ pub(crate) fn index_section(
         #[cfg(test)]
         SLOTS_TRIED.with_borrow_mut(|t| t.push(slots));
         if let Some((table, max_probe)) = place_in_index(&hashes, slots) {
-            let mut out = Vec::with_capacity(format::INDEX_HEADER_LEN + slots * 8 + entries.len());
+            let (tag_w, entry_w, field_w) = if narrow {
+                let field_w = entries
+                    .iter()
+                    .map(|&f| format::uint_width(f))
+                    .max()
+                    .unwrap_or(1);
+                (1, format::uint_width(count32), field_w)
+            } else {
+                (4, 4, 4)
+            };
+            let mut out = Vec::with_capacity(
+                format::INDEX_HEADER_LEN + slots * (tag_w + entry_w) + entries.len() * field_w,
+            );
             out.extend_from_slice(&count32.to_le_bytes());
             out.extend_from_slice(&(slots as u32).to_le_bytes());
-            out.extend_from_slice(&max_probe.to_le_bytes());
-            for (t, e) in table {
-                out.extend_from_slice(&t.to_le_bytes());
-                out.extend_from_slice(&e.to_le_bytes());
+            if narrow {
+                out.extend_from_slice(&(max_probe as u16).to_le_bytes());
+                out.extend_from_slice(&[entry_w as u8, field_w as u8]);
+            } else {
+                out.extend_from_slice(&max_probe.to_le_bytes());
             }
-            out.extend_from_slice(entries);
+            for (t, e) in table {
+                let t = if narrow { t >> 24 } else { t };
+                out.extend_from_slice(&t.to_le_bytes()[..tag_w]);
+                out.extend_from_slice(&e.to_le_bytes()[..entry_w]);
+            }
+            for f in entries {
+                out.extend_from_slice(&f.to_le_bytes()[..field_w]);
+            }
             return Ok(out);
         }
         if slots >= last {
@@ -1034,7 +1057,7 @@ mod index_flood_tests {
         take_slots_tried();
         let hashes = 10_000;
         let err =
-            index_section(hashes, |_| 0xdead_beef_0000_0007, &vec![0; hashes * 4]).unwrap_err();
+            index_section(hashes, |_| 0xdead_beef_0000_0007, &vec![0; hashes], true).unwrap_err();
         assert!(matches!(err, Error::Limit { limit, .. } if limit == MAX_PROBE as u64));
         let tried = take_slots_tried();
         assert_eq!(tried.len(), 1 + INDEX_MAX_DOUBLINGS as usize);
@@ -1070,7 +1093,11 @@ mod index_flood_tests {
 
     #[test]
     fn the_empty_index_has_two_slots() {
-        let s = index_section(0, |_| unreachable!(), &[]).unwrap();
+        let s = index_section(0, |_| unreachable!(), &[], true).unwrap();
+        // Narrow: 1-byte entry numbers and fields, 2-byte slots.
+        assert_eq!(&s[..12], &[0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 1, 1]);
+        assert_eq!(s.len(), 12 + 2 * 2);
+        let s = index_section(0, |_| unreachable!(), &[], false).unwrap();
         assert_eq!(&s[..12], &[0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0]);
         assert_eq!(s.len(), 12 + 2 * 8);
     }

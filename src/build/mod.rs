@@ -527,25 +527,19 @@ impl SnapshotBuilder {
     fn sections(&self, data: &Narrowed) -> Result<Vec<Vec<u8>>> {
         let pool = &self.enc.pool;
         let name_of = |off: u32| pool.entry(off).unwrap_or_default();
-        let mut key_entries = Vec::with_capacity(self.enc.keys.len() * format::KEY_ENTRY_LEN);
-        for &k in &self.enc.keys {
-            key_entries.extend_from_slice(&k.to_le_bytes());
-        }
         let keys = encode::index_section(
             self.enc.keys.len(),
             |i| encode::index_hash(name_of(self.enc.keys[i])),
-            &key_entries,
+            &self.enc.keys,
+            true,
         )?;
         let list = self.id_entries(data);
-        let mut id_entries = Vec::with_capacity(list.len() * format::ID_ENTRY_LEN);
-        for &(id, rec) in &list {
-            id_entries.extend_from_slice(&id.to_le_bytes());
-            id_entries.extend_from_slice(&rec.to_le_bytes());
-        }
+        let id_entries: Vec<u32> = list.iter().flat_map(|&(id, rec)| [id, rec]).collect();
         let ids = encode::index_section(
             list.len(),
             |i| encode::index_hash(name_of(list[i].0)),
             &id_entries,
+            true,
         )?;
         let mut out = vec![self.enc.shapes_section()?, keys, ids];
         if let Some(base) = &self.base {

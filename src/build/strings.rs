@@ -184,7 +184,9 @@ impl Strings {
     /// The number of the string `b`, if it is one of them.
     pub fn find(&self, b: &[u8]) -> Option<u32> {
         let hash = xxhash_rust::xxh3::xxh3_64(b);
-        self.dedup.find(hash, |&i| self.get(i as usize) == b).copied()
+        self.dedup
+            .find(hash, |&i| self.get(i as usize) == b)
+            .copied()
     }
 
     pub(crate) fn get(&self, i: usize) -> &[u8] {
@@ -329,12 +331,67 @@ pub(crate) fn finish(enc: &Encoder, c: Compression, policy: Policy) -> Result<Fi
         &buf[from..ends[k]]
     };
 
+    // Derived strings (format version 4): found now that every string's own cost is
+    // known; written after the strings they refer to.
+    let own_cost = |i: usize| -> usize {
+        let len = match modes[i] {
+            Mode::Fsst(_) => fsst_entry(i).len().min(strings.get(i).len()),
+            _ => strings.get(i).len(),
+        };
+        format::varint_len(len as u64) + len
+    };
+    // Only in a file with symbol tables (whose walk limit counts their expansion).
+    let (derived, pooled) = if tables.is_empty() {
+        (Vec::new(), hashbrown::HashSet::new())
+    } else {
+        derivations(strings, &modes, own_cost)
+    };
+    // Tables that only derived strings would use are left out (at least one stays, so
+    // that the file's walk limit counts its derived strings' expansion), and the others
+    // renumbered.
+    let is_derived = |i: usize| derived.get(i).is_some_and(Option::is_some);
+    let mut used = vec![false; tables.len()];
+    for i in 0..strings.len() {
+        if let Mode::Fsst(t) = modes[i]
+            && !is_derived(i)
+            && fsst_entry(i).len() < strings.get(i).len()
+        {
+            used[t as usize] = true;
+        }
+    }
+    if !used.is_empty() && !used.contains(&true) {
+        used[0] = true;
+    }
+    let mut renumber = vec![None; tables.len()];
+    let mut kept = Vec::new();
+    for (t, table) in tables.iter().enumerate() {
+        if used[t] {
+            renumber[t] = Some(kept.len() as u64);
+            kept.push(table);
+        }
+    }
+    // String `i`'s FSST entry with its table's new number; `None` if its table was left
+    // out.
+    let fsst_bytes = |i: usize, out: &mut Vec<u8>| -> bool {
+        let Mode::Fsst(t) = modes[i] else {
+            return false;
+        };
+        let Some(nt) = renumber[t as usize] else {
+            return false;
+        };
+        let e = fsst_entry(i);
+        let used = format::varint_at(e, 0).map_or(0, |(_, n)| n);
+        format::put_varint(out, nt);
+        out.extend_from_slice(&e[used..]);
+        true
+    };
+
     let mut symbols = Vec::new();
-    if !tables.is_empty() {
-        symbols.extend_from_slice(&(tables.len() as u32).to_le_bytes());
+    if !kept.is_empty() {
+        symbols.extend_from_slice(&(kept.len() as u32).to_le_bytes());
         let mut bodies = Vec::new();
-        let head = 4 + 4 * tables.len();
-        for t in &tables {
+        let head = 4 + 4 * kept.len();
+        for t in kept {
             let at = u32::try_from(head + bodies.len()).map_err(|_| Error::Limit {
                 what: "symbols section bytes",
                 limit: u32::MAX as u64,
@@ -390,21 +447,6 @@ pub(crate) fn finish(enc: &Encoder, c: Compression, policy: Policy) -> Result<Fi
         }
         new_entries += 1;
         Ok(start + own)
-    };
-    // Derived strings (format version 4): found now that every string's own cost is
-    // known; written after the strings they refer to.
-    let own_cost = |i: usize| -> usize {
-        let len = match modes[i] {
-            Mode::Fsst(_) => fsst_entry(i).len().min(strings.get(i).len()),
-            _ => strings.get(i).len(),
-        };
-        format::varint_len(len as u64) + len
-    };
-    // Only in a file with symbol tables (whose walk limit counts their expansion).
-    let (derived, pooled) = if c == Compression::None || tables.is_empty() {
-        (Vec::new(), hashbrown::HashSet::new())
-    } else {
-        derivations(strings, &modes, own_cost)
     };
     // Strings are written in first-seen order (one record's together), a derived one
     // right after the strings it refers to that are not written yet: its references are
@@ -470,8 +512,7 @@ pub(crate) fn finish(enc: &Encoder, c: Compression, policy: Policy) -> Result<Fi
             let (t, base) = match modes[i] {
                 Mode::Plain => (tag::STR, true),
                 Mode::Fsst(_) => {
-                    entry.extend_from_slice(fsst_entry(i));
-                    if entry.len() < s.len() {
+                    if fsst_bytes(i, &mut entry) && entry.len() < s.len() {
                         (tag::FSST, false)
                     } else {
                         entry.clear();
@@ -526,7 +567,10 @@ fn derivations<'s>(
     strings: &'s Strings,
     modes: &[Mode],
     own_cost: impl Fn(usize) -> usize + Sync,
-) -> (Vec<Option<Vec<derive::Piece>>>, hashbrown::HashSet<&'s [u8]>) {
+) -> (
+    Vec<Option<Vec<derive::Piece>>>,
+    hashbrown::HashSet<&'s [u8]>,
+) {
     let n = strings.len();
     // Cold strings are neither derived nor parts (a part must be cheap to read).
     let usable = |j: u32| modes[j as usize] != Mode::Cold;

@@ -20,6 +20,26 @@ pub(crate) struct IndexLayout {
     pub slots_at: usize,
     /// Absolute offset of the first entry.
     pub entries_at: usize,
+    /// Bytes of a slot's tag (4 before version 4, then 1), then of its entry number + 1.
+    pub tag_w: usize,
+    pub entry_w: usize,
+    /// Bytes of each field of an entry (4 before version 4).
+    pub field_w: usize,
+}
+
+impl IndexLayout {
+    /// Bytes per slot.
+    #[inline]
+    pub fn slot_len(&self) -> usize {
+        self.tag_w + self.entry_w
+    }
+
+    /// Absolute offset of field `f` of entry `e` (`fields` per entry); `None` past the
+    /// entries.
+    #[inline]
+    pub fn field_at(&self, e: u32, fields: usize, f: usize) -> Option<usize> {
+        (e < self.count).then(|| self.entries_at + (e as usize * fields + f) * self.field_w)
+    }
 }
 
 /// Where one file's address spaces start inside the combined spaces of its overlay chain:
@@ -289,8 +309,9 @@ impl Layout {
                 format!("shape table too short for {shape_count} shapes"),
             ));
         }
-        let keys_l = index_layout(b, keys, KEY_ENTRY_LEN, "key table")?;
-        let ids_l = index_layout(b, ids, ID_ENTRY_LEN, "id index")?;
+        let narrow = version >= format::NARROW_INDEX_VERSION;
+        let keys_l = index_layout(b, keys, KEY_FIELDS, narrow, "key table")?;
+        let ids_l = index_layout(b, ids, ID_FIELDS, narrow, "id index")?;
         let key_tag = u64::from_le_bytes(content_hash.0[..8].try_into().unwrap_or_default());
         let (starts, overlay, ordinal_start, changes) = if is_overlay {
             let (s, o, ordinal_start) = overlay_section(b, range(5), ids_l.count, version)?;
@@ -592,16 +613,36 @@ fn cold_header(b: &[u8], r: &Range<usize>) -> Result<Range<usize>> {
     }
 }
 
-fn index_layout(b: &[u8], r: Range<usize>, entry_len: usize, what: &str) -> Result<IndexLayout> {
+fn index_layout(
+    b: &[u8],
+    r: Range<usize>,
+    fields: usize,
+    narrow: bool,
+    what: &str,
+) -> Result<IndexLayout> {
     use format::*;
     let hdr = |i: usize| u32_at(b, r.start + 4 * i).filter(|_| r.end - r.start >= INDEX_HEADER_LEN);
-    let (Some(count), Some(slots), Some(max_probe)) = (hdr(0), hdr(1), hdr(2)) else {
+    let (Some(count), Some(slots), Some(probe_word)) = (hdr(0), hdr(1), hdr(2)) else {
         return Err(bad(
             r.start,
             FormatKind::Truncated,
             format!("{what} header is truncated"),
         ));
     };
+    // Version 4: max probe u16, then the entry and field widths.
+    let (max_probe, tag_w, entry_w, field_w) = if narrow {
+        let [_, _, e, f] = probe_word.to_le_bytes();
+        (probe_word & 0xffff, 1, e as usize, f as usize)
+    } else {
+        (probe_word, 4, 4, 4)
+    };
+    if !(1..=4).contains(&entry_w) || !(1..=4).contains(&field_w) {
+        return Err(bad(
+            r.start + 10,
+            FormatKind::BadIndex,
+            format!("{what} widths {entry_w} and {field_w} out of range 1..=4"),
+        ));
+    }
     if !slots.is_power_of_two() || (slots as u64) < count as u64 {
         return Err(bad(
             r.start + 4,
@@ -617,8 +658,8 @@ fn index_layout(b: &[u8], r: Range<usize>, entry_len: usize, what: &str) -> Resu
         ));
     }
     let expect = INDEX_HEADER_LEN as u64
-        + slots as u64 * INDEX_SLOT_LEN as u64
-        + count as u64 * entry_len as u64;
+        + slots as u64 * (tag_w + entry_w) as u64
+        + count as u64 * (fields * field_w) as u64;
     if (r.end - r.start) as u64 != expect {
         return Err(bad(
             r.start,
@@ -634,6 +675,9 @@ fn index_layout(b: &[u8], r: Range<usize>, entry_len: usize, what: &str) -> Resu
         slots,
         max_probe,
         slots_at: r.start + INDEX_HEADER_LEN,
-        entries_at: r.start + INDEX_HEADER_LEN + slots as usize * INDEX_SLOT_LEN,
+        entries_at: r.start + INDEX_HEADER_LEN + slots as usize * (tag_w + entry_w),
+        tag_w,
+        entry_w,
+        field_w,
     })
 }

@@ -16,7 +16,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 pub use anchor::{Anchor, IdCursor};
-pub(crate) use layout::{Layout, Starts};
+pub(crate) use layout::{IndexLayout, Layout, Starts};
 pub(crate) use record::{Compare, compare, compare_map};
 pub use record::{Keys, List, ListIter, Record, RecordIter, ValueRef, Values};
 pub use stats::{SectionInfo, Stats};
@@ -955,17 +955,18 @@ impl<'a> Raw<'a> {
     /// candidate.
     #[inline(always)]
     fn lookup(&self, idx: &layout::IndexLayout, h: u64, eq: impl Fn(u32) -> bool) -> Option<u32> {
-        let want = format::index_tag(h);
+        // A 4-byte tag is the hash's high half; a 1-byte one its top byte.
+        let want = format::index_tag(h) >> (32 - 8 * idx.tag_w as u32);
         let mask = idx.slots.wrapping_sub(1);
         let mut pos = format::index_home(h, idx.slots);
+        let slot_len = idx.slot_len();
         for _ in 0..idx.max_probe {
-            let at = idx.slots_at + pos as usize * format::INDEX_SLOT_LEN;
-            let slot = format::slice_at(self.b, at, 8)?;
-            let entry = u32::from_le_bytes(slot[4..8].try_into().ok()?);
+            let at = idx.slots_at + pos as usize * slot_len;
+            let entry = format::uint_at(self.b, at + idx.tag_w, idx.entry_w)?;
             if entry == 0 {
                 return None;
             }
-            let tag = u32::from_le_bytes(slot[..4].try_into().ok()?);
+            let tag = format::uint_at(self.b, at, idx.tag_w)?;
             if tag == want && entry <= idx.count && eq(entry - 1) {
                 return Some(entry - 1);
             }
@@ -997,11 +998,18 @@ impl<'a> Raw<'a> {
     /// The name of this file's own key entry `k`.
     #[inline]
     pub fn own_key_name(&self, k: u32) -> Option<&'a [u8]> {
-        if k >= self.l.keys.count {
-            return None;
-        }
-        let at = self.l.keys.entries_at + k as usize * format::KEY_ENTRY_LEN;
-        self.pool_bytes(format::u32_at(self.b, at)?)
+        self.pool_bytes(self.own_key_offset(k)?)
+    }
+
+    /// The pool offset of the name of this file's own key entry `k`.
+    #[inline]
+    pub fn own_key_offset(&self, k: u32) -> Option<u32> {
+        let keys = &self.l.keys;
+        format::uint_at(
+            self.b,
+            keys.field_at(k, format::KEY_FIELDS, 0)?,
+            keys.field_w,
+        )
     }
 
     #[inline]
@@ -1069,14 +1077,16 @@ impl<'a> Raw<'a> {
         self.contains_hashed(id.as_bytes(), format::index_hash(id.as_bytes()))
     }
 
+    /// The pool offset of the id of entry `e`.
     #[inline]
-    fn id_entry(&self, e: u32) -> Option<usize> {
-        (e < self.l.ids.count).then(|| self.l.ids.entries_at + e as usize * format::ID_ENTRY_LEN)
+    pub fn id_pool_offset(&self, e: u32) -> Option<u32> {
+        let ids = &self.l.ids;
+        format::uint_at(self.b, ids.field_at(e, format::ID_FIELDS, 0)?, ids.field_w)
     }
 
     #[inline]
     fn id_bytes(&self, e: u32) -> Option<&'a [u8]> {
-        self.pool_bytes(format::u32_at(self.b, self.id_entry(e)?)?)
+        self.pool_bytes(self.id_pool_offset(e)?)
     }
 
     /// The id of entry `e`.
@@ -1087,7 +1097,8 @@ impl<'a> Raw<'a> {
     /// The record reference of entry `e`: a data offset, or [`TOMBSTONE`].
     #[inline]
     pub fn id_record_offset(&self, e: u32) -> Option<u32> {
-        format::u32_at(self.b, self.id_entry(e)? + 4)
+        let ids = &self.l.ids;
+        format::uint_at(self.b, ids.field_at(e, format::ID_FIELDS, 1)?, ids.field_w)
     }
 
     /// Shape `s`: its key ids and its slot table.

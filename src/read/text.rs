@@ -461,10 +461,10 @@ impl<'a> Str<'a> {
             Repr::Derived { .. } => {
                 let mut rest = other;
                 self.for_each_piece(|piece| match rest.strip_prefix(piece.as_bytes()) {
-                        Some(r) => {
-                            rest = r;
-                            Ok(())
-                        }
+                    Some(r) => {
+                        rest = r;
+                        Ok(())
+                    }
                     None => Err(()),
                 }) == Ok(true)
                     && rest.is_empty()
