@@ -961,6 +961,43 @@ pub fn amplifying_snapshot(width: u32, levels: u8) -> Vec<u8> {
     )
 }
 
+/// A version-4 file of one record `"r"` whose one field `"s"` is a derived string (tag
+/// DERIVED) with entry `entry(at)`, `at` being the entry's pool offset: for the tests of
+/// hostile derived entries. The pool holds, in order: the key `"s"` (offset 0), the id
+/// `"r"` (offset 2), then each of `before` as an entry of its own (from offset 4 on), then
+/// the derived entry.
+pub fn derived_snapshot(before: &[&[u8]], entry: impl FnOnce(u32) -> Vec<u8>) -> Vec<u8> {
+    use crate::format::{self, VERSION, index_hash, put_varint, section, tag};
+    let mut pool = vec![1u8, b's', 1, b'r'];
+    for b in before {
+        put_varint(&mut pool, b.len() as u64);
+        pool.extend_from_slice(b);
+    }
+    let at = pool.len() as u32;
+    let e = entry(at);
+    put_varint(&mut pool, e.len() as u64);
+    pool.extend_from_slice(&e);
+    // One map node of one slot (tag DERIVED, payload `at`), as narrow as it can be.
+    let w = format::payload_width(tag::DERIVED, at);
+    let mut data = vec![1u8];
+    put_varint(&mut data, format::join_head(0, w));
+    data.push(tag::DERIVED);
+    data.extend_from_slice(&at.to_le_bytes()[..w]);
+    let mut shapes = Vec::new();
+    shapes.extend_from_slice(&1u32.to_le_bytes());
+    shapes.extend_from_slice(&8u32.to_le_bytes());
+    put_varint(&mut shapes, 1);
+    shapes.extend_from_slice(&0u32.to_le_bytes());
+    shapes.extend_from_slice(&0u32.to_le_bytes());
+    put_varint(&mut shapes, 1);
+    shapes.push(1);
+    let keys = crate::build::index_section(1, |_| index_hash(b"s"), &[0], true).unwrap_or_default();
+    let ids =
+        crate::build::index_section(1, |_| index_hash(b"r"), &[2, 0], true).unwrap_or_default();
+    let parts: [&[u8]; 7] = [&pool, &data, &shapes, &keys, &ids, &[], &[]];
+    assemble(VERSION, 0, ContentHash::default(), &section::ALL, &parts)
+}
+
 /// A whole file: the header (version, flags, base hash) and section table for `parts` of
 /// `kinds`, contiguous, with their checksums and the content hash, then the parts.
 fn assemble(

@@ -224,6 +224,14 @@ fn every_fault_in_a_real_snapshot_is_rejected_without_panic() {
             "the snapshot has no {s} section to sweep"
         );
     }
+    // And derived strings (format version 4) among its values.
+    let derived = f
+        .base
+        .iter()
+        .flat_map(|(_, rec)| rec.values().collect::<Vec<_>>())
+        .filter(|v| v.as_str().is_some_and(|s| s.is_derived()))
+        .count();
+    assert!(derived > 0, "the snapshot has no derived strings to sweep");
     ff_runs("snapshot", f.base_bytes, None);
     sweep("snapshot", f.base_bytes, None);
 }

@@ -268,7 +268,11 @@ fn seed_snapshots() -> Vec<(&'static str, Vec<u8>)> {
     let many: Vec<(String, TupleMap)> = (0..60)
         .map(|i| {
             let rec = match i % 3 {
-                0 => json!({"kind": "video", "slug": format!("v{i}"), "duration": i * 7, "youtube_id": "dQw4w9WgXcQ"}),
+                // A URL made of the site, the page name twice and a suffix: a derived string
+                // (under 40 bytes, which eager compression would send to the cold section).
+                0 => json!({"kind": "video", "slug": format!("v{i}"), "duration": i * 7, "youtube_id": "dQw4w9WgXcQ",
+                    "page": format!("w{:08x}", (i as u32).wrapping_mul(2_654_435_761)),
+                    "url": format!("http://e.org/v/w{0:08x}/w{0:08x}.mp4", (i as u32).wrapping_mul(2_654_435_761))}),
                 1 => json!({"kind": "exercise", "slug": format!("e{i}"), "prerequisites": [format!("e{}", i / 2)]}),
                 _ => json!({"kind": "topic", "slug": format!("t{i}"), "children": [format!("v{}", i - 2), format!("e{}", i - 1)]}),
             };
@@ -358,6 +362,18 @@ fn seed_generator_matches_names() {
         })
         .collect();
     generated.sort();
+    // The compressed seeds reach every version-4 string form: FSST, cold and derived.
+    let derived: usize = seeds()
+        .into_iter()
+        .filter_map(|(_, bytes)| fms::Snapshot::from_bytes(bytes).ok())
+        .map(|snap| {
+            snap.iter()
+                .flat_map(|(_, rec)| rec.values().collect::<Vec<_>>())
+                .filter(|v| v.as_str().is_some_and(|s| s.is_derived()))
+                .count()
+        })
+        .sum();
+    assert!(derived > 0, "no committed seed holds a derived string");
     let mut committed: Vec<String> = seeds().into_iter().map(|(name, _)| name).collect();
     committed.sort();
     assert_eq!(

@@ -179,3 +179,54 @@ fn probe_limit_at_and_past() {
     let kind = format_error(Snapshot::from_bytes(with_u32(&good, at, MAX_PROBE + 1)));
     assert_eq!(kind, FormatKind::BadIndex);
 }
+
+/// A version-4 index names its widths (1..=4) in its header, and they must be the
+/// narrowest that hold its entry numbers and fields: out of range is an error at open,
+/// wider than needed (yet consistent) an error of `verify`.
+#[test]
+fn narrow_index_widths() {
+    let mut b = SnapshotBuilder::new();
+    b.insert("v:1", &json!({"title": "Intro", "n": 42}))
+        .unwrap();
+    let good = b.to_bytes().unwrap();
+    let snap = Snapshot::from_bytes(good.clone()).unwrap();
+    let ids_at = snap.sections()[4].offset as usize;
+    let ids = &good[ids_at..ids_at + snap.sections()[4].len as usize];
+    // One entry in two slots: widths 1 and 1, 2-byte slots, 2 one-byte fields.
+    assert_eq!(&ids[8..12], &[1, 0, 1, 1]);
+    assert_eq!(ids.len(), 12 + 2 * 2 + 2);
+    for (byte, v) in [(10, 0u8), (10, 5), (11, 0), (11, 5)] {
+        let mut bad = good.clone();
+        bad[ids_at + byte] = v;
+        let kind = format_error(Snapshot::from_bytes(common::rechecksum(bad)));
+        assert_eq!(kind, FormatKind::BadIndex, "byte {byte} = {v}");
+    }
+    // Widths in range but not the section's length: an error at open.
+    let mut bad = good.clone();
+    bad[ids_at + 11] = 2;
+    let kind = format_error(Snapshot::from_bytes(common::rechecksum(bad)));
+    assert_eq!(kind, FormatKind::BadEncoding);
+    // Two-byte fields, consistently: it opens and reads, and verify says it is too wide.
+    let mut wide = ids[..16].to_vec();
+    wide[11] = 2;
+    for &f in &ids[16..] {
+        wide.extend_from_slice(&[f, 0]);
+    }
+    let bytes = fms::check::replace_section(&good, 4, &wide).unwrap();
+    let snap = Snapshot::from_bytes(bytes).unwrap();
+    assert_eq!(
+        snap.get("v:1").unwrap().get("n").unwrap().as_i64(),
+        Some(42)
+    );
+    match snap.verify() {
+        Err(
+            e @ Error::Format {
+                kind: FormatKind::BadIndex,
+                ..
+            },
+        ) => {
+            assert!(e.to_string().contains("narrowest are 1 and 1"), "{e}");
+        }
+        other => panic!("{other:?}"),
+    }
+}

@@ -172,6 +172,12 @@ impl<'a> Str<'a> {
         !matches!(self.0, Repr::Plain(_))
     }
 
+    /// Whether the string is derived: stored as references to other strings of the file
+    /// and literal bytes (FORMAT.md "POOL", version 4).
+    pub fn is_derived(&self) -> bool {
+        matches!(self.0, Repr::Derived { .. })
+    }
+
     /// Whether the string is stored in the cold section (a zstd frame).
     pub fn is_cold(&self) -> bool {
         matches!(self.0, Repr::Cold { .. })
@@ -189,8 +195,13 @@ impl<'a> Str<'a> {
                 // The parts' lengths, within the entry's bound (0 if it does not add up).
                 let mut n = 0usize;
                 let whole = self.for_each_part(|part| {
-                    n += part.len();
-                    if n > d.limit { Err(()) } else { Ok(()) }
+                    let len = part.len();
+                    n += len;
+                    if len == 0 || n > d.limit {
+                        Err(())
+                    } else {
+                        Ok(())
+                    }
                 });
                 if whole == Ok(true) { n } else { 0 }
             }
