@@ -9,7 +9,8 @@
 //!
 //! Phases: `get` (80,000 × `snap.get(id)` + `rec.get("title")` + `rec.get_key(title)`),
 //! `getkey` (80,000 × `rec.get_key(title)` on records already looked up, as the criterion
-//! bench does), `ids` (80,000 id lookups), `serialize` (2,000 records to JSON with serde),
+//! bench does), `decode` (80,000 × `get_key` + `write_into` a buffer; `FIELD=NAME` reads
+//! another field than `title` in these three phases), `ids` (80,000 id lookups), `serialize` (2,000 records to JSON with serde),
 //! `json` (the same with `Record::write_json`), `owned` (2,000 records
 //! `to_owned`), `verify` (the whole file). With `BASE=FILE` in the environment the snapshot
 //! is opened as an overlay over that base. Without a phase, prints the size of the views
@@ -18,11 +19,11 @@
 use std::hint::black_box;
 
 #[inline(never)]
-fn hr_get(snap: &fms::Snapshot, ids: &[&str], title: fms::Key) -> usize {
+fn hr_get(snap: &fms::Snapshot, ids: &[&str], name: &str, title: fms::Key) -> usize {
     let mut n = 0;
     for i in 0..80_000 {
         let rec = snap.get(ids[i % ids.len()]).unwrap();
-        if let Some(v) = rec.get("title") {
+        if let Some(v) = rec.get(name) {
             n += v.as_str().map_or(0, |s| s.len());
         }
         if let Some(v) = rec.get_key(title) {
@@ -38,6 +39,20 @@ fn hr_getkey(recs: &[fms::Record<'_>], title: fms::Key) -> usize {
     for i in 0..80_000 {
         if let Some(v) = recs[i % recs.len()].get_key(title) {
             n += usize::from(v.as_str().is_some());
+        }
+    }
+    n
+}
+
+#[inline(never)]
+fn hr_decode(recs: &[fms::Record<'_>], field: fms::Key) -> usize {
+    let mut n = 0;
+    let mut buf = String::new();
+    for i in 0..80_000 {
+        if let Some(s) = recs[i % recs.len()].get_key(field).and_then(|v| v.as_str()) {
+            buf.clear();
+            s.write_into(&mut buf).unwrap();
+            n += buf.len();
         }
     }
     n
@@ -88,7 +103,7 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let path = args
         .next()
-        .expect("usage: hot_reads FILE [get|getkey|ids|serialize|json|owned|verify]");
+        .expect("usage: hot_reads FILE [get|getkey|decode|ids|serialize|json|owned|verify]");
     let phase = args.next();
     // BASE=FILE: open FILE as an overlay over that base (a locale tree).
     let snap = match std::env::var_os("BASE") {
@@ -100,11 +115,14 @@ fn main() {
     };
     // Spread over the file: every 13th id.
     let ids: Vec<&str> = snap.ids().step_by(13).collect();
-    let title = snap.key("title").unwrap();
+    // FIELD=NAME: the field the get, getkey and decode phases read (default title).
+    let name = std::env::var("FIELD").unwrap_or_else(|_| "title".into());
+    let title = snap.key(&name).unwrap();
     let recs: Vec<fms::Record<'_>> = ids.iter().map(|id| snap.get(id).unwrap()).collect();
     let run = |p: &str| -> String {
         match p {
-            "get" => hr_get(&snap, &ids, title).to_string(),
+            "get" => hr_get(&snap, &ids, &name, title).to_string(),
+            "decode" => hr_decode(&recs, title).to_string(),
             "getkey" => hr_getkey(&recs, title).to_string(),
             "ids" => hr_ids(&snap, &ids).to_string(),
             "serialize" => hr_serialize(&snap, &ids).to_string(),
@@ -126,6 +144,7 @@ fn main() {
             for p in [
                 "get",
                 "getkey",
+                "decode",
                 "ids",
                 "serialize",
                 "json",

@@ -1039,7 +1039,7 @@ fn assemble(
 /// CHANGES, SYMBOLS or COLD. For the tests of the version-1 read path (this crate writes
 /// no version-1 file). `None` if `bytes` is not such an overlay.
 pub fn overlay_as_v1(bytes: &[u8], base: &Arc<Snapshot>) -> Option<Vec<u8>> {
-    use crate::format::{FLAG_OVERLAY, TOMBSTONE, index_hash, section, u32_at};
+    use crate::format::{FLAG_OVERLAY, TOMBSTONE, index_hash, section};
     let snap = Snapshot::overlay_from_bytes(bytes.to_vec(), base.clone()).ok()?;
     let l = snap.layout();
     let c = l.changes?;

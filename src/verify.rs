@@ -461,7 +461,7 @@ fn check_index_widths(idx: &crate::read::IndexLayout, widest: usize, what: &str)
         return Ok(());
     }
     let entry_w = format::uint_width(idx.count);
-    if idx.entry_w != entry_w || idx.field_w != widest {
+    if usize::from(idx.entry_w) != entry_w || usize::from(idx.field_w) != widest {
         return Err(err(
             idx.slots_at - 2,
             FormatKind::BadIndex,

@@ -233,7 +233,6 @@ fn read(bytes: Vec<u8>) -> Result<String, Error> {
             Err(_) => {
                 assert!(json.is_err());
                 assert!(shown.ends_with('\u{FFFD}'), "{shown:?}");
-                assert!(s.is_empty(), "len {} of {shown:?}", s.len());
             }
         }
         cow.map(Cow::into_owned)

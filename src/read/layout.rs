@@ -21,24 +21,34 @@ pub(crate) struct IndexLayout {
     /// Absolute offset of the first entry.
     pub entries_at: usize,
     /// Bytes of a slot's tag (4 before version 4, then 1), then of its entry number + 1.
-    pub tag_w: usize,
-    pub entry_w: usize,
+    pub tag_w: u8,
+    pub entry_w: u8,
     /// Bytes of each field of an entry (4 before version 4).
-    pub field_w: usize,
+    pub field_w: u8,
 }
 
 impl IndexLayout {
     /// Bytes per slot.
     #[inline]
     pub fn slot_len(&self) -> usize {
-        self.tag_w + self.entry_w
+        usize::from(self.tag_w + self.entry_w)
+    }
+
+    /// A slot read as a little-endian integer `x`: its tag and its entry number + 1.
+    #[inline]
+    pub fn split_slot(&self, x: u64) -> (u32, u32) {
+        let tag_bits = 8 * u32::from(self.tag_w);
+        let tag = (x & ((1u64 << tag_bits) - 1)) as u32;
+        let entry = ((x >> tag_bits) & ((1u64 << (8 * u32::from(self.entry_w))) - 1)) as u32;
+        (tag, entry)
     }
 
     /// Absolute offset of field `f` of entry `e` (`fields` per entry); `None` past the
     /// entries.
     #[inline]
     pub fn field_at(&self, e: u32, fields: usize, f: usize) -> Option<usize> {
-        (e < self.count).then(|| self.entries_at + (e as usize * fields + f) * self.field_w)
+        (e < self.count)
+            .then(|| self.entries_at + (e as usize * fields + f) * usize::from(self.field_w))
     }
 }
 
@@ -676,8 +686,8 @@ fn index_layout(
         max_probe,
         slots_at: r.start + INDEX_HEADER_LEN,
         entries_at: r.start + INDEX_HEADER_LEN + slots as usize * (tag_w + entry_w),
-        tag_w,
-        entry_w,
-        field_w,
+        tag_w: tag_w as u8,
+        entry_w: entry_w as u8,
+        field_w: field_w as u8,
     })
 }

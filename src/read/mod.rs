@@ -956,17 +956,25 @@ impl<'a> Raw<'a> {
     #[inline(always)]
     fn lookup(&self, idx: &layout::IndexLayout, h: u64, eq: impl Fn(u32) -> bool) -> Option<u32> {
         // A 4-byte tag is the hash's high half; a 1-byte one its top byte.
-        let want = format::index_tag(h) >> (32 - 8 * idx.tag_w as u32);
+        let want = format::index_tag(h) >> (32 - 8 * u32::from(idx.tag_w));
         let mask = idx.slots.wrapping_sub(1);
         let mut pos = format::index_home(h, idx.slots);
         let slot_len = idx.slot_len();
         for _ in 0..idx.max_probe {
             let at = idx.slots_at + pos as usize * slot_len;
-            let entry = format::uint_at(self.b, at + idx.tag_w, idx.entry_w)?;
+            // One 8-byte load (a slot is at most 8 bytes; the bytes after it are masked
+            // off), or byte by byte at the very end of the file.
+            let x = match self.b.get(at..at + 8) {
+                Some(eight) => u64::from_le_bytes(eight.try_into().ok()?),
+                None => format::slice_at(self.b, at, slot_len)?
+                    .iter()
+                    .rev()
+                    .fold(0, |acc, &x| (acc << 8) | u64::from(x)),
+            };
+            let (tag, entry) = idx.split_slot(x);
             if entry == 0 {
                 return None;
             }
-            let tag = format::uint_at(self.b, at, idx.tag_w)?;
             if tag == want && entry <= idx.count && eq(entry - 1) {
                 return Some(entry - 1);
             }
@@ -1008,7 +1016,7 @@ impl<'a> Raw<'a> {
         format::uint_at(
             self.b,
             keys.field_at(k, format::KEY_FIELDS, 0)?,
-            keys.field_w,
+            keys.field_w.into(),
         )
     }
 
@@ -1081,7 +1089,11 @@ impl<'a> Raw<'a> {
     #[inline]
     pub fn id_pool_offset(&self, e: u32) -> Option<u32> {
         let ids = &self.l.ids;
-        format::uint_at(self.b, ids.field_at(e, format::ID_FIELDS, 0)?, ids.field_w)
+        format::uint_at(
+            self.b,
+            ids.field_at(e, format::ID_FIELDS, 0)?,
+            ids.field_w.into(),
+        )
     }
 
     #[inline]
@@ -1098,7 +1110,11 @@ impl<'a> Raw<'a> {
     #[inline]
     pub fn id_record_offset(&self, e: u32) -> Option<u32> {
         let ids = &self.l.ids;
-        format::uint_at(self.b, ids.field_at(e, format::ID_FIELDS, 1)?, ids.field_w)
+        format::uint_at(
+            self.b,
+            ids.field_at(e, format::ID_FIELDS, 1)?,
+            ids.field_w.into(),
+        )
     }
 
     /// Shape `s`: its key ids and its slot table.

@@ -11,14 +11,16 @@ use crate::fsst::Table;
 /// A string value of a snapshot: a cheap `Copy` handle, like `&str`.
 ///
 /// A plain string borrows the snapshot's bytes ([`as_plain`](Self::as_plain) gives the
-/// `&str` with no copy). A compressed one (FORMAT.md: FSST-coded in the pool, or a
-/// zstd frame in the cold section) is decoded only when asked:
+/// `&str` with no copy). A compressed one (FORMAT.md: FSST-coded in the pool, a zstd
+/// frame in the cold section, or derived: references to other strings of the file and
+/// literal bytes, such as a URL made of a site prefix and a slug) is decoded only when
+/// asked:
 ///
 /// | call | heap | cost |
 /// |---|---|---|
-/// | `==` with a `&str` / `String` / `Str` | none | FSST: decodes until the first difference; cold: its block |
-/// | [`write_into`](Self::write_into) a caller's `String` | none (the buffer grows if it must) | FSST: a few ns per byte; cold: its ~4 KiB zstd block |
-/// | `Display` (`{}`), [`len`](Self::len) | none | as above (`len` of an FSST string scans its codes) |
+/// | `==` with a `&str` / `String` / `Str` | none | FSST: decodes until the first difference; cold: its block; derived: its parts until the first difference |
+/// | [`write_into`](Self::write_into) a caller's `String` | none (the buffer grows if it must) | FSST: a few ns per byte; cold: its ~4 KiB zstd block; derived: its parts' |
+/// | `Display` (`{}`), [`len`](Self::len) | none | as above (`len` of an FSST string scans its codes, of a derived one sums its parts') |
 /// | [`to_cow`](Self::to_cow) | none for plain, one `String` otherwise | as above |
 ///
 /// A cold block is decoded into a buffer each thread keeps (it grows to the largest
@@ -29,7 +31,7 @@ use crate::fsst::Table;
 /// On a file that passed [`verify`](crate::Snapshot::verify) every string decodes. On a
 /// damaged file a string that does not decode (bad codes, bad UTF-8, a bad frame) is an
 /// [`Error::Corrupt`] from the fallible calls, unequal to every string, and shown as
-/// `U+FFFD` by `Display`.
+/// `U+FFFD` by `Display` (after what of it did decode).
 ///
 /// ```
 /// # fn main() -> fms::Result<()> {
@@ -147,6 +149,81 @@ impl<'a> Str<'a> {
         Ok(true)
     }
 
+    /// The sum of a derived string's parts' lengths (no decoding, no UTF-8 check); `None`
+    /// if a part does not read or is empty, or the sum passes the entry's bound.
+    fn derived_len(&self) -> Option<usize> {
+        use crate::format::Part;
+        let Repr::Derived { raw, d, depth, .. } = self.0 else {
+            return None;
+        };
+        let mut n = 0usize;
+        for p in d.parts() {
+            let len = match p.ok()? {
+                Part::Plain(o) => raw.pool_bytes(o)?.len(),
+                Part::Literal(b) => b.len(),
+                Part::Fsst(o) => match raw.fsst_str(o)?.0 {
+                    Repr::Fsst { table, codes, .. } => table.decoded_len(codes)?,
+                    _ => return None,
+                },
+                Part::Derived(o) => raw.derived_str(o, depth + 1)?.derived_len()?,
+            };
+            n += len;
+            if len == 0 || n > d.limit {
+                return None;
+            }
+        }
+        Some(n)
+    }
+
+    /// Decodes a derived string's bytes into `buf[*n..]`, advancing `*n`, without checking
+    /// UTF-8 (the caller checks the whole: one pass instead of one per part). `false` if
+    /// this is not a derived string, a part does not read or gives nothing, the string
+    /// passes its bound, or `buf` is too small.
+    fn derived_bytes(&self, buf: &mut [u8], n: &mut usize) -> bool {
+        use crate::format::Part;
+        fn copy(b: &[u8], buf: &mut [u8], n: &mut usize) -> bool {
+            match buf.get_mut(*n..*n + b.len()) {
+                Some(to) => {
+                    to.copy_from_slice(b);
+                    *n += b.len();
+                    true
+                }
+                None => false,
+            }
+        }
+        let Repr::Derived { raw, d, depth, .. } = self.0 else {
+            return false;
+        };
+        let start = *n;
+        for p in d.parts() {
+            let before = *n;
+            let ok = match p {
+                Ok(Part::Plain(o)) => raw.pool_bytes(o).is_some_and(|b| copy(b, buf, n)),
+                Ok(Part::Literal(b)) => copy(b, buf, n),
+                Ok(Part::Fsst(o)) => match raw.fsst_str(o).map(|s| s.0) {
+                    Some(Repr::Fsst { table, codes, .. }) => {
+                        match table.decode_to_slice(codes, buf.get_mut(*n..).unwrap_or_default()) {
+                            Some(k) => {
+                                *n += k;
+                                true
+                            }
+                            None => false,
+                        }
+                    }
+                    _ => false,
+                },
+                Ok(Part::Derived(o)) => raw
+                    .derived_str(o, depth + 1)
+                    .is_some_and(|s| s.derived_bytes(buf, n)),
+                Err(()) => false,
+            };
+            if !ok || *n == before || *n - start > d.limit {
+                return false;
+            }
+        }
+        true
+    }
+
     /// How a compressed string is stored: its slot tag and pool offset (what a builder
     /// writes to refer to the same string). `None` for a plain string.
     pub(crate) fn stored(&self) -> Option<(u8, u32)> {
@@ -183,28 +260,17 @@ impl<'a> Str<'a> {
         matches!(self.0, Repr::Cold { .. })
     }
 
-    /// Length in bytes of the decoded string (0 if it does not decode). Plain and cold
-    /// strings know it; an FSST string is scanned (no decoding, no heap), a derived one
-    /// sums its parts'.
+    /// Length in bytes of the decoded string. Plain and cold strings know it; an FSST
+    /// string is scanned (no decoding, no heap), a derived one sums its parts'. On a
+    /// damaged file: 0 for a string whose structure does not read, and the byte length
+    /// for one that only fails its UTF-8 check (which `write_into` and the other decoding
+    /// calls report).
     pub fn len(&self) -> usize {
         match self.0 {
             Repr::Plain(s) => s.len(),
             Repr::Fsst { table, codes, .. } => table.decoded_len(codes).unwrap_or(0),
             Repr::Cold { len, .. } => len,
-            Repr::Derived { d, .. } => {
-                // The parts' lengths, within the entry's bound (0 if it does not add up).
-                let mut n = 0usize;
-                let whole = self.for_each_part(|part| {
-                    let len = part.len();
-                    n += len;
-                    if len == 0 || n > d.limit {
-                        Err(())
-                    } else {
-                        Ok(())
-                    }
-                });
-                if whole == Ok(true) { n } else { 0 }
-            }
+            Repr::Derived { .. } => self.derived_len().unwrap_or(0),
         }
     }
 
@@ -248,7 +314,16 @@ impl<'a> Str<'a> {
                 s.ok_or_else(|| self.corrupt())
             }
             Repr::Derived { .. } => {
-                // At most the entry's bound (its walk stops there on a damaged file).
+                // Most decode on the stack, and are checked once.
+                let mut buf = [0u8; STACK_DECODE];
+                let mut n = 0;
+                if self.derived_bytes(&mut buf, &mut n) {
+                    let s = std::str::from_utf8(&buf[..n]).map_err(|_| self.corrupt())?;
+                    out.push_str(s);
+                    return Ok(());
+                }
+                // Longer ones (or damaged ones) part by part: at most the entry's bound
+                // (the walk stops there on a damaged file).
                 let start = out.len();
                 let done = self.for_each_piece(|piece| {
                     out.push_str(piece);
@@ -288,10 +363,18 @@ impl<'a> Str<'a> {
             Repr::Derived { .. } => {
                 let from = out.len();
                 out.push(b'"');
-                let done = self.for_each_piece(|piece| {
-                    out.extend_from_slice(piece.as_bytes());
-                    Ok::<(), ()>(())
-                });
+                let mut buf = [0u8; STACK_DECODE];
+                let mut n = 0;
+                let done = if self.derived_bytes(&mut buf, &mut n) {
+                    // Checked (and escaped) as a whole by `close_decoded`.
+                    out.extend_from_slice(&buf[..n]);
+                    Ok(true)
+                } else {
+                    self.for_each_piece(|piece| {
+                        out.extend_from_slice(piece.as_bytes());
+                        Ok::<(), ()>(())
+                    })
+                };
                 let n = out.len() - from - 1;
                 if done == Ok(true) && crate::json::close_decoded(out, from) {
                     Some(n)
@@ -423,27 +506,17 @@ impl<'a> Str<'a> {
             Repr::Plain(s) => Ok(f(s)),
             Repr::Cold { .. } => self.with_cold_str(f).ok_or_else(|| self.corrupt()),
             Repr::Derived { .. } => {
-                // On the stack if it fits, else (or if it stopped there) into a `String`.
+                // On the stack if it fits, else into a `String`.
                 let mut buf = [0u8; STACK_DECODE];
                 let mut n = 0;
-                let done = self.for_each_piece(|piece| {
-                    let to = buf.get_mut(n..n + piece.len()).ok_or(())?;
-                    to.copy_from_slice(piece.as_bytes());
-                    n += piece.len();
-                    Ok::<(), ()>(())
-                });
-                match done {
-                    // Whole pieces of UTF-8 make UTF-8.
-                    Ok(true) => std::str::from_utf8(&buf[..n])
+                if self.derived_bytes(&mut buf, &mut n) {
+                    return std::str::from_utf8(&buf[..n])
                         .map(f)
-                        .map_err(|_| self.corrupt()),
-                    Ok(false) => Err(self.corrupt()),
-                    Err(()) => {
-                        let mut s = String::new();
-                        self.write_into(&mut s)?;
-                        Ok(f(&s))
-                    }
+                        .map_err(|_| self.corrupt());
                 }
+                let mut s = String::new();
+                self.write_into(&mut s)?;
+                Ok(f(&s))
             }
             Repr::Fsst { table, codes, .. } => {
                 let mut buf = [0u8; STACK_DECODE];
