@@ -171,6 +171,10 @@ fn inspect_json_reports_sections_shapes_fields_records_and_pool() {
     assert_eq!(p["once_strings"], 5);
     assert_eq!(p["saved_bytes"], 17);
     assert_eq!(p["inline_strings"], 3);
+    // The 7 references by stored form (this small file has no symbol tables: all plain).
+    let forms = ["plain", "fsst", "cold", "derived"]
+        .map(|f| p[format!("{f}_references")].as_u64().unwrap());
+    assert_eq!(forms.iter().sum::<u64>(), 7, "{forms:?}");
     // Ids and key names: none shared with a value.
     assert_eq!(p["id_only_strings"], 5);
     assert_eq!(p["key_only_strings"], 4);
@@ -255,6 +259,11 @@ fn inspect_and_diff_on_a_generated_corpus() {
     );
     assert_eq!(r["records"], lines);
     assert_eq!(r["records_read"], lines);
+    // The corpus's URLs are derived strings, its titles FSST-coded, its bodies cold.
+    for form in ["fsst", "cold", "derived"] {
+        let n = r["pool"][format!("{form}_references")].as_u64().unwrap();
+        assert!(n > 0, "no {form} strings");
+    }
     let sum: u64 = r["sections"]
         .as_array()
         .unwrap()

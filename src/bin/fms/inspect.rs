@@ -194,6 +194,12 @@ struct PoolStats {
     shared_references: u64,
     /// Strings of at most 4 bytes, stored in their slot, not in the pool.
     inline_strings: u64,
+    /// References to longer strings by how they are stored: plain, FSST-coded, cold,
+    /// derived from other strings (format version 4).
+    plain_references: u64,
+    fsst_references: u64,
+    cold_references: u64,
+    derived_references: u64,
     /// Ids whose entry no value shares (content bytes).
     id_only_strings: u64,
     id_only_bytes: u64,
@@ -226,6 +232,8 @@ struct Walker<'a> {
     /// Distinct string and byte values (decoded: a compressed string counts by its text).
     pooled: HashMap<std::borrow::Cow<'a, [u8]>, u32>,
     inline: u64,
+    /// References by stored form: plain, FSST, cold, derived.
+    forms: [u64; 4],
     shapes: HashMap<Vec<&'a str>, ShapeAcc>,
     keybuf: Vec<&'a str>,
     budget: u64,
@@ -259,6 +267,14 @@ impl<'a> Walker<'a> {
                 if s.len() <= STR_INLINE_MAX {
                     self.inline += 1;
                 } else {
+                    let form = if s.is_derived() {
+                        3
+                    } else if s.is_cold() {
+                        2
+                    } else {
+                        usize::from(s.is_compressed())
+                    };
+                    self.forms[form] += 1;
                     let text = match s.as_plain() {
                         Some(p) => std::borrow::Cow::Borrowed(p.as_bytes()),
                         None => std::borrow::Cow::Owned(
@@ -381,6 +397,7 @@ fn analyse<'a>(snap: &'a fms::Snapshot, path: &Path, top: usize) -> Result<Repor
     let mut w = Walker {
         pooled: HashMap::new(),
         inline: 0,
+        forms: [0; 4],
         shapes: HashMap::new(),
         keybuf: Vec::new(),
         budget: 0,
@@ -503,6 +520,12 @@ fn analyse<'a>(snap: &'a fms::Snapshot, path: &Path, top: usize) -> Result<Repor
     }
     pool.saved_bytes = pool.referenced_bytes - pool.value_string_bytes;
     pool.inline_strings = w.inline;
+    [
+        pool.plain_references,
+        pool.fsst_references,
+        pool.cold_references,
+        pool.derived_references,
+    ] = w.forms;
     for id in snap.ids() {
         if !w.pooled.contains_key(id.as_bytes()) {
             pool.id_only_strings += 1;
@@ -723,6 +746,11 @@ fn print_text(o: &mut dyn Write, r: &Report<'_>) -> std::io::Result<()> {
         o,
         "  inline strings (at most 4 bytes, in their slot, not in the pool): {} references",
         p.inline_strings
+    )?;
+    writeln!(
+        o,
+        "  longer strings by how they are stored: {} plain, {} FSST, {} cold, {} derived (references)",
+        p.plain_references, p.fsst_references, p.cold_references, p.derived_references
     )?;
     writeln!(
         o,
