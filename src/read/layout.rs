@@ -25,6 +25,9 @@ pub(crate) struct IndexLayout {
     pub entry_w: u8,
     /// Bytes of each field of an entry (4 before version 4).
     pub field_w: u8,
+    /// The masks of a slot's tag and entry number (kept, not computed per probe).
+    tag_mask: u32,
+    entry_mask: u32,
 }
 
 impl IndexLayout {
@@ -37,9 +40,8 @@ impl IndexLayout {
     /// A slot read as a little-endian integer `x`: its tag and its entry number + 1.
     #[inline]
     pub fn split_slot(&self, x: u64) -> (u32, u32) {
-        let tag_bits = 8 * u32::from(self.tag_w);
-        let tag = (x & ((1u64 << tag_bits) - 1)) as u32;
-        let entry = ((x >> tag_bits) & ((1u64 << (8 * u32::from(self.entry_w))) - 1)) as u32;
+        let tag = x as u32 & self.tag_mask;
+        let entry = (x >> (8 * self.tag_w)) as u32 & self.entry_mask;
         (tag, entry)
     }
 
@@ -689,5 +691,7 @@ fn index_layout(
         tag_w: tag_w as u8,
         entry_w: entry_w as u8,
         field_w: field_w as u8,
+        tag_mask: (((1u64 << (8 * tag_w)) - 1) as u32),
+        entry_mask: (((1u64 << (8 * entry_w)) - 1) as u32),
     })
 }
