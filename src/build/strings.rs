@@ -351,8 +351,8 @@ pub(crate) fn finish(enc: &Encoder, c: Compression, policy: Policy) -> Result<Fi
     // renumbered.
     let is_derived = |i: usize| derived.get(i).is_some_and(Option::is_some);
     let mut used = vec![false; tables.len()];
-    for i in 0..strings.len() {
-        if let Mode::Fsst(t) = modes[i]
+    for (i, &mode) in modes.iter().enumerate() {
+        if let Mode::Fsst(t) = mode
             && !is_derived(i)
             && fsst_entry(i).len() < strings.get(i).len()
         {
