@@ -917,15 +917,7 @@ pub fn amplifying_snapshot(width: u32, levels: u8) -> Vec<u8> {
     }
     let record_at = data.len() as u32;
     node(&mut data, levels + 1, 0, tag::LIST, child.unwrap_or(0), 1);
-    // One shape: key 0, with a one-entry slot table.
-    let mut shapes = Vec::new();
-    shapes.extend_from_slice(&1u32.to_le_bytes());
-    shapes.extend_from_slice(&8u32.to_le_bytes());
-    put_varint(&mut shapes, 1);
-    shapes.extend_from_slice(&0u32.to_le_bytes());
-    shapes.extend_from_slice(&0u32.to_le_bytes());
-    put_varint(&mut shapes, 1);
-    shapes.push(1);
+    let shapes = one_key_shape();
     // A one-entry hash index of two slots.
     let index = |name: &[u8], entry: &[u8]| {
         let h = index_hash(name);
@@ -961,6 +953,19 @@ pub fn amplifying_snapshot(width: u32, levels: u8) -> Vec<u8> {
     )
 }
 
+/// A SHAPES section of one shape: key 0, with a one-entry slot table.
+fn one_key_shape() -> Vec<u8> {
+    let mut shapes = Vec::new();
+    shapes.extend_from_slice(&1u32.to_le_bytes());
+    shapes.extend_from_slice(&8u32.to_le_bytes());
+    crate::format::put_varint(&mut shapes, 1);
+    shapes.extend_from_slice(&0u32.to_le_bytes());
+    shapes.extend_from_slice(&0u32.to_le_bytes());
+    crate::format::put_varint(&mut shapes, 1);
+    shapes.push(1);
+    shapes
+}
+
 /// A version-4 file of one record `"r"` whose one field `"s"` is a derived string (tag
 /// DERIVED) with entry `entry(at)`, `at` being the entry's pool offset: for the tests of
 /// hostile derived entries. The pool holds, in order: the key `"s"` (offset 0), the id
@@ -983,14 +988,7 @@ pub fn derived_snapshot(before: &[&[u8]], entry: impl FnOnce(u32) -> Vec<u8>) ->
     put_varint(&mut data, format::join_head(0, w));
     data.push(tag::DERIVED);
     data.extend_from_slice(&at.to_le_bytes()[..w]);
-    let mut shapes = Vec::new();
-    shapes.extend_from_slice(&1u32.to_le_bytes());
-    shapes.extend_from_slice(&8u32.to_le_bytes());
-    put_varint(&mut shapes, 1);
-    shapes.extend_from_slice(&0u32.to_le_bytes());
-    shapes.extend_from_slice(&0u32.to_le_bytes());
-    put_varint(&mut shapes, 1);
-    shapes.push(1);
+    let shapes = one_key_shape();
     let keys = crate::build::index_section(1, |_| index_hash(b"s"), &[0], true).unwrap_or_default();
     let ids =
         crate::build::index_section(1, |_| index_hash(b"r"), &[2, 0], true).unwrap_or_default();

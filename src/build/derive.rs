@@ -84,7 +84,7 @@ pub(crate) fn split(
         strings.find(&s[a..b]).filter(|&j| j != i && usable(j))
     };
     let mut pieces = Vec::new();
-    // Ranges of cut indexes still to split, leftmost first.
+    // The longest stretch between cuts `lo..=hi` that is another usable string.
     fn longest(
         cuts: &[usize],
         lo: usize,
@@ -106,6 +106,8 @@ pub(crate) fn split(
         }
         best
     }
+    // Splits cuts `lo..=hi`: the longest reference, then what is left of it and right of
+    // it; a literal where nothing matches (or the parts would run out).
     fn go(
         cuts: &[usize],
         lo: usize,

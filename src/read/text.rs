@@ -283,59 +283,46 @@ impl<'a> Str<'a> {
     /// string's block is decoded into a per-thread buffer first). On a string that does
     /// not decode, [`Error::Corrupt`] and `out` as it was.
     pub fn write_into(&self, out: &mut String) -> Result<()> {
+        // Most strings decode on the stack and are checked once.
+        let push = |out: &mut String, bytes: &[u8]| -> Result<()> {
+            out.push_str(std::str::from_utf8(bytes).map_err(|_| self.corrupt())?);
+            Ok(())
+        };
         match self.0 {
             Repr::Plain(s) => {
                 out.push_str(s);
-                Ok(())
-            }
-            Repr::Fsst { table, codes, .. } => {
-                // Short strings (most) decode on the stack, are checked once and copied.
-                let mut buf = [0u8; 128];
-                if let Some(n) = table.decode_to_slice(codes, &mut buf) {
-                    let s = std::str::from_utf8(&buf[..n]).map_err(|_| self.corrupt())?;
-                    out.push_str(s);
-                    return Ok(());
-                }
-                // Longer ones in checked pieces; nothing is left behind on failure.
-                let start = out.len();
-                let done = table.decode_str_chunks(codes, |piece| {
-                    out.push_str(piece);
-                    Ok::<(), ()>(())
-                });
-                if done == Ok(true) {
-                    Ok(())
-                } else {
-                    out.truncate(start);
-                    Err(self.corrupt())
-                }
+                return Ok(());
             }
             Repr::Cold { .. } => {
                 let s = self.with_cold_str(|s| out.push_str(s));
-                s.ok_or_else(|| self.corrupt())
+                return s.ok_or_else(|| self.corrupt());
+            }
+            Repr::Fsst { table, codes, .. } => {
+                let mut buf = [0u8; 128];
+                if let Some(n) = table.decode_to_slice(codes, &mut buf) {
+                    return push(out, &buf[..n]);
+                }
             }
             Repr::Derived { .. } => {
-                // Most decode on the stack, and are checked once.
                 let mut buf = [0u8; STACK_DECODE];
                 let mut n = 0;
                 if self.derived_bytes(&mut buf, &mut n) {
-                    let s = std::str::from_utf8(&buf[..n]).map_err(|_| self.corrupt())?;
-                    out.push_str(s);
-                    return Ok(());
-                }
-                // Longer ones (or damaged ones) part by part: at most the entry's bound
-                // (the walk stops there on a damaged file).
-                let start = out.len();
-                let done = self.for_each_piece(|piece| {
-                    out.push_str(piece);
-                    Ok::<(), ()>(())
-                });
-                if done == Ok(true) {
-                    Ok(())
-                } else {
-                    out.truncate(start);
-                    Err(self.corrupt())
+                    return push(out, &buf[..n]);
                 }
             }
+        }
+        // Longer ones (or damaged ones) in checked pieces, a derived one at most to its
+        // entry's bound; nothing is left behind on failure.
+        let start = out.len();
+        let done = self.for_each_piece(|piece| {
+            out.push_str(piece);
+            Ok::<(), ()>(())
+        });
+        if done == Ok(true) {
+            Ok(())
+        } else {
+            out.truncate(start);
+            Err(self.corrupt())
         }
     }
 
