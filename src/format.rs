@@ -199,7 +199,7 @@ pub const MAX_COLD_RATIO: usize = 256;
 pub const FSST_MAX_RATIO: u64 = 8;
 
 /// Most a derived entry may expand: its string is at most this many times the entry's
-/// bytes (counting the entry's length prefix).
+/// bytes: at most `MAX_DERIVED_RATIO × (len + 1)` bytes for an entry of `len` bytes.
 pub const MAX_DERIVED_RATIO: usize = 64;
 
 /// Most parts a derived entry has.
@@ -244,7 +244,7 @@ pub mod part {
 #[derive(Clone, Copy, Debug)]
 pub struct Derived<'a> {
     /// The most the string may decode to: [`MAX_DERIVED_RATIO`] times the entry's bytes
-    /// (with its length prefix).
+    /// (plus 1, for its length prefix).
     pub limit: usize,
     parts: &'a [u8],
     at: u32,
@@ -258,11 +258,16 @@ impl<'a> Derived<'a> {
             return None;
         }
         Some(Derived {
-            // The entry's bytes with its length prefix (at least 1 byte).
+            // The entry's bytes plus 1 (its length prefix is at least 1 byte).
             limit: MAX_DERIVED_RATIO.saturating_mul(entry.len() + 1),
             parts: entry,
             at,
         })
+    }
+
+    /// The entry's own combined pool offset.
+    pub fn at(&self) -> u32 {
+        self.at
     }
 
     /// The parts in order; `Err(())` ends the walk at a malformed part (a reference not

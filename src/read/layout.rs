@@ -37,6 +37,13 @@ impl IndexLayout {
         usize::from(self.tag_w + self.entry_w)
     }
 
+    /// Field `f` of entry `e` (`fields` per entry) in the file `b`; `None` past the
+    /// entries.
+    #[inline]
+    pub fn field(&self, b: &[u8], e: u32, fields: usize, f: usize) -> Option<u32> {
+        format::uint_at(b, self.field_at(e, fields, f)?, self.field_w.into())
+    }
+
     /// A slot read as a little-endian integer `x`: its tag and its entry number + 1.
     #[inline]
     pub fn split_slot(&self, x: u64) -> (u32, u32) {

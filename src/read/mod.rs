@@ -933,7 +933,7 @@ impl<'a> Raw<'a> {
             return None;
         }
         let d = format::Derived::parse(self.pool_bytes(off)?, off)?;
-        Some(Str::derived(*self, d, off, depth))
+        Some(Str::derived(*self, d, depth))
     }
 
     /// The string part `p` of a derived entry names, read at nesting depth `depth`.
@@ -1012,12 +1012,7 @@ impl<'a> Raw<'a> {
     /// The pool offset of the name of this file's own key entry `k`.
     #[inline]
     pub fn own_key_offset(&self, k: u32) -> Option<u32> {
-        let keys = &self.l.keys;
-        format::uint_at(
-            self.b,
-            keys.field_at(k, format::KEY_FIELDS, 0)?,
-            keys.field_w.into(),
-        )
+        self.l.keys.field(self.b, k, format::KEY_FIELDS, 0)
     }
 
     #[inline]
@@ -1088,12 +1083,7 @@ impl<'a> Raw<'a> {
     /// The pool offset of the id of entry `e`.
     #[inline]
     pub fn id_pool_offset(&self, e: u32) -> Option<u32> {
-        let ids = &self.l.ids;
-        format::uint_at(
-            self.b,
-            ids.field_at(e, format::ID_FIELDS, 0)?,
-            ids.field_w.into(),
-        )
+        self.l.ids.field(self.b, e, format::ID_FIELDS, 0)
     }
 
     #[inline]
@@ -1109,12 +1099,7 @@ impl<'a> Raw<'a> {
     /// The record reference of entry `e`: a data offset, or [`TOMBSTONE`].
     #[inline]
     pub fn id_record_offset(&self, e: u32) -> Option<u32> {
-        let ids = &self.l.ids;
-        format::uint_at(
-            self.b,
-            ids.field_at(e, format::ID_FIELDS, 1)?,
-            ids.field_w.into(),
-        )
+        self.l.ids.field(self.b, e, format::ID_FIELDS, 1)
     }
 
     /// Shape `s`: its key ids and its slot table.

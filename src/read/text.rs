@@ -76,9 +76,8 @@ enum Repr<'a> {
     /// The concatenation of its parts (other strings of the chain, literals).
     Derived {
         raw: super::Raw<'a>,
+        /// Its entry (which knows its own pool offset).
         d: crate::format::Derived<'a>,
-        /// The (combined) pool offset of its entry.
-        at: u32,
         /// Its nesting depth (1 for a slot's own string).
         depth: u8,
     },
@@ -121,14 +120,13 @@ impl<'a> Str<'a> {
         })
     }
 
-    /// A derived string (`d`, the entry at `at`), read through `raw` at nesting `depth`.
+    /// A derived string (its entry `d`), read through `raw` at nesting `depth`.
     pub(crate) fn derived(
         raw: super::Raw<'a>,
         d: crate::format::Derived<'a>,
-        at: u32,
         depth: u8,
     ) -> Str<'a> {
-        Str(Repr::Derived { raw, d, at, depth })
+        Str(Repr::Derived { raw, d, depth })
     }
 
     /// Calls `f` with each part of a derived string, in order; `Ok(false)` if a part
@@ -224,6 +222,20 @@ impl<'a> Str<'a> {
         true
     }
 
+    /// Decodes an FSST or derived string into `buf` without checking UTF-8 (the caller
+    /// checks the whole once): its length, or `None` for another kind of string, or one
+    /// that does not fit or does not decode.
+    fn decode_on_stack(&self, buf: &mut [u8]) -> Option<usize> {
+        match self.0 {
+            Repr::Fsst { table, codes, .. } => table.decode_to_slice(codes, buf),
+            Repr::Derived { .. } => {
+                let mut n = 0;
+                self.derived_bytes(buf, &mut n).then_some(n)
+            }
+            Repr::Plain(_) | Repr::Cold { .. } => None,
+        }
+    }
+
     /// How a compressed string is stored: its slot tag and pool offset (what a builder
     /// writes to refer to the same string). `None` for a plain string.
     pub(crate) fn stored(&self) -> Option<(u8, u32)> {
@@ -231,7 +243,7 @@ impl<'a> Str<'a> {
             Repr::Plain(_) => None,
             Repr::Fsst { at, .. } => Some((crate::format::tag::FSST, at)),
             Repr::Cold { at, .. } => Some((crate::format::tag::COLD, at)),
-            Repr::Derived { at, .. } => Some((crate::format::tag::DERIVED, at)),
+            Repr::Derived { d, .. } => Some((crate::format::tag::DERIVED, d.at())),
         }
     }
 
@@ -283,11 +295,6 @@ impl<'a> Str<'a> {
     /// string's block is decoded into a per-thread buffer first). On a string that does
     /// not decode, [`Error::Corrupt`] and `out` as it was.
     pub fn write_into(&self, out: &mut String) -> Result<()> {
-        // Most strings decode on the stack and are checked once.
-        let push = |out: &mut String, bytes: &[u8]| -> Result<()> {
-            out.push_str(std::str::from_utf8(bytes).map_err(|_| self.corrupt())?);
-            Ok(())
-        };
         match self.0 {
             Repr::Plain(s) => {
                 out.push_str(s);
@@ -297,17 +304,20 @@ impl<'a> Str<'a> {
                 let s = self.with_cold_str(|s| out.push_str(s));
                 return s.ok_or_else(|| self.corrupt());
             }
-            Repr::Fsst { table, codes, .. } => {
+            // Most decode on the stack and are checked once: FSST strings in a small
+            // buffer (cheaper to clear: most are short), derived ones (URLs) in a larger.
+            Repr::Fsst { .. } => {
                 let mut buf = [0u8; 128];
-                if let Some(n) = table.decode_to_slice(codes, &mut buf) {
-                    return push(out, &buf[..n]);
+                if let Some(n) = self.decode_on_stack(&mut buf) {
+                    out.push_str(std::str::from_utf8(&buf[..n]).map_err(|_| self.corrupt())?);
+                    return Ok(());
                 }
             }
             Repr::Derived { .. } => {
                 let mut buf = [0u8; STACK_DECODE];
-                let mut n = 0;
-                if self.derived_bytes(&mut buf, &mut n) {
-                    return push(out, &buf[..n]);
+                if let Some(n) = self.decode_on_stack(&mut buf) {
+                    out.push_str(std::str::from_utf8(&buf[..n]).map_err(|_| self.corrupt())?);
+                    return Ok(());
                 }
             }
         }
@@ -351,8 +361,7 @@ impl<'a> Str<'a> {
                 let from = out.len();
                 out.push(b'"');
                 let mut buf = [0u8; STACK_DECODE];
-                let mut n = 0;
-                let done = if self.derived_bytes(&mut buf, &mut n) {
+                let done = if let Some(n) = self.decode_on_stack(&mut buf) {
                     // Checked (and escaped) as a whole by `close_decoded`.
                     out.extend_from_slice(&buf[..n]);
                     Ok(true)
@@ -473,15 +482,14 @@ impl<'a> Str<'a> {
                     }
                     f(piece)
                 };
-                let whole = self.for_each_part(|part| {
+                self.for_each_part(|part| {
                     let before = total.get();
                     match part.pieces(&mut guarded) {
                         Ok(true) if total.get() > before => Ok(()),
                         Ok(_) => Err(Stop),
                         Err(e) => Err(e),
                     }
-                })?;
-                Ok(whole)
+                })
             }
         }
     }
@@ -492,26 +500,13 @@ impl<'a> Str<'a> {
         match self.0 {
             Repr::Plain(s) => Ok(f(s)),
             Repr::Cold { .. } => self.with_cold_str(f).ok_or_else(|| self.corrupt()),
-            Repr::Derived { .. } => {
+            Repr::Fsst { .. } | Repr::Derived { .. } => {
                 // On the stack if it fits, else into a `String`.
                 let mut buf = [0u8; STACK_DECODE];
-                let mut n = 0;
-                if self.derived_bytes(&mut buf, &mut n) {
+                if let Some(n) = self.decode_on_stack(&mut buf) {
                     return std::str::from_utf8(&buf[..n])
                         .map(f)
                         .map_err(|_| self.corrupt());
-                }
-                let mut s = String::new();
-                self.write_into(&mut s)?;
-                Ok(f(&s))
-            }
-            Repr::Fsst { table, codes, .. } => {
-                let mut buf = [0u8; STACK_DECODE];
-                if let Some(n) = table.decode_to_slice(codes, &mut buf) {
-                    return match std::str::from_utf8(&buf[..n]) {
-                        Ok(s) => Ok(f(s)),
-                        Err(_) => Err(self.corrupt()),
-                    };
                 }
                 let mut s = String::new();
                 self.write_into(&mut s)?;
