@@ -7,8 +7,10 @@ mod common;
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use fms::{Compression, Error, Snapshot, SnapshotBuilder, Str, TupleMap, ValueRef};
+use fms::{Compression, Error, Snapshot, SnapshotBuilder, TupleMap, ValueRef};
 use serde_json::json;
+
+use common::{build_json as build, str_of};
 
 /// Records with a short field (titles), a mid-length one (descriptions) and a long one
 /// (bodies): enough text per field for `Auto` to train tables and go cold.
@@ -58,19 +60,6 @@ fn prose(seed: u64, n: usize) -> String {
         "задача",
     ];
     common::prose(&WORDS, seed, n)
-}
-
-fn build(recs: &[(String, serde_json::Value)], c: Compression) -> Vec<u8> {
-    let mut b = SnapshotBuilder::new();
-    b.set_compression(c);
-    for (id, r) in recs {
-        b.insert(id, r).unwrap();
-    }
-    b.to_bytes().unwrap()
-}
-
-fn str_of<'a>(snap: &'a Snapshot, id: &str, field: &str) -> Str<'a> {
-    snap.get(id).unwrap().get(field).unwrap().as_str().unwrap()
 }
 
 #[test]
@@ -201,15 +190,7 @@ fn locale_overlays_over_a_compressed_base() {
             o.insert(id, r).unwrap();
         }
     }
-    let over = Snapshot::overlay_from_bytes(o.to_bytes().unwrap(), base.clone()).unwrap();
-    over.verify().unwrap();
-    for (id, r) in &want {
-        assert_eq!(
-            serde_json::to_value(over.get(id).unwrap()).unwrap(),
-            *r,
-            "{id}"
-        );
-    }
+    let over = common::overlay_reads_as(o, &base, &want);
     // The overlay's own text is compressed with its own tables.
     assert!(str_of(&over, "article:00003", "title").is_compressed());
     assert!(str_of(&over, "article:00003", "body").is_cold());

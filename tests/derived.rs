@@ -12,6 +12,8 @@ use fms::format::put_varint;
 use fms::{Compression, Error, FormatKind, Snapshot, SnapshotBuilder, Str};
 use serde_json::{Value, json};
 
+use common::{build_json as build, str_of};
+
 /// Pages of a site: URL fields that repeat the slug and the parent's path (what the
 /// builder derives), and enough other text for `Auto` to train symbol tables.
 fn records(n: usize) -> Vec<(String, Value)> {
@@ -39,24 +41,6 @@ fn records(n: usize) -> Vec<(String, Value)> {
             )
         })
         .collect()
-}
-
-fn build(recs: &[(String, Value)], c: Compression) -> Vec<u8> {
-    let mut b = SnapshotBuilder::new();
-    b.set_compression(c);
-    for (id, r) in recs {
-        b.insert(id, r).unwrap();
-    }
-    b.to_bytes().unwrap()
-}
-
-fn str_of<'a>(snap: &'a Snapshot, id: &str, field: &str) -> Str<'a> {
-    snap.get(id)
-        .unwrap()
-        .get(field)
-        .unwrap()
-        .as_str()
-        .unwrap_or_else(|| panic!("{id}.{field} is a string"))
 }
 
 #[test]
@@ -179,15 +163,7 @@ fn overlays_read_the_base_derived_strings_and_derive_their_own() {
             o.insert(id, r).unwrap();
         }
     }
-    let over = Snapshot::overlay_from_bytes(o.to_bytes().unwrap(), base.clone()).unwrap();
-    over.verify().unwrap();
-    for (id, r) in &want {
-        assert_eq!(
-            serde_json::to_value(over.get(id).unwrap()).unwrap(),
-            *r,
-            "{id}"
-        );
-    }
+    let over = common::overlay_reads_as(o, &base, &want);
     assert!(str_of(&over, "video:00002", "ka_url").is_derived());
     let own = str_of(&over, "video:00004", "node_slug");
     assert_eq!(own, "v/fracciones-y-decimales-4");

@@ -197,3 +197,42 @@ pub fn prose(words: &[&str], seed: u64, n: usize) -> String {
     }
     out
 }
+
+/// The bytes of a snapshot of JSON records `recs`, built with compression `c`.
+pub fn build_json(recs: &[(String, serde_json::Value)], c: fms::Compression) -> Vec<u8> {
+    let mut b = SnapshotBuilder::new();
+    b.set_compression(c);
+    for (id, r) in recs {
+        b.insert(id, r).unwrap();
+    }
+    b.to_bytes().unwrap()
+}
+
+/// The string value of field `field` of record `id`.
+pub fn str_of<'a>(snap: &'a Snapshot, id: &str, field: &str) -> fms::Str<'a> {
+    snap.get(id)
+        .unwrap()
+        .get(field)
+        .unwrap()
+        .as_str()
+        .unwrap_or_else(|| panic!("{id}.{field} is a string"))
+}
+
+/// The overlay `o` (a builder over `base`) opened and verified; every record of `want` reads
+/// through it as that JSON.
+pub fn overlay_reads_as(
+    o: SnapshotBuilder,
+    base: &std::sync::Arc<Snapshot>,
+    want: &[(String, serde_json::Value)],
+) -> Snapshot {
+    let over = Snapshot::overlay_from_bytes(o.to_bytes().unwrap(), base.clone()).unwrap();
+    over.verify().unwrap();
+    for (id, r) in want {
+        assert_eq!(
+            serde_json::to_value(over.get(id).unwrap()).unwrap(),
+            *r,
+            "{id}"
+        );
+    }
+    over
+}
