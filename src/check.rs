@@ -407,6 +407,8 @@ fn base_records() -> Vec<(String, TupleMap)> {
             "deep",
             Value::List(vec![Value::Int(i), Value::Bytes(vec![0, 255])]),
         );
+        nested.insert("label", format!("meta label {i}"));
+        nested.insert("order", i);
         m.insert("meta", Value::Map(Box::new(nested)));
         out.push((format!("r:{i}"), m));
     }
@@ -429,7 +431,8 @@ pub fn overlay_base() -> Arc<Snapshot> {
 }
 
 /// Valid overlays over [`overlay_base`], one per kind of change (patch, whole record with
-/// reused nested values, tombstone, added record, everything together): the seeds of the
+/// reused nested values, tombstone, added record, a nested map patched (format version 5),
+/// everything together): the seeds of the
 /// `overlay` fuzz target, as `(name, bytes)`. Each needs a leading mode byte (0) to be a
 /// fuzz input; see [`overlay`].
 pub fn overlay_seeds() -> Vec<(&'static str, Vec<u8>)> {
@@ -465,6 +468,18 @@ pub fn overlay_seeds() -> Vec<(&'static str, Vec<u8>)> {
         (
             "add",
             build(&|b| b.insert("new:1", &recs[4].1).expect("add")),
+        ),
+        (
+            "nested",
+            build(&|b| {
+                let mut meta = match recs[2].1.get("meta") {
+                    Some(Value::Map(m)) => (**m).clone(),
+                    _ => TupleMap::new(),
+                };
+                meta.insert("label", "etiqueta");
+                b.insert("r:2", &patched(2, "meta", Value::Map(Box::new(meta))))
+                    .expect("nested patch")
+            }),
         ),
         (
             "all",
@@ -508,6 +523,11 @@ pub fn stacked_seeds() -> Vec<(&'static str, Vec<u8>)> {
     b.insert("r:3", &recs[3].1).expect("re-add");
     let mut m = recs[1].1.clone();
     m.insert("title", "Título");
+    if let Some(Value::Map(meta)) = m.get("meta") {
+        let mut meta = (**meta).clone();
+        meta.insert("order", 99);
+        m.insert("meta", Value::Map(Box::new(meta)));
+    }
     b.insert("r:1", &m).expect("patch");
     b.remove("r:0").expect("remove");
     b.insert("new:9", &recs[2].1).expect("add");
@@ -1143,7 +1163,7 @@ fn data_as_v1(raw: crate::read::Raw<'_>) -> Option<(Vec<u8>, impl Fn(u32) -> u32
         out.push(header);
         let (n, w, tags) = if header & node::PATCH_BIT != 0 {
             let (_, base, w, mask_at) = raw.patch_head(data, at as u32)?;
-            let slots = raw.map_at(base, MAX_HEIGHT + 1)?.len();
+            let slots = raw.plain_map_at(base, MAX_HEIGHT + 1)?.len();
             let mask = data.get(mask_at..mask_at + slots.div_ceil(8))?;
             out.extend_from_slice(&remap(&moved, base).to_le_bytes());
             out.extend_from_slice(mask);

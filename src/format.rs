@@ -18,17 +18,21 @@ use std::fmt;
 
 /// The eight bytes every snapshot starts with.
 pub const MAGIC: [u8; 8] = *b"\x89FMS\r\n\x1a\n";
-/// The container format version this crate writes (4: derived strings). It also reads
-/// version 3 (no derived strings), version 2 (4-byte payloads) and version 1 files (also
-/// without the SYMBOLS and COLD sections: no compressed strings, and overlays addressed
-/// by id).
-pub const VERSION: u16 = 4;
+/// The container format version this crate writes (5: nested patches). It also reads
+/// version 4 (patch nodes only at the top level), version 3 (no derived strings), version
+/// 2 (4-byte payloads) and version 1 files (also without the SYMBOLS and COLD sections: no
+/// compressed strings, and overlays addressed by id).
+pub const VERSION: u16 = 5;
 
 /// The first version whose nodes carry a payload width ([`Heads`]).
 pub const NARROW_VERSION: u16 = 3;
 
 /// The first version with derived strings (slot tag [`tag::DERIVED`]).
 pub const DERIVED_VERSION: u16 = 4;
+
+/// The first version whose MAP slots may refer to patch nodes (nested maps an overlay
+/// changes stored as patches of the base's nodes).
+pub const NESTED_PATCH_VERSION: u16 = 5;
 
 /// The oldest container format version this crate reads.
 pub const MIN_VERSION: u16 = 1;
@@ -95,8 +99,8 @@ pub mod section {
         Some(match (version, overlay) {
             (1, false) => &ALL_V1,
             (1, true) => &ALL_OVERLAY_V1,
-            (2..=4, false) => &ALL,
-            (2..=4, true) => &ALL_OVERLAY,
+            (2..=super::VERSION, false) => &ALL,
+            (2..=super::VERSION, true) => &ALL_OVERLAY,
             _ => return None,
         })
     }

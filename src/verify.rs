@@ -705,7 +705,21 @@ impl DataCtx<'_, '_, '_> {
                 }
                 let (head, child) = node_at_checked(self.c, self.nodes, pv, slot_at)?;
                 let want = if t == tag::LIST { node::LIST_BIT } else { 0 };
-                if head & (node::LIST_BIT | node::PATCH_BIT) != want {
+                let kind = head & (node::LIST_BIT | node::PATCH_BIT);
+                if t == tag::MAP && kind == node::PATCH_BIT {
+                    // Version 5: a nested map stored as a patch, if the file holding the
+                    // patch node allows it (what a read of the slot asks).
+                    if self.c.raw.map_at(pv, MAX_HEIGHT + 1).is_none() {
+                        return Err(err(
+                            slot_at,
+                            FormatKind::BadEncoding,
+                            format!(
+                                "MAP slot refers to patch node {pv}, which its file's \
+                                 version does not allow there (nested patches: version 5 on)"
+                            ),
+                        ));
+                    }
+                } else if kind != want {
                     return Err(err(
                         slot_at,
                         FormatKind::OutOfBounds,
@@ -894,13 +908,16 @@ fn verify_patch(
             format!("patch base {base_off} is not a map node"),
         ));
     }
-    let base = c.raw.map_at(base_off, MAX_HEIGHT + 1).ok_or_else(|| {
-        err(
-            abs + 1,
-            FormatKind::OutOfBounds,
-            format!("patch base {base_off} is unreadable"),
-        )
-    })?;
+    let base = c
+        .raw
+        .plain_map_at(base_off, MAX_HEIGHT + 1)
+        .ok_or_else(|| {
+            err(
+                abs + 1,
+                FormatKind::OutOfBounds,
+                format!("patch base {base_off} is unreadable"),
+            )
+        })?;
     let n = base.len();
     if n > format::MAX_PATCH_SLOTS {
         return Err(err(

@@ -83,10 +83,13 @@ fn anchors_through_overlays() {
         patched.get("title").unwrap().to_str().as_deref(),
         Some("Vídeo 1")
     );
-    assert!(
-        patched.anchor().is_none(),
-        "a patched record is anchored by id"
+    // A patched record's anchor names its patch node and reads back the same record.
+    let a = patched.anchor().expect("a patched record has an anchor");
+    assert_eq!(
+        es.record_at(a).unwrap().to_owned().unwrap(),
+        patched.to_owned().unwrap()
     );
+    assert!(base.record_at(a).is_none(), "the patch is the overlay's");
     assert!(
         es.anchor("video:3").is_none(),
         "a removed record has no anchor"

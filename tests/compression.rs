@@ -335,14 +335,14 @@ fn version_2_files_are_read() {
 #[test]
 fn unknown_versions_say_to_rebuild() {
     let mut bytes = build(&records(3), Compression::Auto);
-    bytes[8] = 5;
+    bytes[8] = 6;
     let e = Snapshot::from_bytes(bytes).unwrap_err();
     assert!(
         matches!(
             e,
             Error::Version {
-                found: 5,
-                supported: 4
+                found: 6,
+                supported: 5
             }
         ),
         "{e:?}"

@@ -428,6 +428,35 @@ fn replay_overlay_roundtrip_jsonl_and_fsst_corpora() {
     assert_no_failures(failures);
 }
 
+#[test]
+fn overlay_seeds_hold_nested_patches() {
+    // The version-5 form: a nested map stored as a patch of the base's, at depth 1 and 2.
+    let nested = |snap: &fms::Snapshot| snap.stats().overlay.map_or(0, |o| o.nested_patched);
+    let base = fms::check::overlay_base();
+    let (_, bytes) = fms::check::overlay_seeds()
+        .into_iter()
+        .find(|(n, _)| *n == "nested")
+        .unwrap();
+    assert_eq!(
+        nested(&fms::Snapshot::overlay_from_bytes(bytes, base).unwrap()),
+        1
+    );
+    let (_, bytes) = fms::check::stacked_seeds().remove(0);
+    let stacked = fms::Snapshot::overlay_from_bytes(bytes, fms::check::stacked_base()).unwrap();
+    assert_eq!(nested(&stacked), 1);
+    // And the committed files are these seeds.
+    let committed = std::fs::read(fuzz_dir().join("corpus/overlay/nested.bin")).unwrap();
+    let (_, bytes) = fms::check::overlay_seeds()
+        .into_iter()
+        .find(|(n, _)| *n == "nested")
+        .unwrap();
+    assert_eq!(
+        committed[1..],
+        bytes[..],
+        "regenerate the seeds: see tests/fuzz_replay.rs"
+    );
+}
+
 /// The seed inputs of the other targets, as `(target, file name, bytes)`.
 fn other_seeds() -> Vec<(&'static str, String, Vec<u8>)> {
     let mut out = Vec::new();

@@ -48,6 +48,9 @@ fn map() -> impl Strategy<Value = TupleMap> {
 enum Edit {
     /// Replace one field of a record (keeps its shape: the patch path).
     Field(usize, usize, Value),
+    /// Replace one value inside a nested map of a record, or inside a map in one of its
+    /// lists, keeping every shape (version 5: a nested patch).
+    Deep(usize, usize, usize, Value),
     /// Replace a whole record (may change its shape).
     Replace(usize, TupleMap),
     /// Insert a record equal to what the tree has (costs nothing).
@@ -61,6 +64,8 @@ enum Edit {
 fn edit() -> impl Strategy<Value = Edit> {
     prop_oneof![
         3 => (any::<usize>(), any::<usize>(), value()).prop_map(|(i, f, v)| Edit::Field(i, f, v)),
+        2 => (any::<usize>(), any::<usize>(), any::<usize>(), value())
+            .prop_map(|(i, f, g, v)| Edit::Deep(i, f, g, v)),
         2 => (any::<usize>(), map()).prop_map(|(i, m)| Edit::Replace(i, m)),
         1 => any::<usize>().prop_map(Edit::Same),
         2 => any::<usize>().prop_map(Edit::Remove),
@@ -120,6 +125,18 @@ impl Model {
                     *m = Some(next);
                 }
             }
+            Edit::Deep(i, f, g, v) => {
+                if let Some((id, Some(m))) = self.slot(*i) {
+                    let mut next = m.clone();
+                    let k = next.keys().nth(f % next.len().max(1)).map(str::to_owned);
+                    let Some(k) = k else { return };
+                    let mut field = next.get(&k).cloned().unwrap_or(Value::Null);
+                    set_deep(&mut field, *g, v.clone());
+                    next.insert(&k, field);
+                    b.upsert(id, &next).unwrap();
+                    *m = next;
+                }
+            }
             Edit::Replace(i, new) => {
                 if let Some((id, m)) = self.slot(*i) {
                     b.upsert(id, new).unwrap();
@@ -169,6 +186,31 @@ impl Model {
                 }
             }
         }
+    }
+}
+
+/// Replaces the `g`-th value of the map `x` is, or of the first map found in the list `x`
+/// is (from its `g`-th element on), with `v`; keys stay as they are.
+fn set_deep(x: &mut Value, g: usize, v: Value) {
+    match x {
+        Value::Map(m) if !m.is_empty() => {
+            let k = m
+                .keys()
+                .nth(g % m.len())
+                .map(str::to_owned)
+                .unwrap_or_default();
+            m.insert(&k, v);
+        }
+        Value::List(items) if !items.is_empty() => {
+            let n = items.len();
+            if let Some(e) = (0..n)
+                .map(|j| (g + j) % n)
+                .find(|&j| matches!(&items[j], Value::Map(m) if !m.is_empty()))
+            {
+                set_deep(&mut items[e], g / n, v);
+            }
+        }
+        _ => {}
     }
 }
 

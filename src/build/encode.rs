@@ -183,6 +183,8 @@ pub(crate) struct Encoder {
     pub data: Vec<u8>,
     data_dedup: HashTable<(u32, u32)>,
     pub nodes: usize,
+    /// Nested maps written as patch nodes (distinct nodes).
+    pub nested_patches: usize,
     /// The greatest walk cost of a node written (see `format::walk_limit`).
     pub max_weight: u64,
     /// Key id -> pool offset of the name.
@@ -263,8 +265,10 @@ fn index_base_strings(base: &Snapshot) -> HashTable<(u64, u8, u32)> {
                 ValueRef::List(l) if seen.insert((true, l.node().0)) => {
                     stack.extend(l.iter());
                 }
-                // A top-level record may be a patch over a shared node: always walked.
-                ValueRef::Map(m) if top || seen.insert((false, m.node_offset())) => {
+                // A record or map may be a patch over a shared node: always walked.
+                ValueRef::Map(m)
+                    if top || m.is_patched() || seen.insert((false, m.node_offset())) =>
+                {
                     stack.extend(m.values());
                 }
                 _ => {}
@@ -448,15 +452,61 @@ impl Encoder {
         self.node(false, shape as u64, &slots)
     }
 
+    /// What an overlay stores for `m`, which changes `old` (a base chain's record or
+    /// nested map), when that is not a whole new node: a patch of the map node under
+    /// `old` (`(patch, true)`) when `m` has that node's keys in its order (at most
+    /// [`format::MAX_PATCH_SLOTS`]) and the patch is the smaller; that node itself
+    /// (`(node, false)`) when `m` equals it (`old` is a patch the base applies). `None`:
+    /// write `m` whole. `depth`: the nesting depth of `m`'s node (0: a record).
+    pub fn patch_against(
+        &mut self,
+        m: &TupleMap,
+        old: Record<'_>,
+        depth: u8,
+    ) -> Result<Option<(NodeRef, bool)>> {
+        let plain = old.unpatched();
+        if plain.len() != m.len() || m.len() > format::MAX_PATCH_SLOTS || !plain.keys().eq(m.keys())
+        {
+            return Ok(None);
+        }
+        let diffs: Vec<usize> = m
+            .values()
+            .enumerate()
+            .filter(|&(i, v)| !plain.value_at(i).is_some_and(|x| same(x, v)))
+            .map(|(i, _)| i)
+            .collect();
+        if diffs.is_empty() {
+            let node = NodeRef {
+                offset: plain.node_offset(),
+                height: plain.height(),
+                weight: weight_of_map(m),
+            };
+            return Ok(Some((node, false)));
+        }
+        let n = m.len();
+        let patch_len = 1 + 4 + n.div_ceil(8) + diffs.len() * format::SLOT_LEN;
+        let whole_len = 1 + 5 + n * format::SLOT_LEN;
+        if patch_len >= whole_len {
+            return Ok(None);
+        }
+        Ok(Some((self.patch(plain, m, &diffs, depth)?, true)))
+    }
+
     /// Writes a patch node: `plain` (a base map node with the same keys as `m`) with the
-    /// slots `diffs` replaced by `m`'s values. Returns its (combined) offset.
-    pub fn patch(&mut self, plain: Record<'_>, m: &TupleMap, diffs: &[usize]) -> Result<u32> {
+    /// slots `diffs` replaced by `m`'s values.
+    fn patch(
+        &mut self,
+        plain: Record<'_>,
+        m: &TupleMap,
+        diffs: &[usize],
+        depth: u8,
+    ) -> Result<NodeRef> {
         let values: Vec<(&str, &Value)> = m.iter().collect();
         let mut slots = Vec::with_capacity(diffs.len());
         for &i in diffs {
             let (k, v) = values[i];
             let field = self.key_ids.get(k).copied().unwrap_or(u32::MAX);
-            slots.push(self.slot_against(v, plain.value_at(i), 0, field)?);
+            slots.push(self.slot_against(v, plain.value_at(i), depth, field)?);
         }
         let height = slots
             .iter()
@@ -464,7 +514,8 @@ impl Encoder {
             .max()
             .unwrap_or(0)
             .max(plain.height());
-        self.check_limits(height, weight_of_map(m))?;
+        let weight = weight_of_map(m);
+        self.check_limits(height, weight)?;
         let n = plain.len();
         let mut mask = vec![0u8; n.div_ceil(8)];
         for &i in diffs {
@@ -480,7 +531,12 @@ impl Encoder {
         for s in &slots {
             self.scratch.extend_from_slice(&s.payload);
         }
-        Ok(self.commit_node(height, 0, tags_at)?.offset)
+        let nodes = self.nodes;
+        let node = self.commit_node(height, weight, tags_at)?;
+        if depth > 0 && self.nodes > nodes {
+            self.nested_patches += 1;
+        }
+        Ok(node)
     }
 
     /// Encodes a value; if it equals `old` (the base's value at the same place) and that
@@ -505,14 +561,19 @@ impl Encoder {
             }
             (Value::Map(m), Some(ValueRef::Map(r))) => {
                 if same_map(m, r) {
+                    // As the base stores it: its map node, or its patch node.
                     return Ok(node_slot(
                         tag::MAP,
-                        r.node_offset(),
+                        r.own_offset(),
                         r.height(),
                         weight_of(v),
                     ));
                 }
-                let r = self.nested(depth, |e, d| e.map_against(m, Some(r), d))?;
+                let r = self.nested(depth, |e, d| match e.patch_against(m, r, d)? {
+                    // Version 5: a nested map may be a patch of the base's node.
+                    Some((node, _)) => Ok(node),
+                    None => e.map_against(m, Some(r), d),
+                })?;
                 Ok(node_slot(tag::MAP, r.offset, r.height, r.weight))
             }
             _ => self.slot(v, depth, field),

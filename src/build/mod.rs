@@ -60,6 +60,9 @@ pub struct OverlayInfo {
     pub replaced: usize,
     /// Records that replace the base's, stored as their changed fields only.
     pub patched: usize,
+    /// Nested maps (in records the overlay changes) stored as their changed fields only,
+    /// as patches of the base's maps (format version 5).
+    pub nested_patched: usize,
     /// Base records removed (tombstones).
     pub removed: usize,
     /// Base records the overlay leaves as they are (read through; records inserted equal
@@ -274,29 +277,12 @@ impl SnapshotBuilder {
     /// `old` when it has the same keys (at most [`format::MAX_PATCH_SLOTS`]) and the patch
     /// is smaller, else as a whole record that reuses the base's unchanged nested values.
     fn changed(&mut self, map: &TupleMap, old: crate::Record<'_>) -> Result<Rec> {
-        let plain = old.unpatched();
-        if plain.len() == map.len()
-            && map.len() <= format::MAX_PATCH_SLOTS
-            && plain.keys().eq(map.keys())
-        {
-            let diffs: Vec<usize> = map
-                .values()
-                .enumerate()
-                .filter(|&(i, v)| !plain.value_at(i).is_some_and(|x| encode::same(x, v)))
-                .map(|(i, _)| i)
-                .collect();
-            if diffs.is_empty() {
-                // Equal to the node under a patch the base applies: point at that node.
-                return Ok(Rec::Node(plain.node_offset()));
-            }
-            let n = map.len();
-            let patch_len = 1 + 4 + n.div_ceil(8) + diffs.len() * format::SLOT_LEN;
-            let whole_len = 1 + 5 + n * format::SLOT_LEN;
-            if patch_len < whole_len {
-                return Ok(Rec::Patch(self.enc.patch(plain, map, &diffs)?));
-            }
-        }
-        Ok(Rec::Node(self.enc.map_against(map, Some(old), 0)?.offset))
+        Ok(match self.enc.patch_against(map, old, 0)? {
+            Some((node, true)) => Rec::Patch(node.offset),
+            // Equal to the node under a patch the base applies: point at that node.
+            Some((node, false)) => Rec::Node(node.offset),
+            None => Rec::Node(self.enc.map_against(map, Some(old), 0)?.offset),
+        })
     }
 
     /// Records what `id` maps to now.
@@ -580,6 +566,7 @@ impl SnapshotBuilder {
             added: 0,
             replaced: 0,
             patched: 0,
+            nested_patched: self.enc.nested_patches,
             removed: 0,
             unchanged: 0,
         };

@@ -100,12 +100,17 @@ impl Snapshot {
 }
 
 impl Record<'_> {
-    /// This map's anchor, for [`Snapshot::record_at`]. `None` for a top-level record that
-    /// an overlay patches (only some of its fields stored anew): anchor those by id, with
-    /// [`Snapshot::anchor`]. O(1).
+    /// This map's anchor, for [`Snapshot::record_at`]: also for a record or nested map
+    /// that an overlay stores as a patch of its base's (only some of its fields stored
+    /// anew). Always `Some`; an `Option` for compatibility. O(1).
     pub fn anchor(&self) -> Option<Anchor> {
         let (raw, patched) = self.origin();
-        (!patched).then(|| Anchor::new(&raw, self.node_offset(), Kind::Map))
+        Some(if patched {
+            // Read back as stored: the patch node over its base's map node.
+            Anchor::new(&raw, self.own_offset(), Kind::Record)
+        } else {
+            Anchor::new(&raw, self.node_offset(), Kind::Map)
+        })
     }
 }
 

@@ -145,6 +145,8 @@ pub(crate) struct Layout {
     pub heads: format::Heads,
     /// Whether the file may hold derived strings (version 4 on).
     pub derived: bool,
+    /// Whether its MAP slots may refer to patch nodes (version 5 on).
+    pub nested_patches: bool,
 }
 
 fn bad(offset: usize, kind: FormatKind, what: impl Into<String>) -> Error {
@@ -383,6 +385,7 @@ impl Layout {
             chain_bytes: 0,
             heads: format::Heads::of(version >= format::NARROW_VERSION),
             derived: version >= format::DERIVED_VERSION,
+            nested_patches: version >= format::NESTED_PATCH_VERSION,
         };
         let mut layout = layout;
         layout.chain_bytes = format::expanded_bytes(

@@ -1151,6 +1151,22 @@ impl<'a> Raw<'a> {
         let Some(own) = off.checked_sub(self.l.starts.data) else {
             return self.below(|d| d.map_at(off, below));
         };
+        let data = self.data()?;
+        if self.l.nested_patches
+            && *data.get(own as usize)? & (node::LIST_BIT | node::PATCH_BIT) == node::PATCH_BIT
+        {
+            // Version 5: a nested map an overlay changes may be a patch of the base's node.
+            return self.patch_at(off, own, data).filter(|r| r.height() < below);
+        }
+        self.own_map(data, own, off, below)
+    }
+
+    /// The map node (never a patch) at `off`, whose height must be below `below`: a
+    /// patch's base.
+    pub fn plain_map_at(&self, off: u32, below: u8) -> Option<Record<'a>> {
+        let Some(own) = off.checked_sub(self.l.starts.data) else {
+            return self.below(|d| d.plain_map_at(off, below));
+        };
         self.own_map(self.data()?, own, off, below)
     }
 
@@ -1192,6 +1208,33 @@ impl<'a> Raw<'a> {
         }
     }
 
+    /// The byte length of the node at `own` in this file's `data` (`None` if it does not
+    /// parse): for a walk over the nodes of a section ([`Snapshot::stats`]).
+    pub fn node_len(&self, data: &'a [u8], own: u32) -> Option<usize> {
+        let (kind, _, at) = Self::node_header(data, own)?;
+        let end = match kind {
+            node::PATCH_BIT => {
+                let (_, base, w, mask_at) = self.patch_head(data, own)?;
+                let n = self.plain_map_at(base, format::MAX_HEIGHT + 1)?.len();
+                let mask = format::slice_at(data, mask_at, n.div_ceil(8))?;
+                let m = format::count_ones(mask) as usize;
+                mask_at + mask.len() + m.checked_mul(w + 1)?
+            }
+            node::LIST_BIT | 0 => {
+                let (head, used) = format::varint_at(data, at)?;
+                let (v, w) = self.l.heads.split(head);
+                let n = if kind == node::LIST_BIT {
+                    usize::try_from(v).ok()?
+                } else {
+                    self.shape(u32::try_from(v).ok()?)?.keys.len() / format::SHAPE_KEY_LEN
+                };
+                at + used + n.checked_mul(w + 1)?
+            }
+            _ => return None,
+        };
+        (end <= data.len()).then(|| end - own as usize)
+    }
+
     /// The head of the patch node at `own` in this file's `data`: `(height, base node
     /// offset, payload width, offset of the mask)`. Version 3: a varint head
     /// ([`format::Heads`]); versions 1 and 2: a `u32` base, 4-byte payloads.
@@ -1213,7 +1256,7 @@ impl<'a> Raw<'a> {
         if base_off >= off || height == 0 {
             return None;
         }
-        let base = self.map_at(base_off, height + 1)?;
+        let base = self.plain_map_at(base_off, height + 1)?;
         if base.len() > format::MAX_PATCH_SLOTS {
             return None;
         }
@@ -1221,7 +1264,7 @@ impl<'a> Raw<'a> {
         let mask = format::slice_at(data, mask_at, mask_len)?;
         let m = format::count_ones(mask) as usize;
         let patch = format::slice_at(data, mask_at, mask_len + m * (w + 1))?;
-        Some(base.patched(*self, patch, w as u8, height))
+        Some(base.patched(*self, patch, w as u8, height, off))
     }
 
     /// The list node at `off`, whose height must be below `below`.

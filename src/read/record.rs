@@ -220,6 +220,9 @@ pub struct Record<'a> {
     /// Data offset (in the overlay chain's combined space) of the map node whose slots
     /// `slots` are.
     off: u32,
+    /// Data offset of the record's own node: `off`, or for a patched record its patch
+    /// node's.
+    at: u32,
 }
 
 impl<'a> Record<'a> {
@@ -243,18 +246,41 @@ impl<'a> Record<'a> {
             height,
             node_height: height,
             off,
+            at: off,
         }
     }
 
     /// This (base) record with the slots of a patch node of `raw`'s file replaced.
-    pub(crate) fn patched(self, raw: Raw<'a>, patch: &'a [u8], width: u8, height: u8) -> Self {
+    /// This (base) record with the slots of a patch node of `raw`'s file (at combined
+    /// data offset `at`) replaced.
+    pub(crate) fn patched(
+        self,
+        raw: Raw<'a>,
+        patch: &'a [u8],
+        width: u8,
+        height: u8,
+        at: u32,
+    ) -> Self {
         Record {
             raw,
             patch,
             patch_width: width,
             height,
+            at,
             ..self
         }
+    }
+
+    /// The data offset of the record's own node: its patch node if it is patched, else
+    /// its map node. A MAP slot (version 5) or an id entry that refers to it reads it as
+    /// it is.
+    pub(crate) fn own_offset(&self) -> u32 {
+        self.at
+    }
+
+    /// Whether an overlay stores this record or map as a patch of a base node.
+    pub(crate) fn is_patched(&self) -> bool {
+        !self.patch.is_empty()
     }
 
     /// The data offset of the map node holding this record's slots: the record itself,
@@ -268,6 +294,7 @@ impl<'a> Record<'a> {
         Record {
             patch: &[],
             height: self.node_height,
+            at: self.off,
             ..*self
         }
     }

@@ -69,8 +69,9 @@ impl Snapshot {
     }
 
     /// What this file holds: sections, counts, pool entries and, for an overlay, its
-    /// added, replaced, patched and removed records. O(pool entries + an overlay's
-    /// changed ids): it scans the pool (no other data).
+    /// added, replaced, patched and removed records and its nested patches. O(pool
+    /// entries), plus for an overlay O(changed ids + its own nodes): it scans the pool
+    /// and an overlay's DATA (heap: a set of its patched records' offsets).
     ///
     /// ```
     /// # fn main() -> fms::Result<()> {
@@ -101,9 +102,11 @@ impl Snapshot {
                     added: (l.ids.count - l.own_first()) as usize,
                     replaced: 0,
                     patched: 0,
+                    nested_patched: 0,
                     removed: 0,
                     unchanged: 0,
                 };
+                let mut top_patches = std::collections::HashSet::new();
                 // Version 2: the CHANGES section's references; version 1: the leading
                 // id entries'.
                 let changes = l.changes.map_or(0, |c| c.count);
@@ -116,10 +119,27 @@ impl Snapshot {
                     match rec {
                         Some(TOMBSTONE) => info.removed += 1,
                         Some(rec) if raw.node_kind(rec) == Some(node::PATCH_BIT) => {
-                            info.patched += 1
+                            info.patched += 1;
+                            top_patches.insert(rec);
                         }
                         _ => info.replaced += 1,
                     }
+                }
+                // Patch nodes no id entry or CHANGES reference names: nested maps. A walk
+                // over the file's nodes; it stops at the first that does not parse.
+                let data = raw.data().unwrap_or_default();
+                let mut at = 0usize;
+                while let Some(len) = u32::try_from(at)
+                    .ok()
+                    .and_then(|own| raw.node_len(data, own))
+                {
+                    let off = l.starts.data.saturating_add(at as u32);
+                    if data[at] & (node::LIST_BIT | node::PATCH_BIT) == node::PATCH_BIT
+                        && !top_patches.contains(&off)
+                    {
+                        info.nested_patched += 1;
+                    }
+                    at += len;
                 }
                 info.unchanged = base
                     .len()

@@ -196,11 +196,12 @@ pub fn run(a: Args) -> CliResult {
                 info.records
             );
             println!(
-                "  stores {} added, {} replaced, {} patched (changed fields only), {} removed; \
-                 {} unchanged (cost nothing); new: {} shapes, {} keys, {} strings",
+                "  stores {} added, {} replaced, {} patched (changed fields only; {} nested maps \
+                 too), {} removed; {} unchanged (cost nothing); new: {} shapes, {} keys, {} strings",
                 o.added,
                 o.replaced,
                 o.patched,
+                o.nested_patched,
                 o.removed,
                 o.unchanged,
                 info.shapes,

@@ -131,6 +131,9 @@ struct OverlayRow {
     replaced: u64,
     /// Base records this file replaces by their changed fields only (patch nodes).
     patched: u64,
+    /// Nested maps of changed records stored as patches of the base's maps (format
+    /// version 5).
+    nested_patched: u64,
     /// Base records this file removes (tombstones).
     removed: u64,
     /// Base records the merged tree reads unchanged (they cost this file nothing).
@@ -376,6 +379,7 @@ fn overlay_row(snap: &fms::Snapshot, stats: &fms::Stats) -> Option<OverlayRow> {
         added: o.added as u64,
         replaced: o.replaced as u64,
         patched: o.patched as u64,
+        nested_patched: o.nested_patched as u64,
         removed: o.removed as u64,
         unchanged: o.unchanged as u64,
     })
@@ -591,8 +595,8 @@ fn print_text(o: &mut dyn Write, r: &Report<'_>) -> std::io::Result<()> {
         writeln!(
             o,
             "overlay over {} (depth {}; its base chain is {} bytes): stores {} id entries: \
-             {} added, {} replaced whole, {} patched (changed fields only), {} removed; \
-             {} base records unchanged (cost nothing)",
+             {} added, {} replaced whole, {} patched (changed fields only; {} nested maps \
+             too), {} removed; {} base records unchanged (cost nothing)",
             ov.base,
             ov.depth,
             ov.base_bytes,
@@ -600,6 +604,7 @@ fn print_text(o: &mut dyn Write, r: &Report<'_>) -> std::io::Result<()> {
             ov.added,
             ov.replaced,
             ov.patched,
+            ov.nested_patched,
             ov.removed,
             ov.unchanged
         )?;
