@@ -1055,13 +1055,17 @@ fn assemble(
 /// keys; an id index whose first entries change or remove base ids (one per CHANGES bit,
 /// the home entry's id) and whose others are the added ids; a 32-byte OVERLAY section; no
 /// CHANGES, SYMBOLS or COLD. For the tests of the version-1 read path (this crate writes
-/// no version-1 file). `None` if `bytes` is not such an overlay.
+/// no version-1 file). `None` if `bytes` is not such an overlay (also if it holds nested
+/// patches, which version 1 does not have).
 pub fn overlay_as_v1(bytes: &[u8], base: &Arc<Snapshot>) -> Option<Vec<u8>> {
     use crate::format::{FLAG_OVERLAY, TOMBSTONE, index_hash, section};
     let snap = Snapshot::overlay_from_bytes(bytes.to_vec(), base.clone()).ok()?;
     let l = snap.layout();
     let c = l.changes?;
-    if l.symbol_count != 0 || !l.cold.is_empty() {
+    if l.symbol_count != 0
+        || !l.cold.is_empty()
+        || snap.stats().overlay.is_none_or(|o| o.nested_patched > 0)
+    {
         return None;
     }
     let raw = snap.raw();
