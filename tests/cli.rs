@@ -230,3 +230,34 @@ fn gen_build_export_gives_back_the_input_byte_for_byte() {
         stderr(&o)
     );
 }
+
+/// A reader that went away (`fms verify x | head -0`) is no error: the command finishes
+/// its work, exits by how that went, and does not panic.
+#[test]
+fn a_closed_stdout_is_no_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("a.jsonl"),
+        "{\"id\":\"v:1\",\"title\":\"Intro\"}\n",
+    )
+    .unwrap();
+    for (args, ok) in [
+        (&["build", "a.jsonl", "-o", "a.fms"][..], true),
+        (&["verify", "a.fms"][..], true),
+        (&["verify", "a.jsonl"][..], false),
+    ] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_fms"))
+            .args(args)
+            .current_dir(dir.path())
+            .stdout(writer)
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .unwrap();
+        let err = stderr(&o);
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert_eq!(o.status.success(), ok, "{args:?}: {err}");
+    }
+    assert!(dir.path().join("a.fms").exists());
+}

@@ -172,7 +172,7 @@ pub fn run(a: Args) -> CliResult {
     bar.finish_and_clear();
     let info = result?;
     match &info.overlay {
-        None => println!(
+        None => say!(
             "{}: {} records, {} shapes, {} keys, {} strings, {} bytes in {:.2?} (hash {})",
             a.output.display(),
             info.records,
@@ -184,7 +184,7 @@ pub fn run(a: Args) -> CliResult {
             info.hash
         ),
         Some(o) => {
-            println!(
+            say!(
                 "{}: overlay over {} (depth {}), {} bytes in {:.2?} (hash {}): {} records in the \
                  merged tree",
                 a.output.display(),
@@ -195,7 +195,7 @@ pub fn run(a: Args) -> CliResult {
                 info.hash,
                 info.records
             );
-            println!(
+            say!(
                 "  stores {} added, {} replaced, {} patched (changed fields only; {} nested maps \
                  too), {} removed; {} unchanged (cost nothing); new: {} shapes, {} keys, {} strings",
                 o.added,

@@ -348,7 +348,7 @@ pub fn run(a: Args) -> CliResult {
     let tmp = tempfile::tempdir().map_err(|e| format!("temporary directory: {e}"))?;
     let dir = a.dir.clone().unwrap_or_else(|| tmp.path().to_owned());
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    println!(
+    say!(
         "fms demo: scale {} ({} entities per tree), en + {} locales translating {:.0}% of text \
          fields, seed {}, in {}",
         a.scale,
@@ -382,7 +382,7 @@ pub fn run(a: Args) -> CliResult {
         jsonl: en_jsonl,
         secs: t.elapsed().as_secs_f64(),
     }];
-    println!(
+    say!(
         "built en.fms: {} records, {} in {:.2}s",
         trees[0].info.records,
         mb(trees[0].info.bytes),
@@ -424,7 +424,7 @@ pub fn run(a: Args) -> CliResult {
     locale_trees.sort_by_key(|t| codes.iter().position(|c| *c == t.locale));
     drop(base);
     if !locale_trees.is_empty() {
-        println!(
+        say!(
             "built {} locale overlays over en in {:.2}s on {workers} threads ({:.2}s each on average)",
             locale_trees.len(),
             t.elapsed().as_secs_f64(),
@@ -447,7 +447,7 @@ pub fn run(a: Args) -> CliResult {
     let open_secs = t.elapsed().as_secs_f64();
     let store_heap = heap::live().saturating_sub(heap0);
     let en_old = store.current("en").ok_or("demo: en is not served")?.hash();
-    println!(
+    say!(
         "opened the store from {}: {} trees in {:.2} ms, {} B of heap",
         manifest_path.display(),
         store.published().len(),
@@ -526,7 +526,7 @@ pub fn run(a: Args) -> CliResult {
         .overlay
         .as_ref()
         .ok_or("demo: the update is not an overlay")?;
-    println!(
+    say!(
         "served {} requests on {} threads in {:.2}s; the update (en-v2.fms: {} changed, {} added, \
          {} removed, {}) was built in {:.2}s while serving and swapped in at {:.2}s ({:.1} ms: \
          write manifest, reload, evict {evicted})",
@@ -608,9 +608,9 @@ pub fn run(a: Args) -> CliResult {
     let total_bytes: u64 = trees.iter().map(|t| t.info.bytes).sum();
     let total_jsonl: u64 = trees.iter().map(|t| t.jsonl).sum();
     let n = trees.len() as u64;
-    println!();
-    println!("| tree | file | stores | records | bytes | JSONL of the tree |");
-    println!("|---|---|---|---:|---:|---:|");
+    say!();
+    say!("| tree | file | stores | records | bytes | JSONL of the tree |");
+    say!("|---|---|---|---:|---:|---:|");
     for t in &trees {
         let stores = match &t.info.overlay {
             None => "full snapshot".to_owned(),
@@ -621,7 +621,7 @@ pub fn run(a: Args) -> CliResult {
                 o.unchanged
             ),
         };
-        println!(
+        say!(
             "| {} | {} | {stores} | {} | {} | {} |",
             t.locale,
             t.file,
@@ -630,13 +630,13 @@ pub fn run(a: Args) -> CliResult {
             mb(t.jsonl)
         );
     }
-    println!(
+    say!(
         "| **{n} trees** | | | {} | **{}** | {} |",
         trees.iter().map(|t| t.info.records as u64).sum::<u64>(),
         mb(total_bytes),
         mb(total_jsonl)
     );
-    println!(
+    say!(
         "| en v2 (content update) | en-v2.fms | overlay over en: {} changed, {} added, {} removed | {} | {} | - |",
         upd.replaced + upd.patched,
         upd.added,
@@ -644,7 +644,7 @@ pub fn run(a: Args) -> CliResult {
         update.records,
         mb(update.bytes)
     );
-    println!();
+    say!();
     let (map_all, how) = match map_heap_locale {
         Some(l) => (
             map_heap_en + l * (n - 1),
@@ -659,55 +659,55 @@ pub fn run(a: Args) -> CliResult {
         ),
         None => (map_heap_en, format!("{} (measured)", mb(map_heap_en))),
     };
-    println!("| measure | fms | HashMap<String, serde_json::Value> | ratio |");
-    println!("|---|---:|---:|---:|");
-    println!(
+    say!("| measure | fms | HashMap<String, serde_json::Value> | ratio |");
+    say!("|---|---:|---:|---:|");
+    say!(
         "| bytes of {n} trees (files vs JSONL text) | {} | {} | {:.2}x |",
         mb(total_bytes),
         mb(total_jsonl),
         total_bytes as f64 / total_jsonl as f64
     );
-    println!(
+    say!(
         "| heap to hold the tree: en | {} B (store, all trees) | {} (measured) | - |",
         store_heap,
         mb(map_heap_en)
     );
     if let Some(l) = map_heap_locale {
-        println!(
+        say!(
             "| heap to hold the tree: {} | (included above) | {} (measured) | - |",
             codes[1],
             mb(l)
         );
     }
-    println!(
+    say!(
         "| heap to hold {n} trees | {} B | {how} | {:.6}x |",
         store_heap,
         store_heap as f64 / map_all.max(1) as f64
     );
-    println!(
+    say!(
         "| heap of the store after the update and eviction | {} B | - | - |",
         store_heap_after
     );
-    println!(
+    say!(
         "| RSS of the process after serving (VmRSS) | {}: {} mapped snapshot pages + {} anonymous | - | - |",
         mb(rss_served),
         mb(file_served.saturating_sub(file0)),
         mb(anon_served)
     );
-    println!(
+    say!(
         "| lookups/s, {n} trees through the store (pin + get + {} fields), after the swap | {:.2} M | - | - |",
         FIELDS.len(),
         rate(2) / 1e6
     );
-    println!(
+    say!(
         "| lookups/s, en only (get + {} fields) | {:.2} M | {:.2} M | {:.2}x |",
         FIELDS.len(),
         fms_rate / 1e6,
         map_rate / 1e6,
         fms_rate / map_rate.max(1.0)
     );
-    println!();
-    println!(
+    say!();
+    say!(
         "requests through the store: {:.2} M/s before the update (cold: first reads fault the \
          pages in), {:.2} M/s while it was built (sharing the CPU with the build), {:.2} M/s after \
          the swap",
@@ -715,12 +715,15 @@ pub fn run(a: Args) -> CliResult {
         rate(1) / 1e6,
         rate(2) / 1e6
     );
-    println!(
+    say!(
         "requests to en: {} read en v1, {} read en v2 (after the swap); {} of {} requests found \
          their id (ids removed by the update are not found in en v2)",
-        served.en_old, served.en_new, served.found, served.requests
+        served.en_old,
+        served.en_new,
+        served.found,
+        served.requests
     );
-    println!(
+    say!(
         "RSS {} before opening the store (anonymous: the generator's and builders' heap, freed \
          but kept by the allocator, and the request id list); verify of all {n} trees (each overlay's chain) {:.2}s; total {:.1}s",
         mb(rss0),
@@ -731,7 +734,7 @@ pub fn run(a: Args) -> CliResult {
         crate::demo_remote::run(&dir, a.threads, a.seconds)?;
     }
     if a.dir.is_none() {
-        println!("(written to a temporary directory and removed; pass --dir to keep it)");
+        say!("(written to a temporary directory and removed; pass --dir to keep it)");
     }
     Ok(())
 }

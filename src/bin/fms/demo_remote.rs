@@ -81,7 +81,7 @@ pub fn run(dir: &Path, threads: usize, seconds: f64) -> CliResult {
                 .into(),
         );
     };
-    println!(
+    say!(
         "\nthe memcached tier: 4 memcached servers on loopback ({})",
         bin.display()
     );
@@ -96,7 +96,7 @@ pub fn run(dir: &Path, threads: usize, seconds: f64) -> CliResult {
     let t = Instant::now();
     let r = push::push(dir, &cluster, &PushOptions::default()).map_err(|e| e.to_string())?;
     let manifests: u64 = r.locales.iter().map(|l| l.manifest_bytes).sum();
-    println!(
+    say!(
         "push: {} records of {} trees -> {} distinct items ({:.1} MB) sent in {:.1}s; record \
          manifests {:.1} MB ({:.1} bytes/id) in {}/remote",
         r.records,
@@ -161,7 +161,7 @@ pub fn run(dir: &Path, threads: usize, seconds: f64) -> CliResult {
     lat.sort();
     let n = lat.len().max(1);
     let s = store.stats();
-    println!(
+    say!(
         "get_many of 50 ids from {threads} threads for {seconds}s: {} requests ({:.0}/s), p50 \
          {:.0} µs, p99 {:.0} µs; {} of {} ids found",
         lat.len(),
@@ -171,7 +171,7 @@ pub fn run(dir: &Path, threads: usize, seconds: f64) -> CliResult {
         found,
         lat.len() * 50
     );
-    println!(
+    say!(
         "served from: hot set {}, byte cache {} ({:.1} MB held), memcached {}, origin {}; \
          {:.2} memcached round trips per request; {} corrupt items",
         s.hot_hits,

@@ -54,7 +54,7 @@ pub fn run(a: Args) -> CliResult {
             }
             Ok(())
         })?;
-        println!("{}: {n} records", path.display());
+        say!("{}: {n} records", path.display());
     }
     Ok(())
 }

@@ -49,7 +49,7 @@ fn print(rec: &fms::Record<'_>, id: &str, field: Option<&str>) -> Result<(), Str
             serde_json::to_string_pretty(&v)
         }
     };
-    println!("{}", json.map_err(|e| e.to_string())?);
+    say!("{}", json.map_err(|e| e.to_string())?);
     Ok(())
 }
 

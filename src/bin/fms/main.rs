@@ -3,6 +3,18 @@
 //! Errors go to stderr as one line naming the file and line (JSONL) or byte offset
 //! (snapshots), with a non-zero exit; no command ever leaves a partial output file.
 
+/// `println!` for the CLI's reports: a reader that went away (`fms verify x | head -0`,
+/// a closed pipe) is no error — the command still finishes its work, and its exit status
+/// says how that went; any other failure to write is said on stderr. Never a panic.
+macro_rules! say {
+    () => {
+        $crate::say(format_args!(""))
+    };
+    ($($t:tt)*) => {
+        $crate::say(format_args!($($t)*))
+    };
+}
+
 mod build;
 mod demo;
 mod demo_remote;
@@ -203,7 +215,7 @@ fn verify(path: &Path, bases: &[PathBuf]) -> CliResult {
             snap.depth() + 1
         ),
     };
-    println!(
+    say!(
         "{}: ok ({} records, {} shapes, {} keys, {} bytes, hash {}{chain}, verified in {:.1?})",
         path.display(),
         snap.len(),
@@ -214,4 +226,15 @@ fn verify(path: &Path, bases: &[PathBuf]) -> CliResult {
         start.elapsed()
     );
     Ok(())
+}
+
+/// Writes one line to stdout for [`say!`].
+fn say(args: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_fmt(args).and_then(|()| out.write_all(b"\n")) {
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            eprintln!("fms: cannot write to stdout: {e}");
+        }
+    }
 }

@@ -66,7 +66,7 @@ pub fn run(a: Args) -> CliResult {
             Some(h) => format!("was {h}"),
             None => "new".to_owned(),
         };
-        println!(
+        say!(
             "{}: {} records, manifest {} ({} bytes, {:.1} bytes/id{}), {was}",
             l.locale,
             l.records,
@@ -76,7 +76,7 @@ pub fn run(a: Args) -> CliResult {
             if l.overlay { ", overlay" } else { "" }
         );
     }
-    println!(
+    say!(
         "{} records, {} distinct items ({} bytes); {} already in memcached; sent {} items, {} bytes; {} pointers flipped; {:.1?}",
         r.records,
         r.unique_items,

@@ -313,7 +313,7 @@ async fn serve(a: Args) -> CliResult {
     // Announced only once the SIGHUP and SIGTERM handlers are in place (their default
     // action is to terminate), so a supervisor that reads this line may signal from then
     // on. Tests and scripts read it to learn the port.
-    println!("fms serve: listening on http://{addr}");
+    say!("fms serve: listening on http://{addr}");
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
