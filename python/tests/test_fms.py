@@ -260,6 +260,34 @@ def test_overlays(tmp_path, en):
         fms.Snapshot.open(tmp_path / "es.fms")
 
 
+def test_overlay_nested_maps_stored_as_patches_read_as_maps(tmp_path, en):
+    # Format 5: a nested map the overlay changes (same keys) is a patch of en's map; it is
+    # a view like any other, also inside a list, and outlives the record it came from.
+    es_tree = tree()
+    for i in range(0, 200, 2):
+        r = es_tree[f"video:{i}"]
+        es_tree[f"video:{i}"] = {
+            **r,
+            "meta": {**r["meta"], "lang": "es"},
+            "children": ["exercise:1", {"kind": "prueba", "n": 3}, [1, 2]],
+        }
+    info = fms.build(es_tree, tmp_path / "es.fms", base=en)
+    assert info["records"] == 201
+    es = fms.Snapshot.open(tmp_path / "es.fms", base=en)
+    es.verify()
+    meta = es["video:4"]["meta"]
+    quiz = es["video:4"]["children"][1]
+    gc.collect()
+    assert isinstance(meta, abc.Mapping) and dict(meta.items())["lang"] == "es"
+    assert meta["tags"] == ["math", "intro"] and len(meta) == 2
+    assert quiz == {"kind": "prueba", "n": 3} and quiz["kind"] == "prueba"
+    assert json.loads(meta.to_json()) == es_tree["video:4"]["meta"]
+    assert json.loads(es["video:4"]["children"].to_json())[1] == {"kind": "prueba", "n": 3}
+    assert es["video:5"]["meta"]["lang"] == "en"
+    for id in es:
+        assert fms.to_python(es[id]) == es_tree[id], id
+
+
 # --- Build -----------------------------------------------------------------------------
 
 
