@@ -534,6 +534,33 @@ pub fn stacked_seeds() -> Vec<(&'static str, Vec<u8>)> {
     vec![("stacked", b.to_bytes().expect("stacked seed"))]
 }
 
+/// Sets the first value of the first non-empty map among `m`'s values (or among the
+/// elements of its lists) to null, if it is not null already; keys stay as they are.
+fn null_first_nested(m: &mut TupleMap) {
+    let keys: Vec<String> = m.keys().map(str::to_owned).collect();
+    for k in keys {
+        let Some(mut v) = m.get(&k).cloned() else {
+            continue;
+        };
+        let target = match &mut v {
+            Value::Map(inner) if !inner.is_empty() => Some(&mut **inner),
+            Value::List(items) => items.iter_mut().find_map(|x| match x {
+                Value::Map(inner) if !inner.is_empty() => Some(&mut **inner),
+                _ => None,
+            }),
+            _ => None,
+        };
+        if let Some(inner) = target {
+            let first = inner.keys().next().map(str::to_owned).unwrap_or_default();
+            if inner.get(&first).is_some_and(|x| !matches!(x, Value::Null)) {
+                inner.insert(&first, Value::Null);
+                m.insert(&k, v);
+                return;
+            }
+        }
+    }
+}
+
 /// Overlay inputs. `data[0]` picks the mode:
 ///
 /// * even: `data[1..]` is an overlay read over the fixed valid base ([`overlay_base`]), or
@@ -616,7 +643,9 @@ pub fn roundtrip(records: &[(String, TupleMap)]) {
     }
     let base = Arc::new(Snapshot::from_bytes(b.to_bytes().expect("to_bytes")).expect("open"));
     // Every third record of the base half changes: its first field becomes null (a patch,
-    // when smaller), or the record loses it (a whole record over a new shape).
+    // when smaller), or the record loses it (a whole record over a new shape); the next
+    // one changes inside its first nested map, or the first map in one of its lists (a
+    // nested patch, format version 5, when smaller).
     let changed: Vec<(String, TupleMap)> = kept
         .iter()
         .enumerate()
@@ -629,6 +658,8 @@ pub fn roundtrip(records: &[(String, TupleMap)]) {
                 } else {
                     m.remove(&k);
                 }
+            } else if i < half && i % 3 == 1 {
+                null_first_nested(&mut m);
             }
             (id.clone(), m)
         })
