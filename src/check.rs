@@ -194,6 +194,9 @@ fn read_all(snap: &Snapshot) {
     let _ = snap.get("");
     let _ = snap.contains("\u{0}no such id");
     let _ = snap.key("\u{0}no such key");
+    // What `fms inspect` reads: sections, counts, an overlay's changes and nested patches
+    // (a walk over its DATA nodes).
+    let _ = snap.stats();
 
     // Lookup by id and the top level of the record found; the deep reads follow in
     // iteration order.
@@ -259,6 +262,16 @@ fn same_json(rec: &Record<'_>) {
 fn read_map(snap: &Snapshot, rec: Record<'_>, depth: usize, budget: &Budget) {
     let _ = (rec.len(), rec.is_empty(), rec.values().count());
     let _ = rec.get("\u{0}no such key");
+    // An anchor reads back a map of the same length (patched maps too).
+    if let Some(a) = rec.anchor() {
+        let back = snap.record_at(a);
+        assert!(back.is_some(), "an anchor does not read back");
+        assert_eq!(
+            back.map(|r| r.len()),
+            Some(rec.len()),
+            "an anchor reads another map"
+        );
+    }
     if budget.lookups(rec) {
         for name in rec.keys() {
             let _ = (rec.get(name), rec.contains_key(name));
@@ -589,6 +602,12 @@ pub fn overlay(data: &[u8]) {
                 if snap.verify().is_ok() {
                     check_verified(&snap);
                 }
+                // A further overlay over it: indexing the chain's strings, keys, shapes
+                // and nodes (`with_base`) ends and never panics, whatever the bytes.
+                let mut b = SnapshotBuilder::with_base(&Arc::new(snap));
+                let _ = b
+                    .upsert("r:1", &base_records()[1].1)
+                    .and_then(|_| b.to_bytes());
             }
         }
         return;

@@ -178,3 +178,200 @@ fn a_nested_patch_in_a_version_4_file_is_refused() {
     assert!(serde_json::to_vec(&rec).is_err());
     assert!(rec.write_json(&mut Vec::new()).is_err());
 }
+
+/// The combined data offset of the node a record is read from (from its anchor's `Debug`).
+fn node_offset_of(rec: fms::Record<'_>) -> u32 {
+    let dbg = format!("{:?}", rec.anchor().unwrap());
+    let i = dbg.find("off: ").unwrap() + 5;
+    dbg[i..]
+        .split(|c: char| !c.is_ascii_digit())
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// A patch node over the map node at `base` (combined offset), 4-byte payloads.
+fn patch_node(out: &mut Vec<u8>, height: u8, base: u32, mask: u8, slots: &[(u8, u32)]) {
+    use fms::format::{join_head, node, put_varint};
+    out.push(node::PATCH_BIT | height);
+    put_varint(out, join_head(u64::from(base), 4));
+    out.push(mask);
+    out.extend(slots.iter().map(|s| s.0));
+    for s in slots {
+        out.extend_from_slice(&s.1.to_le_bytes());
+    }
+}
+
+/// A one-record base `{a, b}` and the bytes of an overlay that patches it, with the
+/// base's record node offset and data length.
+fn tiny() -> (Arc<Snapshot>, Vec<u8>, u32, u32) {
+    let mut b = SnapshotBuilder::new();
+    b.insert("r:0", &json!({"a": 1, "b": 2})).unwrap();
+    let base = Arc::new(Snapshot::from_bytes(b.to_bytes().unwrap()).unwrap());
+    let node = node_offset_of(base.get("r:0").unwrap());
+    let data = data_len(&base) as u32;
+    let mut o = SnapshotBuilder::with_base(&base);
+    o.insert("r:0", &json!({"a": 5, "b": 2})).unwrap();
+    (base, o.to_bytes().unwrap(), node, data)
+}
+
+/// Review finding: a list head whose slot count makes the node's end wrap around made
+/// `stats()` (and so `fms inspect`) walk forever.
+#[test]
+fn stats_end_on_a_node_whose_length_overflows() {
+    use fms::format::{join_head, node, put_varint};
+    let (base, bytes, _, _) = tiny();
+    let e = fms::format::SectionEntry::read(&bytes, 1).unwrap().0;
+    let mut data = bytes[e.offset as usize..(e.offset + e.len) as usize].to_vec();
+    // (2^64 - 11) / 5 slots of width 4: header + 10-byte head + 5n wraps to the start.
+    data.push(node::LIST_BIT | 1);
+    put_varint(&mut data, join_head(3_689_348_814_741_910_321, 4));
+    data.extend_from_slice(&[0; 8]);
+    let bytes = fms::check::replace_section(&bytes, 1, &data).unwrap();
+    let s = Snapshot::overlay_from_bytes(bytes, base).unwrap();
+    assert!(s.get("r:0").is_some());
+    assert!(s.verify().is_err());
+    // A regression loops: the thread gives it two minutes for what takes microseconds.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(s.stats().overlay.unwrap().nested_patched).unwrap());
+    let nested = rx
+        .recv_timeout(std::time::Duration::from_secs(120))
+        .expect("stats() did not end");
+    assert_eq!(nested, 0);
+}
+
+/// Review finding: patches whose two slots both refer to the patch before them make a
+/// tree of 2^levels paths over `levels` nodes; indexing such a base for a new overlay
+/// (`with_base`) walked every path. It must walk each node once. (With the old walk, 40
+/// levels would take hours; the thread gives it two minutes.)
+#[test]
+fn indexing_a_base_walks_each_patch_node_once() {
+    use fms::format::tag;
+    let levels: u8 = 40;
+    let (base, bytes, node, data) = tiny();
+    let mut p1 = Vec::new();
+    patch_node(&mut p1, 1, node, 0b01, &[(tag::INT, 0)]);
+    let mut pk = Vec::new();
+    patch_node(&mut pk, 2, node, 0b11, &[(tag::MAP, 0), (tag::MAP, 0)]);
+    let (len1, lenk) = (p1.len() as u32, pk.len() as u32);
+    let at = |k: u8| {
+        data + lenk
+            + if k == 1 {
+                0
+            } else {
+                len1 + u32::from(k - 2) * lenk
+            }
+    };
+    let mut own = Vec::new();
+    // The record's patch first (at `data`), then P_1 .. P_levels.
+    patch_node(
+        &mut own,
+        levels + 1,
+        node,
+        0b11,
+        &[(tag::MAP, at(levels)); 2],
+    );
+    own.extend_from_slice(&p1);
+    for k in 2..=levels {
+        patch_node(&mut own, k, node, 0b11, &[(tag::MAP, at(k - 1)); 2]);
+    }
+    let bytes = fms::check::replace_section(&bytes, 1, &own).unwrap();
+    let hostile = Arc::new(Snapshot::overlay_from_bytes(bytes, base).unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    let h = hostile.clone();
+    std::thread::spawn(move || {
+        let mut b = SnapshotBuilder::with_base(&h);
+        b.insert("new", &json!({"a": 1})).unwrap();
+        tx.send(b.to_bytes().is_ok()).unwrap();
+    });
+    let built = rx
+        .recv_timeout(std::time::Duration::from_secs(120))
+        .expect("with_base over 40 chained patches did not finish");
+    assert!(built);
+    // The reads stop at the walk limit, as before.
+    assert!(hostile.get("r:0").unwrap().to_owned().is_err());
+}
+
+/// Review finding: a changed slot of a patch is encoded against the base's current value
+/// (what a lower overlay made it), so a stacked overlay does not store again what the
+/// level below stores already.
+#[test]
+fn a_stacked_overlay_reuses_the_values_of_the_level_below() {
+    let big: Vec<Json> = (0..200)
+        .map(|i| json!({"x": i, "y": i + 1, "z": i + 2}))
+        .collect();
+    let rec = |a: &str, tail: i64| {
+        let mut l = big.clone();
+        l[199]["x"] = json!(tail);
+        json!({"k1": 1, "k2": 2, "k3": 3, "m": {"a": a, "b": 1, "c": 2, "d": l}})
+    };
+    let mut b = SnapshotBuilder::new();
+    b.insert("r", &rec("en", 0)).unwrap();
+    let full = Arc::new(Snapshot::from_bytes(b.to_bytes().unwrap()).unwrap());
+    let mut o = SnapshotBuilder::with_base(&full);
+    o.upsert("r", &rec("en", 7)).unwrap(); // level 1 changes the long list m.d
+    let l1 = Arc::new(Snapshot::overlay_from_bytes(o.to_bytes().unwrap(), full).unwrap());
+    let mut o = SnapshotBuilder::with_base(&l1);
+    o.upsert("r", &rec("L2", 7)).unwrap(); // level 2 changes m.a alone
+    let l2 = Snapshot::overlay_from_bytes(o.to_bytes().unwrap(), l1.clone()).unwrap();
+    l2.verify().unwrap();
+    assert_eq!(
+        serde_json::to_value(l2.get("r").unwrap()).unwrap(),
+        rec("L2", 7)
+    );
+    // Level 1 wrote the list anew (~600 bytes); level 2 is two small patches.
+    let (d1, d2) = (data_len(&l1), data_len(&l2));
+    assert!(
+        d1 > 500 && d2 < 60,
+        "level 1 data {d1} B, level 2 data {d2} B"
+    );
+}
+
+/// A version-5 overlay over a version-4 overlay (top-level patches only) over a full
+/// snapshot: nested patches of the v5 level over the chain read back and verify.
+#[test]
+fn nested_patches_over_a_version_4_overlay() {
+    let rec = |i: usize, l: &str| json!({"label": l, "n": i, "m": {"a": l, "b": i, "c": 1, "d": [{"x": l, "y": 1, "z": 2}]}, "k": 1});
+    let mut b = SnapshotBuilder::new();
+    for i in 0..10 {
+        b.insert(&format!("r:{i}"), &rec(i, "en")).unwrap();
+    }
+    let full = Arc::new(Snapshot::from_bytes(b.to_bytes().unwrap()).unwrap());
+    let mut o = SnapshotBuilder::with_base(&full);
+    for i in 0..10 {
+        let mut j = rec(i, "en");
+        j["label"] = json!("L1");
+        if i == 3 {
+            j["m"] = json!({"other": 1, "keys": 2, "here": 3});
+        }
+        o.upsert(&format!("r:{i}"), &j).unwrap();
+    }
+    let (mut l1, info) = o.to_bytes_with_info().unwrap();
+    assert_eq!(info.overlay.unwrap().nested_patched, 0);
+    l1[8..10].copy_from_slice(&4u16.to_le_bytes());
+    let l1 = fms::check::fix_checksums(&l1).unwrap();
+    let l1 = Arc::new(Snapshot::overlay_from_bytes(l1, full).unwrap());
+    l1.verify().unwrap();
+    let mut o = SnapshotBuilder::with_base(&l1);
+    let mut want = Vec::new();
+    for i in 0..10 {
+        let mut j = rec(i, "en");
+        j["label"] = json!("L1");
+        if i == 3 {
+            j["m"] = json!({"other": 1, "keys": 2, "here": 9});
+        } else {
+            j["m"]["a"] = json!("L2");
+            j["m"]["d"][0]["x"] = json!("L2");
+        }
+        o.upsert(&format!("r:{i}"), &j).unwrap();
+        want.push(j);
+    }
+    let l2 = Snapshot::overlay_from_bytes(o.to_bytes().unwrap(), l1).unwrap();
+    l2.verify().unwrap();
+    assert!(l2.stats().overlay.unwrap().nested_patched > 0);
+    for (i, j) in want.iter().enumerate() {
+        let got = serde_json::to_value(l2.get(&format!("r:{i}")).unwrap()).unwrap();
+        assert_eq!(&got, j, "r:{i}");
+    }
+}

@@ -232,7 +232,6 @@ fn index_base_strings(base: &Snapshot) -> HashTable<(u64, u8, u32)> {
     let mut stack = Vec::new();
     for (_, rec) in base.iter() {
         stack.push(ValueRef::Map(rec));
-        let mut top = true;
         while let Some(v) = stack.pop() {
             match v {
                 ValueRef::Str(s) => {
@@ -265,15 +264,14 @@ fn index_base_strings(base: &Snapshot) -> HashTable<(u64, u8, u32)> {
                 ValueRef::List(l) if seen.insert((true, l.node().0)) => {
                     stack.extend(l.iter());
                 }
-                // A record or map may be a patch over a shared node: always walked.
-                ValueRef::Map(m)
-                    if top || m.is_patched() || seen.insert((false, m.node_offset())) =>
-                {
+                // Keyed by the node the map is read from (a patch node, or its map
+                // node), so each node is walked once: linear in the base's nodes, also
+                // when patches share a base node or refer to one another's.
+                ValueRef::Map(m) if seen.insert((false, m.own_offset())) => {
                     stack.extend(m.values());
                 }
                 _ => {}
             }
-            top = false;
         }
     }
     index
@@ -489,24 +487,27 @@ impl Encoder {
         if patch_len >= whole_len {
             return Ok(None);
         }
-        Ok(Some((self.patch(plain, m, &diffs, depth)?, true)))
+        Ok(Some((self.patch(old, m, &diffs, depth)?, true)))
     }
 
-    /// Writes a patch node: `plain` (a base map node with the same keys as `m`) with the
-    /// slots `diffs` replaced by `m`'s values.
+    /// Writes a patch node: the map node under `old` (a base map with the same keys as
+    /// `m`) with the slots `diffs` replaced by `m`'s values. Each replacing value is
+    /// encoded against `old`'s current value there (a lower overlay's, if one patched
+    /// it), so that what a lower level stores already is reused, not stored again.
     fn patch(
         &mut self,
-        plain: Record<'_>,
+        old: Record<'_>,
         m: &TupleMap,
         diffs: &[usize],
         depth: u8,
     ) -> Result<NodeRef> {
+        let plain = old.unpatched();
         let values: Vec<(&str, &Value)> = m.iter().collect();
         let mut slots = Vec::with_capacity(diffs.len());
         for &i in diffs {
             let (k, v) = values[i];
             let field = self.key_ids.get(k).copied().unwrap_or(u32::MAX);
-            slots.push(self.slot_against(v, plain.value_at(i), depth, field)?);
+            slots.push(self.slot_against(v, old.value_at(i), depth, field)?);
         }
         let height = slots
             .iter()

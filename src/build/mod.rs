@@ -61,7 +61,11 @@ pub struct OverlayInfo {
     /// Records that replace the base's, stored as their changed fields only.
     pub patched: usize,
     /// Nested maps (in records the overlay changes) stored as their changed fields only,
-    /// as patches of the base's maps (format version 5).
+    /// as patches of the base's maps (format version 5). From the builder: the distinct
+    /// nested patch nodes it wrote; from the file: its patch nodes that no id entry or
+    /// CHANGES reference names. The two differ only in corner cases (a nested patch
+    /// byte-identical to a record's is stored once; a record upserted twice can leave its
+    /// first patch unreferenced).
     pub nested_patched: usize,
     /// Base records removed (tombstones).
     pub removed: usize,
@@ -148,7 +152,8 @@ impl SnapshotBuilder {
     /// [`Error::Limit`]).
     ///
     /// Indexes the base chain's strings, keys and shapes, so that the overlay reuses them:
-    /// O(size of the base's pool) time and a few bytes per distinct string of memory.
+    /// one walk of the merged tree that visits each node of the chain once (O(nodes +
+    /// string bytes) time) and a few bytes per distinct string and node of memory.
     pub fn with_base(base: &Arc<Snapshot>) -> SnapshotBuilder {
         // Only an overflowing address space fails here (a base chain near 4 GiB); the
         // error is reported by the first insert, where the builder can return one.

@@ -1218,7 +1218,7 @@ impl<'a> Raw<'a> {
                 let n = self.plain_map_at(base, format::MAX_HEIGHT + 1)?.len();
                 let mask = format::slice_at(data, mask_at, n.div_ceil(8))?;
                 let m = format::count_ones(mask) as usize;
-                mask_at + mask.len() + m.checked_mul(w + 1)?
+                (mask_at + mask.len()).checked_add(m.checked_mul(w + 1)?)?
             }
             node::LIST_BIT | 0 => {
                 let (head, used) = format::varint_at(data, at)?;
@@ -1228,10 +1228,11 @@ impl<'a> Raw<'a> {
                 } else {
                     self.shape(u32::try_from(v).ok()?)?.keys.len() / format::SHAPE_KEY_LEN
                 };
-                at + used + n.checked_mul(w + 1)?
+                (at + used).checked_add(n.checked_mul(w + 1)?)?
             }
             _ => return None,
         };
+        // `end` is past the header (no sum above wraps), so a walk always moves on.
         (end <= data.len()).then(|| end - own as usize)
     }
 

@@ -278,11 +278,6 @@ impl<'a> Record<'a> {
         self.at
     }
 
-    /// Whether an overlay stores this record or map as a patch of a base node.
-    pub(crate) fn is_patched(&self) -> bool {
-        !self.patch.is_empty()
-    }
-
     /// The data offset of the map node holding this record's slots: the record itself,
     /// or for a patched record the base node under the patch.
     pub(crate) fn node_offset(&self) -> u32 {
