@@ -250,7 +250,6 @@ impl<'a> Record<'a> {
         }
     }
 
-    /// This (base) record with the slots of a patch node of `raw`'s file replaced.
     /// This (base) record with the slots of a patch node of `raw`'s file (at combined
     /// data offset `at`) replaced.
     pub(crate) fn patched(
