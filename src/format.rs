@@ -853,20 +853,12 @@ pub fn slot_at(slots: &[u8], n: usize, i: usize, w: usize) -> Option<(u8, u32, &
     if i >= n {
         return None;
     }
-    let mask = *WIDTH_MASK.get(w.wrapping_sub(1))?;
     let t = *slots.get(i)?;
     // Callers pass `n` and `w` of arrays that fit in `slots`, so this does not wrap; if it
     // did, the checked `get`s below would only miss.
     let at = n.wrapping_add(i.wrapping_mul(w));
     let bytes = slots.get(at..at.wrapping_add(w))?;
-    let p = match slots.get(at..at.wrapping_add(4)) {
-        Some(four) => u32::from_le_bytes(four.try_into().ok()?) & mask,
-        None => bytes
-            .iter()
-            .rev()
-            .fold(0, |acc, &b| (acc << 8) | u32::from(b)),
-    };
-    Some((t, p, bytes))
+    Some((t, uint_at(slots, at, w)?, bytes))
 }
 
 /// [`slot_at`] where the caller has checked the bounds, with the payload widened
