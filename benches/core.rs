@@ -109,6 +109,18 @@ fn benches(c: &mut Criterion) {
         info.records, info.bytes, info.hash
     );
 
+    // The same tree with plain strings (`--compress none`): verify's own cost per byte,
+    // without decoding cold blocks (the target is for uncompressed bytes).
+    let plain = dir.join("scale1-none.fms");
+    let mut b = SnapshotBuilder::new();
+    b.set_compression(fms::Compression::None);
+    for (id, rec) in &tree {
+        b.insert(id, rec).expect("insert");
+    }
+    b.write_to_path(&plain)
+        .expect("write uncompressed scale-1 snapshot");
+    drop(b);
+
     // The peer: what a server holds when it loads the same tree as serde_json values.
     let ids: Vec<String> = tree.iter().map(|(id, _)| id.clone()).collect();
     let map: HashMap<String, Value> = tree.into_iter().collect();
@@ -221,6 +233,16 @@ fn benches(c: &mut Criterion) {
         .sample_size(10)
         .measurement_time(Duration::from_secs(8));
     g.bench_function("scale1", |b| b.iter(|| snap.verify().expect("verify")));
+    g.finish();
+
+    let plain = Snapshot::open(&plain).expect("open uncompressed scale-1 snapshot");
+    let mut g = c.benchmark_group("verify");
+    g.throughput(Throughput::Bytes(plain.as_bytes().len() as u64))
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(8));
+    g.bench_function("scale1_uncompressed", |b| {
+        b.iter(|| plain.verify().expect("verify"))
+    });
     g.finish();
 }
 

@@ -29,9 +29,68 @@ impl Bits {
     }
 }
 
+/// The pool's entries, two bits per byte offset: where an entry starts, and whether it
+/// is UTF-8, side by side (`[starts, utf8]` for each 64 offsets). One cache line answers
+/// a reference's check and gives its entry's length (the distance to the next start), so
+/// the data pass does not touch the pool's own bytes: reading a string's length prefix
+/// there missed the cache for most references (they jump around a pool far larger than
+/// the cache) and was a third of `verify`'s time.
+struct Marks {
+    cells: Vec<[u64; 2]>,
+    /// The pool's length: the end of its last entry.
+    len: usize,
+}
+
+impl Marks {
+    fn new(len: usize) -> Marks {
+        Marks {
+            cells: vec![[0; 2]; len / 64 + 1],
+            len,
+        }
+    }
+
+    fn set(&mut self, at: usize, utf8: bool) {
+        if let Some(c) = self.cells.get_mut(at / 64) {
+            c[0] |= 1 << (at % 64);
+            c[1] |= u64::from(utf8) << (at % 64);
+        }
+    }
+
+    /// If an entry starts at `at`: whether it is UTF-8, and its content length if the
+    /// next entry starts in the same or the next 64-offset word (`None` for a longer
+    /// entry: the caller reads its length prefix; scanning on would make a file that
+    /// refers to one long string from many nodes cost its length per reference).
+    fn entry(&self, at: usize) -> Option<(bool, Option<usize>)> {
+        let (w, bit) = (at / 64, at % 64);
+        let [starts, utf8] = *self.cells.get(w)?;
+        if (starts >> bit) & 1 == 0 {
+            return None;
+        }
+        let utf8 = (utf8 >> bit) & 1 == 1;
+        // The next start (or the pool's end) ends this entry.
+        let later = (starts >> bit) & !1;
+        let end = if later != 0 {
+            at + later.trailing_zeros() as usize
+        } else {
+            match self.cells.get(w + 1) {
+                Some([0, _]) => return Some((utf8, None)),
+                Some([next, _]) => 64 * (w + 1) + next.trailing_zeros() as usize,
+                None => self.len,
+            }
+        };
+        // `end - at` is a minimal varint of the content length `n` plus `n` bytes (the pool
+        // pass parsed every entry), which gives `n`: the one `n` with `varint_len(n) + n`
+        // equal to it.
+        let total = end.checked_sub(at)?;
+        let n = (1..=10)
+            .map(|k| total.wrapping_sub(k))
+            .find(|&n| n < total && format::varint_len(n as u64) + n == total)?;
+        Some((utf8, Some(n)))
+    }
+}
+
 struct Pool {
-    starts: Bits,
-    utf8: Bits,
+    marks: Marks,
     /// Pool entries already decoded as FSST strings of this file (checked on first use).
     fsst_ok: std::cell::RefCell<Bits>,
     /// Where the cold section's blocks start (each decoded once, checked for length).
@@ -160,8 +219,7 @@ fn verify_pool(raw: Raw<'_>) -> Result<Pool> {
         )
     })?;
     let mut p = Pool {
-        starts: Bits::new(pool.len()),
-        utf8: Bits::new(pool.len()),
+        marks: Marks::new(pool.len()),
         fsst_ok: std::cell::RefCell::new(Bits::new(pool.len())),
         cold_starts: verify_cold(raw)?,
         cold_ok: std::cell::RefCell::new(Bits::new(pool.len())),
@@ -176,10 +234,10 @@ fn verify_pool(raw: Raw<'_>) -> Result<Pool> {
                 "pool entry overruns the pool section",
             )
         })?;
-        p.starts.set(at);
-        if std::str::from_utf8(entry).is_ok() {
-            p.utf8.set(at);
-        }
+        p.marks.set(
+            at,
+            entry.is_ascii() || simdutf8::basic::from_utf8(entry).is_ok(),
+        );
     }
     Ok(p)
 }
@@ -417,7 +475,7 @@ fn check_derived(
 }
 
 /// Checks that `off` is the start of a pool entry (and UTF-8 if `utf8`, 8 bytes if `wide`)
-/// in this file's pool or a base's.
+/// in this file's pool or a base's; returns the entry's content length.
 fn check_pool_ref(
     c: &Chain<'_, '_>,
     pool: &Pool,
@@ -426,32 +484,36 @@ fn check_pool_ref(
     wide: bool,
     at: usize,
     what: &str,
-) -> Result<()> {
+) -> Result<usize> {
     let (p, o) = c
         .resolve(off, |s| s.pool, pool, |l| &l.pool)
         .unwrap_or((pool, u32::MAX));
-    if !p.starts.get(o as usize) {
+    let Some((is_utf8, len)) = p.marks.entry(o as usize) else {
         return Err(err(
             at,
             FormatKind::OutOfBounds,
             format!("{what}: pool offset {off} is not the start of an entry"),
         ));
-    }
-    if utf8 && !p.utf8.get(o as usize) {
+    };
+    // A long entry's length from its prefix (an entry of the pool, so it reads).
+    let len = len
+        .or_else(|| c.raw.pool_bytes(off).map(<[u8]>::len))
+        .unwrap_or(0);
+    if utf8 && !is_utf8 {
         return Err(err(
             at,
             FormatKind::BadUtf8,
             format!("{what}: pool entry at {off} is not UTF-8"),
         ));
     }
-    if wide && c.raw.pool_bytes(off).map(<[u8]>::len) != Some(8) {
+    if wide && len != 8 {
         return Err(err(
             at,
             FormatKind::BadEncoding,
             format!("{what}: pool entry at {off} is not 8 bytes"),
         ));
     }
-    Ok(())
+    Ok(len)
 }
 
 /// Checks that a version-4 index's widths are the narrowest that hold its entry numbers
@@ -640,15 +702,52 @@ fn shape_info<'s>(c: &'s Chain<'_, '_>, own: &'s [ShapeInfo], s: u64) -> Option<
     shapes.get(o as usize)
 }
 
-/// Data nodes in offset order: `(offset, walk weight)`; binary search finds a node start.
-struct Nodes(Vec<(u32, u32)>);
+/// The data nodes of one file: a bit per byte offset marking where a node starts, with a
+/// rank directory (nodes before each 64-offset word), and each node's walk weight in
+/// offset order. Finding a node by offset is O(1): one bit test and one popcount, where a
+/// binary search over the nodes missed the cache on every step (it was a fifth of
+/// `verify`'s time).
+struct Nodes {
+    starts: Vec<u64>,
+    /// `ranks[w]`: nodes that start before offset `64 * w` (filled up to the last node's
+    /// word).
+    ranks: Vec<u32>,
+    weights: Vec<u32>,
+}
 
 impl Nodes {
+    /// An empty table for a data section of `len` bytes.
+    fn new(len: usize) -> Nodes {
+        Nodes {
+            starts: vec![0; len / 64 + 1],
+            ranks: Vec::new(),
+            weights: Vec::new(),
+        }
+    }
+
+    /// Adds the node at `off` (after every node added so far) of walk weight `weight`.
+    fn push(&mut self, off: u32, weight: u32) {
+        let w = off as usize / 64;
+        while self.ranks.len() <= w {
+            // The nodes so far all start in earlier words.
+            self.ranks.push(self.weights.len() as u32);
+        }
+        if let Some(word) = self.starts.get_mut(w) {
+            *word |= 1 << (off % 64);
+        }
+        self.weights.push(weight);
+    }
+
+    /// The walk weight of the node starting at `off`, if one does.
     fn weight(&self, off: u32) -> Option<u64> {
-        self.0
-            .binary_search_by_key(&off, |&(o, _)| o)
-            .ok()
-            .map(|i| self.0[i].1 as u64)
+        let w = off as usize / 64;
+        let word = *self.starts.get(w)?;
+        let bit = off % 64;
+        if (word >> bit) & 1 == 0 {
+            return None;
+        }
+        let rank = self.ranks.get(w)? + (word & ((1u64 << bit) - 1)).count_ones();
+        self.weights.get(rank as usize).map(|&x| u64::from(x))
     }
 }
 
@@ -692,8 +791,9 @@ impl DataCtx<'_, '_, '_> {
             }
             tag::STR | tag::BYTES => {
                 let what = if t == tag::STR { "string" } else { "bytes" };
-                check_pool_ref(self.c, self.pool, pv, t == tag::STR, false, slot_at, what)?;
-                (self.c.raw.pool_bytes(pv).map_or(0, <[u8]>::len) as u64, 0)
+                let len =
+                    check_pool_ref(self.c, self.pool, pv, t == tag::STR, false, slot_at, what)?;
+                (len as u64, 0)
             }
             tag::LIST | tag::MAP => {
                 if pv >= node_at {
@@ -772,7 +872,7 @@ fn verify_data(c: &Chain<'_, '_>, pool: &Pool, shapes: &[ShapeInfo]) -> Result<N
     let base = raw.l.data.start;
     let start = raw.l.starts.data;
     let limit = raw.l.walk_limit();
-    let mut nodes = Nodes(Vec::new());
+    let mut nodes = Nodes::new(data.len());
     let mut at = 0usize;
     while at < data.len() {
         let abs = base + at;
@@ -865,7 +965,7 @@ fn verify_data(c: &Chain<'_, '_>, pool: &Pool, shapes: &[ShapeInfo]) -> Result<N
             ));
         }
         // weight <= MAX_WALK = 2^24 was checked above, so it fits in a u32.
-        nodes.0.push((at as u32, weight as u32));
+        nodes.push(at as u32, weight as u32);
         at = end;
     }
     Ok(nodes)
@@ -1231,4 +1331,67 @@ fn verify_changes(c: &Chain<'_, '_>, nodes: &Nodes, base: Raw<'_>) -> Result<u32
         ));
     }
     Ok(removed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `Marks::entry` gives back every entry's UTF-8 flag and length (the length prefix's
+    /// width changes at 128 and 16,384 bytes; entries cross 64-offset words and end the
+    /// pool), and nothing for an offset that is not an entry's start.
+    #[test]
+    fn marks_give_each_entry_its_length() {
+        let lens = [
+            0usize, 1, 5, 63, 64, 65, 126, 127, 128, 129, 200, 0, 3, 16_383, 16_384, 16_385, 7,
+            300, 1, 2,
+        ];
+        let mut pool = Vec::new();
+        for (i, &n) in lens.iter().enumerate() {
+            format::put_varint(&mut pool, n as u64);
+            // Every third entry is not UTF-8.
+            let byte = if i % 3 == 2 && n > 0 { 0xFF } else { b'a' };
+            pool.extend(std::iter::repeat_n(byte, n));
+        }
+        let mut marks = Marks::new(pool.len());
+        let mut want = Vec::new();
+        for e in format::pool_entries(&pool) {
+            let (at, bytes) = e.expect("a well-formed pool");
+            let utf8 = std::str::from_utf8(bytes).is_ok();
+            marks.set(at, utf8);
+            want.push((at, utf8, bytes.len()));
+        }
+        assert_eq!(want.len(), lens.len());
+        for (k, &(at, utf8, len)) in want.iter().enumerate() {
+            // The length comes from the marks when the next entry (or the pool's end)
+            // is within the entry's word or the next one.
+            let near = match want.get(k + 1) {
+                Some(next) => next.0 / 64 <= at / 64 + 1,
+                None => at / 64 + 1 >= marks.cells.len(),
+            };
+            let len = near.then_some(len);
+            assert_eq!(marks.entry(at), Some((utf8, len)), "entry at {at}");
+        }
+        let starts: Vec<usize> = want.iter().map(|w| w.0).collect();
+        for at in 0..pool.len() + 70 {
+            if !starts.contains(&at) {
+                assert_eq!(marks.entry(at), None, "offset {at} starts no entry");
+            }
+        }
+    }
+
+    /// `Nodes::weight` finds exactly the nodes pushed, across and within words, and
+    /// nothing between them.
+    #[test]
+    fn nodes_find_each_node_by_offset() {
+        let offs = [0u32, 1, 9, 63, 64, 65, 127, 128, 400, 1000, 1001, 4095];
+        let mut nodes = Nodes::new(4096);
+        for (i, &o) in offs.iter().enumerate() {
+            nodes.push(o, 10 * i as u32 + 7);
+        }
+        for o in 0..4200 {
+            let want = offs.iter().position(|&x| x == o).map(|i| 10 * i as u64 + 7);
+            assert_eq!(nodes.weight(o), want, "offset {o}");
+        }
+    }
 }
