@@ -56,24 +56,25 @@ impl Marks {
         }
     }
 
-    /// If an entry starts at `at`: whether it is UTF-8, and its content length if the
-    /// next entry starts in the same or the next 64-offset word (`None` for a longer
-    /// entry: the caller reads its length prefix; scanning on would make a file that
-    /// refers to one long string from many nodes cost its length per reference).
-    fn entry(&self, at: usize) -> Option<(bool, Option<usize>)> {
-        let (w, bit) = (at / 64, at % 64);
-        let [starts, utf8] = *self.cells.get(w)?;
-        if (starts >> bit) & 1 == 0 {
-            return None;
-        }
-        let utf8 = (utf8 >> bit) & 1 == 1;
+    /// If an entry starts at `at`: whether it is UTF-8.
+    fn start(&self, at: usize) -> Option<bool> {
+        let [starts, utf8] = *self.cells.get(at / 64)?;
+        ((starts >> (at % 64)) & 1 == 1).then_some((utf8 >> (at % 64)) & 1 == 1)
+    }
+
+    /// The content length of the entry starting at `at`, if the next entry starts in the
+    /// same or the next 64-offset word (`None` for a longer entry: the caller reads its
+    /// length prefix; scanning on would make a file that refers to one long string from
+    /// many nodes cost its length per reference).
+    fn len(&self, at: usize) -> Option<usize> {
+        let w = at / 64;
         // The next start (or the pool's end) ends this entry.
-        let later = (starts >> bit) & !1;
+        let later = (self.cells.get(w)?[0] >> (at % 64)) & !1;
         let end = if later != 0 {
             at + later.trailing_zeros() as usize
         } else {
             match self.cells.get(w + 1) {
-                Some([0, _]) => return Some((utf8, None)),
+                Some([0, _]) => return None,
                 Some([next, _]) => 64 * (w + 1) + next.trailing_zeros() as usize,
                 None => self.len,
             }
@@ -82,10 +83,27 @@ impl Marks {
         // pass parsed every entry), which gives `n`: the one `n` with `varint_len(n) + n`
         // equal to it.
         let total = end.checked_sub(at)?;
-        let n = (1..=10)
+        (1..=10)
             .map(|k| total.wrapping_sub(k))
-            .find(|&n| n < total && format::varint_len(n as u64) + n == total)?;
-        Some((utf8, Some(n)))
+            .find(|&n| n < total && format::varint_len(n as u64) + n == total)
+    }
+}
+
+/// A pool reference [`check_pool_ref`] accepted: the marks of the file holding its entry
+/// and the entry's offset there.
+struct Entry<'p> {
+    marks: &'p Marks,
+    at: usize,
+}
+
+impl Entry<'_> {
+    /// The entry's content length (`off`: its combined pool offset, to read the length
+    /// prefix of a long entry).
+    fn len(&self, c: &Chain<'_, '_>, off: u32) -> usize {
+        self.marks
+            .len(self.at)
+            .or_else(|| c.raw.pool_bytes(off).map(<[u8]>::len))
+            .unwrap_or(0)
     }
 }
 
@@ -98,11 +116,16 @@ struct Pool {
     /// Pool entries already checked as cold strings of this file (a UTF-8 slice of a
     /// block).
     cold_ok: std::cell::RefCell<Bits>,
-    /// The cold block decoded last.
+    /// The cold block decoded last (to check a base's cold strings).
     last_block: std::cell::RefCell<ColdBlockCache>,
+    /// This file's cold strings met by the data pass, checked against their blocks
+    /// afterwards, when each block is decoded once ([`verify_cold_blocks`]).
+    cold_checks: std::cell::RefCell<Vec<ColdCheck>>,
+    /// Where FSST strings are decoded to be checked.
+    scratch: std::cell::RefCell<String>,
     /// Derived entries already checked (by offset in this pool): their decoded length and
     /// height (1 + the greatest height of their derived parts).
-    derived_ok: std::cell::RefCell<std::collections::HashMap<u32, (u64, u8)>>,
+    derived_ok: std::cell::RefCell<hashbrown::HashMap<u32, (u64, u8)>>,
 }
 
 fn err(offset: usize, kind: FormatKind, what: impl Into<String>) -> Error {
@@ -200,6 +223,7 @@ fn verify_level<'a>(c: Chain<'_, 'a>) -> Result<Level<'a>> {
     let shapes = verify_shapes(&c, &key_lens)?;
     let nodes = verify_data(&c, &pool, &shapes)?;
     verify_ids(&c, &pool, &nodes)?;
+    verify_cold_blocks(c.raw, pool.cold_checks.take())?;
     Ok(Level {
         raw: c.raw,
         pool,
@@ -221,10 +245,12 @@ fn verify_pool(raw: Raw<'_>) -> Result<Pool> {
     let mut p = Pool {
         marks: Marks::new(pool.len()),
         fsst_ok: std::cell::RefCell::new(Bits::new(pool.len())),
-        cold_starts: verify_cold(raw)?,
+        cold_starts: cold_blocks(raw)?,
         cold_ok: std::cell::RefCell::new(Bits::new(pool.len())),
         last_block: std::cell::RefCell::new(ColdBlockCache::default()),
-        derived_ok: std::cell::RefCell::new(std::collections::HashMap::new()),
+        cold_checks: std::cell::RefCell::new(Vec::new()),
+        scratch: std::cell::RefCell::new(String::new()),
+        derived_ok: std::cell::RefCell::new(hashbrown::HashMap::new()),
     };
     for entry in format::pool_entries(pool) {
         let (at, entry) = entry.map_err(|at| {
@@ -286,19 +312,41 @@ fn verify_symbols(raw: Raw<'_>) -> Result<()> {
     Ok(())
 }
 
-/// Checks the COLD section (FORMAT.md "COLD"): after the dictionary, blocks
-/// `varint len ++ varint frame_len ++ frame` tile it; each frame decodes to exactly `len`
-/// bytes of UTF-8 (the concatenation of its strings). Returns where the blocks start.
-fn verify_cold(raw: Raw<'_>) -> Result<Bits> {
+/// A cold string of this file the data pass met: its block (section offset) and where it
+/// lies in the decoded block, with what an error names (the slot's byte offset, the pool
+/// entry's offset).
+struct ColdCheck {
+    block_at: usize,
+    start: usize,
+    end: usize,
+    at: usize,
+    off: u32,
+}
+
+/// The blocks of the COLD section (FORMAT.md "COLD"), from their headers alone: each one's
+/// lengths within the limits, its frame inside the section; returns where they start. Their
+/// frames are decoded after the data pass ([`verify_cold_blocks`]).
+fn cold_blocks(raw: Raw<'_>) -> Result<Bits> {
+    let mut starts = Bits::new(raw.b.get(raw.l.cold.clone()).map_or(0, <[u8]>::len));
+    for_each_cold_block(raw, |at, _, _| {
+        starts.set(at);
+        Ok(())
+    })?;
+    Ok(starts)
+}
+
+/// `f(offset, decoded length, frame)` of each block of the COLD section, in order, after
+/// checking its header.
+fn for_each_cold_block(
+    raw: Raw<'_>,
+    mut f: impl FnMut(usize, usize, &[u8]) -> Result<()>,
+) -> Result<()> {
     let l = raw.l;
     let sec = raw.b.get(l.cold.clone()).unwrap_or_default();
-    let mut starts = Bits::new(sec.len());
     if sec.is_empty() {
-        return Ok(starts);
+        return Ok(());
     }
-    let dict = raw.b.get(l.cold_dict.clone()).unwrap_or_default();
-    let mut at = 4 + dict.len();
-    let mut buf = Vec::new();
+    let mut at = 4 + l.cold_dict.len();
     while at < sec.len() {
         let bad = |what: &str| {
             err(
@@ -320,20 +368,51 @@ fn verify_cold(raw: Raw<'_>) -> Result<Bits> {
         if len > format::MAX_COLD_RATIO.saturating_mul(u1 + u2 + frame.len()) {
             return Err(bad("decodes to more than 256 times its entry"));
         }
+        f(at, len, frame)?;
+        at += u1 + u2 + frame.len();
+    }
+    Ok(())
+}
+
+/// Decodes every block of the COLD section once, in order: each must decode to exactly its
+/// length of UTF-8, and each of `checks` (this file's cold strings) must start and end on
+/// a character boundary of its block, which makes it a UTF-8 slice of it.
+fn verify_cold_blocks(raw: Raw<'_>, mut checks: Vec<ColdCheck>) -> Result<()> {
+    let l = raw.l;
+    let dict = raw.b.get(l.cold_dict.clone()).unwrap_or_default();
+    checks.sort_unstable_by_key(|c| c.block_at);
+    let mut checks = checks.into_iter().peekable();
+    let mut buf = Vec::new();
+    for_each_cold_block(raw, |at, len, frame| {
         buf.clear();
-        crate::cold::decompress(dict, &l.cold_cache, frame, len, &mut buf)
-            .ok_or_else(|| bad("frame does not decode to its stated length"))?;
-        if std::str::from_utf8(&buf).is_err() {
-            return Err(err(
+        crate::cold::decompress(dict, &l.cold_cache, frame, len, &mut buf).ok_or_else(|| {
+            err(
+                l.cold.start + at,
+                FormatKind::BadEncoding,
+                "cold block: frame does not decode to its stated length",
+            )
+        })?;
+        let text = simdutf8::basic::from_utf8(&buf).map_err(|_| {
+            err(
                 l.cold.start + at,
                 FormatKind::BadUtf8,
                 "cold block is not UTF-8",
-            ));
+            )
+        })?;
+        while let Some(c) = checks.next_if(|c| c.block_at == at) {
+            if !(text.is_char_boundary(c.start) && text.is_char_boundary(c.end)) {
+                return Err(err(
+                    c.at,
+                    FormatKind::BadUtf8,
+                    format!(
+                        "cold string at pool offset {}: not UTF-8 (or cut inside a character)",
+                        c.off
+                    ),
+                ));
+            }
         }
-        starts.set(at);
-        at += u1 + u2 + frame.len();
-    }
-    Ok(starts)
+        Ok(())
+    })
 }
 
 /// Checks a compressed string slot (tag FSST or COLD) with payload `off`; returns its
@@ -360,14 +439,25 @@ fn check_compressed(c: &Chain<'_, '_>, pool: &Pool, t: u8, off: u32, at: usize) 
                 "not the start of a cold block",
             ));
         }
+        if !p.cold_ok.borrow().get(o as usize) && std::ptr::eq(p, pool) {
+            // This file's: checked when its block is decoded, after the data pass.
+            pool.cold_checks.borrow_mut().push(ColdCheck {
+                block_at: cr.block_at,
+                start: cr.start,
+                end: cr.start + cr.len,
+                at,
+                off,
+            });
+            p.cold_ok.borrow_mut().set(o as usize);
+        }
         if !p.cold_ok.borrow().get(o as usize) {
-            // Strings of one block are usually checked one after another: the last
-            // decoded block is kept.
+            // A base's (its blocks are verified UTF-8): strings of one block are usually
+            // checked one after another, so the last decoded block is kept.
             let mut last = p.last_block.borrow_mut();
             let text = last
                 .bytes(&cr)
                 .ok_or_else(|| bad(FormatKind::BadEncoding, "its block does not decode"))?;
-            if std::str::from_utf8(text).is_err() {
+            if simdutf8::basic::from_utf8(text).is_err() {
                 return Err(bad(
                     FormatKind::BadUtf8,
                     "not UTF-8 (or cut inside a character)",
@@ -382,10 +472,13 @@ fn check_compressed(c: &Chain<'_, '_>, pool: &Pool, t: u8, off: u32, at: usize) 
         .fsst_str(off)
         .ok_or_else(|| bad(FormatKind::OutOfBounds, "no such symbol table"))?;
     if !p.fsst_ok.borrow().get(o as usize) {
-        let mut text = String::new();
+        // Decoded once, into one buffer for the whole pass (its length is the walk cost).
+        let mut text = p.scratch.borrow_mut();
+        text.clear();
         s.write_into(&mut text)
             .map_err(|_| bad(FormatKind::BadEncoding, "codes do not decode to UTF-8"))?;
         p.fsst_ok.borrow_mut().set(o as usize);
+        return Ok(text.len() as u64);
     }
     Ok(s.len() as u64)
 }
@@ -475,30 +568,30 @@ fn check_derived(
 }
 
 /// Checks that `off` is the start of a pool entry (and UTF-8 if `utf8`, 8 bytes if `wide`)
-/// in this file's pool or a base's; returns the entry's content length.
-fn check_pool_ref(
-    c: &Chain<'_, '_>,
-    pool: &Pool,
+/// in this file's pool or a base's.
+fn check_pool_ref<'p>(
+    c: &Chain<'p, '_>,
+    pool: &'p Pool,
     off: u32,
     utf8: bool,
     wide: bool,
     at: usize,
     what: &str,
-) -> Result<usize> {
+) -> Result<Entry<'p>> {
     let (p, o) = c
         .resolve(off, |s| s.pool, pool, |l| &l.pool)
         .unwrap_or((pool, u32::MAX));
-    let Some((is_utf8, len)) = p.marks.entry(o as usize) else {
+    let entry = Entry {
+        marks: &p.marks,
+        at: o as usize,
+    };
+    let Some(is_utf8) = p.marks.start(entry.at) else {
         return Err(err(
             at,
             FormatKind::OutOfBounds,
             format!("{what}: pool offset {off} is not the start of an entry"),
         ));
     };
-    // A long entry's length from its prefix (an entry of the pool, so it reads).
-    let len = len
-        .or_else(|| c.raw.pool_bytes(off).map(<[u8]>::len))
-        .unwrap_or(0);
     if utf8 && !is_utf8 {
         return Err(err(
             at,
@@ -506,14 +599,14 @@ fn check_pool_ref(
             format!("{what}: pool entry at {off} is not UTF-8"),
         ));
     }
-    if wide && len != 8 {
+    if wide && entry.len(c, off) != 8 {
         return Err(err(
             at,
             FormatKind::BadEncoding,
             format!("{what}: pool entry at {off} is not 8 bytes"),
         ));
     }
-    Ok(len)
+    Ok(entry)
 }
 
 /// Checks that a version-4 index's widths are the narrowest that hold its entry numbers
@@ -791,9 +884,9 @@ impl DataCtx<'_, '_, '_> {
             }
             tag::STR | tag::BYTES => {
                 let what = if t == tag::STR { "string" } else { "bytes" };
-                let len =
+                let entry =
                     check_pool_ref(self.c, self.pool, pv, t == tag::STR, false, slot_at, what)?;
-                (len as u64, 0)
+                (entry.len(self.c, pv) as u64, 0)
             }
             tag::LIST | tag::MAP => {
                 if pv >= node_at {
@@ -1337,7 +1430,7 @@ fn verify_changes(c: &Chain<'_, '_>, nodes: &Nodes, base: Raw<'_>) -> Result<u32
 mod tests {
     use super::*;
 
-    /// `Marks::entry` gives back every entry's UTF-8 flag and length (the length prefix's
+    /// `Marks` give back every entry's UTF-8 flag and length (the length prefix's
     /// width changes at 128 and 16,384 bytes; entries cross 64-offset words and end the
     /// pool), and nothing for an offset that is not an entry's start.
     #[test]
@@ -1369,13 +1462,13 @@ mod tests {
                 Some(next) => next.0 / 64 <= at / 64 + 1,
                 None => at / 64 + 1 >= marks.cells.len(),
             };
-            let len = near.then_some(len);
-            assert_eq!(marks.entry(at), Some((utf8, len)), "entry at {at}");
+            assert_eq!(marks.start(at), Some(utf8), "entry at {at}");
+            assert_eq!(marks.len(at), near.then_some(len), "entry at {at}");
         }
         let starts: Vec<usize> = want.iter().map(|w| w.0).collect();
         for at in 0..pool.len() + 70 {
             if !starts.contains(&at) {
-                assert_eq!(marks.entry(at), None, "offset {at} starts no entry");
+                assert_eq!(marks.start(at), None, "offset {at} starts no entry");
             }
         }
     }

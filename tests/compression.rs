@@ -497,3 +497,41 @@ fn write_json_is_serde_json_for_every_string_kind() {
         );
     }
 }
+
+/// A cold string must be a UTF-8 slice of its block: a pool entry edited to start inside
+/// a two-byte character (its block still whole UTF-8) is refused by `verify`, naming the
+/// string — checked after the data pass, when each block is decoded once.
+#[test]
+fn verify_refuses_a_cold_string_cut_inside_a_character() {
+    let body = "é".repeat(150); // 300 bytes: the field goes cold
+    let bytes = build(&[("a".into(), json!({ "body": body }))], Compression::Auto);
+    let snap = Snapshot::from_bytes(bytes.clone()).unwrap();
+    snap.verify().unwrap();
+    assert!(str_of(&snap, "a", "body").is_cold());
+    let pool = snap
+        .sections()
+        .into_iter()
+        .find(|s| s.name == "pool")
+        .unwrap();
+    let pool = pool.offset as usize..(pool.offset + pool.len) as usize;
+    // The entry `varint block ++ varint start ++ varint length`: block 4 (no dictionary
+    // for one string), start 0, length 300 = ac 02; its own length prefix 4.
+    let entry = [4u8, 4, 0, 0xac, 0x02];
+    let found: Vec<usize> = (pool.start..=pool.end - entry.len())
+        .filter(|&i| bytes[i..i + entry.len()] == entry)
+        .collect();
+    assert_eq!(found.len(), 1, "the cold entry is in the pool once");
+    let mut cut = bytes;
+    // Start at byte 1 (inside the first "é"), 299 bytes long: inside the block.
+    cut[found[0] + 2..found[0] + 5].copy_from_slice(&[1, 0xab, 0x02]);
+    let snap = Snapshot::from_bytes(common::rechecksum(cut)).unwrap();
+    match snap.verify() {
+        Err(Error::Format { kind, what, .. }) => {
+            assert_eq!(kind, fms::FormatKind::BadUtf8);
+            assert!(what.contains("cut inside a character"), "{what}");
+        }
+        other => panic!("expected a BadUtf8 error, got {other:?}"),
+    }
+    // Reading it is an error too, not a panic or a wrong string.
+    assert!(str_of(&snap, "a", "body").to_cow().is_err());
+}
