@@ -315,12 +315,13 @@ fn verify_symbols(raw: Raw<'_>) -> Result<()> {
 /// A cold string of this file the data pass met: its block (section offset) and where it
 /// lies in the decoded block, with what an error names (the slot's byte offset, the pool
 /// entry's offset).
+/// 24 bytes each (a section is shorter than 4 GiB, a block than 16 MiB).
 struct ColdCheck {
-    block_at: usize,
-    start: usize,
-    end: usize,
-    at: usize,
+    block_at: u32,
+    start: u32,
+    end: u32,
     off: u32,
+    at: u64,
 }
 
 /// The blocks of the COLD section (FORMAT.md "COLD"), from their headers alone: each one's
@@ -399,10 +400,10 @@ fn verify_cold_blocks(raw: Raw<'_>, mut checks: Vec<ColdCheck>) -> Result<()> {
                 "cold block is not UTF-8",
             )
         })?;
-        while let Some(c) = checks.next_if(|c| c.block_at == at) {
-            if !(text.is_char_boundary(c.start) && text.is_char_boundary(c.end)) {
+        while let Some(c) = checks.next_if(|c| c.block_at as usize == at) {
+            if !(text.is_char_boundary(c.start as usize) && text.is_char_boundary(c.end as usize)) {
                 return Err(err(
-                    c.at,
+                    c.at as usize,
                     FormatKind::BadUtf8,
                     format!(
                         "cold string at pool offset {}: not UTF-8 (or cut inside a character)",
@@ -412,7 +413,16 @@ fn verify_cold_blocks(raw: Raw<'_>, mut checks: Vec<ColdCheck>) -> Result<()> {
             }
         }
         Ok(())
-    })
+    })?;
+    // Every check named a block start (the data pass checked it), so none is left.
+    match checks.next() {
+        Some(c) => Err(err(
+            c.at as usize,
+            FormatKind::OutOfBounds,
+            format!("cold string at pool offset {}: not in a cold block", c.off),
+        )),
+        None => Ok(()),
+    }
 }
 
 /// Checks a compressed string slot (tag FSST or COLD) with payload `off`; returns its
@@ -441,12 +451,14 @@ fn check_compressed(c: &Chain<'_, '_>, pool: &Pool, t: u8, off: u32, at: usize) 
         }
         if !p.cold_ok.borrow().get(o as usize) && std::ptr::eq(p, pool) {
             // This file's: checked when its block is decoded, after the data pass.
+            // Each fits: the section's length and the block's are checked at open and by
+            // the block headers' pass.
             pool.cold_checks.borrow_mut().push(ColdCheck {
-                block_at: cr.block_at,
-                start: cr.start,
-                end: cr.start + cr.len,
-                at,
+                block_at: cr.block_at as u32,
+                start: cr.start as u32,
+                end: (cr.start + cr.len) as u32,
                 off,
+                at: at as u64,
             });
             p.cold_ok.borrow_mut().set(o as usize);
         }
