@@ -3,7 +3,9 @@
 //! Order: section checksums; the pool, scanned entry by entry (marking where entries start
 //! and which are UTF-8); the key table; the shapes; the data section, scanned node by node
 //! (every reference must point strictly backwards to the start of a node of the right
-//! kind and a smaller height; heights and walk sizes are recomputed); the id index.
+//! kind and a smaller height; heights and walk sizes are recomputed); the id index; the
+//! cold blocks, each decoded once, with the cold strings the data pass met (a block's
+//! headers are read before the data pass).
 //! A snapshot that passes never makes a read return `None` or `Err`.
 //!
 //! An overlay is checked with its whole base chain, root first: each level's bookkeeping
@@ -12,7 +14,7 @@
 
 use crate::error::{Error, FormatKind, Result};
 use crate::format::{self, MAX_HEIGHT, TOMBSTONE, node, section, slot_walk_cost, tag};
-use crate::read::{ColdBlockCache, Raw, Snapshot, Starts};
+use crate::read::{Raw, Snapshot, Starts};
 
 /// A set of byte offsets, one bit each.
 struct Bits(Vec<u64>);
@@ -62,8 +64,8 @@ impl Marks {
         ((starts >> (at % 64)) & 1 == 1).then_some((utf8 >> (at % 64)) & 1 == 1)
     }
 
-    /// The content length of the entry starting at `at`, if the next entry starts in the
-    /// same or the next 64-offset word (`None` for a longer entry: the caller reads its
+    /// The content length of the entry starting at `at`, if the next entry starts (or the
+    /// pool ends) in the same or the next 64-offset word (`None` for a longer entry: the caller reads its
     /// length prefix; scanning on would make a file that refers to one long string from
     /// many nodes cost its length per reference).
     fn len(&self, at: usize) -> Option<usize> {
@@ -74,9 +76,10 @@ impl Marks {
             at + later.trailing_zeros() as usize
         } else {
             match self.cells.get(w + 1) {
-                Some([0, _]) => return None,
-                Some([next, _]) => 64 * (w + 1) + next.trailing_zeros() as usize,
-                None => self.len,
+                Some([next, _]) if *next != 0 => 64 * (w + 1) + next.trailing_zeros() as usize,
+                // No start in the next word either: the pool's end, if it comes first.
+                _ if self.len <= 64 * (w + 2) => self.len,
+                _ => return None,
             }
         };
         // `end - at` is a minimal varint of the content length `n` plus `n` bytes (the pool
@@ -111,15 +114,15 @@ struct Pool {
     marks: Marks,
     /// Pool entries already decoded as FSST strings of this file (checked on first use).
     fsst_ok: std::cell::RefCell<Bits>,
-    /// Where the cold section's blocks start (each decoded once, checked for length).
+    /// Where the cold section's blocks start (from their headers; the blocks are decoded
+    /// after the data pass).
     cold_starts: Bits,
     /// Pool entries already checked as cold strings of this file (a UTF-8 slice of a
     /// block).
     cold_ok: std::cell::RefCell<Bits>,
-    /// The cold block decoded last (to check a base's cold strings).
-    last_block: std::cell::RefCell<ColdBlockCache>,
-    /// This file's cold strings met by the data pass, checked against their blocks
-    /// afterwards, when each block is decoded once ([`verify_cold_blocks`]).
+    /// Cold strings of this file met by a data pass (this file's or one above it), checked
+    /// against their blocks after that pass, each block decoded once
+    /// ([`verify_cold_blocks`]).
     cold_checks: std::cell::RefCell<Vec<ColdCheck>>,
     /// Where FSST strings are decoded to be checked.
     scratch: std::cell::RefCell<String>,
@@ -223,7 +226,14 @@ fn verify_level<'a>(c: Chain<'_, 'a>) -> Result<Level<'a>> {
     let shapes = verify_shapes(&c, &key_lens)?;
     let nodes = verify_data(&c, &pool, &shapes)?;
     verify_ids(&c, &pool, &nodes)?;
-    verify_cold_blocks(c.raw, pool.cold_checks.take())?;
+    verify_cold_blocks(c.raw, pool.cold_checks.take(), true)?;
+    // This file's references to the cold strings of the levels below it.
+    for l in c.below {
+        let checks = l.pool.cold_checks.take();
+        if !checks.is_empty() {
+            verify_cold_blocks(l.raw, checks, false)?;
+        }
+    }
     Ok(Level {
         raw: c.raw,
         pool,
@@ -247,7 +257,6 @@ fn verify_pool(raw: Raw<'_>) -> Result<Pool> {
         fsst_ok: std::cell::RefCell::new(Bits::new(pool.len())),
         cold_starts: cold_blocks(raw)?,
         cold_ok: std::cell::RefCell::new(Bits::new(pool.len())),
-        last_block: std::cell::RefCell::new(ColdBlockCache::default()),
         cold_checks: std::cell::RefCell::new(Vec::new()),
         scratch: std::cell::RefCell::new(String::new()),
         derived_ok: std::cell::RefCell::new(hashbrown::HashMap::new()),
@@ -315,13 +324,13 @@ fn verify_symbols(raw: Raw<'_>) -> Result<()> {
 /// A cold string of this file the data pass met: its block (section offset) and where it
 /// lies in the decoded block, with what an error names (the slot's byte offset, the pool
 /// entry's offset).
-/// 24 bytes each (a section is shorter than 4 GiB, a block than 16 MiB).
+/// 32 bytes each (a block is shorter than 16 MiB; the COLD section may pass 4 GiB).
 struct ColdCheck {
-    block_at: u32,
+    block_at: u64,
+    at: u64,
     start: u32,
     end: u32,
     off: u32,
-    at: u64,
 }
 
 /// The blocks of the COLD section (FORMAT.md "COLD"), from their headers alone: each one's
@@ -375,16 +384,21 @@ fn for_each_cold_block(
     Ok(())
 }
 
-/// Decodes every block of the COLD section once, in order: each must decode to exactly its
-/// length of UTF-8, and each of `checks` (this file's cold strings) must start and end on
-/// a character boundary of its block, which makes it a UTF-8 slice of it.
-fn verify_cold_blocks(raw: Raw<'_>, mut checks: Vec<ColdCheck>) -> Result<()> {
+/// Decodes the blocks of `raw`'s COLD section, each at most once, in order: with `all`
+/// every block, which must decode to exactly its length of UTF-8 (a file's own pass); else
+/// only those `checks` name (a verified base's blocks, for the strings of a file above it).
+/// Each of `checks` must start and end on a character boundary of its block, which makes
+/// it a UTF-8 slice of the (UTF-8) block.
+fn verify_cold_blocks(raw: Raw<'_>, mut checks: Vec<ColdCheck>, all: bool) -> Result<()> {
     let l = raw.l;
     let dict = raw.b.get(l.cold_dict.clone()).unwrap_or_default();
     checks.sort_unstable_by_key(|c| c.block_at);
     let mut checks = checks.into_iter().peekable();
     let mut buf = Vec::new();
     for_each_cold_block(raw, |at, len, frame| {
+        if !all && checks.peek().is_none_or(|c| c.block_at != at as u64) {
+            return Ok(());
+        }
         buf.clear();
         crate::cold::decompress(dict, &l.cold_cache, frame, len, &mut buf).ok_or_else(|| {
             err(
@@ -400,7 +414,7 @@ fn verify_cold_blocks(raw: Raw<'_>, mut checks: Vec<ColdCheck>) -> Result<()> {
                 "cold block is not UTF-8",
             )
         })?;
-        while let Some(c) = checks.next_if(|c| c.block_at as usize == at) {
+        while let Some(c) = checks.next_if(|c| c.block_at == at as u64) {
             if !(text.is_char_boundary(c.start as usize) && text.is_char_boundary(c.end as usize)) {
                 return Err(err(
                     c.at as usize,
@@ -449,32 +463,18 @@ fn check_compressed(c: &Chain<'_, '_>, pool: &Pool, t: u8, off: u32, at: usize) 
                 "not the start of a cold block",
             ));
         }
-        if !p.cold_ok.borrow().get(o as usize) && std::ptr::eq(p, pool) {
-            // This file's: checked when its block is decoded, after the data pass.
-            // Each fits: the section's length and the block's are checked at open and by
-            // the block headers' pass.
-            pool.cold_checks.borrow_mut().push(ColdCheck {
-                block_at: cr.block_at as u32,
+        if !p.cold_ok.borrow().get(o as usize) {
+            // Checked against its block after the data pass, by the file holding it (this
+            // one's own, or a base's): each block is then decoded once, however the
+            // strings of blocks alternate here. The start and end fit: a block is at most
+            // 16 MiB (checked by the block headers' pass).
+            p.cold_checks.borrow_mut().push(ColdCheck {
+                block_at: cr.block_at as u64,
+                at: at as u64,
                 start: cr.start as u32,
                 end: (cr.start + cr.len) as u32,
                 off,
-                at: at as u64,
             });
-            p.cold_ok.borrow_mut().set(o as usize);
-        }
-        if !p.cold_ok.borrow().get(o as usize) {
-            // A base's (its blocks are verified UTF-8): strings of one block are usually
-            // checked one after another, so the last decoded block is kept.
-            let mut last = p.last_block.borrow_mut();
-            let text = last
-                .bytes(&cr)
-                .ok_or_else(|| bad(FormatKind::BadEncoding, "its block does not decode"))?;
-            if simdutf8::basic::from_utf8(text).is_err() {
-                return Err(bad(
-                    FormatKind::BadUtf8,
-                    "not UTF-8 (or cut inside a character)",
-                ));
-            }
             p.cold_ok.borrow_mut().set(o as usize);
         }
         return Ok(cr.len as u64);
@@ -1472,7 +1472,7 @@ mod tests {
             // is within the entry's word or the next one.
             let near = match want.get(k + 1) {
                 Some(next) => next.0 / 64 <= at / 64 + 1,
-                None => at / 64 + 1 >= marks.cells.len(),
+                None => pool.len() <= 64 * (at / 64 + 2),
             };
             assert_eq!(marks.start(at), Some(utf8), "entry at {at}");
             assert_eq!(marks.len(at), near.then_some(len), "entry at {at}");

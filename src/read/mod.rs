@@ -497,8 +497,9 @@ impl Snapshot {
     /// its whole base chain is checked too, and so are the overlay's own rules (patches,
     /// tombstones, counts). O(size of the files). Bookkeeping memory: four bits per pool
     /// byte, a bit and a half per data byte and 4 bytes per data node (at most 2 per data
-    /// byte, since the smallest node is 2 bytes), 24 bytes per cold string, the decoded
-    /// length of the largest cold block, and O(keys + shapes + derived strings).
+    /// byte, since the smallest node is 2 bytes), a bit per COLD byte, 32 bytes per cold
+    /// string, the decoded length of the largest cold block and of the longest FSST
+    /// string, and O(keys + shapes + derived strings).
     ///
     /// A snapshot that passes never returns `None` or `Err` from a read of data it holds.
     pub fn verify(&self) -> Result<()> {
