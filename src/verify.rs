@@ -65,9 +65,9 @@ impl Marks {
     }
 
     /// The content length of the entry starting at `at`, if the next entry starts (or the
-    /// pool ends) in the same or the next 64-offset word (`None` for a longer entry: the caller reads its
-    /// length prefix; scanning on would make a file that refers to one long string from
-    /// many nodes cost its length per reference).
+    /// pool ends) in the same or the next 64-offset word (`None` for a longer entry: the
+    /// caller reads its length prefix; scanning on would make a file that refers to one
+    /// long string from many nodes cost its length per reference).
     fn len(&self, at: usize) -> Option<usize> {
         let w = at / 64;
         // The next start (or the pool's end) ends this entry.
@@ -117,8 +117,7 @@ struct Pool {
     /// Where the cold section's blocks start (from their headers; the blocks are decoded
     /// after the data pass).
     cold_starts: Bits,
-    /// Pool entries already checked as cold strings of this file (a UTF-8 slice of a
-    /// block).
+    /// Pool entries of this file already queued in `cold_checks` (each is checked once).
     cold_ok: std::cell::RefCell<Bits>,
     /// Cold strings of this file met by a data pass (this file's or one above it), checked
     /// against their blocks after that pass, each block decoded once
@@ -321,10 +320,10 @@ fn verify_symbols(raw: Raw<'_>) -> Result<()> {
     Ok(())
 }
 
-/// A cold string of this file the data pass met: its block (section offset) and where it
-/// lies in the decoded block, with what an error names (the slot's byte offset, the pool
-/// entry's offset).
-/// 32 bytes each (a block is shorter than 16 MiB; the COLD section may pass 4 GiB).
+/// A cold string a data pass met: its block (offset in the COLD section of the file
+/// holding it) and where it lies in the decoded block, with what an error names (the
+/// slot's byte offset, the pool entry's offset). 32 bytes: a block is shorter than 16 MiB,
+/// but the COLD section may pass 4 GiB.
 struct ColdCheck {
     block_at: u64,
     at: u64,
