@@ -59,6 +59,7 @@ impl Marks {
     }
 
     /// If an entry starts at `at`: whether it is UTF-8.
+    #[inline(always)]
     fn start(&self, at: usize) -> Option<bool> {
         let [starts, utf8] = *self.cells.get(at / 64)?;
         ((starts >> (at % 64)) & 1 == 1).then_some((utf8 >> (at % 64)) & 1 == 1)
@@ -68,6 +69,7 @@ impl Marks {
     /// pool ends) in the same or the next 64-offset word (`None` for a longer entry: the
     /// caller reads its length prefix; scanning on would make a file that refers to one
     /// long string from many nodes cost its length per reference).
+    #[inline(always)]
     fn len(&self, at: usize) -> Option<usize> {
         let w = at / 64;
         // The next start (or the pool's end) ends this entry.
@@ -102,6 +104,7 @@ struct Entry<'p> {
 impl Entry<'_> {
     /// The entry's content length (`off`: its combined pool offset, to read the length
     /// prefix of a long entry).
+    #[inline(always)]
     fn len(&self, c: &Chain<'_, '_>, off: u32) -> usize {
         self.marks
             .len(self.at)
@@ -124,7 +127,7 @@ struct Pool {
     /// ([`verify_cold_blocks`]).
     cold_checks: std::cell::RefCell<Vec<ColdCheck>>,
     /// Where FSST strings are decoded to be checked.
-    scratch: std::cell::RefCell<String>,
+    scratch: std::cell::RefCell<Vec<u8>>,
     /// Derived entries already checked (by offset in this pool): their decoded length and
     /// height (1 + the greatest height of their derived parts).
     derived_ok: std::cell::RefCell<hashbrown::HashMap<u32, (u64, u8)>>,
@@ -257,7 +260,7 @@ fn verify_pool(raw: Raw<'_>) -> Result<Pool> {
         cold_starts: cold_blocks(raw)?,
         cold_ok: std::cell::RefCell::new(Bits::new(pool.len())),
         cold_checks: std::cell::RefCell::new(Vec::new()),
-        scratch: std::cell::RefCell::new(String::new()),
+        scratch: std::cell::RefCell::new(Vec::new()),
         derived_ok: std::cell::RefCell::new(hashbrown::HashMap::new()),
     };
     for entry in format::pool_entries(pool) {
@@ -483,13 +486,33 @@ fn check_compressed(c: &Chain<'_, '_>, pool: &Pool, t: u8, off: u32, at: usize) 
         .fsst_str(off)
         .ok_or_else(|| bad(FormatKind::OutOfBounds, "no such symbol table"))?;
     if !p.fsst_ok.borrow().get(o as usize) {
-        // Decoded once, into one buffer for the whole pass (its length is the walk cost).
-        let mut text = p.scratch.borrow_mut();
-        text.clear();
-        s.write_into(&mut text)
-            .map_err(|_| bad(FormatKind::BadEncoding, "codes do not decode to UTF-8"))?;
+        // Decoded once, into one buffer for the whole pass that only ever grows (so it is
+        // zeroed once, not per string); its length is the walk cost.
+        let (table, codes) = s
+            .fsst_parts()
+            .ok_or_else(|| bad(FormatKind::OutOfBounds, "no such symbol table"))?;
+        let mut buf = p.scratch.borrow_mut();
+        // Room for whole-symbol stores; a long string counts its length first, so that
+        // the buffer stays near the longest decoded string, not eight times its codes.
+        let room = if codes.len() <= 4096 {
+            codes.len() * 8
+        } else {
+            table
+                .decoded_len(codes)
+                .ok_or_else(|| bad(FormatKind::BadEncoding, "codes do not decode"))?
+                .saturating_add(7)
+        };
+        if buf.len() < room {
+            buf.resize(room, 0);
+        }
+        let text = table
+            .decode_to_slice(codes, &mut buf[..room])
+            .and_then(|n| buf.get(..n))
+            .filter(|t| t.is_ascii() || simdutf8::basic::from_utf8(t).is_ok())
+            .ok_or_else(|| bad(FormatKind::BadEncoding, "codes do not decode to UTF-8"))?;
+        let len = text.len() as u64;
         p.fsst_ok.borrow_mut().set(o as usize);
-        return Ok(text.len() as u64);
+        return Ok(len);
     }
     Ok(s.len() as u64)
 }
@@ -580,6 +603,7 @@ fn check_derived(
 
 /// Checks that `off` is the start of a pool entry (and UTF-8 if `utf8`, 8 bytes if `wide`)
 /// in this file's pool or a base's.
+#[inline(always)]
 fn check_pool_ref<'p>(
     c: &Chain<'p, '_>,
     pool: &'p Pool,
@@ -843,6 +867,7 @@ impl Nodes {
     }
 
     /// The walk weight of the node starting at `off`, if one does.
+    #[inline(always)]
     fn weight(&self, off: u32) -> Option<u64> {
         let w = off as usize / 64;
         let word = *self.starts.get(w)?;
@@ -856,6 +881,7 @@ impl Nodes {
 }
 
 /// A verified node anywhere in the chain: its header byte and walk weight.
+#[inline(always)]
 fn node_at(c: &Chain<'_, '_>, own: &Nodes, off: u32) -> Option<(u8, u64)> {
     let ((raw, nodes), o) = c.resolve(off, |s| s.data, (c.raw, own), |l| (l.raw, &l.nodes))?;
     let w = nodes.weight(o)?;
@@ -874,6 +900,7 @@ impl DataCtx<'_, '_, '_> {
     /// weight below itself (value bytes, child cost) and its child's height (0: scalar).
     /// `pv` is the slot's payload widened to 4 bytes ([`format::slot_or_null`]); its
     /// node's width is checked by the caller ([`check_width`]).
+    #[inline(always)]
     fn slot(&self, t: u8, pv: u32, node_at: u32, slot_at: usize) -> Result<(u64, u8)> {
         let p = pv.to_le_bytes();
         Ok(match t {
@@ -893,10 +920,13 @@ impl DataCtx<'_, '_, '_> {
             tag::DERIVED if self.c.raw.l.derived => {
                 (check_derived(self.c, self.pool, pv, slot_at, 1)?.0, 0)
             }
-            tag::STR | tag::BYTES => {
-                let what = if t == tag::STR { "string" } else { "bytes" };
-                let entry =
-                    check_pool_ref(self.c, self.pool, pv, t == tag::STR, false, slot_at, what)?;
+            // Two arms, so that each passes constants (an inlined check is specialised).
+            tag::STR => {
+                let entry = check_pool_ref(self.c, self.pool, pv, true, false, slot_at, "string")?;
+                (entry.len(self.c, pv) as u64, 0)
+            }
+            tag::BYTES => {
+                let entry = check_pool_ref(self.c, self.pool, pv, false, false, slot_at, "bytes")?;
                 (entry.len(self.c, pv) as u64, 0)
             }
             tag::LIST | tag::MAP => {
@@ -954,6 +984,7 @@ impl DataCtx<'_, '_, '_> {
     }
 }
 
+#[inline(always)]
 fn node_at_checked(c: &Chain<'_, '_>, nodes: &Nodes, pv: u32, at: usize) -> Result<(u8, u64)> {
     node_at(c, nodes, pv).ok_or_else(|| {
         err(
@@ -1496,6 +1527,61 @@ mod tests {
         for o in 0..4200 {
             let want = offs.iter().position(|&x| x == o).map(|i| 10 * i as u64 + 7);
             assert_eq!(nodes.weight(o), want, "offset {o}");
+        }
+    }
+
+    /// FSST strings are decoded whole and checked as UTF-8: a short one (decoded with
+    /// room for 8 bytes a code) and one of more than 4,096 codes (whose length is counted
+    /// first). Two codes overwritten by `ESCAPE 0xFF` put a 0xFF byte in the text
+    /// wherever they land among the codes, and `verify` must refuse it.
+    #[cfg(feature = "fuzzing")]
+    #[test]
+    fn fsst_strings_that_decode_to_bad_utf8_are_refused() {
+        use crate::{Compression, ValueRef};
+        let word = |i: usize| ["fraction", "numerator", "denominator", "pizza", "slice"][i % 5];
+        let note = |i: usize, n: usize| -> String {
+            let words: Vec<_> = (0..n).map(|k| word(i / (k % 4 + 1) + k)).collect();
+            format!("note {i}: {}", words.join(" "))
+        };
+        let mut b = crate::SnapshotBuilder::new();
+        b.set_compression(Compression::Auto);
+        for i in 0..1000 {
+            b.insert(&format!("r{i}"), &serde_json::json!({ "note": note(i, 8) }))
+                .unwrap();
+        }
+        // About 70 KB: the field's mean stays below the cold threshold.
+        b.insert("long", &serde_json::json!({ "note": note(7, 8000) }))
+            .unwrap();
+        let bytes = b.to_bytes().unwrap();
+        let snap = Snapshot::from_bytes(bytes.clone()).unwrap();
+        snap.verify().unwrap();
+        for (id, min_codes) in [("r5", 1), ("long", 4097)] {
+            let rec = snap.get(id).unwrap();
+            let Some(ValueRef::Str(s)) = rec.get("note") else {
+                panic!("{id}: no note");
+            };
+            let (_, codes) = s.fsst_parts().unwrap_or_else(|| {
+                panic!(
+                    "{id}: not FSST: compressed {} derived {} cold {}",
+                    s.is_compressed(),
+                    s.is_derived(),
+                    s.is_cold()
+                )
+            });
+            assert!(codes.len() >= min_codes, "{id}: {} codes", codes.len());
+            // Where the codes sit in the file.
+            let at = codes.as_ptr() as usize - snap.raw().b.as_ptr() as usize;
+            let mid = at + codes.len() / 2;
+            let mut bad = bytes.clone();
+            bad[mid..mid + 2].copy_from_slice(&[crate::fsst::ESCAPE, 0xFF]);
+            let bad = crate::check::fix_checksums(&bad).unwrap();
+            match Snapshot::from_bytes(bad).unwrap().verify() {
+                Err(Error::Format { kind, what, .. }) => {
+                    assert_eq!(kind, FormatKind::BadEncoding, "{id}: {what}");
+                    assert!(what.contains("do not decode to UTF-8"), "{id}: {what}");
+                }
+                other => panic!("{id}: expected a BadEncoding error, got {other:?}"),
+            }
         }
     }
 }
