@@ -271,12 +271,24 @@ fn verify_pool(raw: Raw<'_>) -> Result<Pool> {
                 "pool entry overruns the pool section",
             )
         })?;
-        p.marks.set(
-            at,
-            entry.is_ascii() || simdutf8::basic::from_utf8(entry).is_ok(),
-        );
+        p.marks.set(at, is_utf8(entry));
     }
     Ok(p)
+}
+
+/// Whether `b` is UTF-8: ASCII eight bytes at a time (the standard library checks a slice
+/// shorter than 64 bytes, most pool entries, byte by byte), else `simdutf8`.
+#[inline(always)]
+fn is_utf8(b: &[u8]) -> bool {
+    let mut chunks = b.chunks_exact(8);
+    let mut any = 0u64;
+    for c in &mut chunks {
+        any |= u64::from_le_bytes(c.try_into().unwrap_or_default());
+    }
+    for &x in chunks.remainder() {
+        any |= u64::from(x);
+    }
+    any & 0x8080_8080_8080_8080 == 0 || simdutf8::basic::from_utf8(b).is_ok()
 }
 
 /// Checks the SYMBOLS section (FORMAT.md "SYMBOLS"): the tables tile it in order after
@@ -508,7 +520,7 @@ fn check_compressed(c: &Chain<'_, '_>, pool: &Pool, t: u8, off: u32, at: usize) 
         let text = table
             .decode_to_slice(codes, &mut buf[..room])
             .and_then(|n| buf.get(..n))
-            .filter(|t| t.is_ascii() || simdutf8::basic::from_utf8(t).is_ok())
+            .filter(|t| is_utf8(t))
             .ok_or_else(|| bad(FormatKind::BadEncoding, "codes do not decode to UTF-8"))?;
         let len = text.len() as u64;
         p.fsst_ok.borrow_mut().set(o as usize);
@@ -1064,9 +1076,17 @@ fn verify_data(c: &Chain<'_, '_>, pool: &Pool, shapes: &[ShapeInfo]) -> Result<N
                     })?;
                 let mut tallest = 0u8;
                 let mut need = 1;
-                for i in 0..count {
-                    let (t, p) = format::slot_or_null(slots, count, i, w);
-                    need = need.max(format::payload_width(t, p));
+                // The tags, then the payloads, each read from `data` (one masked 4-byte
+                // load where the data runs on past the node; `w` is in 1..=4).
+                let pays_at = slots_at + count;
+                for (i, &t) in slots[..count].iter().enumerate() {
+                    let stored = format::uint_at(data, pays_at + i * w, w).unwrap_or(0);
+                    let p = format::widen_payload(t, stored, w);
+                    // Only an inline string can need more than `w` bytes: once a slot
+                    // needs `w`, the others need not be measured (`need` stays exact).
+                    if need < w || t >= tag::STR_INLINE {
+                        need = need.max(format::payload_width(t, p));
+                    }
                     let (cost, h) = cx.slot(t, p, here, base + slots_at + i)?;
                     weight += slot_walk_cost(0, 0) + cost;
                     tallest = tallest.max(h);
@@ -1527,6 +1547,28 @@ mod tests {
         for o in 0..4200 {
             let want = offs.iter().position(|&x| x == o).map(|i| 10 * i as u64 + 7);
             assert_eq!(nodes.weight(o), want, "offset {o}");
+        }
+    }
+
+    /// `is_utf8` agrees with the standard library at every length and every position of
+    /// a non-ASCII byte (in the eight-byte chunks and in the tail).
+    #[test]
+    fn is_utf8_agrees_with_std() {
+        for len in 0..40 {
+            let ascii = vec![b'a'; len];
+            assert!(is_utf8(&ascii));
+            for at in 0..len {
+                for (bad, ok) in [(0xFFu8, false), (0x80, false)] {
+                    let mut b = ascii.clone();
+                    b[at] = bad;
+                    assert_eq!(is_utf8(&b), ok, "{len} {at} {bad:#x}");
+                }
+                if at + 1 < len {
+                    let mut b = ascii.clone();
+                    b[at..at + 2].copy_from_slice("é".as_bytes());
+                    assert!(is_utf8(&b), "{len} {at}");
+                }
+            }
         }
     }
 

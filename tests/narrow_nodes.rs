@@ -95,6 +95,45 @@ fn an_inline_string_longer_than_its_payload_fails_verify_and_reads_none() {
     assert_format_error(&snap, FormatKind::BadEncoding, "width");
     let _ = serde_json::to_string(&snap.get("r").unwrap());
     let _ = snap.get("r").unwrap().to_owned();
+
+    // The same after a slot that needs the node's whole width (verify stops measuring
+    // ordinary slots there, never inline strings).
+    let bytes = build(json!({"n": 70000, "s": "ab"}));
+    let [n0, n1, n2] = [0x70, 0x11, 0x01]; // 70000 = 0x011170
+    assert_eq!(
+        data(&bytes),
+        [
+            0x01,
+            join_head(0, 3) as u8,
+            tag::INT,
+            tag::STR_INLINE + 2,
+            n0,
+            n1,
+            n2,
+            b'a',
+            b'b',
+            0
+        ]
+    );
+    let node = [
+        0x01,
+        join_head(0, 3) as u8,
+        tag::INT,
+        tag::STR_INLINE + 4,
+        n0,
+        n1,
+        n2,
+        b'a',
+        b'b',
+        b'c',
+    ];
+    let snap = with_data(&bytes, &node);
+    assert_eq!(
+        snap.get("r").unwrap().get("n").unwrap().as_i64(),
+        Some(70000)
+    );
+    assert!(snap.get("r").unwrap().get("s").is_none());
+    assert_format_error(&snap, FormatKind::BadEncoding, "width");
 }
 
 #[test]
