@@ -347,6 +347,82 @@ impl<'a> Table<'a> {
     }
 }
 
+/// A table unpacked for decoding many strings (`verify` decodes every string of a file):
+/// each code's symbol and length in fixed arrays of 256, so that a code costs no bounds
+/// checks. A code that is no symbol of the table, or whose length is outside 1..=8, has
+/// length 0 (malformed, as for [`Table`]). 2,304 bytes.
+pub(crate) struct Unpacked {
+    syms: [[u8; 8]; 256],
+    lens: [u8; 256],
+}
+
+impl Table<'_> {
+    /// This table, unpacked.
+    pub fn unpack(&self) -> Box<Unpacked> {
+        let mut u = Box::new(Unpacked {
+            syms: [[0; 8]; 256],
+            lens: [0; 256],
+        });
+        for c in 0..=u8::MAX {
+            if c == ESCAPE {
+                continue;
+            }
+            if let Some((sym, len)) = self.symbol(c) {
+                u.syms[usize::from(c)] = sym;
+                u.lens[usize::from(c)] = len as u8;
+            }
+        }
+        u
+    }
+}
+
+impl Unpacked {
+    /// [`Table::decoded_len`] of the table this was unpacked from: the same answer for
+    /// any codes.
+    pub fn decoded_len(&self, codes: &[u8]) -> Option<usize> {
+        let mut total = 0usize;
+        let mut it = codes.iter();
+        while let Some(&c) = it.next() {
+            if c == ESCAPE {
+                it.next()?;
+                total += 1;
+            } else {
+                let len = usize::from(self.lens[usize::from(c)]);
+                if len == 0 {
+                    return None;
+                }
+                total += len;
+            }
+        }
+        Some(total)
+    }
+
+    /// [`Table::decode_to_slice`] of the table this was unpacked from: the same answer
+    /// for any codes and buffer (`None` if malformed or `buf` is too small).
+    pub fn decode_to_slice(&self, codes: &[u8], buf: &mut [u8]) -> Option<usize> {
+        let mut p = 0usize;
+        let mut it = codes.iter();
+        while let Some(&c) = it.next() {
+            if c == ESCAPE {
+                *buf.get_mut(p)? = *it.next()?;
+                p += 1;
+            } else {
+                let len = usize::from(self.lens[usize::from(c)]);
+                if len == 0 {
+                    return None;
+                }
+                let sym = &self.syms[usize::from(c)];
+                match buf.get_mut(p..).and_then(|d| d.first_chunk_mut::<8>()) {
+                    Some(dst) => *dst = *sym,
+                    None => buf.get_mut(p..p + len)?.copy_from_slice(&sym[..len]),
+                }
+                p += len;
+            }
+        }
+        Some(p)
+    }
+}
+
 /// A symbol as a little-endian word, zero past its length.
 #[allow(dead_code)]
 fn word(bytes: &[u8]) -> u64 {
@@ -686,6 +762,26 @@ pub fn fuzz_check(data: &[u8]) {
 #[allow(dead_code)]
 fn check_codes(t: &Table<'_>, codes: &[u8]) {
     let len = t.decoded_len(codes);
+    // The unpacked table gives the same answers, for every buffer size around the
+    // decoded length (and for 8 bytes a code).
+    let u = t.unpack();
+    assert_eq!(u.decoded_len(codes), len, "unpacked decoded_len");
+    let sizes = match len {
+        Some(n) => vec![n.saturating_sub(1), n, n + 1, n + 7, codes.len() * 8],
+        None => vec![0, codes.len(), codes.len() * 8 + 8],
+    };
+    for size in sizes {
+        let (mut a, mut b) = (vec![0u8; size], vec![0u8; size]);
+        let got = u.decode_to_slice(codes, &mut a);
+        assert_eq!(
+            got,
+            t.decode_to_slice(codes, &mut b),
+            "unpacked decode_to_slice"
+        );
+        if let Some(n) = got {
+            assert_eq!(a[..n], b[..n], "unpacked decode_to_slice bytes");
+        }
+    }
     let mut out = vec![0xaa, 0xbb];
     let into = t.decode_into(codes, &mut out);
     assert_eq!(len.is_some(), into.is_some(), "decoded_len vs decode_into");

@@ -128,6 +128,8 @@ struct Pool {
     cold_checks: std::cell::RefCell<Vec<ColdCheck>>,
     /// Where FSST strings are decoded to be checked.
     scratch: std::cell::RefCell<Vec<u8>>,
+    /// This file's symbol tables, unpacked when first used (the first [`UNPACKED`]).
+    tables: std::cell::RefCell<Vec<Option<Box<crate::fsst::Unpacked>>>>,
     /// Derived entries already checked (by offset in this pool): their decoded length and
     /// height (1 + the greatest height of their derived parts).
     derived_ok: std::cell::RefCell<hashbrown::HashMap<u32, (u64, u8)>>,
@@ -261,6 +263,7 @@ fn verify_pool(raw: Raw<'_>) -> Result<Pool> {
         cold_ok: std::cell::RefCell::new(Bits::new(pool.len())),
         cold_checks: std::cell::RefCell::new(Vec::new()),
         scratch: std::cell::RefCell::new(Vec::new()),
+        tables: std::cell::RefCell::new(Vec::new()),
         derived_ok: std::cell::RefCell::new(hashbrown::HashMap::new()),
     };
     for entry in format::pool_entries(pool) {
@@ -493,41 +496,70 @@ fn check_compressed(c: &Chain<'_, '_>, pool: &Pool, t: u8, off: u32, at: usize) 
         }
         return Ok(cr.len as u64);
     }
-    let s = c
+    // The entry is `varint table ++ codes`, in the pool of the file whose symbol tables
+    // it names (what `Raw::fsst_str` reads).
+    let (table, codes, t) = c
         .raw
-        .fsst_str(off)
+        .pool_level(off)
+        .and_then(|(level, entry)| {
+            let (t, used) = format::varint_at(entry, 0)?;
+            Some((level.symbol_table(t)?, entry.get(used..)?, t))
+        })
         .ok_or_else(|| bad(FormatKind::OutOfBounds, "no such symbol table"))?;
-    if !p.fsst_ok.borrow().get(o as usize) {
-        // Decoded once, into one buffer for the whole pass that only ever grows (so it is
-        // zeroed once, not per string); its length is the walk cost.
-        let (table, codes) = s
-            .fsst_parts()
-            .ok_or_else(|| bad(FormatKind::OutOfBounds, "no such symbol table"))?;
-        let mut buf = p.scratch.borrow_mut();
-        // Room for whole-symbol stores; a long string counts its length first, so that
-        // the buffer stays near the longest decoded string, not eight times its codes.
-        let room = if codes.len() <= 4096 {
-            codes.len() * 8
-        } else {
-            table
-                .decoded_len(codes)
-                .ok_or_else(|| bad(FormatKind::BadEncoding, "codes do not decode"))?
-                .saturating_add(7)
-        };
-        if buf.len() < room {
-            buf.resize(room, 0);
+    // The first tables are unpacked once for the pass (at most UNPACKED of them, so that
+    // a file of many tiny tables cannot make verify allocate far more than it holds).
+    let mut tables = p.tables.borrow_mut();
+    let unpacked = usize::try_from(t).ok().filter(|&t| t < UNPACKED).map(|t| {
+        if tables.len() <= t {
+            tables.resize_with(t + 1, || None);
         }
-        let text = table
-            .decode_to_slice(codes, &mut buf[..room])
-            .and_then(|n| buf.get(..n))
-            .filter(|t| is_utf8(t))
-            .ok_or_else(|| bad(FormatKind::BadEncoding, "codes do not decode to UTF-8"))?;
-        let len = text.len() as u64;
-        p.fsst_ok.borrow_mut().set(o as usize);
-        return Ok(len);
+        &**tables[t].get_or_insert_with(|| table.unpack())
+    });
+    let decoded_len = |codes: &[u8]| match unpacked {
+        Some(u) => u.decoded_len(codes),
+        None => table.decoded_len(codes),
+    };
+    if p.fsst_ok.borrow().get(o as usize) {
+        return Ok(decoded_len(codes).unwrap_or(0) as u64);
     }
-    Ok(s.len() as u64)
+    // Decoded once, into one buffer for the whole pass that only ever grows (so it is
+    // zeroed once, not per string); its length is the walk cost.
+    let mut buf = p.scratch.borrow_mut();
+    // Room for whole-symbol stores; a long string counts its length first, so that the
+    // buffer stays near the longest decoded string, not eight times its codes.
+    let room = if codes.len() <= 4096 {
+        codes.len() * 8
+    } else {
+        decoded_len(codes)
+            .ok_or_else(|| bad(FormatKind::BadEncoding, MALFORMED_CODES))?
+            .saturating_add(7)
+    };
+    if buf.len() < room {
+        buf.resize(room, 0);
+    }
+    let out = &mut buf[..room];
+    let n = match unpacked {
+        Some(u) => u.decode_to_slice(codes, out),
+        None => table.decode_to_slice(codes, out),
+    };
+    let text = n
+        .and_then(|n| buf.get(..n))
+        .ok_or_else(|| bad(FormatKind::BadEncoding, MALFORMED_CODES))?;
+    if !is_utf8(text) {
+        return Err(bad(
+            FormatKind::BadEncoding,
+            "codes decode to bytes that are not UTF-8",
+        ));
+    }
+    let len = text.len();
+    p.fsst_ok.borrow_mut().set(o as usize);
+    Ok(len as u64)
 }
+
+/// How many of a file's symbol tables `verify` unpacks (2,304 bytes each).
+const UNPACKED: usize = 256;
+
+const MALFORMED_CODES: &str = "codes do not decode (a code the table lacks, or an escape cut off)";
 
 /// Checks a derived string (tag DERIVED, or a derived part of one) whose entry is at `off`,
 /// read at nesting `depth` (1 for a slot's own): its parts, recursively, and that they add
@@ -910,7 +942,7 @@ struct DataCtx<'x, 'c, 'a> {
 impl DataCtx<'_, '_, '_> {
     /// Checks one slot of a node at combined offset `node_at`; returns the slot's walk
     /// weight below itself (value bytes, child cost) and its child's height (0: scalar).
-    /// `pv` is the slot's payload widened to 4 bytes ([`format::slot_or_null`]); its
+    /// `pv` is the slot's payload widened to 4 bytes ([`format::widen_payload`]); its
     /// node's width is checked by the caller ([`check_width`]).
     #[inline(always)]
     fn slot(&self, t: u8, pv: u32, node_at: u32, slot_at: usize) -> Result<(u64, u8)> {
@@ -1551,22 +1583,30 @@ mod tests {
     }
 
     /// `is_utf8` agrees with the standard library at every length and every position of
-    /// a non-ASCII byte (in the eight-byte chunks and in the tail).
+    /// a non-ASCII piece (in the eight-byte chunks, across them and in the tail): bad
+    /// bytes, cut sequences, and characters of two, three and four bytes.
     #[test]
     fn is_utf8_agrees_with_std() {
+        let pieces: [&[u8]; 8] = [
+            &[0xFF],
+            &[0x80],
+            &[0xC3],
+            &[0xE2, 0x82],
+            "é".as_bytes(),
+            "€".as_bytes(),
+            "😀".as_bytes(),
+            &[0xF0, 0x9F, 0x98],
+        ];
         for len in 0..40 {
             let ascii = vec![b'a'; len];
             assert!(is_utf8(&ascii));
             for at in 0..len {
-                for (bad, ok) in [(0xFFu8, false), (0x80, false)] {
+                for piece in pieces {
                     let mut b = ascii.clone();
-                    b[at] = bad;
-                    assert_eq!(is_utf8(&b), ok, "{len} {at} {bad:#x}");
-                }
-                if at + 1 < len {
-                    let mut b = ascii.clone();
-                    b[at..at + 2].copy_from_slice("é".as_bytes());
-                    assert!(is_utf8(&b), "{len} {at}");
+                    let end = (at + piece.len()).min(len);
+                    b[at..end].copy_from_slice(&piece[..end - at]);
+                    let want = std::str::from_utf8(&b).is_ok();
+                    assert_eq!(is_utf8(&b), want, "{len} {at} {piece:?}");
                 }
             }
         }
@@ -1574,8 +1614,8 @@ mod tests {
 
     /// FSST strings are decoded whole and checked as UTF-8: a short one (decoded with
     /// room for 8 bytes a code) and one of more than 4,096 codes (whose length is counted
-    /// first). Two codes overwritten by `ESCAPE 0xFF` put a 0xFF byte in the text
-    /// wherever they land among the codes, and `verify` must refuse it.
+    /// first). Two codes overwritten by `ESCAPE 0xFF`, where the codes still decode, put a
+    /// 0xFF byte in the text, and `verify` must refuse it as not UTF-8.
     #[cfg(feature = "fuzzing")]
     #[test]
     fn fsst_strings_that_decode_to_bad_utf8_are_refused() {
@@ -1597,30 +1637,38 @@ mod tests {
         let bytes = b.to_bytes().unwrap();
         let snap = Snapshot::from_bytes(bytes.clone()).unwrap();
         snap.verify().unwrap();
-        for (id, min_codes) in [("r5", 1), ("long", 4097)] {
+        for (id, min_codes) in [("r5", 3), ("long", 4097)] {
             let rec = snap.get(id).unwrap();
             let Some(ValueRef::Str(s)) = rec.get("note") else {
                 panic!("{id}: no note");
             };
-            let (_, codes) = s.fsst_parts().unwrap_or_else(|| {
-                panic!(
-                    "{id}: not FSST: compressed {} derived {} cold {}",
-                    s.is_compressed(),
-                    s.is_derived(),
-                    s.is_cold()
-                )
-            });
+            let Some((tag::FSST, off)) = s.stored() else {
+                panic!("{id}: not an FSST string");
+            };
+            let (level, entry) = snap.raw().pool_level(off).unwrap();
+            let (t, used) = format::varint_at(entry, 0).unwrap();
+            let table = level.symbol_table(t).unwrap();
+            let codes = &entry[used..];
             assert!(codes.len() >= min_codes, "{id}: {} codes", codes.len());
-            // Where the codes sit in the file.
+            // Where the codes sit in the file; the first place from the middle on where
+            // the edited codes still decode (not at an escape's second byte).
             let at = codes.as_ptr() as usize - snap.raw().b.as_ptr() as usize;
-            let mid = at + codes.len() / 2;
+            let edited = (codes.len() / 2..codes.len() - 1)
+                .map(|k| {
+                    let mut c = codes.to_vec();
+                    c[k..k + 2].copy_from_slice(&[crate::fsst::ESCAPE, 0xFF]);
+                    (k, c)
+                })
+                .find(|(_, c)| table.decoded_len(c).is_some())
+                .map(|(k, _)| k)
+                .expect("a place where the edited codes decode");
             let mut bad = bytes.clone();
-            bad[mid..mid + 2].copy_from_slice(&[crate::fsst::ESCAPE, 0xFF]);
+            bad[at + edited..at + edited + 2].copy_from_slice(&[crate::fsst::ESCAPE, 0xFF]);
             let bad = crate::check::fix_checksums(&bad).unwrap();
             match Snapshot::from_bytes(bad).unwrap().verify() {
                 Err(Error::Format { kind, what, .. }) => {
                     assert_eq!(kind, FormatKind::BadEncoding, "{id}: {what}");
-                    assert!(what.contains("do not decode to UTF-8"), "{id}: {what}");
+                    assert!(what.contains("not UTF-8"), "{id}: {what}");
                 }
                 other => panic!("{id}: expected a BadEncoding error, got {other:?}"),
             }

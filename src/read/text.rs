@@ -108,15 +108,6 @@ impl<'a> Str<'a> {
 
     /// A cold string (`c`: its block and place in it; `dict`: the file's dictionary);
     /// its pool entry is at `at`.
-    /// An FSST string's symbol table and codes (`verify` decodes them itself); `None` for
-    /// another kind of string.
-    pub(crate) fn fsst_parts(&self) -> Option<(Table<'a>, &'a [u8])> {
-        match self.0 {
-            Repr::Fsst { table, codes, .. } => Some((table, codes)),
-            _ => None,
-        }
-    }
-
     pub(crate) fn cold(c: super::ColdRef<'a>, dict: &'a [u8], at: u32) -> Str<'a> {
         Str(Repr::Cold {
             frame: c.frame,
