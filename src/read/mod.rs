@@ -499,7 +499,9 @@ impl Snapshot {
     /// byte, a bit and a half per data byte and 4 bytes per data node (at most 2 per data
     /// byte, since the smallest node is 2 bytes), a bit per COLD byte, 32 bytes per cold
     /// string, the decoded length of the largest cold block and of the longest FSST
-    /// string, and O(keys + shapes + derived strings).
+    /// string (at least 8 bytes per code up to 4,096 codes), 2,304 bytes for each of the
+    /// first 256 symbol tables of a file that strings use, and O(keys + shapes + derived
+    /// strings).
     ///
     /// A snapshot that passes never returns `None` or `Err` from a read of data it holds.
     pub fn verify(&self) -> Result<()> {
