@@ -559,6 +559,7 @@ fn check_compressed(c: &Chain<'_, '_>, pool: &Pool, t: u8, off: u32, at: usize) 
 /// How many of a file's symbol tables `verify` unpacks (2,304 bytes each).
 const UNPACKED: usize = 256;
 
+/// What `verify` says of FSST codes that do not decode.
 const MALFORMED_CODES: &str = "codes do not decode (a code the table lacks, or an escape cut off)";
 
 /// Checks a derived string (tag DERIVED, or a derived part of one) whose entry is at `off`,
