@@ -996,6 +996,60 @@ mod tests {
         assert_eq!(t.decode_to_slice(&[2, 2], &mut [0; 16]), Some(16));
     }
 
+    /// `Unpacked` answers as `Table` does on broken tables (0, 255 or some symbols;
+    /// lengths 0, 9 or anything; junk after a symbol's length) for codes that mix
+    /// escapes, codes past the table and a trailing escape, at every buffer size from
+    /// empty to 8 bytes a code + 9 (whole buffers compared, junk-filled alike).
+    #[test]
+    fn unpacked_tables_answer_as_tables_do() {
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for round in 0..1500 {
+            let n = match round % 3 {
+                0 => 0,
+                1 => 255,
+                _ => (next() % 256) as usize,
+            };
+            let mut bytes = vec![n as u8];
+            for _ in 0..n {
+                bytes.push(match next() % 4 {
+                    0 => 0,
+                    1 => 9,
+                    2 => next() as u8,
+                    _ => (next() % 8 + 1) as u8,
+                });
+            }
+            bytes.extend((0..8 * n).map(|_| next() as u8));
+            let t = Table::parse(&bytes, 0).unwrap();
+            let u = t.unpack();
+            let codes: Vec<u8> = (0..next() % 12)
+                .map(|_| match next() % 5 {
+                    0 => ESCAPE,
+                    1 => n.saturating_sub(1) as u8,
+                    2 => n as u8,
+                    3 => n.wrapping_add(1) as u8,
+                    _ => (next() % (n as u64 + 1)) as u8,
+                })
+                .collect();
+            assert_eq!(u.decoded_len(&codes), t.decoded_len(&codes), "{round}");
+            for size in 0..codes.len() * 8 + 10 {
+                let junk = next() as u8;
+                let (mut a, mut b) = (vec![junk; size], vec![junk; size]);
+                assert_eq!(
+                    u.decode_to_slice(&codes, &mut a),
+                    t.decode_to_slice(&codes, &mut b),
+                    "{round} {size}"
+                );
+                assert_eq!(a, b, "{round} {size}");
+            }
+        }
+    }
+
     #[test]
     fn bad_tables() {
         for bad_len in [0u8, 9, 255] {

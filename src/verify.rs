@@ -506,8 +506,10 @@ fn check_compressed(c: &Chain<'_, '_>, pool: &Pool, t: u8, off: u32, at: usize) 
             Some((level.symbol_table(t)?, entry.get(used..)?, t))
         })
         .ok_or_else(|| bad(FormatKind::OutOfBounds, "no such symbol table"))?;
-    // The first tables are unpacked once for the pass (at most UNPACKED of them, so that
-    // a file of many tiny tables cannot make verify allocate far more than it holds).
+    // The first tables are unpacked once for the pass: at most UNPACKED of them, so at
+    // most ~590 KB a file however many tables it has (a crafted file of tiny tables can
+    // still make that ~400x the bytes of its tables; the writer never makes more than
+    // 255 tables).
     let mut tables = p.tables.borrow_mut();
     let unpacked = usize::try_from(t).ok().filter(|&t| t < UNPACKED).map(|t| {
         if tables.len() <= t {
