@@ -498,13 +498,9 @@ fn check_compressed(c: &Chain<'_, '_>, pool: &Pool, t: u8, off: u32, at: usize) 
     }
     // The entry is `varint table ++ codes`, in the pool of the file whose symbol tables
     // it names (what `Raw::fsst_str` reads).
-    let (table, codes, t) = c
+    let (t, table, codes) = c
         .raw
-        .pool_level(off)
-        .and_then(|(level, entry)| {
-            let (t, used) = format::varint_at(entry, 0)?;
-            Some((level.symbol_table(t)?, entry.get(used..)?, t))
-        })
+        .fsst_entry(off)
         .ok_or_else(|| bad(FormatKind::OutOfBounds, "no such symbol table"))?;
     // The first tables are unpacked once for the pass: at most UNPACKED of them, so at
     // most ~590 KB a file however many tables it has (a crafted file of tiny tables can
@@ -1648,10 +1644,7 @@ mod tests {
             let Some((tag::FSST, off)) = s.stored() else {
                 panic!("{id}: not an FSST string");
             };
-            let (level, entry) = snap.raw().pool_level(off).unwrap();
-            let (t, used) = format::varint_at(entry, 0).unwrap();
-            let table = level.symbol_table(t).unwrap();
-            let codes = &entry[used..];
+            let (_, table, codes) = snap.raw().fsst_entry(off).unwrap();
             assert!(codes.len() >= min_codes, "{id}: {} codes", codes.len());
             // Where the codes sit in the file; the first place from the middle on where
             // the edited codes still decode (not at an escape's second byte).

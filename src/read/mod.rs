@@ -876,9 +876,17 @@ impl<'a> Raw<'a> {
     /// The FSST string whose entry (`varint table ++ codes`) is at pool offset `off`.
     #[inline]
     pub fn fsst_str(&self, off: u32) -> Option<Str<'a>> {
+        let (_, table, codes) = self.fsst_entry(off)?;
+        Some(Str::fsst(table, codes, off))
+    }
+
+    /// The parts of the FSST entry (`varint table ++ codes`) at pool offset `off`: its
+    /// table number and that table, both of the file holding the entry, and its codes.
+    #[inline(always)]
+    pub fn fsst_entry(&self, off: u32) -> Option<(u64, Table<'a>, &'a [u8])> {
         let (level, entry) = self.pool_level(off)?;
         let (t, used) = format::varint_at(entry, 0)?;
-        Some(Str::fsst(level.symbol_table(t)?, entry.get(used..)?, off))
+        Some((t, level.symbol_table(t)?, entry.get(used..)?))
     }
 
     /// Where the cold string whose pool entry (`varint block, varint start, varint len`)
