@@ -362,82 +362,6 @@ impl<'a> Table<'a> {
     }
 }
 
-/// A table unpacked for decoding many strings (`verify` decodes every string of a file):
-/// each code's symbol and length in fixed arrays of 256, so that a code costs no bounds
-/// checks. A code that is no symbol of the table, or whose length is outside 1..=8, has
-/// length 0 (malformed, as for [`Table`]). 2,304 bytes.
-pub(crate) struct Unpacked {
-    syms: [[u8; 8]; 256],
-    lens: [u8; 256],
-}
-
-impl Table<'_> {
-    /// This table, unpacked.
-    pub fn unpack(&self) -> Box<Unpacked> {
-        let mut u = Box::new(Unpacked {
-            syms: [[0; 8]; 256],
-            lens: [0; 256],
-        });
-        for c in 0..=u8::MAX {
-            if c == ESCAPE {
-                continue;
-            }
-            if let Some((sym, len)) = self.symbol(c) {
-                u.syms[usize::from(c)] = sym;
-                u.lens[usize::from(c)] = len as u8;
-            }
-        }
-        u
-    }
-}
-
-impl Unpacked {
-    /// [`Table::decoded_len`] of the table this was unpacked from: the same answer for
-    /// any codes.
-    pub fn decoded_len(&self, codes: &[u8]) -> Option<usize> {
-        let mut total = 0usize;
-        let mut it = codes.iter();
-        while let Some(&c) = it.next() {
-            if c == ESCAPE {
-                it.next()?;
-                total += 1;
-            } else {
-                let len = usize::from(self.lens[usize::from(c)]);
-                if len == 0 {
-                    return None;
-                }
-                total += len;
-            }
-        }
-        Some(total)
-    }
-
-    /// [`Table::decode_to_slice`] of the table this was unpacked from: the same answer
-    /// for any codes and buffer (`None` if malformed or `buf` is too small).
-    pub fn decode_to_slice(&self, codes: &[u8], buf: &mut [u8]) -> Option<usize> {
-        let mut p = 0usize;
-        let mut it = codes.iter();
-        while let Some(&c) = it.next() {
-            if c == ESCAPE {
-                *buf.get_mut(p)? = *it.next()?;
-                p += 1;
-            } else {
-                let len = usize::from(self.lens[usize::from(c)]);
-                if len == 0 {
-                    return None;
-                }
-                let sym = &self.syms[usize::from(c)];
-                match buf.get_mut(p..).and_then(|d| d.first_chunk_mut::<8>()) {
-                    Some(dst) => *dst = *sym,
-                    None => buf.get_mut(p..p + len)?.copy_from_slice(&sym[..len]),
-                }
-                p += len;
-            }
-        }
-        Some(p)
-    }
-}
-
 /// A symbol as a little-endian word, zero past its length.
 #[allow(dead_code)]
 fn word(bytes: &[u8]) -> u64 {
@@ -773,28 +697,47 @@ pub fn fuzz_check(data: &[u8]) {
     }
 }
 
+/// The decoding of `codes` by the format's definition, one code at a time and with no
+/// tricks (`None` on a code past the table, a symbol length outside 1..=8 or a trailing
+/// escape): what the fast decoders must agree with.
+#[allow(dead_code)]
+fn decode_reference(t: &Table<'_>, codes: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut it = codes.iter();
+    while let Some(&c) = it.next() {
+        if c == ESCAPE {
+            out.push(*it.next()?);
+        } else {
+            let i = usize::from(c);
+            let len = usize::from(*t.lens.get(i)?);
+            if !(1..=8).contains(&len) {
+                return None;
+            }
+            out.extend_from_slice(t.syms.get(8 * i..8 * i + len)?);
+        }
+    }
+    Some(out)
+}
+
 /// Runs every [`Table`] decoding method on `codes` and asserts that they agree.
 #[allow(dead_code)]
 fn check_codes(t: &Table<'_>, codes: &[u8]) {
     let len = t.decoded_len(codes);
-    // The unpacked table gives the same answers, for every buffer size around the
+    // The reference decoder gives the same answers, for every buffer size around the
     // decoded length (and for 8 bytes a code).
-    let u = t.unpack();
-    assert_eq!(u.decoded_len(codes), len, "unpacked decoded_len");
+    let want = decode_reference(t, codes);
+    assert_eq!(want.as_ref().map(Vec::len), len, "reference decoded_len");
     let sizes = match len {
         Some(n) => vec![n.saturating_sub(1), n, n + 1, n + 7, codes.len() * 8],
         None => vec![0, codes.len(), codes.len() * 8 + 8],
     };
     for size in sizes {
-        let (mut a, mut b) = (vec![0u8; size], vec![0u8; size]);
-        let got = u.decode_to_slice(codes, &mut a);
-        assert_eq!(
-            got,
-            t.decode_to_slice(codes, &mut b),
-            "unpacked decode_to_slice"
-        );
-        if let Some(n) = got {
-            assert_eq!(a[..n], b[..n], "unpacked decode_to_slice bytes");
+        let mut buf = vec![0u8; size];
+        let got = t.decode_to_slice(codes, &mut buf);
+        let fits = want.as_ref().filter(|w| w.len() <= size);
+        assert_eq!(got, fits.map(Vec::len), "decode_to_slice, {size} bytes");
+        if let (Some(n), Some(w)) = (got, fits) {
+            assert_eq!(&buf[..n], &w[..], "decode_to_slice bytes");
         }
     }
     let mut out = vec![0xaa, 0xbb];
@@ -1011,12 +954,12 @@ mod tests {
         assert_eq!(t.decode_to_slice(&[2, 2], &mut [0; 16]), Some(16));
     }
 
-    /// `Unpacked` answers as `Table` does on broken tables (0, 255 or some symbols;
-    /// lengths 0, 9 or anything; junk after a symbol's length) for codes that mix
-    /// escapes, codes past the table and a trailing escape, at every buffer size from
-    /// empty to 8 bytes a code + 9 (whole buffers compared, junk-filled alike).
+    /// The fast decoders answer as the reference does on broken tables (0, 255 or some
+    /// symbols; lengths 0, 9 or anything; junk after a symbol's length) for codes that
+    /// mix escapes, codes past the table and a trailing escape, at every buffer size from
+    /// empty to 8 bytes a code + 9 (junk-filled buffers).
     #[test]
-    fn unpacked_tables_answer_as_tables_do() {
+    fn tables_decode_as_the_reference_does_on_broken_tables() {
         let mut x = 0x9e37_79b9_7f4a_7c15u64;
         let mut next = move || {
             x ^= x << 13;
@@ -1041,7 +984,6 @@ mod tests {
             }
             bytes.extend((0..8 * n).map(|_| next() as u8));
             let t = Table::parse(&bytes, 0).unwrap();
-            let u = t.unpack();
             let codes: Vec<u8> = (0..next() % 12)
                 .map(|_| match next() % 5 {
                     0 => ESCAPE,
@@ -1051,16 +993,28 @@ mod tests {
                     _ => (next() % (n as u64 + 1)) as u8,
                 })
                 .collect();
-            assert_eq!(u.decoded_len(&codes), t.decoded_len(&codes), "{round}");
+            let want = decode_reference(&t, &codes);
+            assert_eq!(
+                t.decoded_len(&codes),
+                want.as_ref().map(Vec::len),
+                "{round}"
+            );
             for size in 0..codes.len() * 8 + 10 {
                 let junk = next() as u8;
-                let (mut a, mut b) = (vec![junk; size], vec![junk; size]);
-                assert_eq!(
-                    u.decode_to_slice(&codes, &mut a),
-                    t.decode_to_slice(&codes, &mut b),
-                    "{round} {size}"
-                );
-                assert_eq!(a, b, "{round} {size}");
+                let mut buf = vec![junk; size];
+                let fits = want.as_ref().filter(|w| w.len() <= size);
+                let got = t.decode_to_slice(&codes, &mut buf);
+                assert_eq!(got, fits.map(Vec::len), "{round} {size}");
+                if let (Some(n), Some(w)) = (got, fits) {
+                    assert_eq!(&buf[..n], &w[..], "{round} {size}");
+                }
+                let mut out = vec![junk];
+                let into = t.decode_into(&codes, &mut out);
+                assert_eq!(into.is_some(), want.is_some(), "{round}");
+                match &want {
+                    Some(w) => assert_eq!(&out[1..], &w[..], "{round}"),
+                    None => assert_eq!(out, [junk], "{round}"),
+                }
             }
         }
     }

@@ -128,8 +128,6 @@ struct Pool {
     cold_checks: std::cell::RefCell<Vec<ColdCheck>>,
     /// Where FSST strings are decoded to be checked.
     scratch: std::cell::RefCell<Vec<u8>>,
-    /// This file's symbol tables, unpacked when first used (the first [`UNPACKED`]).
-    tables: std::cell::RefCell<Vec<Option<Box<crate::fsst::Unpacked>>>>,
     /// Derived entries already checked (by offset in this pool): their decoded length and
     /// height (1 + the greatest height of their derived parts).
     derived_ok: std::cell::RefCell<hashbrown::HashMap<u32, (u64, u8)>>,
@@ -263,7 +261,6 @@ fn verify_pool(raw: Raw<'_>) -> Result<Pool> {
         cold_ok: std::cell::RefCell::new(Bits::new(pool.len())),
         cold_checks: std::cell::RefCell::new(Vec::new()),
         scratch: std::cell::RefCell::new(Vec::new()),
-        tables: std::cell::RefCell::new(Vec::new()),
         derived_ok: std::cell::RefCell::new(hashbrown::HashMap::new()),
     };
     for entry in format::pool_entries(pool) {
@@ -498,27 +495,12 @@ fn check_compressed(c: &Chain<'_, '_>, pool: &Pool, t: u8, off: u32, at: usize) 
     }
     // The entry is `varint table ++ codes`, in the pool of the file whose symbol tables
     // it names (what `Raw::fsst_str` reads).
-    let (t, table, codes) = c
+    let (table, codes) = c
         .raw
         .fsst_entry(off)
         .ok_or_else(|| bad(FormatKind::OutOfBounds, "no such symbol table"))?;
-    // The first tables are unpacked once for the pass: at most UNPACKED of them, so at
-    // most ~590 KB a file however many tables it has (a crafted file of tiny tables can
-    // still make that ~400x the bytes of its tables; the writer never makes more than
-    // 255 tables).
-    let mut tables = p.tables.borrow_mut();
-    let unpacked = usize::try_from(t).ok().filter(|&t| t < UNPACKED).map(|t| {
-        if tables.len() <= t {
-            tables.resize_with(t + 1, || None);
-        }
-        &**tables[t].get_or_insert_with(|| table.unpack())
-    });
-    let decoded_len = |codes: &[u8]| match unpacked {
-        Some(u) => u.decoded_len(codes),
-        None => table.decoded_len(codes),
-    };
     if p.fsst_ok.borrow().get(o as usize) {
-        return Ok(decoded_len(codes).unwrap_or(0) as u64);
+        return Ok(table.decoded_len(codes).unwrap_or(0) as u64);
     }
     // Decoded once, into one buffer for the whole pass that only ever grows (so it is
     // zeroed once, not per string); its length is the walk cost.
@@ -528,7 +510,8 @@ fn check_compressed(c: &Chain<'_, '_>, pool: &Pool, t: u8, off: u32, at: usize) 
     let room = if codes.len() <= 4096 {
         codes.len() * 8
     } else {
-        decoded_len(codes)
+        table
+            .decoded_len(codes)
             .ok_or_else(|| bad(FormatKind::BadEncoding, MALFORMED_CODES))?
             .saturating_add(7)
     };
@@ -536,11 +519,8 @@ fn check_compressed(c: &Chain<'_, '_>, pool: &Pool, t: u8, off: u32, at: usize) 
         buf.resize(room, 0);
     }
     let out = &mut buf[..room];
-    let n = match unpacked {
-        Some(u) => u.decode_to_slice(codes, out),
-        None => table.decode_to_slice(codes, out),
-    };
-    let text = n
+    let text = table
+        .decode_to_slice(codes, out)
         .and_then(|n| buf.get(..n))
         .ok_or_else(|| bad(FormatKind::BadEncoding, MALFORMED_CODES))?;
     if !is_utf8(text) {
@@ -553,9 +533,6 @@ fn check_compressed(c: &Chain<'_, '_>, pool: &Pool, t: u8, off: u32, at: usize) 
     p.fsst_ok.borrow_mut().set(o as usize);
     Ok(len as u64)
 }
-
-/// How many of a file's symbol tables `verify` unpacks (2,304 bytes each).
-const UNPACKED: usize = 256;
 
 /// What `verify` says of FSST codes that do not decode.
 const MALFORMED_CODES: &str = "codes do not decode (a code the table lacks, or an escape cut off)";
@@ -1644,7 +1621,7 @@ mod tests {
             let Some((tag::FSST, off)) = s.stored() else {
                 panic!("{id}: not an FSST string");
             };
-            let (_, table, codes) = snap.raw().fsst_entry(off).unwrap();
+            let (table, codes) = snap.raw().fsst_entry(off).unwrap();
             assert!(codes.len() >= min_codes, "{id}: {} codes", codes.len());
             // Where the codes sit in the file; the first place from the middle on where
             // the edited codes still decode (not at an escape's second byte).

@@ -499,8 +499,7 @@ impl Snapshot {
     /// byte, a bit and a half per data byte and 4 bytes per data node (at most 2 per data
     /// byte, since the smallest node is 2 bytes), a bit per COLD byte, 32 bytes per cold
     /// string, the decoded length of the largest cold block and of the longest FSST
-    /// string (at least 8 bytes per code up to 4,096 codes), 2,304 bytes for each of the
-    /// first 256 symbol tables of a file that strings use, and O(keys + shapes + derived
+    /// string (at least 8 bytes per code up to 4,096 codes), and O(keys + shapes + derived
     /// strings).
     ///
     /// A snapshot that passes never returns `None` or `Err` from a read of data it holds.
@@ -876,17 +875,17 @@ impl<'a> Raw<'a> {
     /// The FSST string whose entry (`varint table ++ codes`) is at pool offset `off`.
     #[inline]
     pub fn fsst_str(&self, off: u32) -> Option<Str<'a>> {
-        let (_, table, codes) = self.fsst_entry(off)?;
+        let (table, codes) = self.fsst_entry(off)?;
         Some(Str::fsst(table, codes, off))
     }
 
-    /// The parts of the FSST entry (`varint table ++ codes`) at pool offset `off`: its
-    /// table number and that table, both of the file holding the entry, and its codes.
+    /// The parts of the FSST entry (`varint table ++ codes`) at pool offset `off`: the
+    /// table it names, of the file holding the entry, and its codes.
     #[inline(always)]
-    pub fn fsst_entry(&self, off: u32) -> Option<(u64, Table<'a>, &'a [u8])> {
+    pub fn fsst_entry(&self, off: u32) -> Option<(Table<'a>, &'a [u8])> {
         let (level, entry) = self.pool_level(off)?;
         let (t, used) = format::varint_at(entry, 0)?;
-        Some((t, level.symbol_table(t)?, entry.get(used..)?))
+        Some((level.symbol_table(t)?, entry.get(used..)?))
     }
 
     /// Where the cold string whose pool entry (`varint block, varint start, varint len`)
