@@ -1174,11 +1174,19 @@ impl<'a> Raw<'a> {
 
     /// The map node (never a patch) at `off`, whose height must be below `below`: a
     /// patch's base.
+    ///
+    /// A patch's base is usually in a file below the patch's, so this walks down the
+    /// chain in a loop rather than through [`below`](Self::below): a call less per read
+    /// of a patched record (callgrind, 80,000 lookups through the es overlay: 86.0 M →
+    /// 82.3 M instructions).
     pub fn plain_map_at(&self, off: u32, below: u8) -> Option<Record<'a>> {
-        let Some(own) = off.checked_sub(self.l.starts.data) else {
-            return self.below(|d| d.plain_map_at(off, below));
-        };
-        self.own_map(self.data()?, own, off, below)
+        let mut cur = *self;
+        loop {
+            match off.checked_sub(cur.l.starts.data) {
+                Some(own) => return cur.own_map(cur.data()?, own, off, below),
+                None => cur = cur.down()?,
+            }
+        }
     }
 
     /// The map node at `own` in this file's `data` (combined offset `off`).
