@@ -434,6 +434,7 @@ impl Heads {
     }
 
     /// Whether these are version-3 heads (with a width).
+    #[inline]
     pub fn narrow(&self) -> bool {
         self.shift != 0
     }

@@ -414,6 +414,7 @@ impl Layout {
 
     /// The first id entry that is this file's own (has a home ordinal here): 0, except in
     /// a version-1 overlay, whose first `changed` entries change base ids.
+    #[inline]
     pub fn own_first(&self) -> u32 {
         match (self.overlay, self.changes) {
             (Some(o), None) => o.changed.min(self.ids.count),
@@ -423,6 +424,7 @@ impl Layout {
 
     /// Where an overlay over this snapshot starts its ordinals: this file's ordinal start
     /// plus its own id entries. `None` if that reaches `2^32 - 1` (checked at open).
+    #[inline]
     pub fn ordinal_end(&self) -> Option<u32> {
         let own = self.ids.count - self.own_first();
         self.ordinal_start
@@ -454,11 +456,13 @@ impl Layout {
 
     /// The walk limit of every record read through this file: [`format::walk_limit`] of
     /// its chain's bytes.
+    #[inline]
     pub fn walk_limit(&self) -> u64 {
         format::walk_limit(self.chain_bytes)
     }
 
     /// 0 for a full snapshot, 1 + the base's depth for an overlay.
+    #[inline]
     pub fn depth(&self) -> u32 {
         self.overlay.map_or(0, |o| o.depth)
     }
