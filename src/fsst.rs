@@ -956,8 +956,10 @@ mod tests {
 
     /// The fast decoders answer as the reference does on broken tables (0, 255 or some
     /// symbols; lengths 0, 9 or anything; junk after a symbol's length) for codes that
-    /// mix escapes, codes past the table and a trailing escape, at every buffer size from
-    /// empty to 8 bytes a code + 9 (junk-filled buffers).
+    /// mix escapes, codes past the table and a trailing escape: short strings at every
+    /// buffer size from empty to 8 bytes a code + 9 (junk-filled buffers), long ones
+    /// (past `decode_into`'s 64-code stack path and its 4,096-code bound) at the sizes
+    /// around their length.
     #[test]
     fn tables_decode_as_the_reference_does_on_broken_tables() {
         let mut x = 0x9e37_79b9_7f4a_7c15u64;
@@ -967,6 +969,8 @@ mod tests {
             x ^= x << 17;
             x
         };
+        // Long strings that decode, past the stack path and past the bound.
+        let mut long_ok = [0usize; 2];
         for round in 0..1500 {
             let n = match round % 3 {
                 0 => 0,
@@ -984,23 +988,59 @@ mod tests {
             }
             bytes.extend((0..8 * n).map(|_| next() as u8));
             let t = Table::parse(&bytes, 0).unwrap();
-            let codes: Vec<u8> = (0..next() % 12)
-                .map(|_| match next() % 5 {
+            // Mostly short strings (every buffer size is tried), sometimes long ones: past
+            // the stack path of `decode_into` (64 codes) and past its bound (4,096).
+            let count = match round % 10 {
+                0 => 65 + next() % 200,
+                1 if round % 50 == 1 => 4_097 + next() % 100,
+                _ => next() % 12,
+            };
+            // Long strings mostly use the table's valid symbols, so that some decode.
+            let good: Vec<u8> = (0..n)
+                .filter(|&c| (1..=8).contains(&bytes[1 + c]))
+                .map(|c| c as u8)
+                .collect();
+            let bad = if count > 12 { 97 } else { 5 };
+            let codes: Vec<u8> = (0..count)
+                .map(|_| match next() % bad {
                     0 => ESCAPE,
+                    // The longest ones only escapes and valid symbols.
+                    _ if count > 4096 && !good.is_empty() => {
+                        good[(next() % good.len() as u64) as usize]
+                    }
                     1 => n.saturating_sub(1) as u8,
                     2 => n as u8,
                     3 => n.wrapping_add(1) as u8,
+                    _ if count > 12 && !good.is_empty() => {
+                        good[(next() % good.len() as u64) as usize]
+                    }
                     _ => (next() % (n as u64 + 1)) as u8,
                 })
                 .collect();
             let want = decode_reference(&t, &codes);
+            if want.is_some() && codes.len() > 64 {
+                long_ok[usize::from(codes.len() > 4096)] += 1;
+            }
             assert_eq!(
                 t.decoded_len(&codes),
                 want.as_ref().map(Vec::len),
                 "{round}"
             );
-            for size in 0..codes.len() * 8 + 10 {
-                let junk = next() as u8;
+            let junk = next() as u8;
+            let mut out = vec![junk];
+            let into = t.decode_into(&codes, &mut out);
+            assert_eq!(into.is_some(), want.is_some(), "{round}");
+            match &want {
+                Some(w) => assert_eq!(&out[1..], &w[..], "{round}"),
+                None => assert_eq!(out, [junk], "{round}"),
+            }
+            let sizes: Vec<usize> = if codes.len() < 12 {
+                (0..codes.len() * 8 + 10).collect()
+            } else {
+                let n = want.as_ref().map_or(codes.len(), Vec::len);
+                vec![0, 7, n.saturating_sub(1), n, n + 1, codes.len() * 8 + 8]
+            };
+            for size in sizes {
                 let mut buf = vec![junk; size];
                 let fits = want.as_ref().filter(|w| w.len() <= size);
                 let got = t.decode_to_slice(&codes, &mut buf);
@@ -1008,15 +1048,9 @@ mod tests {
                 if let (Some(n), Some(w)) = (got, fits) {
                     assert_eq!(&buf[..n], &w[..], "{round} {size}");
                 }
-                let mut out = vec![junk];
-                let into = t.decode_into(&codes, &mut out);
-                assert_eq!(into.is_some(), want.is_some(), "{round}");
-                match &want {
-                    Some(w) => assert_eq!(&out[1..], &w[..], "{round}"),
-                    None => assert_eq!(out, [junk], "{round}"),
-                }
             }
         }
+        assert!(long_ok.iter().all(|&k| k > 0), "{long_ok:?}");
     }
 
     #[test]
