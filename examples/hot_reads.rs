@@ -10,7 +10,8 @@
 //! Phases: `get` (80,000 × `snap.get(id)` + `rec.get("title")` + `rec.get_key(title)`),
 //! `getkey` (80,000 × `rec.get_key(title)` on records already looked up, as the criterion
 //! bench does), `decode` (80,000 × `get_key` + `write_into` a buffer; `FIELD=NAME` reads
-//! another field than `title` in these three phases), `ids` (80,000 id lookups), `serialize` (2,000 records to JSON with serde),
+//! another field than `title` in these four phases), `eq` (80,000 × `get_key` + `==` with
+//! the field's value as a `&str`), `ids` (80,000 id lookups), `serialize` (2,000 records to JSON with serde),
 //! `json` (the same with `Record::write_json`), `owned` (2,000 records
 //! `to_owned`), `verify` (the whole file). With `BASE=FILE` in the environment the snapshot
 //! is opened as an overlay over that base. Without a phase, prints the size of the views
@@ -59,6 +60,19 @@ fn hr_decode(recs: &[fms::Record<'_>], field: fms::Key) -> usize {
 }
 
 #[inline(never)]
+fn hr_eq(recs: &[fms::Record<'_>], field: fms::Key, want: &[String]) -> usize {
+    (0..80_000)
+        .filter(|&i| {
+            let j = i % recs.len();
+            recs[j]
+                .get_key(field)
+                .and_then(|v| v.as_str())
+                .is_some_and(|s| s == want[j].as_str())
+        })
+        .count()
+}
+
+#[inline(never)]
 fn hr_ids(snap: &fms::Snapshot, ids: &[&str]) -> usize {
     (0..80_000)
         .filter(|&i| snap.get(ids[(i * 7) % ids.len()]).is_some())
@@ -103,7 +117,7 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let path = args
         .next()
-        .expect("usage: hot_reads FILE [get|getkey|decode|ids|serialize|json|owned|verify]");
+        .expect("usage: hot_reads FILE [get|getkey|eq|decode|ids|serialize|json|owned|verify]");
     let phase = args.next();
     // BASE=FILE: open FILE as an overlay over that base (a locale tree).
     let snap = match std::env::var_os("BASE") {
@@ -119,11 +133,22 @@ fn main() {
     let name = std::env::var("FIELD").unwrap_or_else(|_| "title".into());
     let title = snap.key(&name).unwrap();
     let recs: Vec<fms::Record<'_>> = ids.iter().map(|id| snap.get(id).unwrap()).collect();
+    // The field's values, decoded once, for the `eq` phase.
+    let want: Vec<String> = recs
+        .iter()
+        .map(|r| {
+            r.get_key(title)
+                .and_then(|v| v.to_str())
+                .map(|s| s.into_owned())
+                .unwrap_or_default()
+        })
+        .collect();
     let run = |p: &str| -> String {
         match p {
             "get" => hr_get(&snap, &ids, &name, title).to_string(),
             "decode" => hr_decode(&recs, title).to_string(),
             "getkey" => hr_getkey(&recs, title).to_string(),
+            "eq" => hr_eq(&recs, title, &want).to_string(),
             "ids" => hr_ids(&snap, &ids).to_string(),
             "serialize" => hr_serialize(&snap, &ids).to_string(),
             "json" => hr_json(&snap, &ids).to_string(),
@@ -144,6 +169,7 @@ fn main() {
             for p in [
                 "get",
                 "getkey",
+                "eq",
                 "decode",
                 "ids",
                 "serialize",

@@ -283,11 +283,39 @@ impl<'a> Table<'a> {
 
     /// Whether the decoded string equals `s`, without allocating (stops at the first
     /// difference). false if malformed.
+    ///
+    /// As in [`fill`](Self::fill), a code is checked once against both arrays; while 8
+    /// bytes of `s` are left, a symbol is compared as one masked word (no `memcmp` call
+    /// per code).
     pub fn eq_bytes(&self, codes: &[u8], s: &[u8]) -> bool {
+        let n = self.lens.len().min(self.syms.len() / 8);
+        let (lens, syms) = (&self.lens[..n], &self.syms[..8 * n]);
         let mut p = 0usize;
         let mut i = 0;
         while let Some(&c) = codes.get(i) {
-            if c == ESCAPE {
+            let c = usize::from(c);
+            if c < n {
+                let len = usize::from(lens[c]);
+                if len.wrapping_sub(1) >= 8 {
+                    return false;
+                }
+                let sym = &syms[8 * c..8 * c + 8];
+                let same = match (
+                    s.get(p..).and_then(<[u8]>::first_chunk::<8>),
+                    sym.first_chunk::<8>(),
+                ) {
+                    (Some(have), Some(sym)) => {
+                        let diff = u64::from_le_bytes(*have) ^ u64::from_le_bytes(*sym);
+                        diff & (u64::MAX >> (64 - 8 * len)) == 0
+                    }
+                    _ => s.get(p..p + len) == Some(&sym[..len]),
+                };
+                if !same {
+                    return false;
+                }
+                p += len;
+                i += 1;
+            } else if c == usize::from(ESCAPE) {
                 let (Some(&b), Some(&want)) = (codes.get(i + 1), s.get(p)) else {
                     return false;
                 };
@@ -297,14 +325,7 @@ impl<'a> Table<'a> {
                 p += 1;
                 i += 2;
             } else {
-                let Some((sym, len)) = self.symbol(c) else {
-                    return false;
-                };
-                if s.get(p..p + len) != Some(&sym[..len]) {
-                    return false;
-                }
-                p += len;
-                i += 1;
+                return false;
             }
         }
         p == s.len()
@@ -765,6 +786,18 @@ fn check_codes(t: &Table<'_>, codes: &[u8]) {
         assert_eq!(t.decode_to_slice(codes, &mut buf), None, "too small");
     }
     assert!(t.eq_bytes(codes, &decoded));
+    // A change at any byte (the first 80), a cut at any length, is seen: the word
+    // comparison must mask exactly the symbol's bytes.
+    for k in 0..decoded.len().min(80) {
+        let mut other = decoded.clone();
+        other[k] ^= 1 << (k % 8);
+        assert!(!t.eq_bytes(codes, &other), "changed at {k}");
+        assert!(!t.eq_bytes(codes, &decoded[..k]), "cut at {k}");
+        let mut tail = decoded.clone();
+        tail.truncate(k);
+        tail.extend_from_slice(&other[k..]);
+        assert!(!t.eq_bytes(codes, &tail), "changed tail at {k}");
+    }
     let mut longer = decoded.clone();
     longer.push(0);
     assert!(!t.eq_bytes(codes, &longer));
@@ -1031,8 +1064,20 @@ mod tests {
             let into = t.decode_into(&codes, &mut out);
             assert_eq!(into.is_some(), want.is_some(), "{round}");
             match &want {
-                Some(w) => assert_eq!(&out[1..], &w[..], "{round}"),
-                None => assert_eq!(out, [junk], "{round}"),
+                Some(w) => {
+                    assert_eq!(&out[1..], &w[..], "{round}");
+                    assert!(t.eq_bytes(&codes, w), "{round}");
+                    if !w.is_empty() {
+                        let mut other = w.clone();
+                        let k = (next() % w.len() as u64) as usize;
+                        other[k] ^= 1 << (next() % 8);
+                        assert!(!t.eq_bytes(&codes, &other), "{round} {k}");
+                    }
+                }
+                None => {
+                    assert_eq!(out, [junk], "{round}");
+                    assert!(!t.eq_bytes(&codes, &[]), "{round}");
+                }
             }
             let sizes: Vec<usize> = if codes.len() < 12 {
                 (0..codes.len() * 8 + 10).collect()
