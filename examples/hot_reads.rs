@@ -133,22 +133,24 @@ fn main() {
     let name = std::env::var("FIELD").unwrap_or_else(|_| "title".into());
     let title = snap.key(&name).unwrap();
     let recs: Vec<fms::Record<'_>> = ids.iter().map(|id| snap.get(id).unwrap()).collect();
-    // The field's values, decoded once, for the `eq` phase.
-    let want: Vec<String> = recs
-        .iter()
-        .map(|r| {
-            r.get_key(title)
-                .and_then(|v| v.to_str())
-                .map(|s| s.into_owned())
-                .unwrap_or_default()
-        })
-        .collect();
     let run = |p: &str| -> String {
         match p {
             "get" => hr_get(&snap, &ids, &name, title).to_string(),
             "decode" => hr_decode(&recs, title).to_string(),
             "getkey" => hr_getkey(&recs, title).to_string(),
-            "eq" => hr_eq(&recs, title, &want).to_string(),
+            "eq" => {
+                // The field's values, decoded once, outside the counted function.
+                let want: Vec<String> = recs
+                    .iter()
+                    .map(|r| {
+                        r.get_key(title)
+                            .and_then(|v| v.to_str())
+                            .map(|s| s.into_owned())
+                            .unwrap_or_default()
+                    })
+                    .collect();
+                hr_eq(&recs, title, &want).to_string()
+            }
             "ids" => hr_ids(&snap, &ids).to_string(),
             "serialize" => hr_serialize(&snap, &ids).to_string(),
             "json" => hr_json(&snap, &ids).to_string(),
