@@ -302,11 +302,12 @@ pub(crate) fn finish(enc: &Encoder, c: Compression, policy: Policy) -> Result<Fi
         });
         let codes = parallel_map(&chunks, |chunk| {
             let mut buf = Vec::new();
+            let mut scratch = crate::fsst::Parse::default();
             let mut ends = Vec::with_capacity(chunk.len());
             for &i in *chunk {
                 if let Mode::Fsst(t) = modes[i] {
                     format::put_varint(&mut buf, t as u64);
-                    tables[t as usize].compress_into(strings.get(i), &mut buf);
+                    tables[t as usize].compress_with(strings.get(i), &mut buf, &mut scratch);
                 }
                 ends.push(buf.len());
             }
@@ -676,11 +677,22 @@ fn cold_section(strings: &Strings, modes: &[Mode], level: i32) -> Result<(Vec<u8
         }
         let joined: Vec<Vec<u8>> = blocks.iter().map(|r| raw[r.clone()].concat()).collect();
         let inputs: Vec<&[u8]> = joined.iter().map(Vec::as_slice).collect();
-        let frames = encoder
-            .compress_all(&inputs)
+        // The blocks are compressed on all threads, a run of consecutive blocks each (a
+        // frame depends only on its block and the dictionary: the output does not depend
+        // on the threads). At high levels this is most of a build's time.
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let runs: Vec<&[&[u8]]> = inputs
+            .chunks(inputs.len().div_ceil(threads).max(1))
+            .collect();
+        let frames: Vec<Vec<u8>> = parallel_map(&runs, |run| encoder.compress_all(run))
+            .into_iter()
+            .collect::<Option<Vec<Vec<Vec<u8>>>>>()
             .ok_or_else(|| Error::Corrupt {
                 what: "zstd failed to compress a cold block".into(),
-            })?;
+            })?
+            .into_iter()
+            .flatten()
+            .collect();
         let dict = encoder.dict();
         cold.extend_from_slice(&(dict.len() as u32).to_le_bytes());
         cold.extend_from_slice(dict);
