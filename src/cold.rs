@@ -319,6 +319,51 @@ mod tests {
     }
 
     #[test]
+    fn the_largest_dictionary_digests_within_the_heap_target() {
+        // Word salad over 2,000 made-up words, 4 MB in 1,000 samples: enough for the
+        // trainer to fill a dictionary of DICT_SIZE, whose digested form a reader holds per
+        // file (the target: at most 256 KiB of heap per snapshot).
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let words: Vec<String> = (0..2000)
+            .map(|_| {
+                (0..3 + next() % 6)
+                    .map(|_| (b'a' + (next() % 26) as u8) as char)
+                    .collect()
+            })
+            .collect();
+        let owned: Vec<Vec<u8>> = (0..1000)
+            .map(|_| {
+                let mut s = String::new();
+                while s.len() < 4000 {
+                    s.push_str(&words[(next() % 2000) as usize]);
+                    s.push(' ');
+                }
+                s.into_bytes()
+            })
+            .collect();
+        let samples: Vec<&[u8]> = owned.iter().map(Vec::as_slice).collect();
+        let enc = ColdEncoder::train(&samples, 3);
+        assert!(
+            enc.dict().len() > DICT_SIZE / 2 && enc.dict().len() <= DICT_SIZE,
+            "{} B",
+            enc.dict().len()
+        );
+        let frames = enc.compress_all(&samples[..1]).unwrap();
+        let cache = ColdCache::default();
+        let mut out = Vec::new();
+        decompress(enc.dict(), &cache, &frames[0], samples[0].len(), &mut out).unwrap();
+        assert_eq!(out, samples[0]);
+        let heap = cache.heap_bytes();
+        assert!(heap > enc.dict().len() && heap <= 256 * 1024, "{heap} B");
+    }
+
+    #[test]
     fn garbage_frames_and_dictionaries_fail_cleanly() {
         let cache = ColdCache::default();
         let mut out = Vec::new();
