@@ -25,16 +25,17 @@ pub const MAX_COLD_LEN: usize = 1 << 24;
 /// target is a block of its own, up to [`MAX_COLD_LEN`]).
 pub const MAX_BLOCK: usize = 1 << 20;
 
-/// Largest dictionary the builder trains: 128 KiB. On the content-site corpus's article
-/// text a dictionary of 128 KiB rather than 64 makes the cold section 1.5% smaller at
-/// zstd level 3 and 6% at level 16; 192 KiB gains nothing more at level 3 and little at
-/// 16 (BENCHMARKS.md), and costs a reader more heap (its digested dictionary is about
-/// the dictionary's size plus 27 KiB, made on the first cold read of a file).
+/// Largest dictionary the builder trains: 128 KiB. On the content-site corpus, a
+/// dictionary of 128 KiB rather than 64 makes the es overlay's cold section 1.5% smaller
+/// at zstd level 3 (en's 0.1%) and ~7% at level 16; 192 KiB gave nothing more at level
+/// 3 and little at 16 (BENCHMARKS.md), and costs a reader more heap (its digested
+/// dictionary is about the dictionary's size plus 27 KiB, made on the first cold read of
+/// a file).
 pub const DICT_SIZE: usize = 128 * 1024;
 
 /// Fewest sample bytes that get a dictionary (of a sixteenth of their size, up to
-/// [`DICT_SIZE`]): zstd's trainer wants many samples and ~100x the dictionary size of
-/// input; with less, a dictionary does not pay for itself.
+/// [`DICT_SIZE`]): zstd's trainer wants many samples and much more input than the
+/// dictionary it makes; with less, a dictionary does not pay for itself.
 const DICT_MIN_SAMPLES: usize = 256 * 1024;
 
 /// Most sample bytes the dictionary is trained on (taken in order from the cold strings).
@@ -237,6 +238,31 @@ impl ColdEncoder {
         &self.dict
     }
 
+    /// [`compress_all`](Self::compress_all) on up to `threads` threads, each compressing
+    /// a run of consecutive strings with its own context: the same frames, in the same
+    /// order, whatever the number of threads.
+    pub fn compress_on(&self, strings: &[&[u8]], threads: usize) -> Option<Vec<Vec<u8>>> {
+        let threads = threads.max(1);
+        if threads == 1 || strings.len() <= 1 {
+            return self.compress_all(strings);
+        }
+        let runs = strings.chunks(strings.len().div_ceil(threads));
+        let done: Vec<Option<Vec<Vec<u8>>>> = std::thread::scope(|s| {
+            let handles: Vec<_> = runs
+                .map(|run| s.spawn(move || self.compress_all(run)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .collect()
+        });
+        let mut out = Vec::with_capacity(strings.len());
+        for frames in done {
+            out.extend(frames?);
+        }
+        Some(out)
+    }
+
     /// Compresses each of `strings` into one frame; `None` if zstd fails.
     pub fn compress_all(&self, strings: &[&[u8]]) -> Option<Vec<Vec<u8>>> {
         let mut cctx = zstd_safe::CCtx::try_create()?;
@@ -303,7 +329,8 @@ mod tests {
     #[test]
     fn frames_do_not_depend_on_how_blocks_are_split_between_contexts() {
         // The builder compresses runs of blocks on different threads, each with its own
-        // context: a frame must depend on its block and the dictionary alone.
+        // context: a frame must depend on its block and the dictionary alone, and come
+        // back in its place.
         let owned: Vec<Vec<u8>> = (0..300).map(text).collect();
         let samples: Vec<&[u8]> = owned.iter().map(Vec::as_slice).collect();
         for level in [3, 16] {
@@ -315,7 +342,39 @@ mod tests {
                 split.extend(enc.compress_all(&samples[k..]).unwrap());
                 assert_eq!(split, whole, "level {level}, split at {k}");
             }
+            for threads in [0, 1, 2, 3, 5, 16] {
+                for n in [0, 1, 2, 3, 17, 300] {
+                    let on = enc.compress_on(&samples[..n], threads).unwrap();
+                    assert_eq!(on, whole[..n], "level {level}, {threads} threads, {n}");
+                }
+            }
         }
+    }
+
+    #[test]
+    fn a_dictionary_takes_256_kib_of_samples() {
+        // 64 samples (the fewest that get one) of 4,096 bytes: exactly 256 KiB.
+        let owned: Vec<Vec<u8>> = (0..64)
+            .map(|i| {
+                (0..4096)
+                    .map(|k| b"abcdefgh "[(k * 7 + i * 13 + k / 9) % 9])
+                    .collect()
+            })
+            .collect();
+        let samples: Vec<&[u8]> = owned.iter().map(Vec::as_slice).collect();
+        assert_eq!(
+            samples.iter().map(|s| s.len()).sum::<usize>(),
+            DICT_MIN_SAMPLES
+        );
+        assert!(!ColdEncoder::train(&samples, 3).dict().is_empty());
+        // One byte less, or one sample less: none.
+        let short: Vec<&[u8]> = samples
+            .iter()
+            .enumerate()
+            .map(|(i, s)| if i == 0 { &s[1..] } else { *s })
+            .collect();
+        assert!(ColdEncoder::train(&short, 3).dict().is_empty());
+        assert!(ColdEncoder::train(&samples[1..], 3).dict().is_empty());
     }
 
     #[test]

@@ -26,17 +26,19 @@
 //! 1. A deterministic sample of at most [`SAMPLE_CAP`] bytes: all the strings if they fit,
 //!    otherwise pieces of at most [`SAMPLE_LINE`] bytes drawn with a fixed-seed generator.
 //! 2. Ten generations. Each compresses (part of, growing to all of) the sample with the
-//!    current table (greedy longest match), counting how often every code and every pair of successive codes
-//!    occurs (an escaped byte counts as a pseudo-code of its own). Every code is a
+//!    current table (greedy longest match), counting how often every code and every pair
+//!    of successive codes occurs (an escaped byte counts as a pseudo-code of its own).
+//!    Every code is a
 //!    candidate, and so is the concatenation (cut to 8 bytes) of every successive pair;
 //!    a candidate's gain is its count times its length (a single byte's times 8: fewer
 //!    escapes, the paper's reference implementation's heuristic). The 255 candidates with
 //!    the highest gain (ties broken by length, then bytes) are the next table.
 //! 3. [`Trained::compress_into`] parses each string optimally: the fewest code bytes
-//!    for the table (dynamic programming over the string's positions, ties going to the
-//!    longer symbol), never more than the greedy longest match that training uses. On
-//!    the content-site corpus this and the five extra generations (the paper uses five)
-//!    make the pool ~2% smaller for about the same build time (BENCHMARKS.md).
+//!    for the table (dynamic programming over the string's positions; of equally short
+//!    choices, an escape before any symbol, then the longer symbol), never more than the
+//!    greedy longest match that training uses. On the content-site corpus this and the
+//!    five extra generations (the paper uses five) make the pool ~2% smaller, for ~19%
+//!    more build CPU (BENCHMARKS.md).
 //!
 //! Same samples in, same table bytes out: no hash-map order, no randomness, no threads.
 //!
@@ -682,7 +684,8 @@ impl Trained {
     ///
     /// An optimal parse: going backwards, `cost[i]` is the fewest code bytes for
     /// `s[i..]`, the least of 1 + `cost[i + len]` over the symbols matching at `i` and
-    /// 2 + `cost[i + 1]` for an escape; ties go to the longer symbol. Then the choices
+    /// 2 + `cost[i + 1]` for an escape; of equally cheap choices, the escape, then the
+    /// longer symbol (candidates come longest first). Then the choices
     /// are followed forwards from 0.
     pub fn compress_with(&self, s: &[u8], out: &mut Vec<u8>, scratch: &mut Parse) {
         let n = s.len();
@@ -1024,16 +1027,16 @@ mod tests {
         }
     }
 
-    /// The fewest code bytes of any parse of `s` (exhaustive: every symbol or an escape at
-    /// every position).
-    fn fewest(t: &Trained, s: &[u8]) -> usize {
+    /// The fewest code bytes of any parse of `s` by `symbols` (a symbol or an escape at
+    /// every position), by recursion over byte slices: independent of the matcher's
+    /// words and masks.
+    fn fewest(symbols: &[Vec<u8>], s: &[u8]) -> usize {
         let mut best = vec![0usize; s.len() + 1];
         for i in (0..s.len()).rev() {
             best[i] = 2 + best[i + 1];
-            for (c, &len) in t.m.lens.iter().enumerate() {
-                let len = usize::from(len);
-                if s[i..].len() >= len && word(&s[i..i + len]) == t.m.words[c] {
-                    best[i] = best[i].min(1 + best[i + len]);
+            for sym in symbols {
+                if s[i..].starts_with(sym) {
+                    best[i] = best[i].min(1 + best[i + sym.len()]);
                 }
             }
         }
@@ -1053,7 +1056,20 @@ mod tests {
         let mut codes = Vec::new();
         t.compress_into(b"abc", &mut codes);
         assert_eq!(codes, [1, 3]);
-        // Against an exhaustive search, on small tables over a three-letter alphabet.
+        // A symbol whose trailing NUL bytes reach past the end of the string does not
+        // match there (the string's word is zero-padded too).
+        for (sym, s) in [
+            (&b"a\0"[..], &b"a"[..]),
+            (b"a\0\0", b"a\0"),
+            (b"\0\0\0\0\0\0\0\0", b"\0\0\0\0\0\0\0"),
+        ] {
+            let t = table_of(&[sym]);
+            let mut codes = Vec::new();
+            t.compress_into(s, &mut codes);
+            assert_eq!(codes.len(), 2 * s.len(), "{sym:?} {s:?}");
+        }
+        // Against an exhaustive search, on small tables (duplicates and NUL bytes
+        // included, symbols of 1 to 8 bytes) over a three-byte alphabet.
         let mut x = 0x2545_f491_4f6c_dd1du64;
         let mut next = move |n: u64| {
             x ^= x << 13;
@@ -1061,18 +1077,26 @@ mod tests {
             x ^= x << 17;
             x % n
         };
+        let alphabet = [b'a', b'b', 0];
         let mut scratch = Parse::default();
-        for _ in 0..2000 {
-            let symbols: Vec<Vec<u8>> = (0..next(8))
-                .map(|_| (0..1 + next(4)).map(|_| b'a' + next(3) as u8).collect())
+        for _ in 0..4000 {
+            let mut symbols: Vec<Vec<u8>> = (0..next(10))
+                .map(|_| {
+                    (0..1 + next(8))
+                        .map(|_| alphabet[next(3) as usize])
+                        .collect()
+                })
                 .collect();
+            if let Some(first) = symbols.first().cloned().filter(|_| next(3) == 0) {
+                symbols.push(first);
+            }
             let refs: Vec<&[u8]> = symbols.iter().map(Vec::as_slice).collect();
             let t = table_of(&refs);
-            let s: Vec<u8> = (0..next(24)).map(|_| b'a' + next(3) as u8).collect();
+            let s: Vec<u8> = (0..next(24)).map(|_| alphabet[next(3) as usize]).collect();
             let (mut codes, mut greedy) = (Vec::new(), Vec::new());
             t.compress_with(&s, &mut codes, &mut scratch);
             t.compress_greedy(&s, &mut greedy);
-            assert_eq!(codes.len(), fewest(&t, &s), "{symbols:?} {s:?}");
+            assert_eq!(codes.len(), fewest(&symbols, &s), "{symbols:?} {s:?}");
             assert!(codes.len() <= greedy.len());
             let mut table = Vec::new();
             t.write_table(&mut table);

@@ -37,7 +37,7 @@ use crate::fsst::Trained;
 ///
 /// A higher zstd level ([`Compression::Level`]) trades build time for size. On the
 /// content-site corpus (BENCHMARKS.md) level 16 makes the cold section ~16% smaller than
-/// level 3, a whole tree 3.6% and a locale overlay 7.4%, for about 1.5–1.8× the build time;
+/// level 3, a whole tree 3.6% and a locale overlay 7.4%, for about 1.5× the build time;
 /// levels above 16 wrote the same bytes there.
 ///
 /// ```
@@ -295,9 +295,10 @@ pub(crate) fn finish(enc: &Encoder, c: Compression, policy: Policy) -> Result<Fi
         Compression::Level(l) => l,
         _ => DEFAULT_LEVEL,
     };
-    // The cold section is built on its own thread while the symbol tables are trained and
-    // the FSST strings compressed on the others (every step is deterministic, so the
-    // output does not depend on the threads).
+    // The cold section is built on its own thread (which compresses its blocks on as many
+    // threads as there are cores) while the symbol tables are trained and the FSST
+    // strings compressed on the others (every step is deterministic, so the output does
+    // not depend on the threads).
     let ids: Vec<usize> = (0..strings.len()).collect();
     let chunks: Vec<&[usize]> = ids.chunks(CODE_CHUNK).collect();
     let (cold, tables, codes) = std::thread::scope(|s| {
@@ -683,22 +684,14 @@ fn cold_section(strings: &Strings, modes: &[Mode], level: i32) -> Result<(Vec<u8
         }
         let joined: Vec<Vec<u8>> = blocks.iter().map(|r| raw[r.clone()].concat()).collect();
         let inputs: Vec<&[u8]> = joined.iter().map(Vec::as_slice).collect();
-        // The blocks are compressed on all threads, a run of consecutive blocks each (a
-        // frame depends only on its block and the dictionary: the output does not depend
-        // on the threads). At high levels this is most of a build's time.
+        // The blocks are compressed on all threads (the output does not depend on them).
+        // At high levels this is most of a build's time.
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let runs: Vec<&[&[u8]]> = inputs
-            .chunks(inputs.len().div_ceil(threads).max(1))
-            .collect();
-        let frames: Vec<Vec<u8>> = parallel_map(&runs, |run| encoder.compress_all(run))
-            .into_iter()
-            .collect::<Option<Vec<Vec<Vec<u8>>>>>()
+        let frames = encoder
+            .compress_on(&inputs, threads)
             .ok_or_else(|| Error::Corrupt {
                 what: "zstd failed to compress a cold block".into(),
-            })?
-            .into_iter()
-            .flatten()
-            .collect();
+            })?;
         let dict = encoder.dict();
         cold.extend_from_slice(&(dict.len() as u32).to_le_bytes());
         cold.extend_from_slice(dict);

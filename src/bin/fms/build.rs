@@ -33,7 +33,7 @@ pub struct Args {
     /// How string values are stored: `none` (plain), `auto` (FSST symbol tables per field,
     /// long fields in the cold section with zstd level 3), or a zstd level 1..=22 for the
     /// cold section (on the content-site corpus 16 gives the smallest files, for about
-    /// 1.5–1.8× the build time; higher levels gave the same bytes).
+    /// 1.5× the build time; higher levels gave the same bytes).
     #[arg(long, default_value = "auto", value_parser = parse_compression)]
     compress: fms::Compression,
     /// No progress bar (it is drawn on stderr only when stderr is a terminal; the summary
