@@ -383,12 +383,7 @@ mod tests {
         // trainer to fill a dictionary of DICT_SIZE, whose digested form a reader holds per
         // file (the target: at most 256 KiB of heap per snapshot).
         let mut x = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut next = move || crate::fsst::next(&mut x);
         let words: Vec<String> = (0..2000)
             .map(|_| {
                 (0..3 + next() % 6)

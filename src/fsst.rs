@@ -428,16 +428,15 @@ struct Matcher {
     words: Vec<u64>,
     /// Symbol lengths, 1..=8.
     lens: Vec<u8>,
-    /// For each first byte, the codes of the symbols starting with it, longest first.
-    by_first: Vec<Vec<u8>>,
+    /// For each first byte, the symbols starting with it, longest first (equal lengths in
+    /// code order), each with its word, mask and length in line: what both the greedy
+    /// and the optimal parse try at a position.
+    by_first: Vec<Vec<Cand>>,
     /// For each byte, the code of the one-byte symbol that is that byte, if any.
     single: [Option<u8>; 256],
-    /// `by_first` with each symbol's word, mask and length in line, for the optimal
-    /// parse, which tries every candidate at every position.
-    cands: Vec<Vec<Cand>>,
 }
 
-/// A symbol as the optimal parse tries it: `word & mask` is its bytes.
+/// A symbol as a parse tries it: `word & mask` is its bytes.
 #[derive(Clone, Copy, Debug)]
 struct Cand {
     word: u64,
@@ -455,38 +454,26 @@ impl Matcher {
             lens: Vec::with_capacity(symbols.len()),
             by_first: vec![Vec::new(); 256],
             single: [None; 256],
-            cands: Vec::new(),
         };
         for (code, &(w, len)) in symbols.iter().enumerate().take(MAX_SYMBOLS) {
             let code = code as u8;
-            m.words.push(w & mask(usize::from(len)));
+            let mask = mask(usize::from(len));
+            m.words.push(w & mask);
             m.lens.push(len);
-            m.by_first[(w & 0xff) as usize].push(code);
+            m.by_first[(w & 0xff) as usize].push(Cand {
+                word: w & mask,
+                mask,
+                len,
+                code,
+            });
             if len == 1 {
                 m.single[(w & 0xff) as usize] = Some(code);
             }
         }
         for list in &mut m.by_first {
             // Longest first; the sort is stable, so equal lengths keep code order.
-            list.sort_by_key(|&c| std::cmp::Reverse(m.lens[usize::from(c)]));
+            list.sort_by_key(|c| std::cmp::Reverse(c.len));
         }
-        m.cands = m
-            .by_first
-            .iter()
-            .map(|list| {
-                list.iter()
-                    .map(|&c| {
-                        let len = m.lens[usize::from(c)];
-                        Cand {
-                            word: m.words[usize::from(c)],
-                            mask: mask(usize::from(len)),
-                            len,
-                            code: c,
-                        }
-                    })
-                    .collect()
-            })
-            .collect();
         m
     }
 
@@ -495,18 +482,11 @@ impl Matcher {
     #[inline]
     fn longest(&self, s: &[u8]) -> Option<(u8, usize)> {
         let first = *s.first()?;
-        let w = if let Some(eight) = s.get(..8) {
-            word(eight)
-        } else {
-            word(s)
-        };
-        for &c in &self.by_first[usize::from(first)] {
-            let len = usize::from(self.lens[usize::from(c)]);
-            if len <= s.len() && w & mask(len) == self.words[usize::from(c)] {
-                return Some((c, len));
-            }
-        }
-        None
+        let w = word(s.get(..8).unwrap_or(s));
+        self.by_first[usize::from(first)]
+            .iter()
+            .find(|c| usize::from(c.len) <= s.len() && w & c.mask == c.word)
+            .map(|c| (c.code, usize::from(c.len)))
     }
 }
 
@@ -534,9 +514,10 @@ pub(crate) struct Trained {
 #[allow(dead_code)]
 const GENERATIONS: [u64; 10] = [8, 20, 32, 44, 56, 68, 80, 98, 110, 128];
 
-/// A fixed-seed xorshift step (the sample and generation subsets are drawn with it).
+/// A fixed-seed xorshift step (the sample and generation subsets are drawn with it; the
+/// tests draw their inputs with it too).
 #[allow(dead_code)]
-fn next(s: &mut u64) -> u64 {
+pub(crate) fn next(s: &mut u64) -> u64 {
     *s ^= *s << 13;
     *s ^= *s >> 7;
     *s ^= *s << 17;
@@ -699,7 +680,7 @@ impl Trained {
             let room = rest.len().min(8) as u8;
             // An escape: 2 bytes, then the rest.
             let mut best = (2 + scratch.cost[i + 1], ESCAPE, 1u8);
-            for c in &self.m.cands[usize::from(rest[0])] {
+            for c in &self.m.by_first[usize::from(rest[0])] {
                 if w & c.mask == c.word && c.len <= room {
                     let k = 1 + scratch.cost[i + usize::from(c.len)];
                     // Candidates come longest first: only a strictly cheaper one wins.
@@ -1071,12 +1052,7 @@ mod tests {
         // Against an exhaustive search, on small tables (duplicates and NUL bytes
         // included, symbols of 1 to 8 bytes) over a three-byte alphabet.
         let mut x = 0x2545_f491_4f6c_dd1du64;
-        let mut next = move |n: u64| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x % n
-        };
+        let mut next = move |n: u64| super::next(&mut x) % n;
         let alphabet = [b'a', b'b', 0];
         let mut scratch = Parse::default();
         for _ in 0..4000 {
@@ -1204,12 +1180,7 @@ mod tests {
     #[test]
     fn tables_decode_as_the_reference_does_on_broken_tables() {
         let mut x = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut next = move || super::next(&mut x);
         // Long strings that decode, past the stack path and past the bound.
         let mut long_ok = [0usize; 2];
         for round in 0..1500 {
