@@ -238,31 +238,6 @@ impl ColdEncoder {
         &self.dict
     }
 
-    /// [`compress_all`](Self::compress_all) on up to `threads` threads, each compressing
-    /// a run of consecutive strings with its own context: the same frames, in the same
-    /// order, whatever the number of threads.
-    pub fn compress_on(&self, strings: &[&[u8]], threads: usize) -> Option<Vec<Vec<u8>>> {
-        let threads = threads.max(1);
-        if threads == 1 || strings.len() <= 1 {
-            return self.compress_all(strings);
-        }
-        let runs = strings.chunks(strings.len().div_ceil(threads));
-        let done: Vec<Option<Vec<Vec<u8>>>> = std::thread::scope(|s| {
-            let handles: Vec<_> = runs
-                .map(|run| s.spawn(move || self.compress_all(run)))
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-                .collect()
-        });
-        let mut out = Vec::with_capacity(strings.len());
-        for frames in done {
-            out.extend(frames?);
-        }
-        Some(out)
-    }
-
     /// Compresses each of `strings` into one frame; `None` if zstd fails.
     pub fn compress_all(&self, strings: &[&[u8]]) -> Option<Vec<Vec<u8>>> {
         let mut cctx = zstd_safe::CCtx::try_create()?;
@@ -329,8 +304,8 @@ mod tests {
     #[test]
     fn frames_do_not_depend_on_how_blocks_are_split_between_contexts() {
         // The builder compresses runs of blocks on different threads, each with its own
-        // context: a frame must depend on its block and the dictionary alone, and come
-        // back in its place.
+        // context (`build::strings::compress_blocks`, tested there for the order of the
+        // frames): a frame must depend on its block and the dictionary alone.
         let owned: Vec<Vec<u8>> = (0..300).map(text).collect();
         let samples: Vec<&[u8]> = owned.iter().map(Vec::as_slice).collect();
         for level in [3, 16] {
@@ -341,12 +316,6 @@ mod tests {
                 let mut split = enc.compress_all(&samples[..k]).unwrap();
                 split.extend(enc.compress_all(&samples[k..]).unwrap());
                 assert_eq!(split, whole, "level {level}, split at {k}");
-            }
-            for threads in [0, 1, 2, 3, 5, 16] {
-                for n in [0, 1, 2, 3, 17, 300] {
-                    let on = enc.compress_on(&samples[..n], threads).unwrap();
-                    assert_eq!(on, whole[..n], "level {level}, {threads} threads, {n}");
-                }
             }
         }
     }

@@ -271,20 +271,47 @@ fn plan(strings: &Strings, c: Compression, policy: Policy) -> (Vec<Mode>, Vec<Ve
 /// `f` of every item, in order, computed on up to `available_parallelism` threads.
 fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    parallel_runs(items, threads, |run| run.iter().map(&f).collect::<Vec<R>>())
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
+/// `f` of runs of consecutive items, one run per thread, on up to `threads` threads
+/// (one run, on this thread, for at most one thread or item): the results in the runs'
+/// order.
+fn parallel_runs<T: Sync, R: Send>(
+    items: &[T],
+    threads: usize,
+    f: impl Fn(&[T]) -> R + Sync,
+) -> Vec<R> {
     if threads <= 1 || items.len() <= 1 {
-        return items.iter().map(&f).collect();
+        return vec![f(items)];
     }
     let chunk = items.len().div_ceil(threads);
     std::thread::scope(|s| {
-        let handles: Vec<_> = items
-            .chunks(chunk)
-            .map(|c| s.spawn(|| c.iter().map(&f).collect::<Vec<R>>()))
-            .collect();
+        let handles: Vec<_> = items.chunks(chunk).map(|c| s.spawn(|| f(c))).collect();
         handles
             .into_iter()
-            .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
             .collect()
     })
+}
+
+/// Each of `blocks` compressed into one frame by `encoder` on up to `threads` threads, a
+/// run of consecutive blocks each with its own zstd context: the same frames, in the same
+/// order, whatever the number of threads. `None` if zstd fails.
+fn compress_blocks(
+    encoder: &ColdEncoder,
+    blocks: &[&[u8]],
+    threads: usize,
+) -> Option<Vec<Vec<u8>>> {
+    let runs = parallel_runs(blocks, threads, |run| encoder.compress_all(run));
+    let mut frames = Vec::with_capacity(blocks.len());
+    for run in runs {
+        frames.extend(run?);
+    }
+    Some(frames)
 }
 
 /// Stores the pending strings of `enc` and resolves its pending slots.
@@ -687,11 +714,9 @@ fn cold_section(strings: &Strings, modes: &[Mode], level: i32) -> Result<(Vec<u8
         // The blocks are compressed on all threads (the output does not depend on them).
         // At high levels this is most of a build's time.
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let frames = encoder
-            .compress_on(&inputs, threads)
-            .ok_or_else(|| Error::Corrupt {
-                what: "zstd failed to compress a cold block".into(),
-            })?;
+        let frames = compress_blocks(&encoder, &inputs, threads).ok_or_else(|| Error::Corrupt {
+            what: "zstd failed to compress a cold block".into(),
+        })?;
         let dict = encoder.dict();
         cold.extend_from_slice(&(dict.len() as u32).to_le_bytes());
         cold.extend_from_slice(dict);
@@ -722,4 +747,38 @@ fn cold_section(strings: &Strings, modes: &[Mode], level: i32) -> Result<(Vec<u8
         }
     }
     Ok((cold, cold_at))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cold_frames_come_back_in_order_whatever_the_threads() {
+        let owned: Vec<Vec<u8>> = (0..300)
+            .map(|i| format!("Block {i}: the fraction {} over {}. ", i * 7, i % 13).repeat(40))
+            .map(String::into_bytes)
+            .collect();
+        let blocks: Vec<&[u8]> = owned.iter().map(Vec::as_slice).collect();
+        for level in [3, 16] {
+            let enc = ColdEncoder::train(&blocks, level);
+            assert!(!enc.dict().is_empty());
+            let whole = enc.compress_all(&blocks).unwrap();
+            for threads in [0, 1, 2, 3, 5, 16] {
+                for n in [0, 1, 2, 3, 17, 300] {
+                    let frames = compress_blocks(&enc, &blocks[..n], threads).unwrap();
+                    assert_eq!(frames, whole[..n], "level {level}, {threads} threads, {n}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn parallel_map_keeps_the_order() {
+        for n in [0usize, 1, 2, 7, 1000] {
+            let items: Vec<usize> = (0..n).collect();
+            let squares: Vec<usize> = (0..n).map(|i| i * i).collect();
+            assert_eq!(parallel_map(&items, |&i| i * i), squares);
+        }
+    }
 }
