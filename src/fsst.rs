@@ -28,11 +28,11 @@
 //! 2. Ten generations. Each compresses (part of, growing to all of) the sample with the
 //!    current table (greedy longest match), counting how often every code and every pair
 //!    of successive codes occurs (an escaped byte counts as a pseudo-code of its own).
-//!    Every code is a
-//!    candidate, and so is the concatenation (cut to 8 bytes) of every successive pair;
-//!    a candidate's gain is its count times its length (a single byte's times 8: fewer
-//!    escapes, the paper's reference implementation's heuristic). The 255 candidates with
-//!    the highest gain (ties broken by length, then bytes) are the next table.
+//!    Every code is a candidate, and so is the concatenation (cut to 8 bytes) of every
+//!    successive pair; a candidate's gain is its count times its length (a single byte's
+//!    times 8: fewer escapes, the paper's reference implementation's heuristic). The 255
+//!    candidates with the highest gain (ties broken by length, then bytes) are the next
+//!    table.
 //! 3. [`Trained::compress_into`] parses each string optimally: the fewest code bytes
 //!    for the table (dynamic programming over the string's positions; of equally short
 //!    choices, an escape before any symbol, then the longer symbol), never more than the
