@@ -18,11 +18,12 @@ use std::fmt;
 
 /// The eight bytes every snapshot starts with.
 pub const MAGIC: [u8; 8] = *b"\x89FMS\r\n\x1a\n";
-/// The container format version this crate writes (5: nested patches). It also reads
-/// version 4 (patch nodes only at the top level), version 3 (no derived strings), version
-/// 2 (4-byte payloads) and version 1 files (also without the SYMBOLS and COLD sections: no
-/// compressed strings, and overlays addressed by id).
-pub const VERSION: u16 = 5;
+/// The container format version this crate writes (6: cold strings addressed by number).
+/// It also reads version 5 (cold strings through pool entries), version 4 (patch nodes only
+/// at the top level), version 3 (no derived strings), version 2 (4-byte payloads) and
+/// version 1 files (also without the SYMBOLS and COLD sections: no compressed strings, and
+/// overlays addressed by id).
+pub const VERSION: u16 = 6;
 
 /// The first version whose nodes carry a payload width ([`Heads`]).
 pub const NARROW_VERSION: u16 = 3;
@@ -33,6 +34,11 @@ pub const DERIVED_VERSION: u16 = 4;
 /// The first version whose MAP slots may refer to patch nodes (nested maps an overlay
 /// changes stored as patches of the base's nodes).
 pub const NESTED_PATCH_VERSION: u16 = 5;
+
+/// The first version whose cold strings are addressed by number (slot tag
+/// [`tag::COLD_DIRECT`], no pool entry; the COLD section has a block directory and each
+/// block the lengths of its strings).
+pub const COLD_DIRECT_VERSION: u16 = 6;
 
 /// The oldest container format version this crate reads.
 pub const MIN_VERSION: u16 = 1;
@@ -158,6 +164,10 @@ pub mod tag {
     /// strings or literal bytes: the payload is a pool offset of a derived entry
     /// ([`super::Derived`]).
     pub const DERIVED: u8 = 13;
+    /// Version 6: a long string in the COLD section, addressed without a pool entry: the
+    /// payload is its combined cold number, `block << COLD_BLOCK_BITS | index in block`
+    /// ([`super::ColdBlock`]).
+    pub const COLD_DIRECT: u8 = 14;
     /// A string of 0..=4 bytes stored in the payload itself: tag `STR_INLINE + len`.
     pub const STR_INLINE: u8 = 16;
     /// Longest string stored inline.
@@ -193,6 +203,13 @@ pub const MAX_SYMBOL_TABLES: u32 = 1 << 16;
 
 /// Longest string the COLD section holds (a cold read allocates at most this).
 pub const MAX_COLD_LEN: usize = crate::cold::MAX_COLD_LEN;
+
+/// A version-6 cold number is `block << COLD_BLOCK_BITS | index`: a block holds at most
+/// `2^COLD_BLOCK_BITS` strings, and each level of a chain numbers `blocks << COLD_BLOCK_BITS`.
+pub const COLD_BLOCK_BITS: u32 = 6;
+
+/// Most strings in one version-6 cold block.
+pub const COLD_BLOCK_STRINGS: usize = 1 << COLD_BLOCK_BITS;
 
 /// Most a cold entry may expand: its string is at most this many times the entry's bytes
 /// (the builder keeps strings that compress more in the pool). With FSST's inherent
@@ -349,6 +366,91 @@ pub fn expanded_bytes(file: u64, pool: u64, symbols: bool, derived: bool, cold: 
     let fsst = (ratio - 1).saturating_mul(pool);
     file.saturating_add(fsst)
         .saturating_add((MAX_COLD_RATIO as u64 - 1).saturating_mul(cold))
+}
+
+/// A version-6 cold block's entry (FORMAT.md "COLD"): `varint count ++ count × varint
+/// length ++ varint frame_len ++ frame`, the frame decoding to the strings one after
+/// another.
+#[derive(Clone, Copy, Debug)]
+pub struct ColdBlock<'a> {
+    /// The `count` length varints.
+    lengths: &'a [u8],
+    /// Number of strings, `1..=COLD_BLOCK_STRINGS`.
+    pub count: usize,
+    /// Decoded length: the sum of the strings' lengths.
+    pub len: usize,
+    /// The zstd frame.
+    pub frame: &'a [u8],
+    /// Bytes of the whole entry.
+    pub entry_len: usize,
+}
+
+/// The version-6 cold block whose entry starts at `at` of the COLD section `sec`, if its
+/// header reads: `count` in `1..=COLD_BLOCK_STRINGS`, minimal varints, a decoded length of
+/// at most [`MAX_COLD_LEN`] and at most [`MAX_COLD_RATIO`] times the entry's bytes, the
+/// frame inside `sec`. Reads at most `COLD_BLOCK_STRINGS + 2` varints.
+pub fn cold_block(sec: &[u8], at: usize) -> Option<ColdBlock<'_>> {
+    let (count, u) = varint_at(sec, at)?;
+    let count = usize::try_from(count)
+        .ok()
+        .filter(|c| (1..=COLD_BLOCK_STRINGS).contains(c))?;
+    let first = at + u;
+    let (mut p, mut len) = (first, 0usize);
+    for _ in 0..count {
+        let (l, u) = varint_at(sec, p)?;
+        len = len.checked_add(usize::try_from(l).ok()?)?;
+        p += u;
+    }
+    let (flen, u) = varint_at(sec, p)?;
+    let frame = slice_at(sec, p + u, usize::try_from(flen).ok()?)?;
+    let entry_len = p + u + frame.len() - at;
+    if len > MAX_COLD_LEN || len > MAX_COLD_RATIO.saturating_mul(entry_len) {
+        return None;
+    }
+    Some(ColdBlock {
+        lengths: &sec[first..p],
+        count,
+        len,
+        frame,
+        entry_len,
+    })
+}
+
+impl ColdBlock<'_> {
+    /// The lengths of the block's strings, in order (checked by [`cold_block`]).
+    pub fn lengths(&self) -> impl Iterator<Item = usize> + '_ {
+        let mut p = 0;
+        std::iter::from_fn(move || {
+            let (l, u) = varint_at(self.lengths, p)?;
+            p += u;
+            usize::try_from(l).ok()
+        })
+    }
+
+    /// String `k` of the block: its start and length in the decoded block.
+    pub fn string(&self, k: usize) -> Option<(usize, usize)> {
+        if k >= self.count {
+            return None;
+        }
+        let mut start = 0;
+        for (i, l) in self.lengths().enumerate() {
+            if i == k {
+                return Some((start, l));
+            }
+            start += l;
+        }
+        None
+    }
+}
+
+/// Writes a version-6 cold block's entry for strings of `lengths` and their `frame`.
+pub fn put_cold_block(out: &mut Vec<u8>, lengths: &[usize], frame: &[u8]) {
+    put_varint(out, lengths.len() as u64);
+    for &l in lengths {
+        put_varint(out, l as u64);
+    }
+    put_varint(out, frame.len() as u64);
+    out.extend_from_slice(frame);
 }
 
 /// Length of a version-2 OVERLAY section: nine `u32`s, the ninth the ordinal start (see

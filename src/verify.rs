@@ -352,22 +352,61 @@ struct ColdCheck {
 /// frames are decoded after the data pass ([`verify_cold_blocks`]).
 fn cold_blocks(raw: Raw<'_>) -> Result<Bits> {
     let mut starts = Bits::new(raw.b.get(raw.l.cold.clone()).map_or(0, <[u8]>::len));
-    for_each_cold_block(raw, |at, _, _| {
+    for_each_cold_block(raw, |at, _, _, _| {
         starts.set(at);
         Ok(())
     })?;
     Ok(starts)
 }
 
-/// `f(offset, decoded length, frame)` of each block of the COLD section, in order, after
-/// checking its header.
+/// `f(offset, decoded length, frame, strings)` of each block of the COLD section, in
+/// order, after checking its header; `strings` is a version-6 block's header (its strings'
+/// lengths), `None` before version 6.
 fn for_each_cold_block(
     raw: Raw<'_>,
-    mut f: impl FnMut(usize, usize, &[u8]) -> Result<()>,
+    mut f: impl FnMut(usize, usize, &[u8], Option<&format::ColdBlock<'_>>) -> Result<()>,
 ) -> Result<()> {
     let l = raw.l;
     let sec = raw.b.get(l.cold.clone()).unwrap_or_default();
     if sec.is_empty() {
+        return Ok(());
+    }
+    if l.cold_direct {
+        // The directory names the blocks in order, and they tile the rest of the section.
+        let dir = raw.b.get(l.cold_dir.clone()).unwrap_or_default();
+        let mut at = l.cold_dir.end - l.cold.start;
+        for (b, o) in dir.chunks_exact(4).enumerate() {
+            let o = u32::from_le_bytes([o[0], o[1], o[2], o[3]]) as usize;
+            let bad = |what: String| {
+                err(
+                    l.cold_dir.start + 4 * b,
+                    FormatKind::BadEncoding,
+                    format!("cold block {b}: {what}"),
+                )
+            };
+            if o != at {
+                return Err(bad(format!(
+                    "starts at {o}, expected {at} (blocks follow the directory in order, \
+                     without gaps)"
+                )));
+            }
+            let block = format::cold_block(sec, at).ok_or_else(|| {
+                bad(
+                    "header does not read (1 to 64 strings, lengths, a frame inside the \
+                     section, at most 16 MiB and 256 times its entry)"
+                        .into(),
+                )
+            })?;
+            f(at, block.len, block.frame, Some(&block))?;
+            at += block.entry_len;
+        }
+        if at != sec.len() {
+            return Err(err(
+                l.cold.start + at,
+                FormatKind::BadEncoding,
+                "cold section has bytes after its last block",
+            ));
+        }
         return Ok(());
     }
     let mut at = 4 + l.cold_dict.len();
@@ -392,7 +431,7 @@ fn for_each_cold_block(
         if len > format::MAX_COLD_RATIO.saturating_mul(u1 + u2 + frame.len()) {
             return Err(bad("decodes to more than 256 times its entry"));
         }
-        f(at, len, frame)?;
+        f(at, len, frame, None)?;
         at += u1 + u2 + frame.len();
     }
     Ok(())
@@ -409,7 +448,7 @@ fn verify_cold_blocks(raw: Raw<'_>, mut checks: Vec<ColdCheck>, all: bool) -> Re
     checks.sort_unstable_by_key(|c| c.block_at);
     let mut checks = checks.into_iter().peekable();
     let mut buf = Vec::new();
-    for_each_cold_block(raw, |at, len, frame| {
+    for_each_cold_block(raw, |at, len, frame, strings| {
         if !all && checks.peek().is_none_or(|c| c.block_at != at as u64) {
             return Ok(());
         }
@@ -428,6 +467,19 @@ fn verify_cold_blocks(raw: Raw<'_>, mut checks: Vec<ColdCheck>, all: bool) -> Re
                 "cold block is not UTF-8",
             )
         })?;
+        // Version 6: every string of the block is checked here (slots name them by
+        // number, and need no check of their own against the decoded text).
+        let mut start = 0;
+        for len in strings.into_iter().flat_map(format::ColdBlock::lengths) {
+            start += len;
+            if !text.is_char_boundary(start) {
+                return Err(err(
+                    l.cold.start + at,
+                    FormatKind::BadUtf8,
+                    format!("cold block: a string ends at {start}, inside a character"),
+                ));
+            }
+        }
         while let Some(c) = checks.next_if(|c| c.block_at == at as u64) {
             if !(text.is_char_boundary(c.start as usize) && text.is_char_boundary(c.end as usize)) {
                 return Err(err(
@@ -937,6 +989,18 @@ impl DataCtx<'_, '_, '_> {
                 (0, 0)
             }
             tag::FSST | tag::COLD => (check_compressed(self.c, self.pool, t, pv, slot_at)?, 0),
+            tag::COLD_DIRECT if self.c.raw.l.cold_direct => {
+                // Its block's header is read here; the block pass decodes it, and checks
+                // every string's boundaries in it.
+                let cr = self.c.raw.cold_numbered(pv).ok_or_else(|| {
+                    err(
+                        slot_at,
+                        FormatKind::OutOfBounds,
+                        format!("cold string number {pv}: no such string in the chain"),
+                    )
+                })?;
+                (cr.len as u64, 0)
+            }
             tag::DERIVED if self.c.raw.l.derived => {
                 (check_derived(self.c, self.pool, pv, slot_at, 1)?.0, 0)
             }

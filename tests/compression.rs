@@ -224,7 +224,11 @@ fn damaged_tables_and_frames_fail_verify_and_never_panic() {
             let mut bad = good.clone();
             bad[at + k] ^= 0x5a;
             let bad = fms::check::fix_checksums(&bad).unwrap();
-            let snap = Snapshot::from_bytes(bad).unwrap();
+            // Open checks the COLD section's header (its block count and directory fit).
+            let Ok(snap) = Snapshot::from_bytes(bad) else {
+                failures += 1;
+                continue;
+            };
             let verified = snap.verify().is_ok();
             failures += usize::from(!verified);
             // Reads never panic; a string that does not decode is an error, not text.
@@ -332,17 +336,174 @@ fn version_2_files_are_read() {
     );
 }
 
+/// The records of a committed JSONL file: `(id, the record without its id)`.
+fn jsonl(path: &std::path::Path) -> Vec<(String, serde_json::Value)> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+            let id = v.as_object_mut().unwrap().remove("id").unwrap();
+            (id.as_str().unwrap().to_owned(), v)
+        })
+        .collect()
+}
+
+/// Cold strings among the string values of `snap`'s records (top-level and nested).
+fn cold_strings(snap: &Snapshot) -> usize {
+    let mut n = 0;
+    let mut stack: Vec<ValueRef<'_>> = snap.iter().map(|(_, r)| ValueRef::Map(r)).collect();
+    while let Some(v) = stack.pop() {
+        match v {
+            ValueRef::Str(s) => n += usize::from(s.is_cold()),
+            ValueRef::List(l) => stack.extend(l.iter()),
+            ValueRef::Map(m) => stack.extend(m.values()),
+            _ => {}
+        }
+    }
+    n
+}
+
+/// Files written by version 5 (cold strings reached through pool entries, tag COLD;
+/// committed fixtures made with the version-5 CLI from the JSONL beside them: a full
+/// snapshot and an overlay over it) are still read. An overlay written now over the
+/// version-5 base keeps the base's cold strings (tag COLD, in the base) where it patches
+/// other fields, and numbers its own (tag COLD_DIRECT): both read and verify in one chain.
+#[test]
+fn version_5_files_are_read() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/v5");
+    let base = Arc::new(Snapshot::open(dir.join("base.fms")).unwrap());
+    let es = Snapshot::open_overlay(dir.join("es.fms"), base.clone()).unwrap();
+    for (snap, name) in [(&*base, "base"), (&es, "es")] {
+        assert_eq!(
+            u16::from_le_bytes([snap.as_bytes()[8], snap.as_bytes()[9]]),
+            5
+        );
+        snap.verify().unwrap();
+        let want = jsonl(&dir.join(format!("{name}.jsonl")));
+        assert_eq!(snap.len(), want.len(), "{name}");
+        for (id, r) in &want {
+            assert_eq!(
+                serde_json::to_value(snap.get(id).unwrap()).unwrap(),
+                *r,
+                "{name} {id}"
+            );
+        }
+        assert!(cold_strings(snap) > 0, "{name} holds cold strings");
+    }
+    // Now: new titles (the bodies stay the base's cold strings) and new long bodies.
+    let mut want = jsonl(&dir.join("base.jsonl"));
+    let words = [
+        "mundo", "texto", "largo", "para", "leer", "nunca", "siempre", "casa",
+    ];
+    let mut o = SnapshotBuilder::with_base(&base);
+    for (k, (id, r)) in want.iter_mut().enumerate() {
+        r["title"] = json!(format!("Título {k}"));
+        if k % 2 == 0 {
+            r["body"] = json!(common::prose(&words, k as u64, 120));
+        }
+        o.insert(id, &*r).unwrap();
+    }
+    let over = common::overlay_reads_as(o, &base, &want);
+    assert_eq!(
+        u16::from_le_bytes([over.as_bytes()[8], over.as_bytes()[9]]),
+        fms::FORMAT_VERSION
+    );
+    let sections = over.sections();
+    let cold = sections.iter().find(|s| s.name == "cold").unwrap();
+    assert!(cold.len > 0, "the overlay stores cold strings of its own");
+    let (old, new) = want.iter().partition::<Vec<_>, _>(|(id, _)| {
+        let k: usize = id.trim_start_matches("article:").parse().unwrap();
+        k % 2 == 1
+    });
+    for (part, what) in [(old, "the base's"), (new, "the overlay's")] {
+        for (id, _) in part {
+            let body = str_of(&over, id, "body");
+            assert!(body.is_cold(), "{id}: {what} body is cold");
+        }
+    }
+}
+
+/// A version-6 COLD section with two blocks (two long strings that do not share one) and
+/// what `verify` and reads say when its directory or a cold number is damaged.
+#[test]
+fn damaged_cold_directories_and_numbers_are_caught() {
+    let recs = [
+        ("a".to_owned(), json!({ "body": "é".repeat(2100) })),
+        ("b".to_owned(), json!({ "body": "ü".repeat(2100) })),
+    ];
+    let bytes = build(&recs, Compression::Auto);
+    let snap = Snapshot::from_bytes(bytes.clone()).unwrap();
+    snap.verify().unwrap();
+    let section = |name: &str| {
+        let s = snap
+            .sections()
+            .into_iter()
+            .find(|s| s.name == name)
+            .unwrap();
+        s.offset as usize..(s.offset + s.len) as usize
+    };
+    let (cold, data) = (section("cold"), section("data"));
+    // `u32 dict_len` (0: two strings are too few to train on), `u32 blocks`, offsets.
+    assert_eq!(bytes[cold.start..cold.start + 8], [0, 0, 0, 0, 2, 0, 0, 0]);
+    let dir = cold.start + 8;
+    let expect = |bad: Vec<u8>, what: &str| {
+        let snap = match Snapshot::from_bytes(common::rechecksum(bad)) {
+            Ok(s) => s,
+            Err(e) => {
+                assert!(e.to_string().contains(what), "{e}");
+                return;
+            }
+        };
+        let e = snap.verify().unwrap_err().to_string();
+        assert!(e.contains(what), "{e}");
+        for (_, rec) in snap.iter() {
+            let _ = serde_json::to_string(&rec);
+        }
+    };
+    // The second block said to start a byte late: the blocks no longer tile.
+    let mut bad = bytes.clone();
+    bad[dir + 4] += 1;
+    expect(bad, "cold block 1: starts at");
+    // More blocks than the directory has room for: refused at open.
+    let mut bad = bytes.clone();
+    bad[cold.start + 4] = 200;
+    expect(bad, "cold block directory of 200 blocks");
+    // A slot naming string 1 of block 0, which holds one string (numbers are `block << 6
+    // | k`; the two slots hold 0 and 64 = 0x40).
+    let slot = |payload: u8| {
+        (data.start..data.end - 1)
+            .filter(|&i| bytes[i] == fms::format::tag::COLD_DIRECT && bytes[i + 1] == payload)
+            .collect::<Vec<_>>()
+    };
+    let (first, second) = (slot(0), slot(0x40));
+    assert_eq!((first.len(), second.len()), (1, 1), "one slot each");
+    let mut bad = bytes.clone();
+    bad[first[0] + 1] = 1;
+    let broken = Snapshot::from_bytes(common::rechecksum(bad.clone())).unwrap();
+    assert!(
+        broken.get("a").unwrap().get("body").is_none(),
+        "no string there"
+    );
+    assert_eq!(str_of(&broken, "b", "body").len(), 4200);
+    expect(bad, "cold string number 1: no such string");
+    // Past the last block.
+    let mut bad = bytes;
+    bad[second[0] + 1] = 0x80;
+    expect(bad, "cold string number 128");
+}
+
 #[test]
 fn unknown_versions_say_to_rebuild() {
     let mut bytes = build(&records(3), Compression::Auto);
-    bytes[8] = 6;
+    bytes[8] = 7;
     let e = Snapshot::from_bytes(bytes).unwrap_err();
     assert!(
         matches!(
             e,
             Error::Version {
-                found: 6,
-                supported: 5
+                found: 7,
+                supported: 6
             }
         ),
         "{e:?}"
@@ -503,35 +664,43 @@ fn write_json_is_serde_json_for_every_string_kind() {
 /// string — checked after the data pass, when each block is decoded once.
 #[test]
 fn verify_refuses_a_cold_string_cut_inside_a_character() {
-    let body = "é".repeat(150); // 300 bytes: the field goes cold
-    let bytes = build(&[("a".into(), json!({ "body": body }))], Compression::Auto);
+    // 300 bytes each: the field goes cold, both strings in one block.
+    let recs = [
+        ("a".to_owned(), json!({ "body": "é".repeat(150) })),
+        ("b".to_owned(), json!({ "body": "ü".repeat(150) })),
+    ];
+    let bytes = build(&recs, Compression::Auto);
     let snap = Snapshot::from_bytes(bytes.clone()).unwrap();
     snap.verify().unwrap();
     assert!(str_of(&snap, "a", "body").is_cold());
-    let pool = snap
+    let cold = snap
         .sections()
         .into_iter()
-        .find(|s| s.name == "pool")
+        .find(|s| s.name == "cold")
         .unwrap();
-    let pool = pool.offset as usize..(pool.offset + pool.len) as usize;
-    // The entry `varint block ++ varint start ++ varint length`: block 4 (no dictionary
-    // for one string), start 0, length 300 = ac 02; its own length prefix 4.
-    let entry = [4u8, 4, 0, 0xac, 0x02];
-    let found: Vec<usize> = (pool.start..=pool.end - entry.len())
-        .filter(|&i| bytes[i..i + entry.len()] == entry)
+    let cold = cold.offset as usize..(cold.offset + cold.len) as usize;
+    // The block's header: 2 strings, of 300 (ac 02) bytes each.
+    let header = [2u8, 0xac, 0x02, 0xac, 0x02];
+    let found: Vec<usize> = (cold.start..=cold.end - header.len())
+        .filter(|&i| bytes[i..i + header.len()] == header)
         .collect();
-    assert_eq!(found.len(), 1, "the cold entry is in the pool once");
+    assert_eq!(
+        found.len(),
+        1,
+        "the block header is in the cold section once"
+    );
     let mut cut = bytes;
-    // Start at byte 1 (inside the first "é"), 299 bytes long: inside the block.
-    cut[found[0] + 2..found[0] + 5].copy_from_slice(&[1, 0xab, 0x02]);
+    // 301 and 299 bytes: the same block, the first string ending inside a character.
+    cut[found[0]..found[0] + 5].copy_from_slice(&[2, 0xad, 0x02, 0xab, 0x02]);
     let snap = Snapshot::from_bytes(common::rechecksum(cut)).unwrap();
     match snap.verify() {
         Err(Error::Format { kind, what, .. }) => {
             assert_eq!(kind, fms::FormatKind::BadUtf8);
-            assert!(what.contains("cut inside a character"), "{what}");
+            assert!(what.contains("inside a character"), "{what}");
         }
         other => panic!("expected a BadUtf8 error, got {other:?}"),
     }
-    // Reading it is an error too, not a panic or a wrong string.
+    // Reading them is an error too, not a panic or a wrong string.
     assert!(str_of(&snap, "a", "body").to_cow().is_err());
+    assert!(str_of(&snap, "b", "body").to_cow().is_err());
 }

@@ -10,7 +10,7 @@ fn worked_example_matches_format_md() {
     b.insert("v:1", &m).unwrap();
     let bytes = b.to_bytes().unwrap();
     assert_eq!(&bytes[..8], &MAGIC);
-    assert_eq!(&bytes[8..16], &[5, 0, 0, 0, 7, 0, 0, 0]);
+    assert_eq!(&bytes[8..16], &[6, 0, 0, 0, 7, 0, 0, 0]);
     assert_eq!(&bytes[32..48], &[0u8; 16]);
     let section = |i: usize| {
         let at = HEADER_LEN + i * SECTION_ENTRY_LEN;

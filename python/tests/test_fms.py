@@ -190,7 +190,7 @@ def test_to_json_and_json_module(en):
     assert type(video.to_dict()["children"]) is list
     as_list = video["children"].to_list()
     assert type(as_list) is list and type(as_list[1]) is dict and as_list[2] == [1, 2]
-    assert fms.FORMAT_VERSION == 5
+    assert fms.FORMAT_VERSION == 6
 
 
 def test_pickling_gives_plain_containers(en):

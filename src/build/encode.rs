@@ -209,11 +209,11 @@ pub(crate) struct Encoder {
     base_strings: HashTable<(u64, u8, u32)>,
 }
 
-/// The compressed string stored with `tag` at pool offset `off` of `raw`'s chain.
+/// The compressed string stored with slot tag `tag` and payload `off` in `raw`'s chain.
 fn stored_str<'a>(raw: crate::read::Raw<'a>, tag: u8, off: u32) -> Option<crate::Str<'a>> {
     match tag {
         tag::FSST => raw.fsst_str(off),
-        tag::COLD => raw.cold_str(off),
+        tag::COLD | tag::COLD_DIRECT => raw.cold_str(tag, off),
         tag::DERIVED => raw.derived_str(off, 1),
         _ => None,
     }
@@ -236,8 +236,8 @@ fn index_base_strings(base: &Snapshot) -> HashTable<(u64, u8, u32)> {
             match v {
                 ValueRef::Str(s) => {
                     let Some((t, off)) = s.stored() else { continue };
-                    let bytes: &[u8] = if t == tag::COLD {
-                        let Some(c) = raw.cold_entry(off) else {
+                    let bytes: &[u8] = if t == tag::COLD || t == tag::COLD_DIRECT {
+                        let Some(c) = raw.cold_ref(t, off) else {
                             continue;
                         };
                         let Some(bytes) = block.bytes(&c) else {

@@ -329,7 +329,7 @@ pub(crate) fn finish(enc: &Encoder, c: Compression, policy: Policy) -> Result<Fi
     let ids: Vec<usize> = (0..strings.len()).collect();
     let chunks: Vec<&[usize]> = ids.chunks(CODE_CHUNK).collect();
     let (cold, tables, codes) = std::thread::scope(|s| {
-        let cold_job = s.spawn(|| cold_section(strings, &modes, level));
+        let cold_job = s.spawn(|| cold_section(strings, &modes, level, enc.starts.cold));
         let tables = parallel_map(&groups, |ids| {
             let samples: Vec<&[u8]> = ids.iter().map(|&i| strings.get(i)).collect();
             Trained::train(&samples)
@@ -555,11 +555,10 @@ pub(crate) fn finish(enc: &Encoder, c: Compression, policy: Policy) -> Result<Fi
                     }
                 }
                 Mode::Cold => match cold_at[i] {
-                    Some((block, start, len)) => {
-                        format::put_varint(&mut entry, block);
-                        format::put_varint(&mut entry, start);
-                        format::put_varint(&mut entry, len);
-                        (tag::COLD, false)
+                    // No pool entry: the slot holds the string's number.
+                    Some(n) => {
+                        resolved[i] = (tag::COLD_DIRECT, n);
+                        continue;
                     }
                     None => (tag::STR, true),
                 },
@@ -672,80 +671,103 @@ fn derivations<'s>(
     (out, pooled)
 }
 
-/// A cold string's place: `(block offset, start in the block, length)`.
-type ColdAt = Option<(u64, u64, u64)>;
+/// A cold string's (combined) number, FORMAT.md "COLD".
+type ColdAt = Option<u32>;
 
 /// Strings per chunk of FSST compression work.
 const CODE_CHUNK: usize = 4096;
 
-/// The COLD section (empty if no string goes cold) and each string's place in it (`None`
-/// where the string is not cold, or its block did not pay).
-fn cold_section(strings: &Strings, modes: &[Mode], level: i32) -> Result<(Vec<u8>, Vec<ColdAt>)> {
+/// The COLD section (empty if no string goes cold) and each string's combined cold
+/// number (`None` where the string is not cold, or its block did not pay); `first` is the
+/// first number of this file (the base chain's end).
+fn cold_section(
+    strings: &Strings,
+    modes: &[Mode],
+    level: i32,
+    first: u32,
+) -> Result<(Vec<u8>, Vec<ColdAt>)> {
     let cold_ids: Vec<usize> = (0..strings.len())
         .filter(|&i| modes[i] == Mode::Cold)
         .collect();
-    let mut cold = Vec::new();
-    // Per string: `(block offset, start in the block, length)`.
-    let mut cold_at: Vec<Option<(u64, u64, u64)>> = vec![None; strings.len()];
-    if !cold_ids.is_empty() {
-        let raw: Vec<&[u8]> = cold_ids.iter().map(|&i| strings.get(i)).collect();
-        let encoder = ColdEncoder::train(&raw, level);
-        // Consecutive cold strings (in first-seen order: one record's text together) form
-        // blocks of about COLD_BLOCK bytes, one frame each.
-        let mut blocks: Vec<std::ops::Range<usize>> = Vec::new();
-        let mut from = 0;
-        let mut size = 0;
-        for (k, s) in raw.iter().enumerate() {
-            if size > 0 && size + s.len() > crate::cold::MAX_BLOCK {
-                blocks.push(from..k);
-                (from, size) = (k, 0);
-            }
-            size += s.len();
-            if size >= COLD_BLOCK {
-                blocks.push(from..k + 1);
-                (from, size) = (k + 1, 0);
-            }
+    let mut cold_at: Vec<ColdAt> = vec![None; strings.len()];
+    if cold_ids.is_empty() {
+        return Ok((Vec::new(), cold_at));
+    }
+    let raw: Vec<&[u8]> = cold_ids.iter().map(|&i| strings.get(i)).collect();
+    let encoder = ColdEncoder::train(&raw, level);
+    // Consecutive cold strings (in first-seen order: one record's text together) form
+    // blocks of about COLD_BLOCK bytes and at most COLD_BLOCK_STRINGS strings, one frame
+    // each.
+    let mut blocks: Vec<std::ops::Range<usize>> = Vec::new();
+    let mut from = 0;
+    let mut size = 0;
+    for (k, s) in raw.iter().enumerate() {
+        if size > 0 && size + s.len() > crate::cold::MAX_BLOCK {
+            blocks.push(from..k);
+            (from, size) = (k, 0);
         }
-        if from < raw.len() {
-            blocks.push(from..raw.len());
-        }
-        let joined: Vec<Vec<u8>> = blocks.iter().map(|r| raw[r.clone()].concat()).collect();
-        let inputs: Vec<&[u8]> = joined.iter().map(Vec::as_slice).collect();
-        // The blocks are compressed on all threads (the output does not depend on them).
-        // At high levels this is most of a build's time.
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let frames = compress_blocks(&encoder, &inputs, threads).ok_or_else(|| Error::Corrupt {
-            what: "zstd failed to compress a cold block".into(),
-        })?;
-        let dict = encoder.dict();
-        cold.extend_from_slice(&(dict.len() as u32).to_le_bytes());
-        cold.extend_from_slice(dict);
-        for ((r, block), frame) in blocks.iter().zip(&joined).zip(&frames) {
-            let mut entry = Vec::with_capacity(frame.len() + 8);
-            format::put_varint(&mut entry, block.len() as u64);
-            format::put_varint(&mut entry, frame.len() as u64);
-            entry.extend_from_slice(frame);
-            // A block that does not save the bytes of its entries (and their pool
-            // pointers), or expands past the format's bound, stays in the pool.
-            let pointers = 8 * r.len();
-            if entry.len() + pointers < block.len()
-                && block.len() <= format::MAX_COLD_RATIO * entry.len()
-            {
-                let at = cold.len() as u64;
-                let mut start = 0u64;
-                for k in r.clone() {
-                    let len = raw[k].len() as u64;
-                    cold_at[cold_ids[k]] = Some((at, start, len));
-                    start += len;
-                }
-                cold.extend_from_slice(&entry);
-            }
-            // Otherwise its strings stay in the pool (`cold_at` is `None` for them).
-        }
-        if cold_at.iter().all(Option::is_none) {
-            cold.clear();
+        size += s.len();
+        if size >= COLD_BLOCK || k + 1 - from == format::COLD_BLOCK_STRINGS {
+            blocks.push(from..k + 1);
+            (from, size) = (k + 1, 0);
         }
     }
+    if from < raw.len() {
+        blocks.push(from..raw.len());
+    }
+    let joined: Vec<Vec<u8>> = blocks.iter().map(|r| raw[r.clone()].concat()).collect();
+    let inputs: Vec<&[u8]> = joined.iter().map(Vec::as_slice).collect();
+    // The blocks are compressed on all threads (the output does not depend on them).
+    // At high levels this is most of a build's time.
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let frames = compress_blocks(&encoder, &inputs, threads).ok_or_else(|| Error::Corrupt {
+        what: "zstd failed to compress a cold block".into(),
+    })?;
+    // The entries of the blocks that pay: those that save more than their entry's bytes
+    // and directory slot, and expand within the format's bound. The strings of the others
+    // stay in the pool (`cold_at` is `None` for them).
+    let mut entries = Vec::new();
+    let mut offsets: Vec<usize> = Vec::new();
+    let mut lengths = Vec::new();
+    for ((r, block), frame) in blocks.iter().zip(&joined).zip(&frames) {
+        lengths.clear();
+        lengths.extend(raw[r.clone()].iter().map(|s| s.len()));
+        let at = entries.len();
+        format::put_cold_block(&mut entries, &lengths, frame);
+        let entry = entries.len() - at;
+        if entry + 4 >= block.len() || block.len() > format::MAX_COLD_RATIO * entry {
+            entries.truncate(at);
+            continue;
+        }
+        let number = u64::from(first) + ((offsets.len() as u64) << format::COLD_BLOCK_BITS);
+        if number + format::COLD_BLOCK_STRINGS as u64 >= MAX_SECTION_LEN {
+            return Err(Error::Limit {
+                what: "cold string numbers (with the base's)",
+                limit: MAX_SECTION_LEN,
+            });
+        }
+        for (j, k) in r.clone().enumerate() {
+            cold_at[cold_ids[k]] = Some(number as u32 + j as u32);
+        }
+        offsets.push(at);
+    }
+    if offsets.is_empty() {
+        return Ok((Vec::new(), cold_at));
+    }
+    let dict = encoder.dict();
+    let head = 4 + dict.len() + 4 + 4 * offsets.len();
+    let mut cold = Vec::with_capacity(head + entries.len());
+    cold.extend_from_slice(&(dict.len() as u32).to_le_bytes());
+    cold.extend_from_slice(dict);
+    cold.extend_from_slice(&(offsets.len() as u32).to_le_bytes());
+    for at in &offsets {
+        let at = u32::try_from(head + at).map_err(|_| Error::Limit {
+            what: "cold section bytes",
+            limit: MAX_SECTION_LEN,
+        })?;
+        cold.extend_from_slice(&at.to_le_bytes());
+    }
+    cold.extend_from_slice(&entries);
     Ok((cold, cold_at))
 }
 

@@ -70,6 +70,9 @@ pub(crate) struct Starts {
     pub data: u32,
     pub shape: u32,
     pub key: u32,
+    /// Cold numbers (version 6): not stored in the OVERLAY section, but the base chain's
+    /// end, set when an overlay is joined to its base.
+    pub cold: u32,
 }
 
 /// The OVERLAY section of an overlay (see FORMAT.md).
@@ -136,6 +139,11 @@ pub(crate) struct Layout {
     pub cold_dict: Range<usize>,
     /// The digested dictionary, built on the first cold read.
     pub cold_cache: ColdCache,
+    /// Version 6: the COLD section's block directory (a `u32` offset per block), absolute;
+    /// empty before version 6, whose cold strings are reached through pool entries.
+    pub cold_dir: Range<usize>,
+    /// Whether COLD is laid out as version 6 (cold strings addressed by number).
+    pub cold_direct: bool,
     /// Bytes of this file and its bases' (added when an overlay is joined to its base),
     /// compressed sections counted at their greatest expansion
     /// ([`format::expanded_bytes`]): what the walk limit is computed from.
@@ -347,16 +355,16 @@ impl Layout {
         };
         // Version 2's string sections come last (after OVERLAY and CHANGES in an overlay);
         // a version-1 file has neither (empty ranges: no compressed string can be read).
-        let (symbols, symbol_count, cold, cold_dict) = if version >= 2 {
+        let (symbols, symbol_count, cold, cold_dict, cold_dir) = if version >= 2 {
             let first = if is_overlay { 7 } else { 5 };
             let symbols = range(first);
             let symbol_count = symbols_header(b, &symbols)?;
             let cold = range(first + 1);
-            let cold_dict = cold_header(b, &cold)?;
-            (symbols, symbol_count, cold, cold_dict)
+            let (cold_dict, cold_dir) = cold_header(b, &cold, version)?;
+            (symbols, symbol_count, cold, cold_dict, cold_dir)
         } else {
             let end = b.len();
-            (end..end, 0, end..end, end..end)
+            (end..end, 0, end..end, end..end, end..end)
         };
         let layout = Layout {
             header: Header {
@@ -382,6 +390,8 @@ impl Layout {
             cold,
             cold_dict,
             cold_cache: ColdCache::default(),
+            cold_dir,
+            cold_direct: version >= format::COLD_DIRECT_VERSION,
             chain_bytes: 0,
             heads: format::Heads::of(version >= format::NARROW_VERSION),
             derived: version >= format::DERIVED_VERSION,
@@ -446,7 +456,19 @@ impl Layout {
             data: add(self.starts.data, self.data.len())?,
             shape: add(self.starts.shape, self.shape_count as usize)?,
             key: add(self.starts.key, self.keys.count as usize)?,
+            cold: add(self.starts.cold, self.cold_numbers())?,
         })
+    }
+
+    /// Version 6: blocks in the COLD section's directory.
+    #[inline]
+    pub fn cold_blocks(&self) -> usize {
+        self.cold_dir.len() / 4
+    }
+
+    /// How many cold numbers this file's own strings take: `2^COLD_BLOCK_BITS` a block.
+    pub fn cold_numbers(&self) -> usize {
+        self.cold_blocks() << format::COLD_BLOCK_BITS
     }
 
     /// Joins this (overlay) layout to its base's: the chain's bytes.
@@ -498,6 +520,7 @@ fn overlay_section(
         data: f(2),
         shape: f(3),
         key: f(4),
+        cold: 0,
     };
     let o = OverlaySection {
         depth: f(0),
@@ -614,13 +637,45 @@ fn symbols_header(b: &[u8], r: &Range<usize>) -> Result<u32> {
 }
 
 /// Checks the COLD section's header (FORMAT.md "COLD"): a `u32` dictionary length and the
-/// dictionary inside the section; returns the dictionary's range. An empty section holds
-/// no string.
-fn cold_header(b: &[u8], r: &Range<usize>) -> Result<Range<usize>> {
+/// dictionary inside the section, and from version 6 on a `u32` block count and the block
+/// directory; returns the ranges of the dictionary and of the directory. An empty section
+/// holds no string.
+fn cold_header(b: &[u8], r: &Range<usize>, version: u16) -> Result<(Range<usize>, Range<usize>)> {
     use format::*;
     if r.is_empty() {
-        return Ok(r.end..r.end);
+        return Ok((r.end..r.end, r.end..r.end));
     }
+    let dict = cold_dict(b, r)?;
+    if version < COLD_DIRECT_VERSION {
+        return Ok((dict, r.end..r.end));
+    }
+    let blocks = u32_at(b, dict.end)
+        .filter(|_| r.end - dict.end >= 4)
+        .ok_or_else(|| {
+            bad(
+                dict.end,
+                FormatKind::Truncated,
+                "cold section has no block count",
+            )
+        })?;
+    let start = dict.end + 4;
+    match (blocks as usize)
+        .checked_mul(4)
+        .and_then(|n| start.checked_add(n))
+        .filter(|&e| e <= r.end && blocks > 0)
+    {
+        Some(end) => Ok((dict, start..end)),
+        None => Err(bad(
+            dict.end,
+            FormatKind::Truncated,
+            format!("cold block directory of {blocks} blocks does not fit its section"),
+        )),
+    }
+}
+
+/// The COLD section's dictionary: a `u32` length, then that many bytes inside the section.
+fn cold_dict(b: &[u8], r: &Range<usize>) -> Result<Range<usize>> {
+    use format::*;
     let len = u32_at(b, r.start).filter(|_| r.len() >= 4).ok_or_else(|| {
         bad(
             r.start,

@@ -299,6 +299,9 @@ impl Snapshot {
                 ),
             ));
         }
+        let mut layout = layout;
+        // Cold numbers are not stored: they continue the base chain's.
+        layout.starts.cold = base.layout.totals().map_or(0, |t| t.cold);
         if base.layout.totals() != Some(layout.starts) {
             let show = |s: Option<Starts>| {
                 s.map_or("past 2^32".into(), |s| {
@@ -318,7 +321,6 @@ impl Snapshot {
                 ),
             ));
         }
-        let mut layout = layout;
         let base_ordinals = base.layout.ordinal_end();
         if layout.changes.is_some() {
             if base_ordinals != Some(layout.ordinal_start) {
@@ -340,6 +342,13 @@ impl Snapshot {
                 at,
                 FormatKind::Limit,
                 "overlay id ordinals overflow 32 bits (base plus this file)",
+            ));
+        }
+        if layout.totals().is_none() {
+            return Err(Error::format(
+                layout.cold.start,
+                FormatKind::Limit,
+                "cold string numbers overflow 32 bits (base plus this file)",
             ));
         }
         layout.over(&base.layout);
@@ -892,6 +901,10 @@ impl<'a> Raw<'a> {
     /// is at `off` lives.
     pub fn cold_entry(&self, off: u32) -> Option<ColdRef<'a>> {
         let (level, entry) = self.pool_level(off)?;
+        // A version-6 COLD section is reached by number only (tag COLD_DIRECT).
+        if level.l.cold_direct {
+            return None;
+        }
         let (at, u0) = format::varint_at(entry, 0)?;
         let (start, u1) = format::varint_at(entry, u0)?;
         let (slen, u2) = format::varint_at(entry, u0 + u1)?;
@@ -929,12 +942,50 @@ impl<'a> Raw<'a> {
         })
     }
 
-    /// The cold string whose pool entry is at `off`.
+    /// Where the cold string of (combined) number `n` lives (version 6, tag COLD_DIRECT):
+    /// string `n % 2^COLD_BLOCK_BITS` of block `n >> COLD_BLOCK_BITS` of the level whose
+    /// numbers hold `n`.
+    pub fn cold_numbered(&self, n: u32) -> Option<ColdRef<'a>> {
+        let Some(own) = n.checked_sub(self.l.starts.cold) else {
+            return self.below(|d| d.cold_numbered(n));
+        };
+        let block = (own >> format::COLD_BLOCK_BITS) as usize;
+        let k = own as usize & (format::COLD_BLOCK_STRINGS - 1);
+        let at = format::u32_at(self.b, self.l.cold_dir.start.checked_add(4 * block)?)
+            .filter(|_| block < self.l.cold_blocks())? as usize;
+        let sec = self.b.get(self.l.cold.clone())?;
+        // Blocks follow the directory.
+        if at < self.l.cold_dir.end - self.l.cold.start {
+            return None;
+        }
+        let b = format::cold_block(sec, at)?;
+        let (start, len) = b.string(k)?;
+        Some(ColdRef {
+            level: *self,
+            frame: b.frame,
+            block_len: b.len,
+            block_at: at,
+            start,
+            len,
+        })
+    }
+
+    /// The cold string stored with tag `t` (COLD: `p` is its pool entry's offset;
+    /// COLD_DIRECT: its number).
+    pub fn cold_ref(&self, t: u8, p: u32) -> Option<ColdRef<'a>> {
+        match t {
+            tag::COLD => self.cold_entry(p),
+            tag::COLD_DIRECT => self.cold_numbered(p),
+            _ => None,
+        }
+    }
+
+    /// The cold string stored with tag `t` (COLD or COLD_DIRECT) and payload `p`.
     #[inline]
-    pub fn cold_str(&self, off: u32) -> Option<Str<'a>> {
-        let c = self.cold_entry(off)?;
+    pub fn cold_str(&self, t: u8, p: u32) -> Option<Str<'a>> {
+        let c = self.cold_ref(t, p)?;
         let dict = c.level.b.get(c.level.l.cold_dict.clone())?;
-        Some(Str::cold(c, dict, off))
+        Some(Str::cold(c, dict, t, p))
     }
 
     /// The derived string whose entry is at `off`, at nesting depth `depth` (1 for a
@@ -1365,7 +1416,7 @@ impl<'a> Raw<'a> {
         Some(match t {
             tag::INT64 => ValueRef::Int(i64::from_le_bytes(self.pool_bytes(p)?.try_into().ok()?)),
             tag::F64 => ValueRef::Float(f64::from_le_bytes(self.pool_bytes(p)?.try_into().ok()?)),
-            tag::COLD => ValueRef::Str(self.cold_str(p)?),
+            tag::COLD | tag::COLD_DIRECT => ValueRef::Str(self.cold_str(t, p)?),
             tag::DERIVED => ValueRef::Str(self.derived_str(p, 1)?),
             tag::BYTES => ValueRef::Bytes(self.pool_bytes(p)?),
             tag::LIST => ValueRef::List(self.list_at(p, height)?),

@@ -70,7 +70,9 @@ enum Repr<'a> {
         len: usize,
         dict: &'a [u8],
         cache: &'a ColdCache,
-        /// The (combined) pool offset of its pool entry.
+        /// Its slot tag (COLD or COLD_DIRECT) and payload: the (combined) pool offset of
+        /// its pool entry, or its (combined) cold number.
+        tag: u8,
         at: u32,
     },
     /// The concatenation of its parts (other strings of the chain, literals).
@@ -106,9 +108,9 @@ impl<'a> Str<'a> {
         Str(Repr::Fsst { table, codes, at })
     }
 
-    /// A cold string (`c`: its block and place in it; `dict`: the file's dictionary);
-    /// its pool entry is at `at`.
-    pub(crate) fn cold(c: super::ColdRef<'a>, dict: &'a [u8], at: u32) -> Str<'a> {
+    /// A cold string (`c`: its block and place in it; `dict`: the file's dictionary),
+    /// stored with slot tag `tag` and payload `at`.
+    pub(crate) fn cold(c: super::ColdRef<'a>, dict: &'a [u8], tag: u8, at: u32) -> Str<'a> {
         Str(Repr::Cold {
             frame: c.frame,
             block_len: c.block_len,
@@ -116,6 +118,7 @@ impl<'a> Str<'a> {
             len: c.len,
             dict,
             cache: &c.level.l.cold_cache,
+            tag,
             at,
         })
     }
@@ -242,7 +245,7 @@ impl<'a> Str<'a> {
         match self.0 {
             Repr::Plain(_) => None,
             Repr::Fsst { at, .. } => Some((crate::format::tag::FSST, at)),
-            Repr::Cold { at, .. } => Some((crate::format::tag::COLD, at)),
+            Repr::Cold { tag, at, .. } => Some((tag, at)),
             Repr::Derived { d, .. } => Some((crate::format::tag::DERIVED, d.at())),
         }
     }
