@@ -373,10 +373,8 @@ pub fn expanded_bytes(file: u64, pool: u64, symbols: bool, derived: bool, cold: 
 /// another.
 #[derive(Clone, Copy, Debug)]
 pub struct ColdBlock<'a> {
-    /// The `count` length varints.
+    /// The `count` length varints (`1..=COLD_BLOCK_STRINGS` of them).
     lengths: &'a [u8],
-    /// Number of strings, `1..=COLD_BLOCK_STRINGS`.
-    pub count: usize,
     /// Decoded length: the sum of the strings' lengths.
     pub len: usize,
     /// The zstd frame.
@@ -390,15 +388,30 @@ pub struct ColdBlock<'a> {
 /// at most [`MAX_COLD_LEN`] and at most [`MAX_COLD_RATIO`] times the entry's bytes, the
 /// frame inside `sec`. Reads at most `COLD_BLOCK_STRINGS + 2` varints.
 pub fn cold_block(sec: &[u8], at: usize) -> Option<ColdBlock<'_>> {
+    cold_block_string(sec, at, 0).map(|(b, _)| b)
+}
+
+/// [`cold_block`] and, in the same pass over its header, the start and length of its
+/// string `k` in the decoded block (`None` if `k >= count`).
+#[inline]
+pub fn cold_block_string(
+    sec: &[u8],
+    at: usize,
+    k: usize,
+) -> Option<(ColdBlock<'_>, Option<(usize, usize)>)> {
     let (count, u) = varint_at(sec, at)?;
     let count = usize::try_from(count)
         .ok()
         .filter(|c| (1..=COLD_BLOCK_STRINGS).contains(c))?;
     let first = at + u;
-    let (mut p, mut len) = (first, 0usize);
-    for _ in 0..count {
+    let (mut p, mut len, mut string) = (first, 0usize, None);
+    for i in 0..count {
         let (l, u) = varint_at(sec, p)?;
-        len = len.checked_add(usize::try_from(l).ok()?)?;
+        let l = usize::try_from(l).ok()?;
+        if i == k {
+            string = Some((len, l));
+        }
+        len = len.checked_add(l)?;
         p += u;
     }
     let (flen, u) = varint_at(sec, p)?;
@@ -407,13 +420,13 @@ pub fn cold_block(sec: &[u8], at: usize) -> Option<ColdBlock<'_>> {
     if len > MAX_COLD_LEN || len > MAX_COLD_RATIO.saturating_mul(entry_len) {
         return None;
     }
-    Some(ColdBlock {
+    let block = ColdBlock {
         lengths: &sec[first..p],
-        count,
         len,
         frame,
         entry_len,
-    })
+    };
+    Some((block, string))
 }
 
 impl ColdBlock<'_> {
@@ -425,21 +438,6 @@ impl ColdBlock<'_> {
             p += u;
             usize::try_from(l).ok()
         })
-    }
-
-    /// String `k` of the block: its start and length in the decoded block.
-    pub fn string(&self, k: usize) -> Option<(usize, usize)> {
-        if k >= self.count {
-            return None;
-        }
-        let mut start = 0;
-        for (i, l) in self.lengths().enumerate() {
-            if i == k {
-                return Some((start, l));
-            }
-            start += l;
-        }
-        None
     }
 }
 

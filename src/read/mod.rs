@@ -958,8 +958,8 @@ impl<'a> Raw<'a> {
         if at < self.l.cold_dir.end - self.l.cold.start {
             return None;
         }
-        let b = format::cold_block(sec, at)?;
-        let (start, len) = b.string(k)?;
+        let (b, string) = format::cold_block_string(sec, at, k)?;
+        let (start, len) = string?;
         Some(ColdRef {
             level: *self,
             frame: b.frame,
