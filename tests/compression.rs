@@ -336,19 +336,6 @@ fn version_2_files_are_read() {
     );
 }
 
-/// The records of a committed JSONL file: `(id, the record without its id)`.
-fn jsonl(path: &std::path::Path) -> Vec<(String, serde_json::Value)> {
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
-            let id = v.as_object_mut().unwrap().remove("id").unwrap();
-            (id.as_str().unwrap().to_owned(), v)
-        })
-        .collect()
-}
-
 /// Cold strings among the string values of `snap`'s records (top-level and nested).
 fn cold_strings(snap: &Snapshot) -> usize {
     let mut n = 0;
@@ -380,7 +367,7 @@ fn version_5_files_are_read() {
             5
         );
         snap.verify().unwrap();
-        let want = jsonl(&dir.join(format!("{name}.jsonl")));
+        let want = common::jsonl(&dir.join(format!("{name}.jsonl")));
         assert_eq!(snap.len(), want.len(), "{name}");
         for (id, r) in &want {
             assert_eq!(
@@ -392,7 +379,7 @@ fn version_5_files_are_read() {
         assert!(cold_strings(snap) > 0, "{name} holds cold strings");
     }
     // Now: new titles (the bodies stay the base's cold strings) and new long bodies.
-    let mut want = jsonl(&dir.join("base.jsonl"));
+    let mut want = common::jsonl(&dir.join("base.jsonl"));
     let words = [
         "mundo", "texto", "largo", "para", "leer", "nunca", "siempre", "casa",
     ];

@@ -466,9 +466,12 @@ impl Layout {
         self.cold_dir.len() / 4
     }
 
-    /// How many cold numbers this file's own strings take: `2^COLD_BLOCK_BITS` a block.
+    /// How many cold numbers this file's own strings take: `2^COLD_BLOCK_BITS` a block
+    /// (saturating where `usize` is narrower than the count, which [`Self::totals`] then
+    /// refuses).
     pub fn cold_numbers(&self) -> usize {
-        self.cold_blocks() << format::COLD_BLOCK_BITS
+        usize::try_from((self.cold_blocks() as u64) << format::COLD_BLOCK_BITS)
+            .unwrap_or(usize::MAX)
     }
 
     /// Joins this (overlay) layout to its base's: the chain's bytes.

@@ -236,3 +236,16 @@ pub fn overlay_reads_as(
     }
     over
 }
+
+/// The records of a committed JSONL file: `(id, the record without its id)`.
+pub fn jsonl(path: &std::path::Path) -> Vec<(String, serde_json::Value)> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+            let id = v.as_object_mut().unwrap().remove("id").unwrap();
+            (id.as_str().unwrap().to_owned(), v)
+        })
+        .collect()
+}
