@@ -6,7 +6,8 @@
 
 mod common;
 
-use std::ops::Range;
+use common::section;
+
 use std::sync::Arc;
 
 use fms::{Compression, Snapshot, SnapshotBuilder, ValueRef};
@@ -20,15 +21,6 @@ const WORDS: [&str; 12] = [
 /// Text of `n` words that compresses like text: a long field goes cold.
 fn text(seed: u64, n: usize) -> String {
     common::prose(&WORDS, seed, n)
-}
-
-fn section(snap: &Snapshot, name: &str) -> Range<usize> {
-    let s = snap
-        .sections()
-        .into_iter()
-        .find(|s| s.name == name)
-        .unwrap();
-    s.offset as usize..(s.offset + s.len) as usize
 }
 
 fn u32_at(b: &[u8], at: usize) -> usize {
@@ -386,4 +378,64 @@ fn every_byte_of_a_cold_section_substituted() {
         opened > 1000 && verified > 0,
         "{opened} opened, {verified} verified"
     );
+}
+
+/// A version-6 COLD section with two blocks (two long strings that do not share one) and
+/// what `verify` and reads say when its directory or a cold number is damaged.
+#[test]
+fn damaged_cold_directories_and_numbers_are_caught() {
+    let recs = [
+        ("a".to_owned(), json!({ "body": "é".repeat(2100) })),
+        ("b".to_owned(), json!({ "body": "ü".repeat(2100) })),
+    ];
+    let bytes = common::build_json(&recs, Compression::Auto);
+    let snap = reads_as(bytes.clone(), None, &recs);
+    let (cold, data) = (section(&snap, "cold"), section(&snap, "data"));
+    // `u32 dict_len` (0: two strings are too few to train on), `u32 blocks`, offsets.
+    assert_eq!(bytes[cold.start..cold.start + 8], [0, 0, 0, 0, 2, 0, 0, 0]);
+    let dir = cold.start + 8;
+    let expect = |bad: Vec<u8>, what: &str| {
+        let snap = match Snapshot::from_bytes(common::rechecksum(bad)) {
+            Ok(s) => s,
+            Err(e) => {
+                assert!(e.to_string().contains(what), "{e}");
+                return;
+            }
+        };
+        let e = snap.verify().unwrap_err().to_string();
+        assert!(e.contains(what), "{e}");
+        for (_, rec) in snap.iter() {
+            let _ = serde_json::to_string(&rec);
+        }
+    };
+    // The second block said to start a byte late: the blocks no longer tile.
+    let mut bad = bytes.clone();
+    bad[dir + 4] += 1;
+    expect(bad, "cold block 1: starts at");
+    // More blocks than the directory has room for: refused at open.
+    let mut bad = bytes.clone();
+    bad[cold.start + 4] = 200;
+    expect(bad, "cold block directory of 200 blocks");
+    // A slot naming string 1 of block 0, which holds one string (numbers are `block << 6
+    // | k`; the two slots hold 0 and 64 = 0x40).
+    let slot = |payload: u8| {
+        (data.start..data.end - 1)
+            .filter(|&i| bytes[i] == fms::format::tag::COLD_DIRECT && bytes[i + 1] == payload)
+            .collect::<Vec<_>>()
+    };
+    let (first, second) = (slot(0), slot(0x40));
+    assert_eq!((first.len(), second.len()), (1, 1), "one slot each");
+    let mut bad = bytes.clone();
+    bad[first[0] + 1] = 1;
+    let broken = Snapshot::from_bytes(common::rechecksum(bad.clone())).unwrap();
+    assert!(
+        broken.get("a").unwrap().get("body").is_none(),
+        "no string there"
+    );
+    assert_eq!(common::str_of(&broken, "b", "body").len(), 4200);
+    expect(bad, "cold string number 1: no such string");
+    // Past the last block.
+    let mut bad = bytes;
+    bad[second[0] + 1] = 0x80;
+    expect(bad, "cold string number 128");
 }

@@ -321,15 +321,7 @@ impl Layout {
             }
         }
 
-        let shape_count = u32_at(b, shapes.start)
-            .filter(|_| shapes.end - shapes.start >= 4)
-            .ok_or_else(|| {
-                bad(
-                    shapes.start,
-                    FormatKind::Truncated,
-                    "shape table has no count",
-                )
-            })?;
+        let shape_count = header_u32(b, shapes.start, shapes.end, "shape table has no count")?;
         let min = (shape_count as u64) * SHAPE_OFFSET_LEN as u64 + 4;
         if ((shapes.end - shapes.start) as u64) < min {
             return Err(bad(
@@ -615,13 +607,7 @@ fn symbols_header(b: &[u8], r: &Range<usize>) -> Result<u32> {
     if r.is_empty() {
         return Ok(0);
     }
-    let count = u32_at(b, r.start).filter(|_| r.len() >= 4).ok_or_else(|| {
-        bad(
-            r.start,
-            FormatKind::Truncated,
-            "symbols section has no count",
-        )
-    })?;
+    let count = header_u32(b, r.start, r.end, "symbols section has no count")?;
     if count > MAX_SYMBOL_TABLES {
         return Err(bad(
             r.start,
@@ -652,15 +638,7 @@ fn cold_header(b: &[u8], r: &Range<usize>, version: u16) -> Result<(Range<usize>
     if version < COLD_DIRECT_VERSION {
         return Ok((dict, r.end..r.end));
     }
-    let blocks = u32_at(b, dict.end)
-        .filter(|_| r.end - dict.end >= 4)
-        .ok_or_else(|| {
-            bad(
-                dict.end,
-                FormatKind::Truncated,
-                "cold section has no block count",
-            )
-        })?;
+    let blocks = header_u32(b, dict.end, r.end, "cold section has no block count")?;
     let start = dict.end + 4;
     match (blocks as usize)
         .checked_mul(4)
@@ -676,16 +654,17 @@ fn cold_header(b: &[u8], r: &Range<usize>, version: u16) -> Result<(Range<usize>
     }
 }
 
+/// The `u32` at `at` of a section ending at `end` (a count or length opening it); an
+/// error naming `missing` if the section is too short for it.
+fn header_u32(b: &[u8], at: usize, end: usize, missing: &str) -> Result<u32> {
+    format::u32_at(b, at)
+        .filter(|_| end.saturating_sub(at) >= 4)
+        .ok_or_else(|| bad(at, FormatKind::Truncated, missing))
+}
+
 /// The COLD section's dictionary: a `u32` length, then that many bytes inside the section.
 fn cold_dict(b: &[u8], r: &Range<usize>) -> Result<Range<usize>> {
-    use format::*;
-    let len = u32_at(b, r.start).filter(|_| r.len() >= 4).ok_or_else(|| {
-        bad(
-            r.start,
-            FormatKind::Truncated,
-            "cold section has no dictionary length",
-        )
-    })?;
+    let len = header_u32(b, r.start, r.end, "cold section has no dictionary length")?;
     let start = r.start + 4;
     match start.checked_add(len as usize).filter(|&e| e <= r.end) {
         Some(end) => Ok(start..end),

@@ -249,3 +249,13 @@ pub fn jsonl(path: &std::path::Path) -> Vec<(String, serde_json::Value)> {
         })
         .collect()
 }
+
+/// The byte range of section `name` (`pool`, `cold`, …) in `snap`'s file.
+pub fn section(snap: &Snapshot, name: &str) -> std::ops::Range<usize> {
+    let s = snap
+        .sections()
+        .into_iter()
+        .find(|s| s.name == name)
+        .unwrap_or_else(|| panic!("no section {name}"));
+    s.offset as usize..(s.offset + s.len) as usize
+}
