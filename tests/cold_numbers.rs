@@ -10,7 +10,7 @@ use common::section;
 
 use std::sync::Arc;
 
-use fms::{Compression, Snapshot, SnapshotBuilder, ValueRef};
+use fms::{Compression, Snapshot, SnapshotBuilder};
 use serde_json::{Value, json};
 
 const WORDS: [&str; 12] = [
@@ -65,18 +65,12 @@ fn reads_as(bytes: Vec<u8>, base: Option<&Arc<Snapshot>>, want: &[(String, Value
 /// The cold strings of `snap`'s records, read whole; each one must decode.
 fn cold_texts(snap: &Snapshot) -> usize {
     let mut n = 0;
-    let mut stack: Vec<ValueRef<'_>> = snap.iter().map(|(_, r)| ValueRef::Map(r)).collect();
-    while let Some(v) = stack.pop() {
-        match v {
-            ValueRef::Str(s) if s.is_cold() => {
-                assert_eq!(s.to_cow().unwrap().len(), s.len());
-                n += 1;
-            }
-            ValueRef::List(l) => stack.extend(l.iter()),
-            ValueRef::Map(m) => stack.extend(m.values()),
-            _ => {}
+    common::each_string(snap, |s| {
+        if s.is_cold() {
+            assert_eq!(s.to_cow().unwrap().len(), s.len());
+            n += 1;
         }
-    }
+    });
     n
 }
 
@@ -359,19 +353,11 @@ fn every_byte_of_a_cold_section_substituted() {
             opened += 1;
             let ok = s.verify().is_ok();
             verified += usize::from(ok);
-            let mut stack: Vec<ValueRef<'_>> = s.iter().map(|(_, r)| ValueRef::Map(r)).collect();
-            while let Some(v) = stack.pop() {
-                match v {
-                    ValueRef::Str(s) => {
-                        let text = s.to_cow();
-                        assert!(!ok || text.is_ok(), "verified, but a string does not read");
-                        let _ = (s.len(), s == "x");
-                    }
-                    ValueRef::List(l) => stack.extend(l.iter()),
-                    ValueRef::Map(m) => stack.extend(m.values()),
-                    _ => {}
-                }
-            }
+            common::each_string(&s, |s| {
+                let text = s.to_cow();
+                assert!(!ok || text.is_ok(), "verified, but a string does not read");
+                let _ = (s.len(), s == "x");
+            });
         }
     }
     assert!(

@@ -339,15 +339,7 @@ fn version_2_files_are_read() {
 /// Cold strings among the string values of `snap`'s records (top-level and nested).
 fn cold_strings(snap: &Snapshot) -> usize {
     let mut n = 0;
-    let mut stack: Vec<ValueRef<'_>> = snap.iter().map(|(_, r)| ValueRef::Map(r)).collect();
-    while let Some(v) = stack.pop() {
-        match v {
-            ValueRef::Str(s) => n += usize::from(s.is_cold()),
-            ValueRef::List(l) => stack.extend(l.iter()),
-            ValueRef::Map(m) => stack.extend(m.values()),
-            _ => {}
-        }
-    }
+    common::each_string(snap, |s| n += usize::from(s.is_cold()));
     n
 }
 

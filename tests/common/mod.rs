@@ -259,3 +259,17 @@ pub fn section(snap: &Snapshot, name: &str) -> std::ops::Range<usize> {
         .unwrap_or_else(|| panic!("no section {name}"));
     s.offset as usize..(s.offset + s.len) as usize
 }
+
+/// `f` of every string value of `snap`'s records, nested ones (in lists and maps)
+/// included.
+pub fn each_string<'a>(snap: &'a Snapshot, mut f: impl FnMut(fms::Str<'a>)) {
+    let mut stack: Vec<ValueRef<'a>> = snap.iter().map(|(_, r)| ValueRef::Map(r)).collect();
+    while let Some(v) = stack.pop() {
+        match v {
+            ValueRef::Str(s) => f(s),
+            ValueRef::List(l) => stack.extend(l.iter()),
+            ValueRef::Map(m) => stack.extend(m.values()),
+            _ => {}
+        }
+    }
+}
