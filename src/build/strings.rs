@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use hashbrown::HashTable;
 
 use super::derive;
-use super::encode::Encoder;
+use super::encode::{Encoder, Fingerprint};
 use crate::cold::ColdEncoder;
 use crate::error::{Error, Result};
 use crate::format::{self, MAX_SECTION_LEN, tag};
@@ -149,20 +149,16 @@ pub(crate) struct Strings {
     spans: Vec<(usize, u32)>,
     /// The key id of the field each was first seen in (`u32::MAX`: none).
     fields: Vec<u32>,
-    dedup: HashTable<u32>,
+    /// Each string's number and fingerprint.
+    dedup: HashTable<(u32, Fingerprint)>,
 }
 
 impl Strings {
     /// The number of `s` (a new one if it was not seen before).
     pub fn add(&mut self, s: &str, field: u32) -> Result<u32> {
         let b = s.as_bytes();
-        let hash = xxhash_rust::xxh3::xxh3_64(b);
-        let (arena, spans) = (&self.arena, &self.spans);
-        let get = |i: u32| {
-            let (at, len) = spans[i as usize];
-            &arena[at..at + len as usize]
-        };
-        if let Some(&i) = self.dedup.find(hash, |&i| get(i) == b) {
+        let fp = Fingerprint::of(b);
+        if let Some(i) = self.find_fp(b, fp) {
             return Ok(i);
         }
         let len = u32::try_from(b.len()).map_err(|_| Error::Limit {
@@ -179,20 +175,20 @@ impl Strings {
         self.spans.push((self.arena.len(), len));
         self.arena.extend_from_slice(b);
         self.fields.push(field);
-        let (arena, spans) = (&self.arena, &self.spans);
-        self.dedup.insert_unique(hash, i, |&i| {
-            let (at, len) = spans[i as usize];
-            xxhash_rust::xxh3::xxh3_64(&arena[at..at + len as usize])
-        });
+        self.dedup
+            .insert_unique(fp.hash(), (i, fp), |&(_, f)| f.hash());
         Ok(i)
     }
 
     /// The number of the string `b`, if it is one of them.
     pub fn find(&self, b: &[u8]) -> Option<u32> {
-        let hash = xxhash_rust::xxh3::xxh3_64(b);
+        self.find_fp(b, Fingerprint::of(b))
+    }
+
+    fn find_fp(&self, b: &[u8], fp: Fingerprint) -> Option<u32> {
         self.dedup
-            .find(hash, |&i| self.get(i as usize) == b)
-            .copied()
+            .find(fp.hash(), |&(i, f)| f == fp && self.get(i as usize) == b)
+            .map(|&(i, _)| i)
     }
 
     pub(crate) fn get(&self, i: usize) -> &[u8] {
