@@ -371,6 +371,10 @@ impl SnapshotBuilder {
     /// limits. On error, records from earlier lines stay inserted; callers that want
     /// all-or-nothing discard the builder (the CLI writes nothing).
     ///
+    /// Input longer than one batch (64 lines or 256 KiB) is parsed on a second thread
+    /// while this one encodes; `reader` is only read from the calling thread. The result
+    /// is the same as a line-by-line read.
+    ///
     /// ```
     /// # fn main() -> fms::Result<()> {
     /// let input = "{\"id\": \"video:1\", \"title\": \"Intro\"}\n\n{\"id\": \"video:2\", \"title\": \"Loops\"}\n";
