@@ -104,6 +104,13 @@ impl<'a> Table<'a> {
         })
     }
 
+    /// The table whose symbol lengths are `lens` and padded symbols `syms` (`8 *
+    /// lens.len()` bytes), as [`parse`](Self::parse) cuts them.
+    #[inline]
+    pub fn from_parts(lens: &'a [u8], syms: &'a [u8]) -> Table<'a> {
+        Table { lens, syms }
+    }
+
     /// Number of symbols.
     pub fn len(&self) -> usize {
         self.lens.len()

@@ -133,6 +133,12 @@ pub(crate) struct Layout {
     pub symbols: Range<usize>,
     /// Number of symbol tables in it.
     pub symbol_count: u32,
+    /// Per symbol table: where its symbol lengths start (from the section's start) and its
+    /// number of symbols, found at open for a file of at most [`CACHED_TABLES`] tables whose
+    /// offsets and counts are all in bounds; empty otherwise. An FSST read then takes its
+    /// table's two slices from here instead of reading the table's offset and count each
+    /// time ([`crate::read::Raw::symbol_table`]).
+    pub tables: Box<[(u32, u32)]>,
     /// The COLD section (empty in a version-1 file).
     pub cold: Range<usize>,
     /// The COLD section's zstd dictionary (empty for none).
@@ -358,6 +364,7 @@ impl Layout {
             let end = b.len();
             (end..end, 0, end..end, end..end, end..end)
         };
+        let tables = symbol_tables(b, &symbols, symbol_count);
         let layout = Layout {
             header: Header {
                 version,
@@ -379,6 +386,7 @@ impl Layout {
             overlay,
             symbols,
             symbol_count,
+            tables,
             cold,
             cold_dict,
             cold_cache: ColdCache::default(),
@@ -625,6 +633,34 @@ fn symbols_header(b: &[u8], r: &Range<usize>) -> Result<u32> {
     Ok(count)
 }
 
+/// Files with at most this many symbol tables have them found at open
+/// ([`Layout::tables`]); the builder writes at most 255.
+pub(crate) const CACHED_TABLES: u32 = 256;
+
+/// [`Layout::tables`] of the SYMBOLS section `r` with `count` tables: empty if there are
+/// more than [`CACHED_TABLES`] or one of them is out of bounds (reads then find each table
+/// as they go, and fail on that one as before). At most 256 offsets read: O(1).
+fn symbol_tables(b: &[u8], r: &Range<usize>, count: u32) -> Box<[(u32, u32)]> {
+    if count > CACHED_TABLES {
+        return Box::default();
+    }
+    let Some(sec) = b.get(r.clone()) else {
+        return Box::default();
+    };
+    let mut tables = Vec::with_capacity(count as usize); // one allocation, kept as is
+    for t in 0..count as usize {
+        let found = format::u32_at(sec, 4 + 4 * t).and_then(|at| {
+            let table = crate::fsst::Table::parse(sec, at as usize)?;
+            Some((at.checked_add(1)?, table.len() as u32))
+        });
+        match found {
+            Some(e) => tables.push(e),
+            None => return Box::default(),
+        }
+    }
+    tables.into_boxed_slice()
+}
+
 /// Checks the COLD section's header (FORMAT.md "COLD"): a `u32` dictionary length and the
 /// dictionary inside the section, and from version 6 on a `u32` block count and the block
 /// directory; returns the ranges of the dictionary and of the directory. An empty section
@@ -745,4 +781,67 @@ fn index_layout(
         tag_mask: (((1u64 << (8 * tag_w)) - 1) as u32),
         entry_mask: (((1u64 << (8 * entry_w)) - 1) as u32),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fsst::Table;
+
+    /// A SYMBOLS section (FORMAT.md "SYMBOLS") of tables with `sizes[t]` symbols each,
+    /// after `pad` bytes of other file, and its range.
+    fn section(pad: usize, sizes: &[u8]) -> (Vec<u8>, Range<usize>) {
+        let mut tables = Vec::new();
+        let mut offsets = Vec::new();
+        let head = 4 + 4 * sizes.len();
+        for (t, &n) in sizes.iter().enumerate() {
+            offsets.push((head + tables.len()) as u32);
+            tables.push(n);
+            tables.extend((0..n).map(|_| 1));
+            tables.extend((0..n).flat_map(|i| [b'a' + (t as u8 + i) % 26, 0, 0, 0, 0, 0, 0, 0]));
+        }
+        let mut b = vec![0xEE; pad];
+        b.extend((sizes.len() as u32).to_le_bytes());
+        offsets.iter().for_each(|o| b.extend(o.to_le_bytes()));
+        b.extend(tables);
+        let r = pad..b.len();
+        (b, r)
+    }
+
+    #[test]
+    fn tables_found_at_open_are_the_tables_parse_finds() {
+        let (b, r) = section(13, &[3, 0, 255, 1]);
+        let found = symbol_tables(&b, &r, 4);
+        assert_eq!(found.len(), 4);
+        let sec = &b[r.clone()];
+        for (t, &(lens, n)) in found.iter().enumerate() {
+            let at = u32::from_le_bytes(sec[4 + 4 * t..8 + 4 * t].try_into().unwrap());
+            let parsed = Table::parse(sec, at as usize).unwrap();
+            let (s, n) = (r.start + lens as usize, n as usize);
+            let cached = Table::from_parts(&b[s..s + n], &b[s + n..s + 9 * n]);
+            assert_eq!(parsed.len(), cached.len());
+            assert_eq!(parsed.encoded_len(), cached.encoded_len());
+            for c in 0..=255u8 {
+                assert_eq!(
+                    parsed.decoded_len(&[c]),
+                    cached.decoded_len(&[c]),
+                    "table {t}"
+                );
+            }
+        }
+        // Nothing is found for a table that does not fit the section, an offset past it,
+        // more than CACHED_TABLES tables or an empty section: reads fall back to parsing
+        // each table, which fails as before.
+        let (mut cut, r2) = section(0, &[2, 4]);
+        cut.truncate(cut.len() - 1);
+        assert!(symbol_tables(&cut, &(r2.start..cut.len()), 2).is_empty());
+        let (mut far, r3) = section(0, &[2, 4]);
+        far[8..12].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(symbol_tables(&far, &r3, 2).is_empty());
+        let many = vec![1u8; CACHED_TABLES as usize + 1];
+        let (big, r4) = section(0, &many);
+        assert!(symbol_tables(&big, &r4, CACHED_TABLES + 1).is_empty());
+        assert_eq!(symbol_tables(&big, &r4, CACHED_TABLES).len(), 256);
+        assert!(symbol_tables(&b, &(5..5), 0).is_empty());
+    }
 }

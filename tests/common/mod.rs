@@ -260,6 +260,26 @@ pub fn section(snap: &Snapshot, name: &str) -> std::ops::Range<usize> {
     s.offset as usize..(s.offset + s.len) as usize
 }
 
+/// The number of symbol tables of `snap`, read from `path` (the first `u32` of its SYMBOLS
+/// section; 0 if it has none). Open keeps 8 bytes of heap per table (one block).
+pub fn symbol_tables(path: &std::path::Path, snap: &Snapshot) -> u64 {
+    let r = section(snap, "symbols");
+    if r.is_empty() {
+        return 0;
+    }
+    let bytes = std::fs::read(path).unwrap();
+    u64::from(u32::from_le_bytes(
+        bytes[r.start..r.start + 4].try_into().unwrap(),
+    ))
+}
+
+/// `(blocks, bytes)` of heap less what `tables` symbol tables of each of some files take
+/// (one block of 8 bytes per file that has any): `tables` per file.
+pub fn heap_without_tables((blocks, bytes): (u64, u64), tables: &[u64]) -> (u64, u64) {
+    let files = tables.iter().filter(|&&t| t > 0).count() as u64;
+    (blocks - files, bytes - 8 * tables.iter().sum::<u64>())
+}
+
 /// `f` of every string value of `snap`'s records, nested ones (in lists and maps)
 /// included.
 pub fn each_string<'a>(snap: &'a Snapshot, mut f: impl FnMut(fms::Str<'a>)) {
