@@ -185,3 +185,123 @@ fn a_reader_that_is_not_send_works() {
     let mut b = SnapshotBuilder::new();
     assert_eq!(b.extend_jsonl(reader, "r.jsonl", "id").unwrap(), 400 - 16);
 }
+
+/// What the line-by-line reader did with `text`: each non-blank line parsed, its id
+/// taken out and the rest inserted, stopping at the first bad line. The number added, or
+/// the bad line's number.
+fn reference(b: &mut SnapshotBuilder, text: &str) -> Result<usize, u64> {
+    let mut added = 0;
+    for (n, line) in text.lines().enumerate() {
+        let n = n as u64 + 1;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let Ok(fms::Value::Map(mut m)) = serde_json::from_str::<fms::Value>(line) else {
+            return Err(n);
+        };
+        let id = match m.remove("id") {
+            Some(fms::Value::Str(s)) => s,
+            Some(fms::Value::Int(i)) => i.to_string(),
+            _ => return Err(n),
+        };
+        b.insert(&id, &*m).map_err(|_| n)?;
+        added += 1;
+    }
+    Ok(added)
+}
+
+/// `extend_jsonl` of `text` into `new()` agrees with [`reference`] into another `new()`:
+/// the same count or failing line, and the same bytes written after it.
+fn agrees(text: &str, new: impl Fn() -> SnapshotBuilder) {
+    let (mut b, mut r) = (new(), new());
+    let got = match b.extend_jsonl(text.as_bytes(), "in.jsonl", "id") {
+        Ok(n) => Ok(n),
+        Err(Error::Jsonl { line, .. }) => Err(line),
+        Err(e) => panic!("not a JSONL error: {e}"),
+    };
+    assert_eq!(got, reference(&mut r, text));
+    assert!(
+        b.to_bytes().unwrap() == r.to_bytes().unwrap(),
+        "bytes differ"
+    );
+}
+
+#[test]
+fn batch_edges_last_lines_and_early_errors_agree_with_a_line_by_line_read() {
+    let good = |n: usize| lines(n).into_iter().filter(|l| !l.trim().is_empty());
+    // Exactly one and two batches of non-blank lines (the end is seen on the next read),
+    // and one more; the last line without its newline.
+    for n in [63, 64, 65, 128, 129, 300] {
+        let all: Vec<String> = good(n * 2).take(n).collect();
+        agrees(&jsonl(&all), SnapshotBuilder::new);
+        agrees(jsonl(&all).trim_end(), SnapshotBuilder::new);
+    }
+    // A bad first line of a long input; a duplicate inside one batch and across batches;
+    // a line nested past the height limit (refused before any of its nodes is written).
+    let mut deep = "1".to_owned();
+    for _ in 0..70 {
+        deep = format!("{{\"k\": {deep}}}");
+    }
+    let deep = format!("{{\"id\": \"deep\", \"v\": {deep}}}");
+    for (at, bad) in [
+        (0, "{\"id\": 1.5}".to_owned()),
+        (10, "{\"id\": \"item/3\"}".to_owned()),
+        (200, "{\"id\": \"item/150\"}".to_owned()),
+        (5, deep.clone()),
+        (170, deep),
+    ] {
+        let mut all = lines(400);
+        all[at] = bad;
+        agrees(&jsonl(&all), SnapshotBuilder::new);
+    }
+}
+
+#[test]
+fn an_overlay_builder_fed_jsonl_agrees_with_one_fed_inserts() {
+    let base_lines = lines(500);
+    let mut b = SnapshotBuilder::new();
+    b.extend_jsonl(jsonl(&base_lines).as_bytes(), "en.jsonl", "id")
+        .unwrap();
+    let base = std::sync::Arc::new(fms::Snapshot::from_bytes(b.to_bytes().unwrap()).unwrap());
+    // Every third record changed (patched), the others the same (free), some new.
+    let mut over: Vec<String> = base_lines
+        .iter()
+        .enumerate()
+        .map(|(i, l)| match i % 3 {
+            0 => l.replace("Item", "Artículo"),
+            _ => l.clone(),
+        })
+        .collect();
+    over.extend((0..100).map(|i| format!("{{\"id\": \"new/{i}\", \"title\": \"Nuevo {i}\"}}")));
+    agrees(&jsonl(&over), || SnapshotBuilder::with_base(&base));
+}
+
+#[test]
+fn short_input_read_errors_name_their_line() {
+    // Fewer lines than a batch: parsed without the second thread, same errors.
+    let input = lines(40);
+    let mut text = jsonl(&input[..30]);
+    text.push_str("{\"id\": \"cut");
+    let reader = std::io::BufReader::new(FailsAfter {
+        data: std::io::Cursor::new(text.into_bytes()),
+    });
+    let mut b = SnapshotBuilder::new();
+    match b.extend_jsonl(reader, "short.jsonl", "id").unwrap_err() {
+        Error::Jsonl { line, .. } => assert_eq!(line, 31),
+        e => panic!("{e:?}"),
+    }
+    assert_eq!(b.len(), 30 - 2);
+    let mut bytes = jsonl(&input).into_bytes();
+    let at = bytes
+        .split(|&c| c == b'\n')
+        .take(19)
+        .map(|l| l.len() + 1)
+        .sum::<usize>();
+    bytes[at + 20] = 0xff;
+    let mut b = SnapshotBuilder::new();
+    match b.extend_jsonl(&bytes[..], "utf8.jsonl", "id").unwrap_err() {
+        Error::Jsonl { line, .. } => assert_eq!(line, 20),
+        e => panic!("{e:?}"),
+    }
+    assert!(b.contains("item/18") && !b.contains("item/19"));
+}

@@ -241,12 +241,15 @@ impl SnapshotBuilder {
     /// Adds a record, or replaces the record with this id (keeping its position in
     /// iteration order). Returns whether a record was replaced.
     pub fn upsert<T: Serialize + ?Sized>(&mut self, id: &str, value: &T) -> Result<bool> {
+        if id.is_empty() {
+            return Err(Error::InvalidInput("record ids must not be empty".into()));
+        }
         let map: TupleMap = crate::serde::to_map(value)?;
         self.upsert_map(id, &map)
     }
 
-    /// [`upsert`](Self::upsert) of a map already built (a JSONL line's): no copy through
-    /// serde.
+    /// [`upsert`](Self::upsert) of a map already built (a JSONL line's, checked by
+    /// [`parse_line`]): no copy through serde.
     fn upsert_map(&mut self, id: &str, map: &TupleMap) -> Result<bool> {
         if id.is_empty() {
             return Err(Error::InvalidInput("record ids must not be empty".into()));
@@ -371,9 +374,12 @@ impl SnapshotBuilder {
     /// limits. On error, records from earlier lines stay inserted; callers that want
     /// all-or-nothing discard the builder (the CLI writes nothing).
     ///
-    /// Input longer than one batch (64 lines or 256 KiB) is parsed on a second thread
-    /// while this one encodes; `reader` is only read from the calling thread. The result
-    /// is the same as a line-by-line read.
+    /// Input that does not end within its first batch (64 non-blank lines or 256 KiB) is
+    /// parsed on a second thread while this one encodes. `reader` is only read from the
+    /// calling thread, but up to two batches ahead of the line being encoded: an error is
+    /// reported once the lines after it are read too (or the input ends), which on a slow
+    /// stream may be later than a line-by-line read would. The records added and the error
+    /// are the same.
     ///
     /// ```
     /// # fn main() -> fms::Result<()> {
@@ -398,10 +404,10 @@ impl SnapshotBuilder {
         let mut lines_read = 0;
         let mut batch = read_batch(&mut reader, &mut lines_read, source);
         let mut added = 0;
-        // Input that fits one batch (small files, tests, fuzzing) is parsed here. Larger
-        // input is parsed on a second thread while this one encodes the batch before it
-        // (parsing is about a third of the work before the string phase). The records,
-        // their order and the errors are the same either way.
+        // Input that ends within its first batch (small files, tests, fuzzing) is parsed
+        // here. Longer input is parsed on a second thread while this one encodes the
+        // batch before it. The records, their order and the errors are the same either
+        // way.
         if batch.eof {
             self.insert_parsed(parse_batch(batch.lines, id_field), &mut added, &at)?;
             return batch.error.map_or(Ok(added), |(n, e)| Err(at(n, e)));
@@ -808,6 +814,11 @@ fn parse_line(line: &str, id_field: &str) -> Result<(String, TupleMap)> {
         }
         Err(e) => return Err(Error::Json(e)),
     };
+    // A map nested deep enough to meet the format's height limit goes through serde, as
+    // `insert` does, so that it is refused before the encoder writes any of its nodes.
+    if nests_deeper_than(&map, usize::from(format::MAX_HEIGHT / 2)) {
+        crate::serde::to_map(&map)?;
+    }
     let id = match map.remove(id_field) {
         Some(crate::Value::Str(s)) => s,
         Some(crate::Value::Int(i)) => i.to_string(),
@@ -824,4 +835,17 @@ fn parse_line(line: &str, id_field: &str) -> Result<(String, TupleMap)> {
         }
     };
     Ok((id, map))
+}
+
+/// Whether some value of `m` has maps or lists nested more than `levels` deep. Recursion
+/// is bounded by `levels`.
+fn nests_deeper_than(m: &TupleMap, levels: usize) -> bool {
+    fn go(v: &crate::Value, left: usize) -> bool {
+        match v {
+            crate::Value::Map(m) => left == 0 || m.values().any(|v| go(v, left - 1)),
+            crate::Value::List(l) => left == 0 || l.iter().any(|v| go(v, left - 1)),
+            _ => false,
+        }
+    }
+    m.values().any(|v| go(v, levels))
 }
