@@ -143,32 +143,38 @@ fn a_read_error_comes_after_the_lines_before_it() {
         },
     );
     let mut b = SnapshotBuilder::new();
-    let err = b.extend_jsonl(reader, "disk.jsonl", "id").unwrap_err();
-    match &err {
-        Error::Jsonl { line, .. } => assert_eq!(*line, 301),
-        e => panic!("{e:?}"),
-    }
-    assert!(err.to_string().contains("disk on fire"), "{err}");
+    let (line, err) = failing_line(&mut b, reader);
+    assert_eq!(line, 301);
+    assert!(err.contains("disk on fire"), "{err}");
     assert!(b.contains("item/299"));
     assert_eq!(b.len(), 300 - 12);
 
     // Invalid UTF-8 on line 200 of 500: an error on that line, the lines before it kept.
-    let mut bytes = jsonl(&input).into_bytes();
+    let bytes = bad_utf8_on(&input, 200);
+    let mut b = SnapshotBuilder::new();
+    assert_eq!(failing_line(&mut b, &bytes[..]).0, 200);
+    assert!(b.contains("item/198") && !b.contains("item/200"));
+}
+
+/// `lines` as JSONL with an invalid UTF-8 byte inside line `n` (1-based).
+fn bad_utf8_on(lines: &[String], n: usize) -> Vec<u8> {
+    let mut bytes = jsonl(lines).into_bytes();
     let at = bytes
         .split(|&c| c == b'\n')
-        .take(199)
+        .take(n - 1)
         .map(|l| l.len() + 1)
         .sum::<usize>();
     bytes[at + 20] = 0xff;
-    let mut b = SnapshotBuilder::new();
-    let err = b
-        .extend_jsonl(std::io::BufReader::new(&bytes[..]), "utf8.jsonl", "id")
-        .unwrap_err();
-    match &err {
-        Error::Jsonl { line, .. } => assert_eq!(*line, 200),
-        e => panic!("{e:?}"),
+    bytes
+}
+
+/// The line `extend_jsonl` of `reader` into `b` fails on, and the error's text.
+fn failing_line(b: &mut SnapshotBuilder, reader: impl std::io::BufRead) -> (u64, String) {
+    let e = b.extend_jsonl(reader, "in.jsonl", "id").unwrap_err();
+    match &e {
+        Error::Jsonl { line, .. } => (*line, e.to_string()),
+        _ => panic!("not a JSONL error: {e:?}"),
     }
-    assert!(b.contains("item/198") && !b.contains("item/200"));
 }
 
 #[test]
@@ -286,22 +292,10 @@ fn short_input_read_errors_name_their_line() {
         data: std::io::Cursor::new(text.into_bytes()),
     });
     let mut b = SnapshotBuilder::new();
-    match b.extend_jsonl(reader, "short.jsonl", "id").unwrap_err() {
-        Error::Jsonl { line, .. } => assert_eq!(line, 31),
-        e => panic!("{e:?}"),
-    }
+    assert_eq!(failing_line(&mut b, reader).0, 31);
     assert_eq!(b.len(), 30 - 2);
-    let mut bytes = jsonl(&input).into_bytes();
-    let at = bytes
-        .split(|&c| c == b'\n')
-        .take(19)
-        .map(|l| l.len() + 1)
-        .sum::<usize>();
-    bytes[at + 20] = 0xff;
+    let bytes = bad_utf8_on(&input, 20);
     let mut b = SnapshotBuilder::new();
-    match b.extend_jsonl(&bytes[..], "utf8.jsonl", "id").unwrap_err() {
-        Error::Jsonl { line, .. } => assert_eq!(line, 20),
-        e => panic!("{e:?}"),
-    }
+    assert_eq!(failing_line(&mut b, &bytes[..]).0, 20);
     assert!(b.contains("item/18") && !b.contains("item/19"));
 }
