@@ -94,21 +94,19 @@ impl<'a> Table<'a> {
     /// syms must be inside `b`). O(1).
     #[inline]
     pub fn parse(b: &'a [u8], at: usize) -> Option<Table<'a>> {
-        let n = usize::from(*b.get(at)?);
-        let lens_at = at.checked_add(1)?;
+        Table::cut(b, at.checked_add(1)?, usize::from(*b.get(at)?))
+    }
+
+    /// The table of `n` symbols whose lengths start at byte `lens_at` of `b` (the byte
+    /// after its count), its padded symbols after them; `None` unless both are inside `b`.
+    #[inline]
+    pub fn cut(b: &'a [u8], lens_at: usize, n: usize) -> Option<Table<'a>> {
         let syms_at = lens_at.checked_add(n)?;
         let end = syms_at.checked_add(n.checked_mul(8)?)?;
         Some(Table {
             lens: b.get(lens_at..syms_at)?,
             syms: b.get(syms_at..end)?,
         })
-    }
-
-    /// The table whose symbol lengths are `lens` and padded symbols `syms` (`8 *
-    /// lens.len()` bytes), as [`parse`](Self::parse) cuts them.
-    #[inline]
-    pub fn from_parts(lens: &'a [u8], syms: &'a [u8]) -> Table<'a> {
-        Table { lens, syms }
     }
 
     /// Number of symbols.

@@ -253,6 +253,7 @@ fn batch_edges_last_lines_and_early_errors_agree_with_a_line_by_line_read() {
         (0, "{\"id\": 1.5}".to_owned()),
         (10, "{\"id\": \"item/3\"}".to_owned()),
         (200, "{\"id\": \"item/150\"}".to_owned()),
+        (300, "{\"id\": \"\"}".to_owned()),
         (5, deep.clone()),
         (170, deep),
     ] {

@@ -241,19 +241,14 @@ impl SnapshotBuilder {
     /// Adds a record, or replaces the record with this id (keeping its position in
     /// iteration order). Returns whether a record was replaced.
     pub fn upsert<T: Serialize + ?Sized>(&mut self, id: &str, value: &T) -> Result<bool> {
-        if id.is_empty() {
-            return Err(Error::InvalidInput("record ids must not be empty".into()));
-        }
+        check_id(id)?;
         let map: TupleMap = crate::serde::to_map(value)?;
         self.upsert_map(id, &map)
     }
 
     /// [`upsert`](Self::upsert) of a map already built (a JSONL line's, checked by
-    /// [`parse_line`]): no copy through serde.
+    /// [`parse_line`]) with a checked id: no copy through serde.
     fn upsert_map(&mut self, id: &str, map: &TupleMap) -> Result<bool> {
-        if id.is_empty() {
-            return Err(Error::InvalidInput("record ids must not be empty".into()));
-        }
         let (rec, in_base) = match self.base.clone() {
             None => (Rec::Node(self.enc.map(map, 0)?.offset), false),
             Some(base) => {
@@ -834,7 +829,16 @@ fn parse_line(line: &str, id_field: &str) -> Result<(String, TupleMap)> {
             )));
         }
     };
+    check_id(&id)?;
     Ok((id, map))
+}
+
+/// Fails for an id no record may have (the empty one).
+fn check_id(id: &str) -> Result<()> {
+    if id.is_empty() {
+        return Err(Error::InvalidInput("record ids must not be empty".into()));
+    }
+    Ok(())
 }
 
 /// Whether some value of `m` has maps or lists nested more than `levels` deep. Recursion

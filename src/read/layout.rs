@@ -817,8 +817,7 @@ mod tests {
         for (t, &(lens, n)) in found.iter().enumerate() {
             let at = u32::from_le_bytes(sec[4 + 4 * t..8 + 4 * t].try_into().unwrap());
             let parsed = Table::parse(sec, at as usize).unwrap();
-            let (s, n) = (r.start + lens as usize, n as usize);
-            let cached = Table::from_parts(&b[s..s + n], &b[s + n..s + 9 * n]);
+            let cached = Table::cut(&b, r.start + lens as usize, n as usize).unwrap();
             assert_eq!(parsed.len(), cached.len());
             assert_eq!(parsed.encoded_len(), cached.encoded_len());
             for c in 0..=255u8 {

@@ -874,12 +874,8 @@ impl<'a> Raw<'a> {
     #[inline]
     pub fn symbol_table(&self, t: u64) -> Option<Table<'a>> {
         if let Some(&(lens, n)) = self.l.tables.get(usize::try_from(t).unwrap_or(usize::MAX)) {
-            // Found at open: the same two slices `Table::parse` would cut.
-            let (at, n) = (self.l.symbols.start + lens as usize, n as usize);
-            return Some(Table::from_parts(
-                self.b.get(at..at + n)?,
-                self.b.get(at + n..at + 9 * n)?,
-            ));
+            // Found at open: the table `Table::parse` would find, without reading its count.
+            return Table::cut(self.b, self.l.symbols.start + lens as usize, n as usize);
         }
         if t >= u64::from(self.l.symbol_count) {
             return None;
