@@ -817,13 +817,33 @@ impl<'a> Raw<'a> {
 
     /// The record reference of the set bit in word `w` whose lower set bits in that word
     /// are `low`: its rank (directory entry + popcounts) indexes the references.
+    ///
+    /// The rank of word `w` counts from the nearer of the two directory entries around it:
+    /// up from its block's entry over the words before it, or down from the next block's
+    /// entry (`count` after the last block) over `w` and the words after it in its block.
+    /// So at most half a block of words is counted (a verified file's directory makes the
+    /// two ways agree; on a corrupt one either may fail, never panic).
     fn change_ref(&self, c: &layout::ChangesLayout, w: usize, low: u64) -> Option<u32> {
         let block = w / format::RANK_BLOCK_WORDS;
         let first = block * format::RANK_BLOCK_WORDS;
-        let before = format::slice_at(self.b, c.words_at.checked_add(8 * first)?, 8 * (w - first))?;
-        let rank = format::u32_at(self.b, c.ranks_at.checked_add(4 * block)?)?
-            .checked_add(format::count_ones(before))?
-            .checked_add(low.count_ones())?;
+        let next = first + format::RANK_BLOCK_WORDS;
+        let words = c.words as usize;
+        let end = next.min(words);
+        let before_w = if w - first < end.saturating_sub(w) {
+            let before =
+                format::slice_at(self.b, c.words_at.checked_add(8 * first)?, 8 * (w - first))?;
+            format::u32_at(self.b, c.ranks_at.checked_add(4 * block)?)?
+                .checked_add(format::count_ones(before))?
+        } else {
+            let from_w = format::slice_at(self.b, c.words_at.checked_add(8 * w)?, 8 * (end - w))?;
+            let after = if next < words {
+                format::u32_at(self.b, c.ranks_at.checked_add(4 * (block + 1))?)?
+            } else {
+                c.count
+            };
+            after.checked_sub(format::count_ones(from_w))?
+        };
+        let rank = before_w.checked_add(low.count_ones())?;
         if rank >= c.count {
             return None;
         }
