@@ -86,6 +86,9 @@ pub(crate) struct Table<'a> {
     lens: &'a [u8],
     /// Symbol `i`'s bytes at `8 * i`, zero-padded (`syms.len()` is `8 * n`).
     syms: &'a [u8],
+    /// Every length is known to be in 1..=8 ([`Table::cut_checked`]): the decoders skip
+    /// their check per code.
+    lens_ok: bool,
 }
 
 #[allow(dead_code)]
@@ -106,7 +109,25 @@ impl<'a> Table<'a> {
         Some(Table {
             lens: b.get(lens_at..syms_at)?,
             syms: b.get(syms_at..end)?,
+            lens_ok: false,
         })
+    }
+
+    /// [`cut`](Self::cut) for a table whose lengths the caller has checked to be in
+    /// 1..=8 ([`lens_ok`](Self::lens_ok) of the same bytes): a snapshot checks its tables'
+    /// lengths once, at open, so that decoding a code costs one check fewer.
+    #[inline]
+    pub fn cut_checked(b: &'a [u8], lens_at: usize, n: usize) -> Option<Table<'a>> {
+        Some(Table {
+            lens_ok: true,
+            ..Table::cut(b, lens_at, n)?
+        })
+    }
+
+    /// Whether every symbol length is in 1..=8 (what [`validate`](Self::validate) checks
+    /// of the lengths; the padding is not looked at). O(n).
+    pub fn lens_ok(&self) -> bool {
+        self.lens.iter().all(|&len| (1..=8).contains(&len))
     }
 
     /// Number of symbols.
@@ -187,6 +208,22 @@ impl<'a> Table<'a> {
     /// of room are left, exact lengths after.
     #[inline(always)]
     fn fill(&self, codes: &[u8], ci: &mut usize, buf: &mut [u8], pos: &mut usize) -> Option<()> {
+        if self.lens_ok {
+            self.fill_with::<false>(codes, ci, buf, pos)
+        } else {
+            self.fill_with::<true>(codes, ci, buf, pos)
+        }
+    }
+
+    /// [`fill`](Self::fill), checking each symbol length it meets if `CHECK_LENS`.
+    #[inline(always)]
+    fn fill_with<const CHECK_LENS: bool>(
+        &self,
+        codes: &[u8],
+        ci: &mut usize,
+        buf: &mut [u8],
+        pos: &mut usize,
+    ) -> Option<()> {
         let (mut i, mut p) = (*ci, *pos);
         // One comparison checks a code against both arrays (see `arrays`), and
         // the compiler drops the bounds checks of the stores below (`p <= last`): 16
@@ -196,27 +233,51 @@ impl<'a> Table<'a> {
         let n = lens.len();
         // Whole 8-byte stores while 8 bytes of room are left (`p <= last`).
         if let Some(last) = buf.len().checked_sub(8) {
-            while let Some(&c) = codes.get(i) {
+            // The codes left as a shrinking slice: no index to keep beside it.
+            let mut rest = codes.get(i..)?;
+            // Two symbols a turn while 16 bytes of room are left.
+            if let Some(last2) = last.checked_sub(8) {
+                while let [c0, c1, tail @ ..] = rest {
+                    let (c0, c1) = (usize::from(*c0), usize::from(*c1));
+                    if p > last2 || c0 >= n || c1 >= n {
+                        break;
+                    }
+                    let (l0, l1) = (usize::from(lens[c0]), usize::from(lens[c1]));
+                    if CHECK_LENS && (l0.wrapping_sub(1) >= 8 || l1.wrapping_sub(1) >= 8) {
+                        return None;
+                    }
+                    buf[p..p + 8].copy_from_slice(&syms[8 * c0..8 * c0 + 8]);
+                    let q = p + l0.min(8);
+                    buf[q..q + 8].copy_from_slice(&syms[8 * c1..8 * c1 + 8]);
+                    p = q + l1;
+                    rest = tail;
+                }
+            }
+            while let [c, tail @ ..] = rest {
                 if p > last {
                     break;
                 }
-                let c = usize::from(c);
+                let c = usize::from(*c);
                 if c < n {
                     let len = usize::from(lens[c]);
-                    if len.wrapping_sub(1) >= 8 {
+                    if CHECK_LENS && len.wrapping_sub(1) >= 8 {
                         return None;
                     }
                     buf[p..p + 8].copy_from_slice(&syms[8 * c..8 * c + 8]);
                     p += len;
-                    i += 1;
+                    rest = tail;
                 } else if c == usize::from(ESCAPE) {
-                    buf[p] = *codes.get(i + 1)?;
+                    let [b, tail @ ..] = tail else {
+                        return None;
+                    };
+                    buf[p] = *b;
                     p += 1;
-                    i += 2;
+                    rest = tail;
                 } else {
                     return None;
                 }
             }
+            i = codes.len() - rest.len();
         }
         while let Some(&c) = codes.get(i) {
             if c == ESCAPE {
@@ -309,6 +370,16 @@ impl<'a> Table<'a> {
     /// bytes of `s` are left, a symbol is compared as one masked word (no `memcmp` call
     /// per code).
     pub fn eq_bytes(&self, codes: &[u8], s: &[u8]) -> bool {
+        if self.lens_ok {
+            self.eq_bytes_with::<false>(codes, s)
+        } else {
+            self.eq_bytes_with::<true>(codes, s)
+        }
+    }
+
+    /// [`eq_bytes`](Self::eq_bytes), checking each symbol length it meets if `CHECK_LENS`.
+    #[inline(always)]
+    fn eq_bytes_with<const CHECK_LENS: bool>(&self, codes: &[u8], s: &[u8]) -> bool {
         let (lens, syms) = self.arrays();
         let n = lens.len();
         let mut p = 0usize;
@@ -317,7 +388,7 @@ impl<'a> Table<'a> {
             let c = usize::from(c);
             if c < n {
                 let len = usize::from(lens[c]);
-                if len.wrapping_sub(1) >= 8 {
+                if CHECK_LENS && len.wrapping_sub(1) >= 8 {
                     return false;
                 }
                 let sym = &syms[8 * c..8 * c + 8];
@@ -848,6 +919,21 @@ fn decode_reference(t: &Table<'_>, codes: &[u8]) -> Option<Vec<u8>> {
 /// Runs every [`Table`] decoding method on `codes` and asserts that they agree.
 #[allow(dead_code)]
 fn check_codes(t: &Table<'_>, codes: &[u8]) {
+    check_codes_of(t, codes);
+    // A table whose lengths are all in 1..=8 decodes the same once they are known to be
+    // (as a snapshot's tables found at open are: no check per code).
+    if t.lens_ok() {
+        check_codes_of(
+            &Table {
+                lens_ok: true,
+                ..*t
+            },
+            codes,
+        );
+    }
+}
+
+fn check_codes_of(t: &Table<'_>, codes: &[u8]) {
     let len = t.decoded_len(codes);
     // The reference decoder gives the same answers, for every buffer size around the
     // decoded length (and for 8 bytes a code).

@@ -135,9 +135,10 @@ pub(crate) struct Layout {
     pub symbol_count: u32,
     /// Per symbol table: where its symbol lengths start (from the section's start) and its
     /// number of symbols, found at open for a file of at most [`CACHED_TABLES`] tables whose
-    /// offsets and counts are all in bounds; empty otherwise. An FSST read then takes its
-    /// table's two slices from here instead of reading the table's offset and count each
-    /// time ([`crate::read::Raw::symbol_table`]).
+    /// offsets and counts are all in bounds and whose symbol lengths are all in 1..=8;
+    /// empty otherwise. An FSST read then takes its table's two slices from here instead
+    /// of reading the table's offset and count each time, and decodes without checking
+    /// each code's length ([`crate::read::Raw::symbol_table`]).
     pub tables: Box<[(u32, u32)]>,
     /// The COLD section (empty in a version-1 file).
     pub cold: Range<usize>,
@@ -638,8 +639,9 @@ fn symbols_header(b: &[u8], r: &Range<usize>) -> Result<u32> {
 pub(crate) const CACHED_TABLES: u32 = 256;
 
 /// [`Layout::tables`] of the SYMBOLS section `r` with `count` tables: empty if there are
-/// more than [`CACHED_TABLES`] or one of them is out of bounds (reads then find each table
-/// as they go, and fail on that one as before). At most 256 offsets read: O(1).
+/// more than [`CACHED_TABLES`], one of them is out of bounds or has a symbol length
+/// outside 1..=8 (reads then find each table as they go, check each code's length, and
+/// fail on a bad one as before). At most 256 offsets and 256 × 255 lengths read: O(1).
 fn symbol_tables(b: &[u8], r: &Range<usize>, count: u32) -> Box<[(u32, u32)]> {
     if count > CACHED_TABLES {
         return Box::default();
@@ -651,6 +653,7 @@ fn symbol_tables(b: &[u8], r: &Range<usize>, count: u32) -> Box<[(u32, u32)]> {
     for t in 0..count as usize {
         let found = format::u32_at(sec, 4 + 4 * t).and_then(|at| {
             let table = crate::fsst::Table::parse(sec, at as usize)?;
+            table.lens_ok().then_some(())?;
             Some((at.checked_add(1)?, table.len() as u32))
         });
         match found {
@@ -817,7 +820,7 @@ mod tests {
         for (t, &(lens, n)) in found.iter().enumerate() {
             let at = u32::from_le_bytes(sec[4 + 4 * t..8 + 4 * t].try_into().unwrap());
             let parsed = Table::parse(sec, at as usize).unwrap();
-            let cached = Table::cut(&b, r.start + lens as usize, n as usize).unwrap();
+            let cached = Table::cut_checked(&b, r.start + lens as usize, n as usize).unwrap();
             assert_eq!(parsed.len(), cached.len());
             assert_eq!(parsed.encoded_len(), cached.encoded_len());
             for c in 0..=255u8 {
@@ -837,6 +840,15 @@ mod tests {
         let (mut far, r3) = section(0, &[2, 4]);
         far[8..12].copy_from_slice(&u32::MAX.to_le_bytes());
         assert!(symbol_tables(&far, &r3, 2).is_empty());
+        // A symbol length outside 1..=8 (0 or 9) in any table.
+        for bad in [0u8, 9] {
+            let (mut lens, r5) = section(0, &[2, 4]);
+            let second = 4 + 4 * 2 + (1 + 2 + 16) + 1;
+            lens[second + 3] = bad;
+            assert!(symbol_tables(&lens, &r5, 2).is_empty(), "length {bad}");
+            lens[second + 3] = 8;
+            assert_eq!(symbol_tables(&lens, &r5, 2).len(), 2);
+        }
         let many = vec![1u8; CACHED_TABLES as usize + 1];
         let (big, r4) = section(0, &many);
         assert!(symbol_tables(&big, &r4, CACHED_TABLES + 1).is_empty());

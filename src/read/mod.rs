@@ -895,7 +895,7 @@ impl<'a> Raw<'a> {
     pub fn symbol_table(&self, t: u64) -> Option<Table<'a>> {
         if let Some(&(lens, n)) = self.l.tables.get(usize::try_from(t).unwrap_or(usize::MAX)) {
             // Found at open: the table `Table::parse` would find, without reading its count.
-            return Table::cut(self.b, self.l.symbols.start + lens as usize, n as usize);
+            return Table::cut_checked(self.b, self.l.symbols.start + lens as usize, n as usize);
         }
         if t >= u64::from(self.l.symbol_count) {
             return None;
