@@ -350,6 +350,15 @@ proptest! {
     }
 }
 
+/// A base of `n` records `r:0` … `r:{n-1}`, record `r:i` with title "x" and `n` = i.
+fn numbered_base(n: i64) -> Arc<Snapshot> {
+    let mut b = SnapshotBuilder::new();
+    for i in 0..n {
+        b.insert(&format!("r:{i}"), &rec("x", i)).unwrap();
+    }
+    Arc::new(Snapshot::from_bytes(b.to_bytes().unwrap()).unwrap())
+}
+
 fn rec(title: &str, n: i64) -> TupleMap {
     TupleMap::from_pairs([
         ("title".to_string(), Value::Str(title.into())),
@@ -450,11 +459,7 @@ fn must_fail_verify(bytes: &[u8], base: &Arc<Snapshot>, what: &str, f: impl Fn(&
 #[test]
 fn verify_rejects_bad_changes_bitsets_ranks_and_references() {
     // 600 base records: 10 bitset words, two rank blocks, a partial last word.
-    let mut b = SnapshotBuilder::new();
-    for i in 0..600 {
-        b.insert(&format!("r:{i}"), &rec("x", i)).unwrap();
-    }
-    let base = Arc::new(Snapshot::from_bytes(b.to_bytes().unwrap()).unwrap());
+    let base = numbered_base(600);
     let mut o = SnapshotBuilder::with_base(&base);
     o.insert("r:5", &rec("changed", 5)).unwrap();
     o.insert("r:550", &rec("changed", 550)).unwrap();
@@ -514,11 +519,7 @@ fn verify_rejects_bad_changes_bitsets_ranks_and_references() {
 #[test]
 fn changes_rank_from_either_side_of_a_block() {
     // 1,300 base records: 21 bitset words, rank blocks of 8, 8 and 5 words.
-    let mut b = SnapshotBuilder::new();
-    for i in 0..1300 {
-        b.insert(&format!("r:{i}"), &rec("x", i)).unwrap();
-    }
-    let base = Arc::new(Snapshot::from_bytes(b.to_bytes().unwrap()).unwrap());
+    let base = numbered_base(1300);
     // Changed or removed: a spread of ordinals (first and last bits of words included),
     // none in words 8..=10 (a block whose counts come from its neighbours' entries).
     let touched = |i: i64| !(512..704).contains(&i) && (i % 7 == 0 || i % 64 == 63);
