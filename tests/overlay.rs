@@ -514,37 +514,42 @@ fn verify_rejects_bad_changes_bitsets_ranks_and_references() {
 
 /// A changed id's reference is found by rank, counted from the nearer of the two rank
 /// directory entries around its word (up from its block's, or down from the next block's
-/// or the total): every word position of full and partial blocks, set bits at either end
-/// of a word, and blocks with no set bits at all, read back the right record.
+/// or the total): every word position of full and partial blocks, a last block that is
+/// full (no directory entry after it), set bits at either end of a word, and blocks with
+/// no set bits at all, read back the right record.
 #[test]
 fn changes_rank_from_either_side_of_a_block() {
-    // 1,300 base records: 21 bitset words, rank blocks of 8, 8 and 5 words.
-    let base = numbered_base(1300);
-    // Changed or removed: a spread of ordinals (first and last bits of words included),
-    // none in words 8..=10 (a block whose counts come from its neighbours' entries).
-    let touched = |i: i64| !(512..704).contains(&i) && (i % 7 == 0 || i % 64 == 63);
-    let removed = |i: i64| i % 49 == 0;
-    let mut o = SnapshotBuilder::with_base(&base);
-    for i in (0..1300).filter(|&i| touched(i)) {
-        if removed(i) {
-            o.remove(&format!("r:{i}")).unwrap();
-        } else {
-            o.insert(&format!("r:{i}"), &rec(&format!("changed {i}"), -i))
-                .unwrap();
+    // Bitset words: 21 (rank blocks of 8, 8 and 5 words), 16 (two full blocks), 8 (one),
+    // 2 (one short block).
+    for n in [1300, 1024, 512, 100] {
+        let base = numbered_base(n);
+        // Changed or removed: a spread of ordinals (first and last bits of words
+        // included), none in words 8..=10 (a block whose counts come from its
+        // neighbours' entries).
+        let touched = |i: i64| !(512..704).contains(&i) && (i % 7 == 0 || i % 64 == 63);
+        let removed = |i: i64| i % 49 == 0;
+        let mut o = SnapshotBuilder::with_base(&base);
+        for i in (0..n).filter(|&i| touched(i)) {
+            if removed(i) {
+                o.remove(&format!("r:{i}")).unwrap();
+            } else {
+                o.insert(&format!("r:{i}"), &rec(&format!("changed {i}"), -i))
+                    .unwrap();
+            }
         }
-    }
-    let snap = Snapshot::overlay_from_bytes(o.to_bytes().unwrap(), base).unwrap();
-    snap.verify().unwrap();
-    for i in 0..1300 {
-        let id = format!("r:{i}");
-        let got = snap.get(&id).map(|r| r.get("n").and_then(|v| v.as_i64()));
-        let want = match (touched(i), removed(i)) {
-            (true, true) => None,
-            (true, false) => Some(Some(-i)),
-            (false, _) => Some(Some(i)),
-        };
-        assert_eq!(got, want, "{id}");
-        assert_eq!(snap.contains(&id), want.is_some(), "{id}");
+        let snap = Snapshot::overlay_from_bytes(o.to_bytes().unwrap(), base).unwrap();
+        snap.verify().unwrap();
+        for i in 0..n {
+            let id = format!("r:{i}");
+            let got = snap.get(&id).map(|r| r.get("n").and_then(|v| v.as_i64()));
+            let want = match (touched(i), removed(i)) {
+                (true, true) => None,
+                (true, false) => Some(Some(-i)),
+                (false, _) => Some(Some(i)),
+            };
+            assert_eq!(got, want, "{id} of {n}");
+            assert_eq!(snap.contains(&id), want.is_some(), "{id} of {n}");
+        }
     }
 }
 
