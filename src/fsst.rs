@@ -251,10 +251,14 @@ impl<'a> Table<'a> {
                     if CHECK_LENS && (l0.wrapping_sub(1) >= 8 || l1.wrapping_sub(1) >= 8) {
                         return None;
                     }
+                    // `min(8)`: a no-op for lengths checked here or at open, and what
+                    // keeps `p` within `buf` if the bytes checked at open are not the
+                    // bytes read now (an `AsRef` that changes its answer): wrong text,
+                    // never a panic.
                     buf[p..p + 8].copy_from_slice(&syms[8 * c0..8 * c0 + 8]);
                     let q = p + l0.min(8);
                     buf[q..q + 8].copy_from_slice(&syms[8 * c1..8 * c1 + 8]);
-                    p = q + l1;
+                    p = q + l1.min(8);
                     rest = tail;
                 }
             }
@@ -269,7 +273,7 @@ impl<'a> Table<'a> {
                         return None;
                     }
                     buf[p..p + 8].copy_from_slice(&syms[8 * c..8 * c + 8]);
-                    p += len;
+                    p += len.min(8);
                     rest = tail;
                 } else if c == usize::from(ESCAPE) {
                     let [b, tail @ ..] = tail else {
@@ -396,6 +400,8 @@ impl<'a> Table<'a> {
                 if CHECK_LENS && len.wrapping_sub(1) >= 8 {
                     return false;
                 }
+                // A no-op for checked lengths (see `fill_with`): no shift overflow below.
+                let len = len.clamp(1, 8);
                 let sym = &syms[8 * c..8 * c + 8];
                 let same = match (
                     s.get(p..).and_then(<[u8]>::first_chunk::<8>),

@@ -145,3 +145,64 @@ fn content_hash_of_a_fixed_input_is_pinned() {
 }
 
 const PINNED: &str = "d28f0ca15df890da172306e00555aed7";
+
+/// Bytes that change after open (an `AsRef` that answers differently on later calls) may
+/// read wrong but never panic: open checks the symbol lengths of the tables it finds, and
+/// decoding trusts them, so a length changed afterwards must not push a decode past its
+/// buffer (every length of one table set to 200, one at a time, read every way).
+#[test]
+fn symbol_lengths_changed_after_open_never_panic() {
+    struct Flip {
+        first: Vec<u8>,
+        later: Vec<u8>,
+        calls: std::sync::atomic::AtomicUsize,
+    }
+    impl AsRef<[u8]> for Flip {
+        fn as_ref(&self) -> &[u8] {
+            let calls = self
+                .calls
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if calls == 0 { &self.first } else { &self.later }
+        }
+    }
+    let recs: Vec<(String, serde_json::Value)> = (0..400)
+        .map(|i| {
+            let title = format!("Introduction to fractions, part {i} of the lesson on numerators");
+            (format!("a:{i}"), serde_json::json!({ "title": title }))
+        })
+        .collect();
+    let good = common::build_json(&recs, fms::Compression::Auto);
+    let snap = Snapshot::from_bytes(good.clone()).unwrap();
+    let tables = common::section(&snap, "symbols");
+    assert!(!tables.is_empty(), "the titles are FSST-coded");
+    let first = u32::from_le_bytes(good[tables.start + 4..tables.start + 8].try_into().unwrap());
+    let lens = tables.start + first as usize;
+    let n = usize::from(good[lens]);
+    assert!(n > 0);
+    for s in 0..n {
+        let mut later = good.clone();
+        later[lens + 1 + s] = 200;
+        let calls = std::sync::atomic::AtomicUsize::new(0);
+        let snap = Snapshot::from_bytes(Flip {
+            first: good.clone(),
+            later,
+            calls,
+        })
+        .unwrap();
+        for (id, _) in &recs {
+            let title = snap
+                .get(id)
+                .unwrap()
+                .get("title")
+                .unwrap()
+                .as_str()
+                .unwrap();
+            let _ = (title.to_cow(), title.len(), title.to_string());
+            let _ = title == "Introduction";
+            let _ = title == "Introduction to fractions, part 1 of the lesson on numerators";
+            let mut out = String::new();
+            let _ = title.write_into(&mut out);
+        }
+        let _ = common::read_everything(&snap);
+    }
+}

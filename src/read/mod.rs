@@ -795,8 +795,8 @@ impl<'a> Raw<'a> {
     }
 
     /// The record reference the CHANGES section gives ordinal `o`, if its bit is set (an
-    /// unreadable one reads as a tombstone). One word test, then at most
-    /// [`format::RANK_BLOCK_WORDS`] popcounts.
+    /// unreadable one reads as a tombstone). One word test, then at most half of
+    /// [`format::RANK_BLOCK_WORDS`] popcounts (see `change_ref`).
     #[inline]
     pub fn changed_ordinal(&self, o: u32) -> Option<u32> {
         let c = self.l.changes.as_ref()?;
@@ -889,8 +889,10 @@ impl<'a> Raw<'a> {
         }
     }
 
-    /// Symbol table `t` of this file's SYMBOLS section (bounds checked only; its symbol
-    /// lengths are checked as codes use them, and all of them by `verify`).
+    /// Symbol table `t` of this file's SYMBOLS section: a table found at open, whose
+    /// symbol lengths open checked (decoded without a check per code), or else one
+    /// bounds-checked only, whose lengths are checked as codes use them (all of them by
+    /// `verify`).
     #[inline]
     pub fn symbol_table(&self, t: u64) -> Option<Table<'a>> {
         if let Some(&(lens, n)) = self.l.tables.get(usize::try_from(t).unwrap_or(usize::MAX)) {
