@@ -252,13 +252,12 @@ impl<'a> Table<'a> {
                         return None;
                     }
                     // `min(8)`: a no-op for lengths checked here or at open, and what
-                    // keeps `p` within `buf` if the bytes checked at open are not the
-                    // bytes read now (an `AsRef` that changes its answer): wrong text,
-                    // never a panic.
+                    // keeps the second store within `buf` if the bytes checked at open
+                    // are not the bytes read now (an `AsRef` that changes its answer).
                     buf[p..p + 8].copy_from_slice(&syms[8 * c0..8 * c0 + 8]);
                     let q = p + l0.min(8);
                     buf[q..q + 8].copy_from_slice(&syms[8 * c1..8 * c1 + 8]);
-                    p = q + l1.min(8);
+                    p = q + l1;
                     rest = tail;
                 }
             }
@@ -273,7 +272,7 @@ impl<'a> Table<'a> {
                         return None;
                     }
                     buf[p..p + 8].copy_from_slice(&syms[8 * c..8 * c + 8]);
-                    p += len.min(8);
+                    p += len;
                     rest = tail;
                 } else if c == usize::from(ESCAPE) {
                     let [b, tail @ ..] = tail else {
@@ -306,6 +305,11 @@ impl<'a> Table<'a> {
                 p += len;
                 i += 1;
             }
+        }
+        // Only a length changed after open can push `p` past `buf` (a checked one moves
+        // it at most to `buf.len()`): refuse it, as a malformed code.
+        if p > buf.len() {
+            return None;
         }
         *ci = i;
         *pos = p;
@@ -400,8 +404,6 @@ impl<'a> Table<'a> {
                 if CHECK_LENS && len.wrapping_sub(1) >= 8 {
                     return false;
                 }
-                // A no-op for checked lengths (see `fill_with`): no shift overflow below.
-                let len = len.clamp(1, 8);
                 let sym = &syms[8 * c..8 * c + 8];
                 let same = match (
                     s.get(p..).and_then(<[u8]>::first_chunk::<8>),
@@ -411,9 +413,14 @@ impl<'a> Table<'a> {
                         let diff = u64::from_le_bytes(*have) ^ u64::from_le_bytes(*sym);
                         // `mask(len)` without its branch: `len` is in 1..=8 here (the
                         // branch cost 6% more instructions on `hot_reads eq`).
-                        diff & (u64::MAX >> (64 - 8 * len)) == 0
+                        // `& 63`: a no-op for checked lengths, and no shift overflow
+                        // for a length changed after open (see `fill_with`).
+                        diff & (u64::MAX >> (64usize.wrapping_sub(8 * len) & 63)) == 0
                     }
-                    _ => s.get(p..p + len) == Some(&sym[..len]),
+                    _ => matches!(
+                        (s.get(p..p + len), sym.get(..len)),
+                        (Some(have), Some(sym)) if have == sym
+                    ),
                 };
                 if !same {
                     return false;
