@@ -843,6 +843,8 @@ mod tests {
         // A symbol length outside 1..=8 (0 or 9) in any table.
         for bad in [0u8, 9] {
             let (mut lens, r5) = section(0, &[2, 4]);
+            // The second table's lengths: after the count and two offsets, the first
+            // table (its count, 2 lengths, 2 symbols) and its own count.
             let second = 4 + 4 * 2 + (1 + 2 + 16) + 1;
             lens[second + 3] = bad;
             assert!(symbol_tables(&lens, &r5, 2).is_empty(), "length {bad}");
