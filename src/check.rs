@@ -1129,10 +1129,10 @@ pub fn overlay_as_v1(bytes: &[u8], base: &Arc<Snapshot>) -> Option<Vec<u8>> {
             continue;
         };
         let mut level = below;
-        while level.l.ordinal_start > o {
+        while level.l().ordinal_start > o {
             level = level.down()?;
         }
-        let e = o - level.l.ordinal_start + level.l.own_first();
+        let e = o - level.l().ordinal_start + level.l().own_first();
         let id_off = level.id_pool_offset(e)?;
         entries.push((id_off, remap(rec)));
         names.push(level.pool_bytes(id_off)?);
@@ -1200,7 +1200,7 @@ fn data_as_v1(raw: crate::read::Raw<'_>) -> Option<(Vec<u8>, impl Fn(u32) -> u32
         Heads, MAX_HEIGHT, TOMBSTONE, node, put_varint, slot_or_null, tag, varint_at,
     };
     let data = raw.data()?;
-    let start = raw.l.starts.data;
+    let start = raw.l().starts.data;
     let mut out = Vec::new();
     // (own offset in `data`, own offset in `out`), in order.
     let mut moved: Vec<(u32, u32)> = Vec::new();

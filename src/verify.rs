@@ -165,10 +165,10 @@ impl<'c, 'a> Chain<'c, 'a> {
         own: T,
         pick: impl Fn(&'c Level<'a>) -> T,
     ) -> Option<(T, u32)> {
-        match addr.checked_sub(start(&self.raw.l.starts)) {
+        match addr.checked_sub(start(&self.raw.l().starts)) {
             Some(o) => Some((own, o)),
             None => self.below.iter().rev().find_map(|l| {
-                addr.checked_sub(start(&l.raw.l.starts))
+                addr.checked_sub(start(&l.raw.l().starts))
                     .map(|o| (pick(l), o))
             }),
         }
@@ -203,7 +203,7 @@ pub(crate) fn verify(snap: &Snapshot) -> Result<()> {
 }
 
 fn verify_level<'a>(c: Chain<'_, 'a>) -> Result<Level<'a>> {
-    let (b, l) = (c.raw.b, c.raw.l);
+    let (b, l) = (c.raw.b, c.raw.l());
     for s in &l.header.sections {
         let bytes = b
             .get(s.offset as usize..(s.offset + s.len) as usize)
@@ -246,7 +246,7 @@ fn verify_level<'a>(c: Chain<'_, 'a>) -> Result<Level<'a>> {
 }
 
 fn verify_pool(raw: Raw<'_>) -> Result<Pool> {
-    let l = raw.l;
+    let l = raw.l();
     let pool = raw.pool().ok_or_else(|| {
         err(
             l.pool.start,
@@ -294,7 +294,7 @@ fn is_utf8(b: &[u8]) -> bool {
 /// Checks the SYMBOLS section (FORMAT.md "SYMBOLS"): the tables tile it in order after
 /// the offsets, each valid (symbol lengths 1..=8, zero padding).
 fn verify_symbols(raw: Raw<'_>) -> Result<()> {
-    let l = raw.l;
+    let l = raw.l();
     let sec = raw.b.get(l.symbols.clone()).unwrap_or_default();
     let mut at = if sec.is_empty() {
         0
@@ -351,7 +351,7 @@ struct ColdCheck {
 /// lengths within the limits, its frame inside the section; returns where they start. Their
 /// frames are decoded after the data pass ([`verify_cold_blocks`]).
 fn cold_blocks(raw: Raw<'_>) -> Result<Bits> {
-    let mut starts = Bits::new(raw.b.get(raw.l.cold.clone()).map_or(0, <[u8]>::len));
+    let mut starts = Bits::new(raw.b.get(raw.l().cold.clone()).map_or(0, <[u8]>::len));
     for_each_cold_block(raw, |at, _, _, _| {
         starts.set(at);
         Ok(())
@@ -366,7 +366,7 @@ fn for_each_cold_block(
     raw: Raw<'_>,
     mut f: impl FnMut(usize, usize, &[u8], Option<&format::ColdBlock<'_>>) -> Result<()>,
 ) -> Result<()> {
-    let l = raw.l;
+    let l = raw.l();
     let sec = raw.b.get(l.cold.clone()).unwrap_or_default();
     if sec.is_empty() {
         return Ok(());
@@ -443,7 +443,7 @@ fn for_each_cold_block(
 /// Each of `checks` must start and end on a character boundary of its block, which makes
 /// it a UTF-8 slice of the (UTF-8) block.
 fn verify_cold_blocks(raw: Raw<'_>, mut checks: Vec<ColdCheck>, all: bool) -> Result<()> {
-    let l = raw.l;
+    let l = raw.l();
     let dict = raw.b.get(l.cold_dict.clone()).unwrap_or_default();
     checks.sort_unstable_by_key(|c| c.block_at);
     let mut checks = checks.into_iter().peekable();
@@ -739,7 +739,7 @@ fn check_index_widths(idx: &crate::read::IndexLayout, widest: usize, what: &str)
 /// Checks the key table; returns each key name's length in bytes.
 fn verify_keys(c: &Chain<'_, '_>, pool: &Pool) -> Result<Vec<u64>> {
     let raw = c.raw;
-    let k = &raw.l.keys;
+    let k = &raw.l().keys;
     let mut lens = Vec::with_capacity(k.count as usize);
     let mut widest = 1;
     for id in 0..k.count {
@@ -805,19 +805,19 @@ struct ShapeInfo {
 /// the work here is linear in the section: no shape body can be checked twice.
 fn verify_shapes(c: &Chain<'_, '_>, key_lens: &[u64]) -> Result<Vec<ShapeInfo>> {
     let raw = c.raw;
-    let sec = raw.b.get(raw.l.shapes.clone()).ok_or_else(|| {
+    let sec = raw.b.get(raw.l().shapes.clone()).ok_or_else(|| {
         err(
-            raw.l.shapes.start,
+            raw.l().shapes.start,
             FormatKind::Truncated,
             "shape section out of bounds",
         )
     })?;
-    let mut expect = 4 + raw.l.shape_count as usize * format::SHAPE_OFFSET_LEN;
+    let mut expect = 4 + raw.l().shape_count as usize * format::SHAPE_OFFSET_LEN;
     let mut shapes = Vec::new();
-    let total_keys = raw.l.starts.key as usize + raw.l.keys.count as usize;
+    let total_keys = raw.l().starts.key as usize + raw.l().keys.count as usize;
     let mut seen = vec![false; total_keys];
-    for s in 0..raw.l.shape_count {
-        let at = raw.l.shapes.start + 4 + s as usize * format::SHAPE_OFFSET_LEN;
+    for s in 0..raw.l().shape_count {
+        let at = raw.l().shapes.start + 4 + s as usize * format::SHAPE_OFFSET_LEN;
         if format::u32_at(raw.b, at).map(|o| o as usize) != Some(expect) {
             return Err(err(
                 at,
@@ -825,7 +825,7 @@ fn verify_shapes(c: &Chain<'_, '_>, key_lens: &[u64]) -> Result<Vec<ShapeInfo>> 
                 format!("shape {s} does not start at {expect}, where the previous shape ends"),
             ));
         }
-        let shape = raw.shape(raw.l.starts.shape + s).ok_or_else(|| {
+        let shape = raw.shape(raw.l().starts.shape + s).ok_or_else(|| {
             err(
                 at,
                 FormatKind::Truncated,
@@ -888,7 +888,7 @@ fn verify_shapes(c: &Chain<'_, '_>, key_lens: &[u64]) -> Result<Vec<ShapeInfo>> 
     }
     if expect != sec.len() {
         return Err(err(
-            raw.l.shapes.start + expect,
+            raw.l().shapes.start + expect,
             FormatKind::BadEncoding,
             "bytes after the last shape",
         ));
@@ -989,7 +989,7 @@ impl DataCtx<'_, '_, '_> {
                 (0, 0)
             }
             tag::FSST | tag::COLD => (check_compressed(self.c, self.pool, t, pv, slot_at)?, 0),
-            tag::COLD_DIRECT if self.c.raw.l.cold_direct => {
+            tag::COLD_DIRECT if self.c.raw.l().cold_direct => {
                 // Its block's header is read here; the block pass decodes it, and checks
                 // every string's boundaries in it.
                 let cr = self.c.raw.cold_numbered(pv).ok_or_else(|| {
@@ -1001,7 +1001,7 @@ impl DataCtx<'_, '_, '_> {
                 })?;
                 (cr.len as u64, 0)
             }
-            tag::DERIVED if self.c.raw.l.derived => {
+            tag::DERIVED if self.c.raw.l().derived => {
                 (check_derived(self.c, self.pool, pv, slot_at, 1)?.0, 0)
             }
             // Two arms, so that each passes constants (an inlined check is specialised).
@@ -1083,14 +1083,14 @@ fn verify_data(c: &Chain<'_, '_>, pool: &Pool, shapes: &[ShapeInfo]) -> Result<N
     let raw = c.raw;
     let data = raw.data().ok_or_else(|| {
         err(
-            raw.l.data.start,
+            raw.l().data.start,
             FormatKind::Truncated,
             "data section out of bounds",
         )
     })?;
-    let base = raw.l.data.start;
-    let start = raw.l.starts.data;
-    let limit = raw.l.walk_limit();
+    let base = raw.l().data.start;
+    let start = raw.l().starts.data;
+    let limit = raw.l().walk_limit();
     let mut nodes = Nodes::new(data.len());
     let mut at = 0usize;
     while at < data.len() {
@@ -1117,7 +1117,7 @@ fn verify_data(c: &Chain<'_, '_>, pool: &Pool, shapes: &[ShapeInfo]) -> Result<N
                 let is_list = kind == node::LIST_BIT;
                 let (head, used) = format::varint_at(data, at + 1)
                     .ok_or_else(|| err(abs + 1, FormatKind::Truncated, "truncated node header"))?;
-                let (n, w) = raw.l.heads.split(head);
+                let (n, w) = raw.l().heads.split(head);
                 // Walk cost of this node: key name bytes of its shape, then per slot.
                 let mut weight = 0u64;
                 let count = if is_list {
@@ -1163,7 +1163,7 @@ fn verify_data(c: &Chain<'_, '_>, pool: &Pool, shapes: &[ShapeInfo]) -> Result<N
                     weight += slot_walk_cost(0, 0) + cost;
                     tallest = tallest.max(h);
                 }
-                check_width(raw.l.heads.narrow(), w, need, abs + 1)?;
+                check_width(raw.l().heads.narrow(), w, need, abs + 1)?;
                 if height != tallest + 1 {
                     return Err(err(
                         abs,
@@ -1208,8 +1208,8 @@ fn verify_patch(
     here: u32,
 ) -> Result<(u64, usize)> {
     let c = cx.c;
-    let abs = c.raw.l.data.start + at;
-    if c.raw.l.overlay.is_none() {
+    let abs = c.raw.l().data.start + at;
+    if c.raw.l().overlay.is_none() {
         return Err(err(
             abs,
             FormatKind::BadOverlay,
@@ -1270,12 +1270,12 @@ fn verify_patch(
         let s = owner
             .data()
             .and_then(|d| format::varint_at(d, o as usize + 1))
-            .map(|(head, _)| owner.l.heads.split(head).0)
+            .map(|(head, _)| owner.l().heads.split(head).0)
             .unwrap_or(u64::MAX);
         shape_info(c, shapes, s).map_or(0, |i| i.key_bytes)
     };
     let mask_len = n.div_ceil(8);
-    let mask_abs = c.raw.l.data.start + mask_at;
+    let mask_abs = c.raw.l().data.start + mask_at;
     let mask = format::slice_at(data, mask_at, mask_len).ok_or_else(|| {
         err(
             mask_abs,
@@ -1314,7 +1314,7 @@ fn verify_patch(
         if mask[i / 8] & (1 << (i % 8)) != 0 {
             let (t, p) = format::slot_or_null(own, m, j, w);
             need = need.max(format::payload_width(t, p));
-            let (cost, h) = cx.slot(t, p, here, c.raw.l.data.start + own_at + j)?;
+            let (cost, h) = cx.slot(t, p, here, c.raw.l().data.start + own_at + j)?;
             weight += slot_walk_cost(0, 0) + cost;
             tallest = tallest.max(h + 1);
             j += 1;
@@ -1325,7 +1325,7 @@ fn verify_patch(
             weight += slot_walk_cost(0, 0) + cost;
         }
     }
-    check_width(c.raw.l.heads.narrow(), w, need, abs + 1)?;
+    check_width(c.raw.l().heads.narrow(), w, need, abs + 1)?;
     let expect = tallest.max(base.height());
     if height != expect {
         return Err(err(
@@ -1367,11 +1367,11 @@ fn check_record_ref(c: &Chain<'_, '_>, nodes: &Nodes, rec: u32, at: usize) -> Re
 
 fn verify_ids(c: &Chain<'_, '_>, pool: &Pool, nodes: &Nodes) -> Result<()> {
     let raw = c.raw;
-    let ids = &raw.l.ids;
+    let ids = &raw.l().ids;
     // A version-1 overlay's first `changed` entries change base ids; a version-2
     // overlay's entries all add ids (its changes are in CHANGES).
-    let changed = raw.l.own_first();
-    let base = raw.l.overlay.and(raw.down());
+    let changed = raw.l().own_first();
+    let base = raw.l().overlay.and(raw.down());
     let mut removed = 0u32;
     let mut widest = 1;
     let rec_at = |e: u32| {
@@ -1434,11 +1434,11 @@ fn verify_ids(c: &Chain<'_, '_>, pool: &Pool, nodes: &Nodes) -> Result<()> {
     if let Some(base) = base {
         removed += verify_changes(c, nodes, base)?;
     }
-    if let (Some(o), Some(base)) = (raw.l.overlay, raw.base) {
+    if let (Some(o), Some(base)) = (raw.l().overlay, raw.base()) {
         let expect = (base.len() as u64 + (ids.count - changed) as u64).checked_sub(removed as u64);
         if removed != o.removed || expect != Some(o.records as u64) {
             return Err(err(
-                raw.l.header.sections[5].offset as usize + 20,
+                raw.l().header.sections[5].offset as usize + 20,
                 FormatKind::BadOverlay,
                 format!(
                     "overlay counts {} records and {} removals, but its entries give {expect:?} and {removed}",
@@ -1456,7 +1456,7 @@ fn verify_ids(c: &Chain<'_, '_>, pool: &Pool, nodes: &Nodes) -> Result<()> {
 /// tombstone. Returns the number of tombstones. Nothing for other files.
 fn verify_changes(c: &Chain<'_, '_>, nodes: &Nodes, base: Raw<'_>) -> Result<u32> {
     let raw = c.raw;
-    let Some(ch) = raw.l.changes else {
+    let Some(ch) = raw.l().changes else {
         return Ok(0);
     };
     let word = |i: usize| {
@@ -1513,9 +1513,9 @@ fn verify_changes(c: &Chain<'_, '_>, nodes: &Nodes, base: Raw<'_>) -> Result<u32
                 .below
                 .iter()
                 .rev()
-                .find(|l| l.raw.l.ordinal_start <= o)
+                .find(|l| l.raw.l().ordinal_start <= o)
                 .and_then(|l| {
-                    let e = (o - l.raw.l.ordinal_start).checked_add(l.raw.l.own_first())?;
+                    let e = (o - l.raw.l().ordinal_start).checked_add(l.raw.l().own_first())?;
                     l.raw.id_at(e)
                 })
                 .ok_or_else(|| {

@@ -1,5 +1,6 @@
 //! Heap (dhat): opening a 10-record and a 100,000-record snapshot costs the same heap
-//! (but for 8 bytes per symbol table, at most 256 tables), and only a few hundred bytes
+//! (but for 8 bytes per symbol table, at most 256 tables, and 20 bytes per shape, at most
+//! 1,024 counted), and only a few hundred bytes
 //! of it; the first cold (zstd) read of a snapshot builds its
 //! decoder dictionary, a bounded, one-time cost, and later cold reads into a caller's
 //! buffer allocate nothing. One dhat profiler per process: this file holds exactly one
@@ -50,15 +51,18 @@ fn open_heap_is_independent_of_record_count() {
     let _profiler = dhat::Profiler::builder().testing().build();
     let s = heap_of_open(&small);
     let l = heap_of_open(&large);
-    let tables = |p: &std::path::Path| common::symbol_tables(p, &fms::Snapshot::open(p).unwrap());
-    let (ts, tl) = (tables(&small), tables(&large));
-    eprintln!("open heap: small {s:?}, large {l:?} (blocks, bytes); symbol tables {ts}, {tl}");
-    // The same but for where each symbol table is (8 bytes a table, at most 256 of them):
-    // the larger file has more fields worth a table.
-    assert!(tl > ts, "the files should differ in tables ({ts}, {tl})");
+    let cached = |p: &std::path::Path| common::cached(p, &fms::Snapshot::open(p).unwrap());
+    let (cs, cl) = (cached(&small), cached(&large));
+    eprintln!("open heap: small {s:?}, large {l:?} (blocks, bytes); kept {cs:?}, {cl:?}");
+    // The same but for where each symbol table is (8 bytes a table, at most 256 of them)
+    // and each shape (20 bytes): the larger file has more fields worth a table.
+    assert!(
+        cl.tables > cs.tables,
+        "the files should differ in tables ({cs:?}, {cl:?})"
+    );
     dhat::assert_eq!(
-        common::heap_without_tables(s, &[ts]),
-        common::heap_without_tables(l, &[tl])
+        common::heap_without_cached(s, &[cs]),
+        common::heap_without_cached(l, &[cl])
     );
     dhat::assert!(l.1 < 1024, "open allocated {} bytes", l.1);
 

@@ -79,7 +79,7 @@ impl Pool {
             // Every entry of every level; a malformed pool just ends the scan early (only
             // dedup is lost: the overlay stores such strings itself).
             for (at, entry) in format::pool_entries(pool).map_while(|e| e.ok()) {
-                let off = raw.l.starts.pool as usize + at;
+                let off = raw.l().starts.pool as usize + at;
                 if let Ok(off) = u32::try_from(off) {
                     let fp = Fingerprint::of(entry);
                     if index

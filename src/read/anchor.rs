@@ -48,7 +48,7 @@ enum Kind {
 impl Anchor {
     fn new(raw: &Raw<'_>, off: u32, kind: Kind) -> Anchor {
         Anchor {
-            file: raw.l.header.content_hash,
+            file: raw.l().header.content_hash,
             off,
             kind,
         }
@@ -151,7 +151,7 @@ pub struct IdCursor {
 impl super::Ids<'_> {
     /// Where this walk stands, to resume it with [`Snapshot::ids_from`]. O(1).
     pub fn cursor(&self) -> IdCursor {
-        let top = self.entries.levels[0].map(|r| r.l.header.content_hash);
+        let top = self.entries.levels[0].map(|r| r.l().header.content_hash);
         IdCursor {
             top: top.unwrap_or_default(),
             level: self.entries.level as u8,

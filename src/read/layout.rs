@@ -119,6 +119,10 @@ pub(crate) struct Layout {
     pub data: Range<usize>,
     pub shapes: Range<usize>,
     pub shape_count: u32,
+    /// Where the parts of this file's first shapes (at most [`CACHED_SHAPES`]) are, found
+    /// at open up to the first that does not parse: a map node's shape is then two bounds
+    /// checks away instead of a parse of its header ([`crate::read::Raw::shape`]).
+    pub shape_at: Box<[ShapeAt]>,
     pub keys: IndexLayout,
     pub ids: IndexLayout,
     /// The ordinal of this file's first own id entry in the chain's combined ordinal space
@@ -366,6 +370,7 @@ impl Layout {
             (end..end, 0, end..end, end..end, end..end)
         };
         let tables = symbol_tables(b, &symbols, symbol_count);
+        let shape_at = shapes_at(b.get(shapes.clone()).unwrap_or_default(), shape_count);
         let layout = Layout {
             header: Header {
                 version,
@@ -378,6 +383,7 @@ impl Layout {
             data,
             shapes,
             shape_count,
+            shape_at,
             keys: keys_l,
             ids: ids_l,
             ordinal_start,
@@ -634,6 +640,56 @@ fn symbols_header(b: &[u8], r: &Range<usize>) -> Result<u32> {
     Ok(count)
 }
 
+/// At most this many shapes of a file are found at open ([`Layout::shape_at`]): 20 bytes
+/// of heap each, and a parse of each at open (the builder's corpus has 15 shapes).
+pub(crate) const CACHED_SHAPES: u32 = 1024;
+
+/// Where a shape's parts are in its SHAPES section (FORMAT.md "SHAPES"), as offsets from
+/// the section's start: its `n` key ids, its key base and its slot table of `span` bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ShapeAt {
+    pub keys: u32,
+    pub n: u32,
+    pub base: u32,
+    pub table: u32,
+    pub span: u32,
+}
+
+impl ShapeAt {
+    /// Shape `s` of the SHAPES section `sec`: `None` if its offset, its key ids or its
+    /// table are out of bounds.
+    pub fn parse(sec: &[u8], s: u32) -> Option<ShapeAt> {
+        use format::*;
+        let off = u32_at(sec, 4 + s as usize * SHAPE_OFFSET_LEN)? as usize;
+        let (n, used) = varint_at(sec, off)?;
+        let n = u32::try_from(n).ok()?;
+        let keys = off + used;
+        let len = (n as usize).checked_mul(SHAPE_KEY_LEN)?;
+        slice_at(sec, keys, len)?;
+        let base = u32_at(sec, keys + len)?;
+        let (span, used) = varint_at(sec, keys + len + 4)?;
+        let table = keys + len + 4 + used;
+        let span = u32::try_from(span).ok()?;
+        slice_at(sec, table, span as usize)?;
+        Some(ShapeAt {
+            keys: u32::try_from(keys).ok()?,
+            n,
+            base,
+            table: u32::try_from(table).ok()?,
+            span,
+        })
+    }
+}
+
+/// [`Layout::shape_at`] of the SHAPES section `sec` of `count` shapes: its first shapes
+/// up to [`CACHED_SHAPES`] or to the first that does not parse (which reads then parse,
+/// and fail on, as they go).
+fn shapes_at(sec: &[u8], count: u32) -> Box<[ShapeAt]> {
+    (0..count.min(CACHED_SHAPES))
+        .map_while(|s| ShapeAt::parse(sec, s))
+        .collect()
+}
+
 /// Files with at most this many symbol tables have them found at open
 /// ([`Layout::tables`]); the builder writes at most 255.
 pub(crate) const CACHED_TABLES: u32 = 256;
@@ -809,6 +865,66 @@ mod tests {
         b.extend(tables);
         let r = pad..b.len();
         (b, r)
+    }
+
+    /// A SHAPES section (FORMAT.md "SHAPES") of shapes with `keys[s]` key ids each (key
+    /// base 7 + s, a slot table of `keys[s]` bytes), and each shape's offset in it.
+    fn shapes_section(keys: &[u32]) -> (Vec<u8>, Vec<usize>) {
+        let mut b = (keys.len() as u32).to_le_bytes().to_vec();
+        b.resize(4 + 4 * keys.len(), 0);
+        let mut offs = Vec::new();
+        for (s, &n) in keys.iter().enumerate() {
+            let at = b.len();
+            offs.push(at);
+            b[4 + 4 * s..8 + 4 * s].copy_from_slice(&(at as u32).to_le_bytes());
+            format::put_varint(&mut b, u64::from(n));
+            (0..n).for_each(|k| b.extend((7 + s as u32 + k).to_le_bytes()));
+            b.extend((7 + s as u32).to_le_bytes());
+            format::put_varint(&mut b, u64::from(n));
+            b.extend((1..=n).map(|k| k as u8));
+        }
+        (b, offs)
+    }
+
+    #[test]
+    fn shapes_found_at_open_are_the_shapes_parse_finds() {
+        let (b, _) = shapes_section(&[0, 3, 200, 1]);
+        let found = shapes_at(&b, 4);
+        assert_eq!(found.len(), 4);
+        for (s, at) in found.iter().enumerate() {
+            assert_eq!(Some(*at), ShapeAt::parse(&b, s as u32));
+            let n = [0, 3, 200, 1][s];
+            assert_eq!(at.n, n);
+            assert_eq!(at.base, 7 + s as u32);
+            assert_eq!(at.span, n);
+            let keys = &b[at.keys as usize..at.keys as usize + 4 * n as usize];
+            let first = keys
+                .get(..4)
+                .map(|k| u32::from_le_bytes(k.try_into().unwrap()));
+            assert_eq!(first, (n > 0).then_some(7 + s as u32));
+            assert_eq!(
+                b[at.table as usize..][..n as usize],
+                (1..=n).map(|k| k as u8).collect::<Vec<_>>()
+            );
+        }
+        // At most CACHED_SHAPES, and none past the count.
+        assert_eq!(shapes_at(&b, 2).len(), 2);
+        let many: Vec<u32> = vec![1; CACHED_SHAPES as usize + 5];
+        let (big, _) = shapes_section(&many);
+        assert_eq!(
+            shapes_at(&big, many.len() as u32).len(),
+            CACHED_SHAPES as usize
+        );
+        // The shapes before the first that does not parse: an offset past the section,
+        // or a slot table cut short.
+        let (mut far, _) = shapes_section(&[2, 2, 2]);
+        far[8..12].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert_eq!(ShapeAt::parse(&far, 1), None);
+        assert_eq!(shapes_at(&far, 3).len(), 1);
+        let (mut cut, offs) = shapes_section(&[2, 2, 5]);
+        cut.truncate(cut.len() - 1);
+        assert!(offs[2] < cut.len());
+        assert_eq!(shapes_at(&cut, 3).len(), 2);
     }
 
     #[test]

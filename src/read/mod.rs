@@ -369,8 +369,7 @@ impl Snapshot {
     pub(crate) fn raw(&self) -> Raw<'_> {
         Raw {
             b: self.as_bytes(),
-            l: &self.layout,
-            base: self.base.as_deref(),
+            s: self,
         }
     }
 
@@ -690,10 +689,10 @@ impl ColdBlockCache {
     /// The bytes of cold string `c` (not checked as UTF-8), decoding its block unless it
     /// is the one decoded last; `None` if the block does not decode.
     pub fn bytes(&mut self, c: &ColdRef<'_>) -> Option<&[u8]> {
-        let dict = c.level.b.get(c.level.l.cold_dict.clone())?;
+        let dict = c.level.b.get(c.level.l().cold_dict.clone())?;
         let block = self
             .0
-            .get(dict, &c.level.l.cold_cache, c.frame, c.block_len)?;
+            .get(dict, &c.level.l().cold_cache, c.frame, c.block_len)?;
         block.get(c.start..c.start.checked_add(c.len)?)
     }
 }
@@ -716,15 +715,27 @@ pub(crate) struct Shape<'a> {
 #[derive(Clone, Copy)]
 pub(crate) struct Raw<'a> {
     pub b: &'a [u8],
-    pub l: &'a Layout,
-    pub base: Option<&'a Snapshot>,
+    /// The snapshot whose bytes `b` are: its layout and its base.
+    s: &'a Snapshot,
 }
 
 impl<'a> Raw<'a> {
+    /// This file's layout.
+    #[inline(always)]
+    pub fn l(&self) -> &'a Layout {
+        &self.s.layout
+    }
+
+    /// The snapshot this file is an overlay over.
+    #[inline(always)]
+    pub fn base(&self) -> Option<&'a Snapshot> {
+        self.s.base.as_deref()
+    }
+
     /// The base's reading core.
     #[inline]
     pub fn down(&self) -> Option<Raw<'a>> {
-        self.base.map(Snapshot::raw)
+        self.base().map(Snapshot::raw)
     }
 
     /// `f` on the base's reading core (`None` for a full snapshot). Kept out of line, so
@@ -738,34 +749,34 @@ impl<'a> Raw<'a> {
 
     #[inline]
     pub fn pool(&self) -> Option<&'a [u8]> {
-        self.b.get(self.l.pool.clone())
+        self.b.get(self.l().pool.clone())
     }
 
     #[inline]
     pub fn data(&self) -> Option<&'a [u8]> {
-        self.b.get(self.l.data.clone())
+        self.b.get(self.l().data.clone())
     }
 
     /// This file's own id entries (those whose home is here, which iteration walks): all
     /// of a full snapshot's and of a version-2 overlay's, the added ones of a version-1
     /// overlay.
     fn own_entries(&self) -> (u32, u32) {
-        (self.l.own_first(), self.l.ids.count)
+        (self.l().own_first(), self.l().ids.count)
     }
 
     /// The home ordinal of own entry `e` (FORMAT.md "Ordinals").
     #[inline]
     pub fn own_ordinal(&self, e: u32) -> Option<u32> {
-        self.l
+        self.l()
             .ordinal_start
-            .checked_add(e.checked_sub(self.l.own_first())?)
+            .checked_add(e.checked_sub(self.l().own_first())?)
     }
 
     /// The entry number of `id` (of hash `h`) among this file's own entries.
     #[inline(always)]
     fn find_own_id(&self, id: &[u8], h: u64) -> Option<u32> {
         self.find_id_hashed(id, h)
-            .filter(|&e| e >= self.l.own_first())
+            .filter(|&e| e >= self.l().own_first())
     }
 
     /// The home of `id` in the chain this file reads: the topmost level whose own entries
@@ -787,11 +798,11 @@ impl<'a> Raw<'a> {
     /// changing id entries.
     #[inline]
     fn change_of(&self, id: &[u8], h: u64, o: u32) -> Option<u32> {
-        if self.l.changes.is_some() {
+        if self.l().changes.is_some() {
             return self.changed_ordinal(o);
         }
         let e = self.find_id_hashed(id, h)?;
-        (e < self.l.own_first()).then(|| self.id_record_offset(e).unwrap_or(TOMBSTONE))
+        (e < self.l().own_first()).then(|| self.id_record_offset(e).unwrap_or(TOMBSTONE))
     }
 
     /// The record reference the CHANGES section gives ordinal `o`, if its bit is set (an
@@ -799,7 +810,7 @@ impl<'a> Raw<'a> {
     /// [`format::RANK_BLOCK_WORDS`] popcounts (see `change_ref`).
     #[inline]
     pub fn changed_ordinal(&self, o: u32) -> Option<u32> {
-        let c = self.l.changes.as_ref()?;
+        let c = self.l().changes.as_ref()?;
         if o >= c.ordinal_end {
             return None;
         }
@@ -857,11 +868,11 @@ impl<'a> Raw<'a> {
     #[inline]
     fn resolve(&self, id: &[u8], h: u64) -> Option<(Raw<'a>, u32)> {
         let (home, e) = self.home(id, h)?;
-        let depth = home.l.depth();
+        let depth = home.l().depth();
         let mut cur = *self;
-        if cur.l.depth() > depth {
+        if cur.l().depth() > depth {
             let o = home.own_ordinal(e)?;
-            while cur.l.depth() > depth {
+            while cur.l().depth() > depth {
                 if let Some(rec) = cur.change_of(id, h, o) {
                     return Some((cur, rec));
                 }
@@ -874,7 +885,7 @@ impl<'a> Raw<'a> {
     /// The bytes of the pool entry at `off`.
     #[inline]
     pub fn pool_bytes(&self, off: u32) -> Option<&'a [u8]> {
-        match off.checked_sub(self.l.starts.pool) {
+        match off.checked_sub(self.l().starts.pool) {
             Some(o) => format::pool_entry(self.pool()?, o as usize),
             None => self.below(|d| d.pool_bytes(off)),
         }
@@ -883,7 +894,7 @@ impl<'a> Raw<'a> {
     /// The file holding the pool entry at `off`, and the entry's bytes.
     #[inline]
     pub fn pool_level(&self, off: u32) -> Option<(Raw<'a>, &'a [u8])> {
-        match off.checked_sub(self.l.starts.pool) {
+        match off.checked_sub(self.l().starts.pool) {
             Some(o) => Some((*self, format::pool_entry(self.pool()?, o as usize)?)),
             None => self.below(|d| d.pool_level(off)),
         }
@@ -895,14 +906,18 @@ impl<'a> Raw<'a> {
     /// `verify`).
     #[inline]
     pub fn symbol_table(&self, t: u64) -> Option<Table<'a>> {
-        if let Some(&(lens, n)) = self.l.tables.get(usize::try_from(t).unwrap_or(usize::MAX)) {
+        if let Some(&(lens, n)) = self
+            .l()
+            .tables
+            .get(usize::try_from(t).unwrap_or(usize::MAX))
+        {
             // Found at open: the table `Table::parse` would find, without reading its count.
-            return Table::cut_checked(self.b, self.l.symbols.start + lens as usize, n as usize);
+            return Table::cut_checked(self.b, self.l().symbols.start + lens as usize, n as usize);
         }
-        if t >= u64::from(self.l.symbol_count) {
+        if t >= u64::from(self.l().symbol_count) {
             return None;
         }
-        let sec = self.b.get(self.l.symbols.clone())?;
+        let sec = self.b.get(self.l().symbols.clone())?;
         let at = format::u32_at(sec, 4 + 4 * t as usize)?;
         Table::parse(sec, at as usize)
     }
@@ -928,7 +943,7 @@ impl<'a> Raw<'a> {
     pub fn cold_entry(&self, off: u32) -> Option<ColdRef<'a>> {
         let (level, entry) = self.pool_level(off)?;
         // A version-6 COLD section is reached by number only (tag COLD_DIRECT).
-        if level.l.cold_direct {
+        if level.l().cold_direct {
             return None;
         }
         let (at, u0) = format::varint_at(entry, 0)?;
@@ -937,10 +952,10 @@ impl<'a> Raw<'a> {
         if u0 + u1 + u2 != entry.len() {
             return None;
         }
-        let sec = level.b.get(level.l.cold.clone())?;
+        let sec = level.b.get(level.l().cold.clone())?;
         let at = usize::try_from(at).ok()?;
         // Entries follow the dictionary.
-        if at < 4 + level.l.cold_dict.len() {
+        if at < 4 + level.l().cold_dict.len() {
             return None;
         }
         let (len, u1) = format::varint_at(sec, at)?;
@@ -972,16 +987,16 @@ impl<'a> Raw<'a> {
     /// string `n % 2^COLD_BLOCK_BITS` of block `n >> COLD_BLOCK_BITS` of the level whose
     /// numbers hold `n`.
     pub fn cold_numbered(&self, n: u32) -> Option<ColdRef<'a>> {
-        let Some(own) = n.checked_sub(self.l.starts.cold) else {
+        let Some(own) = n.checked_sub(self.l().starts.cold) else {
             return self.below(|d| d.cold_numbered(n));
         };
         let block = (own >> format::COLD_BLOCK_BITS) as usize;
         let k = own as usize & (format::COLD_BLOCK_STRINGS - 1);
-        let at = format::u32_at(self.b, self.l.cold_dir.start.checked_add(4 * block)?)
-            .filter(|_| block < self.l.cold_blocks())? as usize;
-        let sec = self.b.get(self.l.cold.clone())?;
+        let at = format::u32_at(self.b, self.l().cold_dir.start.checked_add(4 * block)?)
+            .filter(|_| block < self.l().cold_blocks())? as usize;
+        let sec = self.b.get(self.l().cold.clone())?;
         // Blocks follow the directory.
-        if at < self.l.cold_dir.end - self.l.cold.start {
+        if at < self.l().cold_dir.end - self.l().cold.start {
             return None;
         }
         let (b, string) = format::cold_block_string(sec, at, k)?;
@@ -1010,7 +1025,7 @@ impl<'a> Raw<'a> {
     #[inline]
     pub fn cold_str(&self, t: u8, p: u32) -> Option<Str<'a>> {
         let c = self.cold_ref(t, p)?;
-        let dict = c.level.b.get(c.level.l.cold_dict.clone())?;
+        let dict = c.level.b.get(c.level.l().cold_dict.clone())?;
         Some(Str::cold(c, dict, t, p))
     }
 
@@ -1080,7 +1095,7 @@ impl<'a> Raw<'a> {
     #[inline]
     fn find_key_hashed(&self, name: &[u8], h: u64) -> Option<u32> {
         match self.find_own_key(name, h) {
-            Some(k) => self.l.starts.key.checked_add(k),
+            Some(k) => self.l().starts.key.checked_add(k),
             None => self.below(|d| d.find_key_hashed(name, h)),
         }
     }
@@ -1088,7 +1103,7 @@ impl<'a> Raw<'a> {
     /// The entry number of `name` in this file's own key table.
     #[inline]
     pub fn find_own_key(&self, name: &[u8], h: u64) -> Option<u32> {
-        self.lookup(&self.l.keys, h, |k| self.own_key_name(k) == Some(name))
+        self.lookup(&self.l().keys, h, |k| self.own_key_name(k) == Some(name))
     }
 
     /// The name of this file's own key entry `k`.
@@ -1100,12 +1115,12 @@ impl<'a> Raw<'a> {
     /// The pool offset of the name of this file's own key entry `k`.
     #[inline]
     pub fn own_key_offset(&self, k: u32) -> Option<u32> {
-        self.l.keys.field(self.b, k, format::KEY_FIELDS, 0)
+        self.l().keys.field(self.b, k, format::KEY_FIELDS, 0)
     }
 
     #[inline]
     pub(crate) fn key_name_bytes(&self, k: u32) -> Option<&'a [u8]> {
-        match k.checked_sub(self.l.starts.key) {
+        match k.checked_sub(self.l().starts.key) {
             Some(own) => self.own_key_name(own),
             None => self.below(|d| d.key_name_bytes(k)),
         }
@@ -1120,8 +1135,8 @@ impl<'a> Raw<'a> {
     /// The tag of the file whose key table defines key `k` (what a [`Key`] carries).
     #[inline]
     pub fn key_tag_of(&self, k: u32) -> u64 {
-        if k >= self.l.starts.key {
-            self.l.key_tag
+        if k >= self.l().starts.key {
+            self.l().key_tag
         } else {
             self.below(|d| Some(d.key_tag_of(k))).unwrap_or(0)
         }
@@ -1135,13 +1150,13 @@ impl<'a> Raw<'a> {
 
     #[inline]
     fn find_id_hashed(&self, id: &[u8], h: u64) -> Option<u32> {
-        self.lookup(&self.l.ids, h, |e| self.id_bytes(e) == Some(id))
+        self.lookup(&self.l().ids, h, |e| self.id_bytes(e) == Some(id))
     }
 
     /// The record with id `id` (of hash `h`) in the merged tree this file reads.
     #[inline]
     fn get_hashed(&self, id: &[u8], h: u64) -> Option<Record<'a>> {
-        if self.base.is_none() {
+        if self.base().is_none() {
             return self.record_at(self.id_record_offset(self.find_id_hashed(id, h)?)?);
         }
         // A tombstone's reference (`u32::MAX`) is never a node: `None`.
@@ -1152,7 +1167,7 @@ impl<'a> Raw<'a> {
     /// The file holding the record reference for `id` (its home, or the overlay above it
     /// that changes it), and that reference: a data offset, or [`TOMBSTONE`].
     fn locate(&self, id: &[u8], h: u64) -> Option<(Raw<'a>, u32)> {
-        if self.base.is_none() {
+        if self.base().is_none() {
             return Some((*self, self.id_record_offset(self.find_id_hashed(id, h)?)?));
         }
         self.resolve(id, h)
@@ -1160,7 +1175,7 @@ impl<'a> Raw<'a> {
 
     fn contains_hashed(&self, id: &[u8], h: u64) -> bool {
         self.resolve(id, h)
-            .is_some_and(|(level, r)| r != TOMBSTONE || level.l.overlay.is_none())
+            .is_some_and(|(level, r)| r != TOMBSTONE || level.l().overlay.is_none())
     }
 
     /// Whether the merged tree this file reads has a record `id` (for `verify`).
@@ -1171,7 +1186,7 @@ impl<'a> Raw<'a> {
     /// The pool offset of the id of entry `e`.
     #[inline]
     pub fn id_pool_offset(&self, e: u32) -> Option<u32> {
-        self.l.ids.field(self.b, e, format::ID_FIELDS, 0)
+        self.l().ids.field(self.b, e, format::ID_FIELDS, 0)
     }
 
     #[inline]
@@ -1187,37 +1202,43 @@ impl<'a> Raw<'a> {
     /// The record reference of entry `e`: a data offset, or [`TOMBSTONE`].
     #[inline]
     pub fn id_record_offset(&self, e: u32) -> Option<u32> {
-        self.l.ids.field(self.b, e, format::ID_FIELDS, 1)
+        self.l().ids.field(self.b, e, format::ID_FIELDS, 1)
     }
 
     /// Shape `s`: its key ids and its slot table.
     #[inline(always)]
     pub fn shape(&self, s: u32) -> Option<Shape<'a>> {
-        let Some(s) = s.checked_sub(self.l.starts.shape) else {
+        let Some(s) = s.checked_sub(self.l().starts.shape) else {
             return self.below(|d| d.shape(s));
         };
-        if s >= self.l.shape_count {
+        let at = match self.l().shape_at.get(s as usize) {
+            Some(&at) => at,
+            None => self.parse_shape(s)?,
+        };
+        let start = self.l().shapes.start;
+        let len = at.n as usize * format::SHAPE_KEY_LEN;
+        Some(Shape {
+            keys: format::slice_at(self.b, start + at.keys as usize, len)?,
+            base: at.base,
+            table: format::slice_at(self.b, start + at.table as usize, at.span as usize)?,
+        })
+    }
+
+    /// Where shape `s` of this file is, read from its header: for a shape not found at
+    /// open ([`layout::Layout::shape_at`]).
+    #[inline(never)]
+    fn parse_shape(&self, s: u32) -> Option<layout::ShapeAt> {
+        if s >= self.l().shape_count {
             return None;
         }
-        let sec = self.b.get(self.l.shapes.clone())?;
-        let off = format::u32_at(sec, 4 + s as usize * format::SHAPE_OFFSET_LEN)? as usize;
-        let (n, used) = format::varint_at(sec, off)?;
-        let len = usize::try_from(n)
-            .ok()?
-            .checked_mul(format::SHAPE_KEY_LEN)?;
-        let at = off + used;
-        let keys = format::slice_at(sec, at, len)?;
-        let base = format::u32_at(sec, at + len)?;
-        let (span, used) = format::varint_at(sec, at + len + 4)?;
-        let table = format::slice_at(sec, at + len + 4 + used, usize::try_from(span).ok()?)?;
-        Some(Shape { keys, base, table })
+        layout::ShapeAt::parse(self.b.get(self.l().shapes.clone())?, s)
     }
 
     /// The kind bits ([`node::LIST_BIT`], [`node::PATCH_BIT`], or 0 for a map) of the node
     /// at combined data offset `off` in this file (`None` if it is a base's or out of
     /// bounds).
     pub fn node_kind(&self, off: u32) -> Option<u8> {
-        let own = off.checked_sub(self.l.starts.data)?;
+        let own = off.checked_sub(self.l().starts.data)?;
         Self::node_header(self.data()?, own).map(|(kind, _, _)| kind)
     }
 
@@ -1236,11 +1257,11 @@ impl<'a> Raw<'a> {
     /// The map node at `off`, whose height must be below `below`.
     #[inline]
     pub fn map_at(&self, off: u32, below: u8) -> Option<Record<'a>> {
-        let Some(own) = off.checked_sub(self.l.starts.data) else {
+        let Some(own) = off.checked_sub(self.l().starts.data) else {
             return self.below(|d| d.map_at(off, below));
         };
         let data = self.data()?;
-        if self.l.nested_patches
+        if self.l().nested_patches
             && *data.get(own as usize)? & (node::LIST_BIT | node::PATCH_BIT) == node::PATCH_BIT
         {
             // Version 5: a nested map an overlay changes may be a patch of the base's node.
@@ -1259,7 +1280,7 @@ impl<'a> Raw<'a> {
     pub fn plain_map_at(&self, off: u32, below: u8) -> Option<Record<'a>> {
         let mut cur = *self;
         loop {
-            match off.checked_sub(cur.l.starts.data) {
+            match off.checked_sub(cur.l().starts.data) {
                 Some(own) => return cur.own_map(cur.data()?, own, off, below),
                 None => cur = cur.down()?,
             }
@@ -1274,7 +1295,7 @@ impl<'a> Raw<'a> {
             return None;
         }
         let (head, used) = format::varint_at(data, at)?;
-        let (shape, w) = self.l.heads.split(head);
+        let (shape, w) = self.l().heads.split(head);
         let shape = self.shape(u32::try_from(shape).ok()?)?;
         let n = shape.keys.len() / format::SHAPE_KEY_LEN;
         let slots = Self::slots(data, at + used, n, w)?;
@@ -1294,7 +1315,7 @@ impl<'a> Raw<'a> {
     /// A top-level record: a map node, or (in an overlay) a patch node.
     #[inline]
     pub fn record_at(&self, off: u32) -> Option<Record<'a>> {
-        let Some(own) = off.checked_sub(self.l.starts.data) else {
+        let Some(own) = off.checked_sub(self.l().starts.data) else {
             return self.below(|d| d.record_at(off));
         };
         let data = self.data()?;
@@ -1318,7 +1339,7 @@ impl<'a> Raw<'a> {
             }
             node::LIST_BIT | 0 => {
                 let (head, used) = format::varint_at(data, at)?;
-                let (v, w) = self.l.heads.split(head);
+                let (v, w) = self.l().heads.split(head);
                 let n = if kind == node::LIST_BIT {
                     usize::try_from(v).ok()?
                 } else {
@@ -1337,9 +1358,9 @@ impl<'a> Raw<'a> {
     /// ([`format::Heads`]); versions 1 and 2: a `u32` base, 4-byte payloads.
     pub fn patch_head(&self, data: &[u8], own: u32) -> Option<(u8, u32, usize, usize)> {
         let (_, height, at) = Self::node_header(data, own)?;
-        if self.l.heads.narrow() {
+        if self.l().heads.narrow() {
             let (head, used) = format::varint_at(data, at)?;
-            let (base, w) = self.l.heads.split(head);
+            let (base, w) = self.l().heads.split(head);
             Some((height, u32::try_from(base).ok()?, w, at + used))
         } else {
             Some((height, format::u32_at(data, at)?, format::MAX_WIDTH, at + 4))
@@ -1366,7 +1387,7 @@ impl<'a> Raw<'a> {
 
     /// The list node at `off`, whose height must be below `below`.
     pub fn list_at(&self, off: u32, below: u8) -> Option<List<'a>> {
-        let Some(own) = off.checked_sub(self.l.starts.data) else {
+        let Some(own) = off.checked_sub(self.l().starts.data) else {
             return self.below(|d| d.list_at(off, below));
         };
         let data = self.data()?;
@@ -1375,7 +1396,7 @@ impl<'a> Raw<'a> {
             return None;
         }
         let (head, used) = format::varint_at(data, at)?;
-        let (n, w) = self.l.heads.split(head);
+        let (n, w) = self.l().heads.split(head);
         let n = u32::try_from(n).ok()?;
         let slots = Self::slots(data, at + used, n as usize, w)?;
         Some(List::new(*self, slots, n, w as u8, height, off))

@@ -300,7 +300,7 @@ impl<'a> Record<'a> {
 
     /// The walk limit of whole-value reads of this record (its file's).
     pub(crate) fn walk_limit(&self) -> u64 {
-        self.raw.l.walk_limit()
+        self.raw.l().walk_limit()
     }
 
     /// The reading core of the file this record was read from, and whether an overlay
@@ -713,7 +713,7 @@ impl<'a> List<'a> {
 
     /// The walk limit of whole-value reads of this list (its file's).
     pub(crate) fn walk_limit(&self) -> u64 {
-        self.raw.l.walk_limit()
+        self.raw.l().walk_limit()
     }
 
     /// The data offset of the list node, and its height.

@@ -117,7 +117,7 @@ impl<'a> Str<'a> {
             start: c.start,
             len: c.len,
             dict,
-            cache: &c.level.l.cold_cache,
+            cache: &c.level.l().cold_cache,
             tag,
             at,
         })

@@ -260,24 +260,46 @@ pub fn section(snap: &Snapshot, name: &str) -> std::ops::Range<usize> {
     s.offset as usize..(s.offset + s.len) as usize
 }
 
-/// The number of symbol tables of `snap`, read from `path` (the first `u32` of its SYMBOLS
-/// section; 0 if it has none). Open keeps 8 bytes of heap per table (one block).
-pub fn symbol_tables(path: &std::path::Path, snap: &Snapshot) -> u64 {
-    let r = section(snap, "symbols");
-    if r.is_empty() {
-        return 0;
-    }
-    let bytes = std::fs::read(path).unwrap();
-    u64::from(u32::from_le_bytes(
-        bytes[r.start..r.start + 4].try_into().unwrap(),
-    ))
+/// What open keeps of a file besides its fixed layout, read from the file: its symbol
+/// tables (the first `u32` of its SYMBOLS section; 8 bytes of heap each) and its shapes
+/// (the first `u32` of its SHAPES section; 20 bytes each, the first 1,024 of them). Each
+/// kind takes one block in a file that has any.
+#[derive(Clone, Copy, Debug)]
+pub struct Cached {
+    pub tables: u64,
+    pub shapes: u64,
 }
 
-/// `(blocks, bytes)` of heap less what `tables` symbol tables of each of some files take
-/// (one block of 8 bytes per file that has any): `tables` per file.
-pub fn heap_without_tables((blocks, bytes): (u64, u64), tables: &[u64]) -> (u64, u64) {
-    let files = tables.iter().filter(|&&t| t > 0).count() as u64;
-    (blocks - files, bytes - 8 * tables.iter().sum::<u64>())
+/// [`Cached`] of `snap`, opened from `path`.
+pub fn cached(path: &std::path::Path, snap: &Snapshot) -> Cached {
+    let bytes = std::fs::read(path).unwrap();
+    let count = |name: &str| {
+        let r = section(snap, name);
+        if r.is_empty() {
+            return 0;
+        }
+        u64::from(u32::from_le_bytes(
+            bytes[r.start..r.start + 4].try_into().unwrap(),
+        ))
+    };
+    Cached {
+        tables: count("symbols"),
+        shapes: count("shapes").min(1024),
+    }
+}
+
+/// `(blocks, bytes)` of heap less what open keeps of each file as [`Cached`] says.
+pub fn heap_without_cached((blocks, bytes): (u64, u64), files: &[Cached]) -> (u64, u64) {
+    let kept = |f: &Cached| {
+        (
+            u64::from(f.tables > 0) + u64::from(f.shapes > 0),
+            8 * f.tables + 20 * f.shapes,
+        )
+    };
+    files
+        .iter()
+        .map(kept)
+        .fold((blocks, bytes), |(b, n), (kb, kn)| (b - kb, n - kn))
 }
 
 /// `f` of every string value of `snap`'s records, nested ones (in lists and maps)
