@@ -1,6 +1,6 @@
 //! Heap (dhat): opening a 10-record and a 100,000-record snapshot costs the same heap
 //! (but for 8 bytes per symbol table, at most 256 tables, and 20 bytes per shape, at most
-//! 1,024 counted), and only a few hundred bytes
+//! 256 counted), and only a few hundred bytes
 //! of it; the first cold (zstd) read of a snapshot builds its
 //! decoder dictionary, a bounded, one-time cost, and later cold reads into a caller's
 //! buffer allocate nothing. One dhat profiler per process: this file holds exactly one
@@ -65,6 +65,26 @@ fn open_heap_is_independent_of_record_count() {
         common::heap_without_cached(l, &[cl])
     );
     dhat::assert!(l.1 < 1024, "open allocated {} bytes", l.1);
+    // And for where each shape is (20 bytes a shape, one block): 40 records of a shape
+    // each cost what 10 records of one shape do, but for 39 × 20 bytes.
+    let shaped = dir.path().join("shaped.fms");
+    let mut b = fms::SnapshotBuilder::new();
+    for i in 0..40 {
+        b.insert(
+            &format!("s:{i}"),
+            &serde_json::json!({ format!("k{i}"): i }),
+        )
+        .unwrap();
+    }
+    b.write_to_path(&shaped).unwrap();
+    let sh = heap_of_open(&shaped);
+    let csh = cached(&shaped);
+    assert_eq!(csh.shapes, 40);
+    dhat::assert_eq!(
+        common::heap_without_cached(sh, &[csh]),
+        common::heap_without_cached(s, &[cs]),
+        "{sh:?} {csh:?} against {s:?} {cs:?}"
+    );
 
     // Cold reads: the first one on this thread also makes the thread's zstd context (and
     // its scratch buffer); the first one of the second snapshot costs its dictionary only;

@@ -1,6 +1,6 @@
 //! Heap (dhat): loading N locale overlays costs heap independent of how many records they
 //! hold or change: a few hundred bytes each, whatever their size (but for 8 bytes per
-//! symbol table, at most 256 tables a file, and 20 bytes per shape, at most 1,024). One dhat profiler per
+//! symbol table, at most 256 tables a file, and 20 bytes per shape, at most 256). One dhat profiler per
 //! process: this file holds exactly one test.
 
 use std::path::{Path, PathBuf};

@@ -1,4 +1,4 @@
-//! Shapes found at open: a file's first 1,024 shapes are located once, when it is opened
+//! Shapes found at open: a file's first 256 shapes are located once, when it is opened
 //! (up to the first that does not parse); the others are parsed as records use them. Both
 //! read the same records, and a broken shape costs only the records of that shape.
 

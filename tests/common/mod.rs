@@ -262,7 +262,7 @@ pub fn section(snap: &Snapshot, name: &str) -> std::ops::Range<usize> {
 
 /// What open keeps of a file besides its fixed layout, read from the file: its symbol
 /// tables (the first `u32` of its SYMBOLS section; 8 bytes of heap each) and its shapes
-/// (the first `u32` of its SHAPES section; 20 bytes each, the first 1,024 of them). Each
+/// (the first `u32` of its SHAPES section; 20 bytes each, the first 256 of them). Each
 /// kind takes one block in a file that has any.
 #[derive(Clone, Copy, Debug)]
 pub struct Cached {
@@ -284,7 +284,7 @@ pub fn cached(path: &std::path::Path, snap: &Snapshot) -> Cached {
     };
     Cached {
         tables: count("symbols"),
-        shapes: count("shapes").min(1024),
+        shapes: count("shapes").min(256),
     }
 }
 
