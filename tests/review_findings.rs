@@ -152,19 +152,6 @@ const PINNED: &str = "d28f0ca15df890da172306e00555aed7";
 /// buffer (every length of one table set to 200, one at a time, read every way).
 #[test]
 fn symbol_lengths_changed_after_open_never_panic() {
-    struct Flip {
-        first: Vec<u8>,
-        later: Vec<u8>,
-        calls: std::sync::atomic::AtomicUsize,
-    }
-    impl AsRef<[u8]> for Flip {
-        fn as_ref(&self) -> &[u8] {
-            let calls = self
-                .calls
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            if calls == 0 { &self.first } else { &self.later }
-        }
-    }
     let recs: Vec<(String, serde_json::Value)> = (0..400)
         .map(|i| {
             let title = format!("Introduction to fractions, part {i} of the lesson on numerators");
@@ -182,13 +169,7 @@ fn symbol_lengths_changed_after_open_never_panic() {
     for s in 0..n {
         let mut later = good.clone();
         later[lens + 1 + s] = 200;
-        let calls = std::sync::atomic::AtomicUsize::new(0);
-        let snap = Snapshot::from_bytes(Flip {
-            first: good.clone(),
-            later,
-            calls,
-        })
-        .unwrap();
+        let snap = Snapshot::from_bytes(common::Flip::new(good.clone(), later)).unwrap();
         for (id, _) in &recs {
             let title = snap
                 .get(id)

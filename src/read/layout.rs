@@ -658,10 +658,13 @@ pub(crate) struct ShapeAt {
 }
 
 impl ShapeAt {
-    /// Shape `s` of the SHAPES section `sec`: `None` if its offset, its key ids or its
-    /// table are out of bounds.
-    pub fn parse(sec: &[u8], s: u32) -> Option<ShapeAt> {
+    /// Shape `s` of the SHAPES section `sec` of `count` shapes: `None` if `s` is not
+    /// below `count`, or its offset, its key ids or its table are out of bounds.
+    pub fn parse(sec: &[u8], s: u32, count: u32) -> Option<ShapeAt> {
         use format::*;
+        if s >= count {
+            return None;
+        }
         let off = u32_at(sec, 4 + s as usize * SHAPE_OFFSET_LEN)? as usize;
         let (n, used) = varint_at(sec, off)?;
         let n = u32::try_from(n).ok()?;
@@ -683,14 +686,14 @@ impl ShapeAt {
     }
 }
 
-/// [`Layout::shape_at`] of the SHAPES section `sec` of `count` shapes: its first shapes
-/// up to [`CACHED_SHAPES`] or to the first that does not parse (which reads then parse,
-/// and fail on, as they go).
+/// [`Layout::shape_at`] of the SHAPES section `sec` of `count` shapes: its first shapes,
+/// up to [`CACHED_SHAPES`] of them, and only those before the first that does not parse
+/// (reads parse that one and the later ones as they use them, and fail on a broken one).
 fn shapes_at(sec: &[u8], count: u32) -> Box<[ShapeAt]> {
     let n = count.min(CACHED_SHAPES);
     // One allocation of the final size when every shape parses (the heap tests count it).
     let mut found = Vec::with_capacity(n as usize);
-    found.extend((0..n).map_while(|s| ShapeAt::parse(sec, s)));
+    found.extend((0..n).map_while(|s| ShapeAt::parse(sec, s, count)));
     found.into_boxed_slice()
 }
 
@@ -896,7 +899,7 @@ mod tests {
         let found = shapes_at(&b, 4);
         assert_eq!(found.len(), 4);
         for (s, at) in found.iter().enumerate() {
-            assert_eq!(Some(*at), ShapeAt::parse(&b, s as u32));
+            assert_eq!(Some(*at), ShapeAt::parse(&b, s as u32, 4));
             let n = [0, 3, 200, 1][s];
             assert_eq!(at.n, n);
             assert_eq!(at.base, 7 + s as u32);
@@ -923,12 +926,78 @@ mod tests {
         // or a slot table cut short.
         let (mut far, _) = shapes_section(&[2, 2, 2]);
         far[8..12].copy_from_slice(&u32::MAX.to_le_bytes());
-        assert_eq!(ShapeAt::parse(&far, 1), None);
+        assert_eq!(ShapeAt::parse(&far, 1, 3), None);
         assert_eq!(shapes_at(&far, 3).len(), 1);
+        // A shape id at or past the count is none, even where the bytes after the offset
+        // table read as an offset to a shape: here shape 0's key count (8) and first key
+        // id (0) are the `u32` 8, its own offset.
+        let mut one = vec![1, 0, 0, 0, 8, 0, 0, 0, 8];
+        one.extend([0u8; 32]);
+        one.extend([0, 0, 0, 0, 0]);
+        assert!(ShapeAt::parse(&one, 0, 1).is_some());
+        assert_eq!(ShapeAt::parse(&one, 1, 1), None);
+        assert_eq!(ShapeAt::parse(&one, 1, 2).map(|a| a.n), Some(8));
         let (mut cut, offs) = shapes_section(&[2, 2, 5]);
         cut.truncate(cut.len() - 1);
         assert!(offs[2] < cut.len());
         assert_eq!(shapes_at(&cut, 3).len(), 2);
+    }
+
+    /// A buffer that is `first` when a snapshot is opened from it and `later` afterwards
+    /// (tests/common has the same for the integration tests).
+    struct Flip {
+        first: Vec<u8>,
+        later: Vec<u8>,
+        calls: std::sync::atomic::AtomicUsize,
+    }
+
+    impl AsRef<[u8]> for Flip {
+        fn as_ref(&self) -> &[u8] {
+            let calls = self
+                .calls
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if calls == 0 { &self.first } else { &self.later }
+        }
+    }
+
+    #[test]
+    fn shapes_found_at_open_are_sliced_from_the_bytes_as_they_are_now() {
+        let mut b = crate::SnapshotBuilder::new();
+        for i in 0..300 {
+            b.insert(
+                &format!("r:{i}"),
+                &serde_json::json!({ format!("k{i}"): i }),
+            )
+            .unwrap();
+        }
+        let good = b.to_bytes().unwrap();
+        let snap = crate::Snapshot::from_bytes(good.clone()).unwrap();
+        let (sec, count) = (snap.layout().shapes.clone(), snap.layout().shape_count);
+        assert_eq!(count, 300);
+        for cut in [
+            0,
+            sec.start,
+            sec.start + 40,
+            (sec.start + sec.end) / 2,
+            sec.end - 1,
+        ] {
+            let later = good[..cut].to_vec();
+            let snap = crate::Snapshot::from_bytes(Flip {
+                first: good.clone(),
+                later,
+                calls: Default::default(),
+            })
+            .unwrap();
+            let raw = snap.raw();
+            for s in 0..count {
+                let at = ShapeAt::parse(&good[sec.clone()], s, count).unwrap();
+                // A shape found at open reads while its bytes are there; the others are
+                // parsed from the section, which is cut.
+                let there = sec.start + (at.table + at.span) as usize <= cut;
+                let expect = there && s < CACHED_SHAPES;
+                assert_eq!(raw.shape(s).is_some(), expect, "shape {s}, cut at {cut}");
+            }
+        }
     }
 
     #[test]

@@ -1228,10 +1228,8 @@ impl<'a> Raw<'a> {
     /// open ([`layout::Layout::shape_at`]).
     #[inline(never)]
     fn parse_shape(&self, s: u32) -> Option<layout::ShapeAt> {
-        if s >= self.l().shape_count {
-            return None;
-        }
-        layout::ShapeAt::parse(self.b.get(self.l().shapes.clone())?, s)
+        let sec = self.b.get(self.l().shapes.clone())?;
+        layout::ShapeAt::parse(sec, s, self.l().shape_count)
     }
 
     /// The kind bits ([`node::LIST_BIT`], [`node::PATCH_BIT`], or 0 for a map) of the node

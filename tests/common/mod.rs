@@ -260,6 +260,33 @@ pub fn section(snap: &Snapshot, name: &str) -> std::ops::Range<usize> {
     s.offset as usize..(s.offset + s.len) as usize
 }
 
+/// A buffer that is `first` when a snapshot is opened from it (its first `as_ref`) and
+/// `later` afterwards: safe code can write one, so reads must not panic on it.
+pub struct Flip {
+    first: Vec<u8>,
+    later: Vec<u8>,
+    calls: std::sync::atomic::AtomicUsize,
+}
+
+impl Flip {
+    pub fn new(first: Vec<u8>, later: Vec<u8>) -> Flip {
+        Flip {
+            first,
+            later,
+            calls: std::sync::atomic::AtomicUsize::new(0),
+        }
+    }
+}
+
+impl AsRef<[u8]> for Flip {
+    fn as_ref(&self) -> &[u8] {
+        let calls = self
+            .calls
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if calls == 0 { &self.first } else { &self.later }
+    }
+}
+
 /// What open keeps of a file besides its fixed layout, read from the file: its symbol
 /// tables (the first `u32` of its SYMBOLS section; 8 bytes of heap each) and its shapes
 /// (the first `u32` of its SHAPES section; 20 bytes each, the first 256 of them). Each
