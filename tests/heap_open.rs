@@ -1,9 +1,8 @@
 //! Heap (dhat): opening a 10-record and a 100,000-record snapshot costs the same heap
-//! (but for 8 bytes per symbol table, at most 256 tables, and 20 bytes per shape, at most
-//! 256 counted), and only a few hundred bytes
-//! of it; the first cold (zstd) read of a snapshot builds its
-//! decoder dictionary, a bounded, one-time cost, and later cold reads into a caller's
-//! buffer allocate nothing. One dhat profiler per process: this file holds exactly one
+//! (but for 8 bytes per symbol table and 20 per shape, each for at most 256), and only a
+//! few hundred bytes of it; the first cold (zstd) read of a snapshot builds its decoder
+//! dictionary, a bounded, one-time cost, and later cold reads into a caller's buffer
+//! allocate nothing. One dhat profiler per process: this file holds exactly one
 //! test.
 
 mod common;
