@@ -50,7 +50,7 @@ fn open_heap_is_independent_of_record_count() {
     let _profiler = dhat::Profiler::builder().testing().build();
     let s = heap_of_open(&small);
     let l = heap_of_open(&large);
-    let cached = |p: &std::path::Path| common::cached(p, &fms::Snapshot::open(p).unwrap());
+    let cached = |p: &std::path::Path| common::cached(&fms::Snapshot::open(p).unwrap());
     let (cs, cl) = (cached(&small), cached(&large));
     eprintln!("open heap: small {s:?}, large {l:?} (blocks, bytes); kept {cs:?}, {cl:?}");
     // The same but for where each symbol table is (8 bytes a table, at most 256 of them)

@@ -102,10 +102,10 @@ fn loading_overlays_costs_heap_independent_of_their_size() {
 /// What open keeps of a base and of each of its overlays besides their layouts.
 fn cached(base: &Path, overlays: &[PathBuf]) -> Vec<common::Cached> {
     let b = Arc::new(Snapshot::open(base).unwrap());
-    let mut t = vec![common::cached(base, &b)];
+    let mut t = vec![common::cached(&b)];
     for p in overlays {
         let o = Snapshot::open_overlay(p, b.clone()).unwrap();
-        t.push(common::cached(p, &o));
+        t.push(common::cached(&o));
     }
     t
 }

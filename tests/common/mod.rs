@@ -287,7 +287,7 @@ impl AsRef<[u8]> for Flip {
     }
 }
 
-/// What open keeps of a file besides its fixed layout, read from the file: its symbol
+/// What open keeps of a file besides its fixed layout, read from its bytes: its symbol
 /// tables (the first `u32` of its SYMBOLS section; 8 bytes of heap each) and its shapes
 /// (the first `u32` of its SHAPES section; 20 bytes each, the first 256 of them). Each
 /// kind takes one block in a file that has any.
@@ -297,9 +297,9 @@ pub struct Cached {
     pub shapes: u64,
 }
 
-/// [`Cached`] of `snap`, opened from `path`.
-pub fn cached(path: &std::path::Path, snap: &Snapshot) -> Cached {
-    let bytes = std::fs::read(path).unwrap();
+/// [`Cached`] of `snap`, read from its own bytes.
+pub fn cached(snap: &Snapshot) -> Cached {
+    let bytes = snap.as_bytes();
     let count = |name: &str| {
         let r = section(snap, name);
         if r.is_empty() {
